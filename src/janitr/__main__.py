@@ -1,0 +1,3 @@
+from janitr.cli import main
+
+raise SystemExit(main())

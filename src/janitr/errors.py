@@ -1,0 +1,81 @@
+"""Typed errors raised by the library.
+
+Library code raises these; only `janitr.cli` turns them into an exit code and a one-line
+message. Every message says what was expected, what was found, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class JanitrError(Exception):
+    """Base class for every error the user can act on (shown without a traceback)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one row of one file: `file:line: field: message (hint)`."""
+
+    path: str
+    line: int
+    field: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{self.path}:{self.line}: {self.field}: {self.message}{hint}"
+
+
+class DataError(JanitrError):
+    """A dataset has one or more bad rows. `problems` lists every one of them."""
+
+    def __init__(self, problems: list[Problem], *, summary: str = ""):
+        self.problems = list(problems)
+        head = summary or f"{len(self.problems)} problem(s) in the data"
+        lines = [head] + [str(p) for p in self.problems[:50]]
+        if len(self.problems) > 50:
+            lines.append(f"... and {len(self.problems) - 50} more")
+        super().__init__("\n".join(lines))
+
+
+class ConfigError(JanitrError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+class BundleError(JanitrError):
+    """A model bundle is missing, of an unknown version, or fails its checksums."""
+
+
+class ProvenanceError(JanitrError):
+    """Artifacts from different data, teachers or label maps were about to be mixed."""
+
+
+class LeakageError(JanitrError):
+    """Evaluation data overlaps the data a model was trained or tuned on."""
+
+
+class BenchmarkError(JanitrError):
+    """A frozen benchmark no longer matches its manifest."""
+
+
+class MissingDependencyError(JanitrError):
+    """An optional dependency is needed for this command; the message says how to install it."""
+
+
+def require(module: str, *, extra: str = "train"):
+    """Import an optional dependency or raise with an install hint.
+
+    Raises:
+        MissingDependencyError: if the module cannot be imported.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            f"this command needs the '{module}' package, which is not installed "
+            f"(install it with: pip install 'janitr[{extra}]')"
+        ) from exc
