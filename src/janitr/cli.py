@@ -64,9 +64,852 @@ def _cmd_validate(args) -> int:
     return 0 if report.ok else 1
 
 
+# --- split --------------------------------------------------------------------------------
+
+
+def _add_split(sub) -> None:
+    p = sub.add_parser(
+        "split",
+        help="group-aware stratified train/valid/calib/holdout splits",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pool labeled JSONL files and split them by seed. Rows with equal or "
+        "near-duplicate normalized text (shingle Jaccard >= --near-dup-threshold) always land "
+        "in the same split; splits are stratified by label set and raw-label prevalence. "
+        "Writes <split>.jsonl per split (rows copied as read, input order) and "
+        "split_report.json with per-label and label-pair prevalence deltas. Same input and "
+        "seed give byte-identical files.\n\nexamples:\n"
+        "  janitr split --data train.jsonl valid.jsonl calib.jsonl --out splits\n"
+        "  janitr split --data all.jsonl --out splits --seed 7 "
+        "--ratios train=0.7,valid=0.1,holdout=0.2 --strict",
+    )
+    p.add_argument("--data", nargs="+", required=True, metavar="JSONL", help="labeled input files")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--ratios", default="train=0.6,valid=0.1,calib=0.05,holdout=0.25",
+                   help="NAME=FRACTION,... each > 0, summing to 1 (default %(default)s)")
+    p.add_argument("--near-dup-threshold", type=float, default=0.8, metavar="J",
+                   help="Jaccard threshold that keeps near-duplicates together (default 0.8)")
+    p.add_argument("--max-label-delta", type=float, default=0.03,
+                   help="bound on per-label prevalence delta (default 0.03)")
+    p.add_argument("--max-pair-delta", type=float, default=0.05,
+                   help="bound on per-label-pair prevalence delta (default 0.05)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1, nothing written) if a delta exceeds its bound")
+    p.set_defaults(func=_cmd_split)
+
+
+def _cmd_split(args) -> int:
+    from janitr.splits import parse_ratios, split_dataset
+
+    report = split_dataset(
+        data=args.data, out_dir=args.out, seed=args.seed, ratios=parse_ratios(args.ratios),
+        near_dup_threshold=args.near_dup_threshold, max_label_delta=args.max_label_delta,
+        max_pair_delta=args.max_pair_delta, strict=args.strict,
+    )  # fmt: skip
+    print(report.summary())
+    print(f"wrote {', '.join(f'{k}.jsonl' for k in report.ratios)} and split_report.json "
+          f"to {args.out}")
+    return 0
+
+
+# --- leakage ------------------------------------------------------------------------------
+
+
+def _add_leakage(sub) -> None:
+    p = sub.add_parser(
+        "leakage",
+        help="overlap between splits: id, normalized text, near-duplicate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare every pair of splits (a split is a JSONL file; a directory "
+        "means its *.jsonl files, named by file stem) by shared ids, identical normalized "
+        "texts and near-duplicate texts (MinHash/LSH, verified by exact shingle Jaccard). "
+        "Prints a table and example pairs; exits 1 on any overlap unless --warn-only.\n\n"
+        "examples:\n"
+        "  janitr leakage splits/\n"
+        "  janitr leakage train.jsonl valid.jsonl calib.jsonl --json leakage.json\n"
+        "  janitr leakage new_splits/ --previous old_splits/   # old train inside new holdout?",
+    )
+    p.add_argument("inputs", nargs="+", metavar="PATH", help="split files or directories")
+    p.add_argument("--previous", metavar="DIR", help="older split set to compare against")
+    p.add_argument("--threshold", type=float, default=0.8,
+                   help="near-duplicate Jaccard threshold on 5-char shingles (default 0.8)")
+    p.add_argument("--examples", type=int, default=5, help="example pairs per split pair")
+    p.add_argument("--json", nargs="?", const="-", metavar="OUT",
+                   help="write the report as JSON to OUT (stdout if OUT is omitted)")
+    p.add_argument("--warn-only", action="store_true", help="exit 0 even if splits overlap")
+    p.set_defaults(func=_cmd_leakage)
+
+
+def _cmd_leakage(args) -> int:
+    from janitr.leakage import check_leakage
+
+    report = check_leakage(args.inputs, threshold=args.threshold, previous=args.previous,
+                           max_examples=args.examples)
+    if args.json == "-":
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.format_table())
+        if args.json:
+            from janitr.artifacts import write_json
+
+            write_json(args.json, report.to_dict())
+    return 0 if report.ok or args.warn_only else 1
+
+
+# --- benchmark ----------------------------------------------------------------------------
+
+
+def _add_benchmark(sub) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        help="freeze a split set as a benchmark, or verify a frozen one",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Freeze: write <split>.ids.txt and MANIFEST.json (rows, label support, "
+        "SHA-256 of every split file and id list, command, seed) for a split directory. "
+        "Verify: recompute everything and fail, listing every mismatch, if one byte changed."
+        "\n\nexamples:\n"
+        "  janitr benchmark freeze splits --name b1          # -> benchmarks/frozen/b1\n"
+        "  janitr benchmark freeze splits --name b1 --out /data/bench/b1\n"
+        "  janitr benchmark verify b1\n",
+    )
+    bsub = p.add_subparsers(dest="benchmark_verb", metavar="ACTION", required=True)
+    f = bsub.add_parser("freeze", help="freeze a split directory",
+                        description="Freeze the *.jsonl splits of DIR as benchmark NAME.")
+    f.add_argument("split_dir", metavar="DIR", help="split directory (from `janitr split`)")
+    f.add_argument("--name", required=True, help="benchmark name")
+    f.add_argument("--out", metavar="DIR", help="benchmark directory (default "
+                   "benchmarks/frozen/NAME)")
+    f.add_argument("--force", action="store_true", help="replace an existing benchmark")
+    f.set_defaults(func=_cmd_benchmark_freeze)
+    v = bsub.add_parser("verify", help="verify a frozen benchmark",
+                        description="Recompute hashes, ids and label support of a frozen "
+                        "benchmark (a directory, or a NAME under benchmarks/frozen/).")
+    v.add_argument("benchmark", metavar="NAME_OR_DIR", help="benchmark name or directory")
+    v.set_defaults(func=_cmd_benchmark_verify)
+
+
+def _cmd_benchmark_freeze(args) -> int:
+    from janitr.benchmark import freeze_benchmark
+
+    path = freeze_benchmark(args.split_dir, name=args.name, out=args.out, overwrite=args.force)
+    print(f"froze {args.split_dir} as {args.name!r} in {path}")
+    return 0
+
+
+def _cmd_benchmark_verify(args) -> int:
+    from janitr.benchmark import verify_benchmark
+
+    manifest = verify_benchmark(args.benchmark)
+    rows = ", ".join(f"{k}={v['rows']}" for k, v in manifest["splits"].items())
+    print(f"OK: benchmark {manifest['name']!r} matches its manifest ({rows})")
+    return 0
+
+
+# --- demo-data ----------------------------------------------------------------------------
+
+
+def _add_demo_data(sub) -> None:
+    p = sub.add_parser(
+        "demo-data",
+        help="write a small synthetic labeled dataset",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the project's own synthetic posts (template-made crypto scams, "
+        "crypto talk and clean posts, with taxonomy labels and a few near-duplicates) as "
+        "train/valid/calib/unlabeled.jsonl. For demos and tests, not for quality claims."
+        "\n\nexample:\n  janitr demo-data --out data/demo --rows 600 --seed 0",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--rows", type=int, default=600, help="labeled rows (default 600)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_cmd_demo_data)
+
+
+def _cmd_demo_data(args) -> int:
+    from janitr.demo import write_demo_dataset
+
+    out = write_demo_dataset(args.out, rows=args.rows, seed=args.seed)
+    print(f"wrote train/valid/calib/unlabeled.jsonl ({args.rows} labeled rows) to {out}")
+    return 0
+
+
+# --- labels -------------------------------------------------------------------------------
+
+
+def _add_labels(sub) -> None:
+    p = sub.add_parser(
+        "labels",
+        help="print the label taxonomy and the 3-class collapse rule",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print every taxonomy label by group, the legacy aliases, and how raw "
+        "labels collapse to the training classes (scam > topic_crypto > clean)."
+        "\n\nexample:\n  janitr labels",
+    )
+    p.set_defaults(func=_cmd_labels)
+
+
+def _cmd_labels(args) -> int:
+    from janitr.labels import SCAM_RAW_LABELS, TOPIC_RAW_LABELS
+    from janitr.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    for group, labels in tax["groups"].items():
+        print(f"{group} ({len(labels)}):")
+        print("  " + ", ".join(labels))
+    aliases = tax.get("legacy_aliases", {})
+    if aliases:
+        print("legacy aliases: " + ", ".join(f"{k} -> {v}" for k, v in aliases.items()))
+    print("\ncollapse to training classes (first rule that matches):")
+    print("  1. scam          if any of: " + ", ".join(sorted(SCAM_RAW_LABELS)))
+    print("  2. topic_crypto  if any of: " + ", ".join(sorted(TOPIC_RAW_LABELS)))
+    print("  3. clean         otherwise")
+    return 0
+
+
 # --- (further verbs are registered below, one block each) ---------------------------------
 
-VERB_REGISTRARS = [_add_validate]
+VERB_REGISTRARS = [
+    _add_validate, _add_split, _add_leakage, _add_benchmark, _add_demo_data, _add_labels,
+]
+
+
+# --- train (a group: `janitr train <model>`; other models register in TRAIN_REGISTRARS) ------
+
+
+def _field_help(cls) -> dict[str, str]:
+    """Per-field help from a config dataclass's Google-style `Attributes:` docstring."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(cls) or ""
+    section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    out: dict[str, str] = {}
+    name = None
+    for line in section.splitlines():
+        match = re.match(r"^    (\w+): (.*)$", line)
+        if match:
+            name = match.group(1)
+            out[name] = match.group(2).strip()
+        elif name and line.startswith("        "):
+            out[name] += " " + line.strip()
+        elif line.strip() and not line.startswith(" "):
+            break
+    return {k: re.sub(r"\s*\(`--[\w-]+`\)\.?$", "", v).rstrip(".") for k, v in out.items()}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, cls, *, skip: tuple[str, ...] = ()) -> None:
+    """One `--flag` per field of a config dataclass (default: keep the config's default).
+
+    Flags left out of the command line are absent from the namespace, so the dataclass's own
+    defaults apply; `_config_overrides` collects the given ones.
+    """
+    import dataclasses
+
+    helps = _field_help(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        help_text = f"{helps.get(f.name, f.name)} (default: {default})"
+        kwargs = {"dest": f"cfg_{f.name}", "default": argparse.SUPPRESS, "help": help_text}
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif isinstance(default, int):
+            parser.add_argument(flag, type=int, metavar="N", **kwargs)
+        elif isinstance(default, float) or "float" in str(f.type):
+            parser.add_argument(flag, type=float, metavar="X", **kwargs)
+        else:
+            parser.add_argument(flag, metavar="VALUE", **kwargs)
+
+
+def _config_overrides(args) -> dict:
+    return {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
+
+
+def _add_train_fasttext(train_sub) -> None:
+    from janitr.fasttext_baseline import TUNE_CHOICES, FastTextConfig
+
+    p = train_sub.add_parser(
+        "fasttext",
+        help="fastText baseline: train, quantize to .ftz, tune thresholds, write a bundle",
+        description="Train the fastText baseline on DATA/train.jsonl (one-vs-all loss: a scam "
+        "head and an independent topic head), quantize it to a ~120 KB .ftz, tune the scam "
+        "threshold for maximum recall at scam FPR <= --scam-target-fpr on the tuning split "
+        "(with the quantized model), tune the topic threshold for F1, and write a bundle. "
+        "If DATA/valid.jsonl exists and is not used for tuning, a metrics table on it is printed."
+        "\n\nexamples:\n"
+        "  janitr train fasttext --data data/ --out bundles/fasttext\n"
+        "  janitr train fasttext --data data/ --out bundles/ft --tune-on valid+calib --epoch 25\n"
+        "  janitr evaluate --model bundles/fasttext --data data/holdout.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="directory with train.jsonl, calib.jsonl (and valid.jsonl)")
+    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
+    _add_config_flags(p, FastTextConfig, skip=("tune_on",))
+    p.add_argument("--tune-on", dest="cfg_tune_on", choices=TUNE_CHOICES, default=argparse.SUPPRESS,
+                   help="split(s) the thresholds are tuned on (default: calib)")
+    p.set_defaults(func=_cmd_train_fasttext)
+
+
+def _cmd_train_fasttext(args) -> int:
+    from janitr.evaluate import format_bundle_report
+    from janitr.fasttext_baseline import FastTextConfig, train_fasttext
+
+    config = FastTextConfig.from_dict(_config_overrides(args))
+    bundle = train_fasttext(data_dir=args.data, out_dir=args.out, config=config)
+    print(format_bundle_report(bundle))
+    return 0
+
+
+#: Functions `(train_subparsers) -> None` that add a `janitr train <model>` sub-verb.
+TRAIN_REGISTRARS = [_add_train_fasttext]
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model and write a bundle (janitr train MODEL --help)",
+        description="Train one model and write a self-describing bundle (model files, tuned "
+        "thresholds, normalization, data provenance and the ids of every row it saw)."
+        "\n\nexamples:\n  janitr train fasttext --data data/ --out bundles/fasttext",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train_sub = p.add_subparsers(dest="train_model", metavar="MODEL")
+    for register in TRAIN_REGISTRARS:
+        register(train_sub)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+# --- evaluate -----------------------------------------------------------------------------
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="metrics of a bundle on a labeled JSONL file, with 95% CIs",
+        description="Score a model bundle on a labeled JSONL file and print per-class "
+        "precision, recall, F1, FPR, FNR, macro F1, exact match, scam PR-AUC, bootstrap 95% "
+        "confidence intervals, calibration and subgroups. Rows the bundle trained or was "
+        "tuned on (same id or same normalized text) are refused unless --allow-overlap."
+        "\n\nexamples:\n"
+        "  janitr evaluate --model bundles/fasttext --data data/valid.jsonl\n"
+        "  janitr evaluate --model bundles/fasttext --data holdout.jsonl --json report.json "
+        "--predictions preds.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, metavar="BUNDLE_DIR", help="bundle directory")
+    p.add_argument("--data", required=True, metavar="FILE", help="labeled JSONL file")
+    p.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
+    p.add_argument("--predictions", metavar="OUT",
+                   help="write per-row predictions (id, gold, pred, p_scam, p_topic) as JSONL")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="score rows the model trained or was tuned on (numbers will be optimistic)")
+    p.add_argument("--exclude-overlap", action="store_true",
+                   help="drop rows the model trained or was tuned on, score the rest")
+    p.add_argument("--n-boot", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples for the CIs (default: 1000; 0 = none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from janitr.artifacts import write_json
+    from janitr.evaluate import evaluate_bundle, format_evaluation, write_predictions
+
+    report = evaluate_bundle(
+        model=args.model, data=args.data, allow_overlap=args.allow_overlap,
+        exclude_overlap=args.exclude_overlap, n_boot=args.n_boot, seed=args.seed,
+        with_predictions=bool(args.predictions),
+    )  # fmt: skip
+    if args.predictions:
+        write_predictions(args.predictions, report)
+        report.pop("predictions")
+    print(format_evaluation(report))
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
+# --- classify -----------------------------------------------------------------------------
+
+
+def _add_classify(sub) -> None:
+    p = sub.add_parser(
+        "classify",
+        help="classify posts with a bundle (text, --stdin, or --input FILE.jsonl)",
+        description="Classify posts with a model bundle: scam, topic_crypto or clean, with "
+        "per-class scores. Give one text, one post per line on stdin, or a JSONL file of "
+        "{\"id\", \"text\"} rows (written back with predictions)."
+        "\n\nexamples:\n"
+        "  janitr classify --model bundles/fasttext \"claim your free airdrop now\"\n"
+        "  cat posts.txt | janitr classify --model bundles/fasttext --stdin --json\n"
+        "  janitr classify --model bundles/fasttext --input posts.jsonl --output preds.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, metavar="BUNDLE_DIR", help="bundle directory")
+    p.add_argument("text", nargs="*", help="post text(s) to classify")
+    p.add_argument("--stdin", action="store_true", help="read one post per line from stdin")
+    p.add_argument("--input", metavar="FILE", help="JSONL file with id and text per row")
+    p.add_argument("--output", metavar="FILE", help="JSONL output for --input")
+    p.add_argument("--json", action="store_true", help="print one JSON object per post")
+    _add_common_data_flags(p)
+    p.set_defaults(func=_cmd_classify)
+
+
+def _print_prediction(text: str, pred, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"text": text, **pred.to_dict()}, ensure_ascii=False))
+    else:
+        probs = "  ".join(f"{k}={v:.3f}" for k, v in pred.probabilities.items())
+        print(f"{pred.label:<13} {probs}  {text[:60]!r}")
+
+
+def _cmd_classify(args) -> int:
+    from janitr.errors import ConfigError
+    from janitr.runtime import Classifier
+
+    sources = sum([bool(args.text), args.stdin, bool(args.input)])
+    if sources != 1:
+        raise ConfigError("give exactly one of: TEXT arguments, --stdin, or --input FILE.jsonl")
+    if args.input and not args.output:
+        raise ConfigError("--input needs --output FILE.jsonl")
+    clf = Classifier.load(args.model)
+    if args.input:
+        from tqdm import tqdm
+
+        from janitr.artifacts import write_lines
+        from janitr.records import dump_row, read_records
+
+        records = read_records(args.input, require_labels=False)
+        batch = 1024
+        rows = []
+        with tqdm(total=len(records), unit="post", disable=args.quiet, file=sys.stderr) as bar:
+            for start in range(0, len(records), batch):
+                chunk = records[start : start + batch]
+                for r, pred in zip(chunk, clf.predict([r.text for r in chunk]), strict=True):
+                    rows.append(dump_row({"id": r.id, **pred.to_dict()}))
+                bar.update(len(chunk))
+        write_lines(args.output, rows)
+        print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+        return 0
+    texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
+    if args.stdin:
+        texts = [t for t in texts if t.strip()]
+    for text, pred in zip(texts, clf.predict(texts), strict=True):
+        _print_prediction(text, pred, as_json=args.json)
+    return 0
+
+
+VERB_REGISTRARS += [_add_train, _add_evaluate, _add_classify]
+
+
+# --- distill / export / quantize (the tiny student) ---------------------------------------
+
+
+def _student_normalization(args):
+    from janitr.normalize import NormalizationConfig
+
+    return NormalizationConfig(strip_urls=bool(getattr(args, "strip_urls", False)))
+
+
+def _add_distill(sub) -> None:
+    from janitr.distill import DistillConfig
+    from janitr.student import StudentConfig
+
+    p = sub.add_parser(
+        "distill",
+        help="distill the tiny student from a teacher cache",
+        description="Train the tiny transformer student from DATA/train.jsonl with the cached, "
+        "calibrated teacher outputs (the teacher is never run): hard-label loss + "
+        "temperature-scaled soft-label loss + hidden-state matching through learned "
+        "projections (any student depth: student layers are mapped onto the cached teacher "
+        "layers). A cache whose sidecar does not match the data is refused. The best epoch by "
+        "--select-metric on DATA/valid.jsonl is written to OUT (model.safetensors, "
+        "student_config.json, tokenizer.json, distill_report.json). Same --seed, same weights."
+        "\n\nexamples:\n"
+        "  janitr distill --data data/ --cache runs/r1/cache --tokenizer runs/r1/tokenizer "
+        "--out runs/r1/student\n"
+        "  janitr distill --data data/ --cache cache/ --tokenizer tok/ --out s6 --layers 6 "
+        "--hidden 256 --heads 4 --ffn 1024 --epochs 5 --temperature 2\n"
+        "  janitr export --student runs/r1/student --data data/ --out runs/r1/onnx/model.onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="directory with train.jsonl "
+                   "and valid.jsonl")
+    p.add_argument("--cache", metavar="DIR", help="teacher cache directory holding "
+                   "train.safetensors and valid.safetensors (from `janitr cache`)")
+    p.add_argument("--cache-train", metavar="PATH", help="train cache (overrides --cache)")
+    p.add_argument("--cache-valid", metavar="PATH", help="valid cache (overrides --cache)")
+    p.add_argument("--tokenizer", required=True, metavar="PATH",
+                   help="tokenizer.json (or its directory) from `janitr train tokenizer`")
+    p.add_argument("--out", required=True, metavar="STUDENT_DIR", help="student directory")
+    p.add_argument("--strip-urls", action="store_true",
+                   help="normalize with URLs stripped (must match the teacher cache)")
+    _add_config_flags(p, StudentConfig, skip=("pad_token_id",))
+    _add_config_flags(p, DistillConfig, skip=("threads", "max_steps", "progress"))
+    p.add_argument("--threads", dest="cfg_threads", type=int, metavar="N",
+                   default=argparse.SUPPRESS, help="torch CPU threads (default: torch's)")
+    p.add_argument("--max-steps", dest="cfg_max_steps", type=int, metavar="N",
+                   default=argparse.SUPPRESS, help="stop after N optimizer steps (smoke runs)")
+    _add_common_data_flags(p)
+    p.set_defaults(func=_cmd_distill)
+
+
+def _cmd_distill(args) -> int:
+    import dataclasses
+
+    from janitr.distill import DistillConfig, distill_student
+    from janitr.errors import ConfigError
+    from janitr.student import StudentConfig
+
+    overrides = _config_overrides(args)
+    student_keys = {f.name for f in dataclasses.fields(StudentConfig)}
+    student = StudentConfig(**{k: v for k, v in overrides.items() if k in student_keys})
+    config = DistillConfig(progress=not args.quiet,
+                           **{k: v for k, v in overrides.items() if k not in student_keys})
+    cache_train = args.cache_train or (Path(args.cache) / "train.safetensors" if args.cache else None)
+    cache_valid = args.cache_valid or (Path(args.cache) / "valid.safetensors" if args.cache else None)
+    if not cache_train or not cache_valid:
+        raise ConfigError("give --cache DIR, or both --cache-train and --cache-valid")
+    data = Path(args.data)
+    result = distill_student(
+        train=data / "train.jsonl", valid=data / "valid.jsonl", cache_train=cache_train,
+        cache_valid=cache_valid, tokenizer_path=args.tokenizer, out_dir=args.out,
+        student_config=student, config=config, normalization=_student_normalization(args),
+    )  # fmt: skip
+    print(f"student ({result.parameters:,} parameters) -> {result.student_dir}: best epoch "
+          f"{result.best_epoch}, valid {result.select_metric} {result.best_metric:.4f}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a student to ONNX, gated by torch parity",
+        description="Export a distilled student to ONNX (inputs input_ids and attention_mask, "
+        "int64, dynamic batch and sequence; outputs p_scam and p_topic probabilities) and "
+        "compare it with torch on >= --parity-rows normalized texts from DATA (train, valid, "
+        "calib, unlabeled). The model is written only if mean |delta p| <= 0.01 per head and "
+        "decision agreement >= 99%; the report goes to parity_fp32.json beside --out."
+        "\n\nexamples:\n"
+        "  janitr export --student runs/r1/student --data data/ --out runs/r1/onnx/model.onnx\n"
+        "  janitr quantize --fp32 runs/r1/onnx/model.onnx --student runs/r1/student --data data/ "
+        "--out runs/r1/onnx/model.int8.onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--student", required=True, metavar="STUDENT_DIR",
+                   help="directory written by `janitr distill`")
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="directory whose *.jsonl texts are used for the parity check")
+    p.add_argument("--out", required=True, metavar="FILE.onnx", help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--parity-rows", type=int, default=1000, metavar="N",
+                   help="texts compared (default and minimum: 1000)")
+    p.add_argument("--strip-urls", action="store_true", help="normalize with URLs stripped")
+    p.set_defaults(func=_cmd_export)
+
+
+def _parity_texts(args) -> list[str]:
+    from janitr.errors import ConfigError
+    from janitr.export import texts_from_data
+
+    if args.parity_rows < 1000:
+        raise ConfigError(f"--parity-rows must be >= 1000, got {args.parity_rows}")
+    texts = texts_from_data(args.data, strip_urls=args.strip_urls)
+    return texts[: max(args.parity_rows, 1000)] if len(texts) >= args.parity_rows else texts
+
+
+def _cmd_export(args) -> int:
+    from janitr.export import export_onnx
+
+    report = export_onnx(student_dir=args.student, out_path=args.out,
+                         parity_texts=_parity_texts(args), opset=args.opset,
+                         min_rows=args.parity_rows)
+    print(report.summary())
+    print(f"wrote {args.out} ({report.extra['model_bytes'] / 1e6:.2f} MB)")
+    return 0
+
+
+def _add_quantize(sub) -> None:
+    p = sub.add_parser(
+        "quantize",
+        help="int8-quantize an exported student, gated by parity; optionally write bundles",
+        description="Quantize the fp32 ONNX student to int8 (dynamic QInt8 by default; "
+        "--mode static calibrates activation ranges on DATA/train.jsonl texts, QDQ format) and "
+        "compare it with the fp32 model and the torch student on >= 1000 texts. The int8 file "
+        "is written only if parity holds; the report (with both sizes) goes to "
+        "parity_int8.json beside --out. With --bundles DIR, also writes DIR/student-fp32 and "
+        "DIR/student-int8 (kind onnx), each with thresholds tuned on DATA/calib.jsonl with "
+        "that exact model, for `janitr evaluate` and `janitr classify`."
+        "\n\nexamples:\n"
+        "  janitr quantize --fp32 runs/r1/onnx/model.onnx --student runs/r1/student --data data/ "
+        "--out runs/r1/onnx/model.int8.onnx --bundles runs/r1/bundles\n"
+        "  janitr evaluate --model runs/r1/bundles/student-int8 --data holdout.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--fp32", required=True, metavar="FILE.onnx", help="model from `janitr export`")
+    p.add_argument("--student", required=True, metavar="STUDENT_DIR",
+                   help="student directory (tokenizer, config, torch weights for parity)")
+    p.add_argument("--data", required=True, metavar="DIR", help="directory with the *.jsonl data")
+    p.add_argument("--out", required=True, metavar="FILE.onnx", help="int8 ONNX file to write")
+    p.add_argument("--mode", choices=("dynamic", "static"), default="dynamic",
+                   help="dynamic (default) or static QDQ with calibration on train texts")
+    p.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
+    p.add_argument("--parity-rows", type=int, default=1000, metavar="N",
+                   help="texts compared (default and minimum: 1000)")
+    p.add_argument("--bundles", metavar="DIR", help="also write student-fp32/student-int8 bundles")
+    p.add_argument("--scam-target-fpr", type=float, default=0.02, metavar="X",
+                   help="scam FPR ceiling for threshold tuning on calib (default: 0.02)")
+    p.add_argument("--strip-urls", action="store_true", help="normalize with URLs stripped")
+    p.set_defaults(func=_cmd_quantize)
+
+
+def _cmd_quantize(args) -> int:
+    from janitr.export import texts_from_data, write_student_bundles
+    from janitr.quantize import quantize_onnx
+
+    calibration = (texts_from_data(args.data, names=("train",), strip_urls=args.strip_urls)
+                   if args.mode == "static" else None)
+    report = quantize_onnx(fp32_path=args.fp32, out_path=args.out, tokenizer_path=args.student,
+                           parity_texts=_parity_texts(args), mode=args.mode,
+                           calibration_texts=calibration, student_dir=args.student,
+                           per_channel=args.per_channel, min_rows=args.parity_rows)
+    sizes = report.extra["sizes"]
+    print(report.summary())
+    print(f"wrote {args.out}: {sizes['int8_bytes'] / 1e6:.2f} MB "
+          f"(fp32 {sizes['fp32_bytes'] / 1e6:.2f} MB)")
+    if args.bundles:
+        data = Path(args.data)
+        fp32, int8 = Path(args.fp32), Path(args.out)
+        bundles = write_student_bundles(
+            student_dir=args.student, models={"student-fp32": fp32, "student-int8": int8},
+            out_dir=args.bundles, train=data / "train.jsonl", valid=data / "valid.jsonl",
+            calib=data / "calib.jsonl",
+            parity_reports={"student-fp32": fp32.parent / "parity_fp32.json",
+                            "student-int8": int8.parent / "parity_int8.json"},
+            normalization=_student_normalization(args), scam_target_fpr=args.scam_target_fpr)
+        for name, bundle in bundles.items():
+            t = bundle.thresholds
+            print(f"bundle {bundle.path}: thresholds scam {t['scam']:.3f} "
+                  f"topic {t['topic_crypto']:.3f} (tuned on calib)")
+    return 0
+
+
+VERB_REGISTRARS += [_add_distill, _add_export, _add_quantize]
+
+
+# --- tokenizer / teacher / pretrain / cache (the teacher side of distillation) ------------
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _add_train_tokenizer(train_sub) -> None:
+    from janitr.tokenizer import TokenizerConfig
+
+    p = train_sub.add_parser(
+        "tokenizer",
+        help="WordPiece vocabulary for the student (train texts, optionally + unlabeled)",
+        description="Train a WordPiece tokenizer ([PAD] [UNK] [CLS] [SEP] [MASK] = ids 0..4) on "
+        "the normalized texts of DATA/train.jsonl (plus --unlabeled files), never on evaluation "
+        "data; write OUT/tokenizer.json and OUT/tokenizer_stats.json (vocab size, UNK rate on a "
+        "sample, data hash). Fails if the UNK rate exceeds --max-unk-rate."
+        "\n\nexamples:\n"
+        "  janitr train tokenizer --data data/ --out runs/tok\n"
+        "  janitr train tokenizer --data data/ --unlabeled data/unlabeled.jsonl --out runs/tok",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="directory with train.jsonl")
+    p.add_argument("--unlabeled", nargs="*", default=[], metavar="JSONL",
+                   help="extra unlabeled JSONL files (id, text) to train on")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    _add_config_flags(p, TokenizerConfig)
+    p.set_defaults(func=_cmd_train_tokenizer)
+
+
+def _cmd_train_tokenizer(args) -> int:
+    from janitr.errors import TokenizerError
+    from janitr.records import read_records
+    from janitr.tokenizer import (
+        TokenizerConfig,
+        load_tokenizer,
+        save_tokenizer,
+        tokenizer_stats,
+        train_tokenizer,
+    )
+
+    config = TokenizerConfig(**_config_overrides(args))
+    rows = read_records(Path(args.data) / "train.jsonl")
+    if args.unlabeled:
+        rows += read_records(*args.unlabeled, require_labels=False)
+    texts = [r.norm_text for r in rows]
+    tok = train_tokenizer(texts, config=config)
+    stats = tokenizer_stats(tok, texts, config=config)
+    path = save_tokenizer(tok, args.out, stats=stats)
+    if stats["sample_unk_rate"] > config.max_unk_rate:
+        raise TokenizerError(f"{path}: UNK rate {stats['sample_unk_rate']:.1%} exceeds "
+                             f"--max-unk-rate {config.max_unk_rate:.1%}")
+    load_tokenizer(path, expected_vocab_size=tok.get_vocab_size())
+    print(f"wrote {path}: {tok.get_vocab_size()} tokens from {len(texts)} texts, "
+          f"UNK rate {stats['sample_unk_rate']:.2%} on {stats['sample_size']} texts")
+    return 0
+
+
+def _add_train_teacher(train_sub) -> None:
+    from janitr.teacher import TeacherConfig
+
+    p = train_sub.add_parser(
+        "teacher",
+        help="multi-seed encoder teacher: fine-tune, calibrate, tune thresholds, bundle",
+        description="Fine-tune a pretrained encoder (default: the installed all-MiniLM-L6-v2; "
+        "--model takes any Hugging Face hub id or local directory) with a scam head and a "
+        "topic head, once per seed, on DATA/train.jsonl; pick each seed's best epoch on "
+        "DATA/valid.jsonl; average the seeds into an ensemble; fit one temperature per head "
+        "on valid; tune thresholds on DATA/calib.jsonl at scam FPR <= --scam-target-fpr; "
+        "write a bundle of kind 'teacher' (with calibration.json and reliability.png). "
+        "Fewer than 3 seeds on <= 5000 training rows is refused unless --force."
+        "\n\nexamples:\n"
+        "  janitr train teacher --data data/ --out bundles/teacher\n"
+        "  janitr train teacher --data data/ --out bundles/t1 --seeds 13 --force --epochs 1\n"
+        "  janitr train teacher --data data/ --out bundles/t --model runs/mlm  # after pretrain",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="directory with train.jsonl, valid.jsonl and calib.jsonl")
+    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
+    p.add_argument("--model", dest="cfg_model_name_or_path", metavar="NAME_OR_PATH",
+                   default=argparse.SUPPRESS,
+                   help="encoder: HF hub id or local directory (default: installed MiniLM)")
+    p.add_argument("--seeds", dest="cfg_seeds", type=_seed_list, metavar="S,S,S",
+                   default=argparse.SUPPRESS, help="comma-separated seeds (default: 13,42,7)")
+    p.add_argument("--threads", dest="cfg_threads", type=int, metavar="N",
+                   default=argparse.SUPPRESS, help="torch CPU threads (default: all cores)")
+    p.add_argument("--max-steps", dest="cfg_max_steps", type=int, metavar="N",
+                   default=argparse.SUPPRESS, help="stop each seed after N steps (smoke tests)")
+    p.add_argument("--quiet", dest="cfg_progress", action="store_false",
+                   default=argparse.SUPPRESS, help="no progress bars")
+    _add_config_flags(p, TeacherConfig, skip=("model_name_or_path", "seeds", "threads",
+                                              "max_steps", "progress"))
+    p.set_defaults(func=_cmd_train_teacher)
+
+
+def _cmd_train_teacher(args) -> int:
+    from janitr.evaluate import format_bundle_report
+    from janitr.teacher import TeacherConfig, train_teacher
+
+    bundle = train_teacher(data_dir=args.data, out_dir=args.out,
+                           config=TeacherConfig(**_config_overrides(args)))
+    cal = bundle.manifest["model"]["calibration"]["temperatures"]
+    print(format_bundle_report(bundle))
+    print(f"temperatures (fitted on valid): scam {cal['scam']:.3f}, topic {cal['topic']:.3f}; "
+          f"reliability diagram: {bundle.path / 'reliability.png'}")
+    return 0
+
+
+TRAIN_REGISTRARS += [_add_train_tokenizer, _add_train_teacher]
+
+
+def _add_pretrain(sub) -> None:
+    from janitr.pretrain import PretrainConfig
+
+    p = sub.add_parser(
+        "pretrain",
+        help="optional domain-adaptive MLM pretraining of the teacher encoder",
+        description="Continue masked-language-model training of an encoder on DATA/train.jsonl "
+        "texts plus --unlabeled files; rows sharing an id or normalized text with "
+        "DATA/valid.jsonl, DATA/calib.jsonl or --exclude files are refused (or dropped with "
+        "--drop-overlap). Writes a Hugging Face directory for `janitr train teacher --model`."
+        "\n\nexamples:\n"
+        "  janitr pretrain --data data/ --unlabeled data/unlabeled.jsonl --out runs/mlm",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="directory with train.jsonl")
+    p.add_argument("--unlabeled", nargs="*", default=[], metavar="JSONL",
+                   help="unlabeled JSONL files (id, text)")
+    p.add_argument("--exclude", nargs="*", default=[], metavar="JSONL",
+                   help="more evaluation files whose rows must not be pretrained on")
+    p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                   help="encoder to start from (default: installed MiniLM)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output model directory")
+    p.add_argument("--threads", dest="cfg_threads", type=int, metavar="N",
+                   default=argparse.SUPPRESS, help="torch CPU threads (default: all cores)")
+    p.add_argument("--max-steps", dest="cfg_max_steps", type=int, metavar="N",
+                   default=argparse.SUPPRESS, help="stop after N steps")
+    p.add_argument("--quiet", dest="cfg_progress", action="store_false",
+                   default=argparse.SUPPRESS, help="no progress bars")
+    _add_config_flags(p, PretrainConfig, skip=("threads", "max_steps", "progress"))
+    p.set_defaults(func=_cmd_pretrain)
+
+
+def _cmd_pretrain(args) -> int:
+    from janitr.pretrain import PretrainConfig, pretrain_mlm
+    from janitr.records import read_records
+
+    data = Path(args.data)
+    corpus = read_records(data / "train.jsonl")
+    if args.unlabeled:
+        corpus += read_records(*args.unlabeled, require_labels=False)
+    exclude = [r for name in ("valid.jsonl", "calib.jsonl", "holdout.jsonl")
+               if (data / name).is_file() for r in read_records(data / name)]
+    if args.exclude:
+        exclude += read_records(*args.exclude, require_labels=False)
+    out = pretrain_mlm(corpus=corpus, model_name_or_path=args.model, out_dir=args.out,
+                       config=PretrainConfig(**_config_overrides(args)), exclude=exclude)
+    print(f"wrote {out} (use: janitr train teacher --model {out})")
+    return 0
+
+
+def _add_cache(sub) -> None:
+    p = sub.add_parser(
+        "cache",
+        help="cache calibrated teacher logits + hidden states for distillation",
+        description="Run a teacher bundle's calibrated ensemble over DATA/train.jsonl and "
+        "DATA/valid.jsonl and write OUT/<split>.safetensors (scam/topic logits, CLS vectors of "
+        "--layers) with a sidecar naming the teacher, calibration, seeds, label map and split "
+        "hash. An existing cache made from other inputs is never overwritten (unless "
+        "--overwrite); `janitr distill` refuses a cache that does not match its data."
+        "\n\nexamples:\n"
+        "  janitr cache --teacher bundles/teacher --data data/ --out runs/cache\n"
+        "  janitr cache --teacher bundles/teacher --data data/ --out runs/cache --layers 2,4,6",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--teacher", required=True, metavar="BUNDLE_DIR", help="teacher bundle")
+    p.add_argument("--data", required=True, metavar="DIR", help="directory with the splits")
+    p.add_argument("--splits", default="train,valid", metavar="A,B",
+                   help="splits to cache (default: train,valid; never holdout or calib)")
+    p.add_argument("--out", required=True, metavar="DIR", help="cache directory")
+    p.add_argument("--layers", type=_seed_list, default=None, metavar="I,J,...",
+                   help="1-based teacher layers to cache (default: 4 spread over the depth)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing cache even if made from other inputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_cache)
+
+
+def _cmd_cache(args) -> int:
+    from janitr.cache import build_cache, read_cache
+    from janitr.records import read_records
+
+    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        records = read_records(Path(args.data) / f"{split}.jsonl")
+        path = build_cache(teacher=args.teacher, records=records, split=split, out=args.out,
+                           layers=args.layers, batch_size=args.batch_size,
+                           overwrite=args.overwrite, progress=not args.quiet)
+        cache = read_cache(path, expect={"split": split})
+        print(f"{split}: {cache.rows} rows, layers {cache.layer_indices}, hidden "
+              f"{cache.hidden_size} -> {path}")
+    return 0
+
+
+VERB_REGISTRARS += [_add_pretrain, _add_cache]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,3 +79,19 @@ def require(module: str, *, extra: str = "train"):
             f"this command needs the '{module}' package, which is not installed "
             f"(install it with: pip install 'janitr[{extra}]')"
         ) from exc
+
+
+class TokenizerError(JanitrError):
+    """A tokenizer has the wrong vocabulary size or turns too much text into [UNK]."""
+
+
+class SplitError(JanitrError):
+    """A split misses its stratification bounds (label or label-pair prevalence deltas)."""
+
+
+class PipelineError(JanitrError):
+    """A pipeline stage failed or a run directory is unusable; finished stages are kept."""
+
+
+class RunError(JanitrError):
+    """A run directory is missing, incomplete, or not comparable with another run."""

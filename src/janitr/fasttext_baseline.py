@@ -1,0 +1,460 @@
+"""The fastText baseline: train, quantize to a ~120 KB `.ftz`, tune thresholds, bundle.
+
+`train_fasttext` reads `train.jsonl` and the tuning split(s) from a data directory, writes a
+fastText training file (`__label__scam __label__topic_crypto <normalized text>`, the
+co-occurrence label set of `labels.training_label_set`), trains with the official `fasttext`
+package (one-vs-all loss: one independent sigmoid per label, so `p_scam` and `p_topic` are
+the two heads), quantizes, tunes thresholds on the tuning split *with the quantized model*
+(the one that ships), and writes a bundle of kind `fasttext`. Intermediates live in a
+temporary directory; the ~800 MB unquantized matrix is never written to the bundle.
+
+`load_scorer` / `FastTextScorer` turn a bundle back into head probabilities. The scorer
+always calls `model.predict(list_of_texts, k=-1, threshold=0.0)`: fasttext 0.9.3's
+single-string `predict` calls `np.array(probs, copy=False)`, which NumPy 2 rejects.
+
+Metrics and threshold search are not here (`janitr.metrics`, `janitr.thresholds`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from janitr.artifacts import sha256_file
+from janitr.bundle import Bundle, seen_entry, text_key, write_bundle
+from janitr.errors import BundleError, ConfigError, DataError, Problem, require
+from janitr.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
+from janitr.metrics import evaluate_predictions
+from janitr.normalize import NormalizationConfig, normalize_text
+from janitr.records import Record, read_records
+from janitr.thresholds import tune_thresholds
+
+log = logging.getLogger(__name__)
+
+LABEL_PREFIX = "__label__"
+#: Tuning split choices: names of `<split>.jsonl` files in the data directory, `+`-joined.
+TUNE_CHOICES = ("calib", "valid", "valid+calib")
+#: An unquantized fallback model larger than this is refused rather than bundled.
+MAX_UNQUANTIZED_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FastTextConfig:
+    """Settings of `janitr train fasttext` (each field is a CLI flag of the same name).
+
+    Attributes:
+        word_ngrams: max length of word n-grams.
+        minn: min length of character n-grams (0 disables char n-grams).
+        maxn: max length of character n-grams.
+        dim: embedding dimension.
+        epoch: training epochs.
+        lr: learning rate.
+        loss: `ova` (one sigmoid per label: two independent heads), `softmax` or `hs`.
+        bucket: hash buckets for n-grams; 2M matches the original model.
+        min_count: minimum word count to enter the vocabulary.
+        quantize: quantize to `.ftz` (off keeps a small unquantized model; refused
+            if it is larger than 50 MB).
+        cutoff: rows of the embedding matrix kept by quantization.
+        dsub: sub-vector size of product quantization.
+        qnorm: quantize vector norms separately.
+        qout: quantize the output matrix too (needs >= 256 labels, so it falls back
+            to off for our 3 labels, noted in the bundle).
+        seed: random seed of fastText.
+        threads: training threads; 1 makes training reproducible.
+        scam_target_fpr: scam FPR ceiling for threshold tuning.
+        topic_target_fpr: optional topic FPR ceiling.
+        tune_on: split(s) the thresholds are tuned on: calib, valid or valid+calib.
+        strip_urls: strip URLs in the normalization (saved in the bundle).
+    """
+
+    word_ngrams: int = 2
+    minn: int = 2
+    maxn: int = 5
+    dim: int = 100
+    epoch: int = 50
+    lr: float = 0.5
+    loss: str = "ova"
+    bucket: int = 2_000_000
+    min_count: int = 1
+    quantize: bool = True
+    cutoff: int = 1000
+    dsub: int = 8
+    qnorm: bool = False
+    qout: bool = False
+    seed: int = 0
+    threads: int = 1
+    scam_target_fpr: float = 0.02
+    topic_target_fpr: float | None = None
+    tune_on: str = "calib"
+    strip_urls: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+
+        def flag(name: str) -> str:
+            return "--" + name.replace("_", "-")
+
+        for name in ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{flag(name)} must be a positive integer, got {value!r}")
+        for name in ("minn", "maxn", "cutoff", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                problems.append(f"{flag(name)} must be an integer >= 0, got {value!r}")
+        if isinstance(self.minn, int) and isinstance(self.maxn, int) and self.maxn < self.minn:
+            problems.append(f"--maxn ({self.maxn}) must be >= --minn ({self.minn})")
+        if not (isinstance(self.lr, int | float) and self.lr > 0):
+            problems.append(f"--lr must be > 0, got {self.lr!r}")
+        if self.loss not in ("ova", "softmax", "hs"):
+            problems.append(f"--loss must be one of ova, softmax, hs, got {self.loss!r}")
+        for name in ("scam_target_fpr", "topic_target_fpr"):
+            value = getattr(self, name)
+            if value is None and name == "topic_target_fpr":
+                continue
+            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+                problems.append(f"{flag(name)} must be in [0, 1], got {value!r}")
+        if self.tune_on not in TUNE_CHOICES:
+            problems.append(
+                f"--tune-on must be one of {', '.join(TUNE_CHOICES)}, got {self.tune_on!r}"
+            )
+        if problems:
+            raise ConfigError("invalid fastText config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FastTextConfig:
+        """Build from a dict, rejecting unknown keys.
+
+        Raises:
+            ConfigError: on unknown keys or invalid values.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown fastText config key(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    @property
+    def tune_splits(self) -> tuple[str, ...]:
+        return tuple(self.tune_on.split("+"))
+
+
+def training_line(record_labels: Sequence[str], text: str, *, strip_urls: bool) -> str:
+    """One fastText training line: labels then the normalized text.
+
+    Tokens starting with `__label__` are dropped from the text: fastText would read them as
+    extra labels in training (and ignores them when predicting, so nothing is lost).
+    """
+    norm = normalize_text(text, strip_urls=strip_urls)
+    words = [w for w in norm.split(" ") if not w.startswith(LABEL_PREFIX)]
+    labels = " ".join(LABEL_PREFIX + name for name in training_label_set(record_labels))
+    return f"{labels} {' '.join(words)}"
+
+
+def _fasttext():
+    return require("fasttext", extra="train")
+
+
+def predict_heads_with(model, texts: Sequence[str]) -> np.ndarray:
+    """Head probabilities `(N, 2) = [p_scam, p_topic]` from a loaded fastText model.
+
+    Uses the list form `model.predict(list, k=-1, threshold=0.0)`: in fasttext 0.9.3 the
+    single-string form calls `np.array(..., copy=False)`, which raises under NumPy 2.
+    Probabilities are clamped to [0, 1] (fastText adds 1e-5 inside its log, so a sigmoid of 1
+    comes back as 1.00001).
+    """
+    texts = [t.replace("\n", " ") for t in texts]
+    out = np.zeros((len(texts), 2), dtype=np.float64)
+    if not texts:
+        return out
+    labels, probs = model.predict(texts, k=-1, threshold=0.0)
+    column = {LABEL_PREFIX + SCAM: 0, LABEL_PREFIX + TOPIC: 1}
+    for i, (row_labels, row_probs) in enumerate(zip(labels, probs, strict=True)):
+        for label, prob in zip(row_labels, row_probs, strict=True):
+            j = column.get(label)
+            if j is not None:
+                out[i, j] = prob
+    return np.clip(out, 0.0, 1.0)
+
+
+class FastTextScorer:
+    """Scorer of a `fasttext` bundle: normalized texts -> `(N, 2)` head probabilities."""
+
+    def __init__(self, model, *, path: Path | None = None):
+        self.model = model
+        self.path = path
+
+    def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float array (N, 2): column 0 = p(scam), column 1 = p(topic_crypto)."""
+        return predict_heads_with(self.model, list(texts))
+
+
+def load_scorer(bundle: Bundle) -> FastTextScorer:
+    """Build the scorer of a loaded `fasttext` bundle.
+
+    Raises:
+        BundleError: if the bundle has no model file or fastText cannot read it.
+    """
+    name = bundle.manifest.get("model", {}).get("file", "model.ftz")
+    path = bundle.file(name)
+    fasttext = _fasttext()
+    try:
+        model = fasttext.load_model(str(path))
+    except ValueError as exc:
+        raise BundleError(
+            f"{path}: fastText cannot read this model ({exc}); rebuild the bundle"
+        ) from exc
+    return FastTextScorer(model, path=path)
+
+
+def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, attempts: int = 3):
+    """`fasttext.train_supervised` with our config, retrying a spurious NaN.
+
+    fastText 0.9.3 reports "Encountered NaN" when its monitor thread reads the average loss
+    before any example was processed (0 / 0); on tiny or very fast runs that is a timing
+    race, not divergence, so the same call is retried. A persistent NaN is divergence.
+
+    Raises:
+        ConfigError: if every attempt ends in NaN (lower --lr).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return fasttext.train_supervised(
+                input=str(train_txt), lr=config.lr, dim=config.dim, epoch=config.epoch,
+                minCount=config.min_count, minn=config.minn, maxn=config.maxn,
+                wordNgrams=config.word_ngrams, loss=config.loss, bucket=config.bucket,
+                thread=config.threads, seed=config.seed, verbose=0,
+            )  # fmt: skip
+        except RuntimeError as exc:
+            if "nan" not in str(exc).lower():
+                raise
+            log.warning("fastText reported NaN (attempt %d of %d)", attempt, attempts)
+            error = exc
+    raise ConfigError(
+        f"fastText training diverged ({error}) with --lr {config.lr}; lower --lr (e.g. 0.1) "
+        "or --epoch"
+    ) from error
+
+
+def _split_file(data_dir: Path, split: str) -> Path:
+    return data_dir / f"{split}.jsonl"
+
+
+def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record]]:
+    """Read the named splits together (all problems of all files reported at once).
+
+    Raises:
+        DataError: on missing files or bad rows.
+    """
+    missing = [_split_file(data_dir, s) for s in splits if not _split_file(data_dir, s).is_file()]
+    if missing:
+        raise DataError(
+            [
+                Problem(
+                    str(p),
+                    0,
+                    "<file>",
+                    "file not found",
+                    f"--data must be a directory holding {', '.join(s + '.jsonl' for s in splits)}",
+                )
+                for p in missing
+            ],
+            summary=f"{data_dir}: missing split file(s)",
+        )
+    records = read_records(*(_split_file(data_dir, s) for s in splits))
+    by_split: dict[str, list[Record]] = {s: [] for s in splits}
+    for record in records:
+        by_split[Path(record.path).stem].append(record)
+    return by_split
+
+
+def _quantize(model, config: FastTextConfig) -> dict:
+    """Quantize in place, falling back when fastText refuses (tiny matrices).
+
+    Returns:
+        what was done: `{"status": "quantized"|"failed", "cutoff", "dsub", "qout", "qnorm",
+        "attempts": [...]}`.
+    """
+    attempts = []
+    options = [(config.cutoff, config.qout)]
+    if config.qout:
+        options.append((config.cutoff, False))
+    if config.cutoff:
+        options.append((0, False))
+    for cutoff, qout in options:
+        try:
+            model.quantize(
+                input=None,
+                qout=qout,
+                cutoff=cutoff,
+                retrain=False,
+                dsub=config.dsub,
+                qnorm=config.qnorm,
+                thread=config.threads,
+                verbose=0,
+            )
+        except (ValueError, RuntimeError) as exc:
+            attempts.append({"cutoff": cutoff, "qout": qout, "error": str(exc)})
+            log.warning(
+                "quantization (cutoff %d, qout %s) failed: %s; trying a fallback", cutoff, qout, exc
+            )
+            continue
+        return {
+            "status": "quantized",
+            "cutoff": cutoff,
+            "dsub": config.dsub,
+            "qout": qout,
+            "qnorm": config.qnorm,
+            "attempts": attempts,
+        }
+    return {"status": "failed", "attempts": attempts}
+
+
+def _provenance(path: Path, rows: int) -> dict:
+    return {"path": str(path), "rows": rows, "sha256": sha256_file(path)}
+
+
+def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTextConfig) -> Bundle:
+    """Train, quantize, tune and bundle a fastText baseline.
+
+    Args:
+        data_dir: directory with `train.jsonl` and the tuning split(s) (`calib.jsonl`,
+            `valid.jsonl`); `valid.jsonl`, when present and not used for tuning, gets a
+            metrics report stored in the bundle (`model.report`).
+        out_dir: bundle directory to write (replaced atomically if it exists).
+        config: training, quantization and tuning settings.
+
+    Returns:
+        the written, verified Bundle (`bundle.manifest["model"]["report"]` holds the
+        evaluation on valid, if any).
+
+    Raises:
+        DataError: on missing split files or bad rows (all listed at once).
+        ConfigError: if training diverges (NaN; lower --lr) or the unquantized fallback
+            would be too large to bundle.
+        MissingDependencyError: if fasttext is not installed.
+    """
+    fasttext = _fasttext()
+    data_dir = Path(data_dir)
+    tune_splits = config.tune_splits
+    report_split = "valid" if "valid" not in tune_splits else None
+    wanted = ["train", *tune_splits]
+    if report_split and _split_file(data_dir, report_split).is_file():
+        wanted.append(report_split)
+    else:
+        report_split = None
+    splits = _read_splits(data_dir, wanted)
+    train = splits["train"]
+    tune = [r for s in tune_splits for r in splits[s]]
+    norm_cfg = NormalizationConfig(strip_urls=config.strip_urls)
+    started = time.perf_counter()
+
+    with tempfile.TemporaryDirectory(prefix="janitr-fasttext-") as tmp:
+        tmp = Path(tmp)
+        train_txt = tmp / "train.txt"
+        with open(train_txt, "w", encoding="utf-8", newline="\n") as handle:
+            for r in train:
+                handle.write(training_line(r.labels, r.text, strip_urls=config.strip_urls) + "\n")
+        log.info(
+            "training fastText on %d rows (%d epochs, dim %d, bucket %d)",
+            len(train),
+            config.epoch,
+            config.dim,
+            config.bucket,
+        )
+        model = _train_supervised(fasttext, train_txt, config)
+        train_seconds = time.perf_counter() - started
+        quant = {"status": "skipped"}
+        if config.quantize:
+            quant = _quantize(model, config)
+        model_name = "model.ftz" if quant["status"] == "quantized" else "model.bin"
+        model_path = tmp / model_name
+        model.save_model(str(model_path))
+        size = os.path.getsize(model_path)
+        if model_name == "model.bin" and size > MAX_UNQUANTIZED_BYTES:
+            raise ConfigError(
+                f"the unquantized model is {size / 1e6:.0f} MB (quantization: "
+                f"{quant['status']}); lower --bucket or keep quantization on"
+            )
+        # Tune and report with the model as saved (reloaded), i.e. exactly what ships.
+        shipped = fasttext.load_model(str(model_path))
+
+        def heads(records: list[Record]) -> np.ndarray:
+            texts = [normalize_text(r.text, strip_urls=config.strip_urls) for r in records]
+            return predict_heads_with(shipped, texts)
+
+        tune_heads = heads(tune)
+        tune_gold = [collapse(r.labels) for r in tune]
+        tuned = tune_thresholds(
+            tune_gold, tune_heads[:, 0], tune_heads[:, 1],
+            scam_target_fpr=config.scam_target_fpr, topic_target_fpr=config.topic_target_fpr,
+        )  # fmt: skip
+        for name in tuned["tuning"]["disabled"]:
+            log.warning(
+                "no %s threshold reaches a positive %s on %s within the constraints: the class "
+                "is disabled (never predicted); use more tuning data or a looser target",
+                name, "recall" if name == SCAM else "F1", config.tune_on,
+            )  # fmt: skip
+        tuning = {
+            "data": config.tune_on,
+            "scam_target_fpr": config.scam_target_fpr,
+            "topic_target_fpr": config.topic_target_fpr,
+            "model_file": model_name,
+            **tuned["tuning"],
+        }
+        data = {"train": _provenance(_split_file(data_dir, "train"), len(train))}
+        seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
+        for s in tune_splits:
+            data[s] = _provenance(_split_file(data_dir, s), len(splits[s]))
+            seen[s] = seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]])
+        report = None
+        if report_split:
+            # Rows duplicated (by id or normalized text) in train/tuning data would flatter
+            # the report: score only unseen ones, as `janitr evaluate` insists.
+            seen_ids = {i for e in seen.values() for i in e["ids"]}
+            seen_keys = {k for e in seen.values() for k in e["text_keys"]}
+            all_rows = splits[report_split]
+            rows = [
+                r for r in all_rows if r.id not in seen_ids and text_key(r.text) not in seen_keys
+            ]
+            h = heads(rows)
+            full = evaluate_predictions(
+                [collapse(r.labels) for r in rows], h[:, 0], h[:, 1],
+                thresholds=tuned["thresholds"], is_topic=[targets(r.labels).is_topic for r in rows],
+                texts_raw=[r.text for r in rows], n_boot=1000, seed=config.seed,
+            )  # fmt: skip
+            report = {
+                "split": report_split,
+                "rows": full["rows"],
+                "excluded_overlap": len(all_rows) - len(rows),
+                "metrics": full["metrics"],
+                "ci95": full["ci95"],
+                "thresholds": full["thresholds"],
+            }
+        model_info = {
+            "file": model_name,
+            "framework": f"fasttext {getattr(fasttext, '__version__', '0.9.3')}",
+            "config": config.to_dict(),
+            "labels": [LABEL_PREFIX + c for c in CLASSES],
+            "quantization": quant,
+            "size_bytes": size,
+            "train_seconds": round(train_seconds, 2),
+            "report": report,
+        }
+        bundle = write_bundle(
+            out_dir, kind="fasttext", files={model_name: model_path},
+            thresholds=tuned["thresholds"], tuning=tuning, normalization=norm_cfg,
+            data=data, seen=seen, model=model_info,
+        )  # fmt: skip
+    log.info("wrote %s (%s, %.1f KB)", out_dir, model_name, size / 1024)
+    return bundle

@@ -1,0 +1,938 @@
+"""`janitr run`: the whole chain from data to shipped bundles, resumable and cached.
+
+    RUNDIR/
+      run.json            name, creation time, data directory (written at the first start)
+      config.toml/.json   the resolved config
+      data/               the generated demo data (only when no data directory was given)
+      stages/NN-<name>/   one folder per stage: its outputs + manifest.json
+      bundles/{fasttext,teacher,student-fp32,student-int8}/
+      report.html, report.md, RUN_INFO.json
+
+A stage is a plain function that writes its outputs into a fresh directory. The runner
+builds that directory under a temporary name and renames it into place only once the stage
+has finished and its `manifest.json` (written last) lists every output with its size and
+SHA-256, the content hashes of its inputs (data files and upstream stages' outputs), its
+config section(s) and timings. So after a crash or `kill -9` at any moment a stage folder is
+either complete or absent; leftover temporary folders are deleted on the next start.
+
+On a rerun a stage is skipped when its manifest exists, its input hashes and config are the
+same, and every output still verifies; otherwise it runs again, and so does everything
+downstream whose inputs changed. Input identity is content-based (never paths), which also
+lets `janitr sweep` reuse a base run's stages.
+
+Determinism: every stage is seeded from the config. fastText trains with one thread and a
+fixed seed; the torch stages run on CPU with fixed seeds, so the same data and config give
+the same bundles (timings in manifests differ).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from janitr.artifacts import (
+    atomic_dir,
+    file_entry,
+    hash_object,
+    read_json,
+    sha256_file,
+    write_json,
+)
+from janitr.config import PipelineConfig, load_config, save_config
+from janitr.errors import JanitrError, PipelineError
+
+log = logging.getLogger(__name__)
+
+STAGE_FORMAT = "janitr-stage"
+STAGE_FORMAT_VERSION = 1
+RUN_FORMAT = "janitr-run"
+RUN_FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+STAGES_DIR = "stages"
+BUNDLES_DIR = "bundles"
+#: Final bundle names, in report order.
+BUNDLE_NAMES: tuple[str, ...] = ("fasttext", "teacher", "student-fp32", "student-int8")
+
+
+# --- stage definition ----------------------------------------------------------------------
+
+
+@dataclass
+class StageContext:
+    """What a running stage sees.
+
+    Attributes:
+        name: the stage name.
+        run_dir: the run directory.
+        data_dir: the data directory (demo data is `run_dir/data`).
+        config: the resolved pipeline config.
+        out: the (temporary) directory the stage writes its outputs into.
+        upstream: stage name -> finished directory, for every earlier enabled stage.
+        quiet: no progress bars.
+    """
+
+    name: str
+    run_dir: Path
+    data_dir: Path
+    config: PipelineConfig
+    out: Path
+    upstream: dict[str, Path]
+    quiet: bool = False
+
+    def stage(self, name: str) -> Path:
+        """Directory of a finished upstream stage.
+
+        Raises:
+            PipelineError: if that stage did not run (disabled or not declared upstream).
+        """
+        if name not in self.upstream:
+            raise PipelineError(f"stage {self.name!r} needs the outputs of stage {name!r}, "
+                                "which is disabled or not among its dependencies")
+        return self.upstream[name]
+
+    def data_file(self, split: str) -> Path:
+        """Path of a split's file, e.g. `data_file("train")` -> DATA/train.jsonl."""
+        return self.data_dir / f"{split}.jsonl"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage.
+
+    Attributes:
+        name: folder and display name.
+        run: `run(ctx) -> summary dict | None`; writes into `ctx.out`.
+        deps: upstream stages whose outputs it reads (their output hashes are its inputs).
+        sections: config sections that affect its outputs (hashed into its identity).
+        data: splits (keys of `[data]`) it reads; missing optional files are skipped.
+        enabled: predicate on the config (a disabled stage has no folder).
+        estimate_s: rough seconds, for the ETA before the stage has ever run.
+    """
+
+    name: str
+    run: Callable[[StageContext], Mapping[str, Any] | None]
+    deps: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
+    enabled: Callable[[PipelineConfig], bool] = lambda config: True
+    estimate_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What happened to one stage in this invocation."""
+
+    index: int
+    name: str
+    status: str  # "ran" | "skipped" | "disabled"
+    seconds: float
+    path: Path | None
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The result of `run_pipeline`."""
+
+    run_dir: Path
+    name: str
+    stages: list[StageOutcome]
+    bundles: dict[str, Path]
+    metrics: dict[str, dict]
+
+    @property
+    def ran(self) -> list[str]:
+        return [s.name for s in self.stages if s.status == "ran"]
+
+    @property
+    def skipped(self) -> list[str]:
+        return [s.name for s in self.stages if s.status == "skipped"]
+
+
+# --- hashing and verification ----------------------------------------------------------------
+
+
+def list_outputs(directory: Path) -> dict[str, dict]:
+    """`{relative path: {"sha256", "size"}}` of every file under a directory but the manifest."""
+    out = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        rel = path.relative_to(directory).as_posix()
+        if rel != MANIFEST:
+            out[rel] = file_entry(path)
+    return out
+
+
+def read_manifest(stage_dir: Path) -> dict | None:
+    """The manifest of a finished stage folder, or None if absent or unreadable."""
+    path = stage_dir / MANIFEST
+    try:
+        manifest = read_json(path)
+    except (OSError, ValueError):
+        return None
+    if (manifest.get("format") != STAGE_FORMAT
+            or manifest.get("format_version") != STAGE_FORMAT_VERSION
+            or manifest.get("status") != "complete"):
+        return None
+    return manifest
+
+
+def verify_outputs(stage_dir: Path, manifest: Mapping) -> list[str]:
+    """Problems with a stage folder's outputs versus its manifest (empty if all verify)."""
+    problems = []
+    listed = manifest.get("outputs", {})
+    for rel, entry in listed.items():
+        path = stage_dir / rel
+        if not path.is_file():
+            problems.append(f"{rel} is missing")
+        elif path.stat().st_size != entry["size"]:
+            problems.append(f"{rel} has {path.stat().st_size} bytes, expected {entry['size']}")
+        elif sha256_file(path) != entry["sha256"]:
+            problems.append(f"{rel} fails its SHA-256 check")
+    extra = [rel for rel in list_outputs(stage_dir) if rel not in listed]
+    problems += [f"{rel} is not in the manifest" for rel in extra]
+    return problems
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _clean_leftovers(directory: Path) -> list[str]:
+    """Remove temporary folders/files (`.name.*.tmp`, `.name.old`) left by a crash."""
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        if entry.name.startswith(".") and (entry.name.endswith(".tmp")
+                                           or entry.name.endswith(".old")):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class Progress:
+    """Stage-by-stage lines on stderr: what runs, elapsed time, and an ETA for the rest."""
+
+    def __init__(self, total: int, *, quiet: bool = False, stream: TextIO | None = None):
+        self.total = total
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+
+    def _line(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def start(self, index: int, name: str, *, remaining_estimate: float) -> None:
+        elapsed = time.perf_counter() - self.started
+        self._line(f"[{index:2d}/{self.total}] {name:<12} running   "
+                   f"(elapsed {_fmt_seconds(elapsed)}, ETA {_fmt_seconds(remaining_estimate)})")
+
+    def done(self, index: int, name: str, status: str, seconds: float) -> None:
+        if status == "ran":
+            self._line(f"[{index:2d}/{self.total}] {name:<12} done in {_fmt_seconds(seconds)}")
+        elif status == "skipped":
+            self._line(f"[{index:2d}/{self.total}] {name:<12} unchanged, skipped")
+        else:
+            self._line(f"[{index:2d}/{self.total}] {name:<12} disabled")
+
+    def finish(self, run_dir: Path) -> None:
+        self._line(f"run complete in {_fmt_seconds(time.perf_counter() - self.started)}: "
+                   f"{run_dir}")
+
+
+# --- the runner -------------------------------------------------------------------------------
+
+
+class _FileHashes:
+    """SHA-256 of data files, memoized per (path, size, mtime) within one invocation."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, str] = {}
+
+    def __call__(self, path: Path) -> dict:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._cache:
+            self._cache[key] = sha256_file(path)
+        return {"sha256": self._cache[key], "size": stat.st_size}
+
+
+def stage_dir_name(index: int, name: str) -> str:
+    return f"{index:02d}-{name}"
+
+
+def _prepare_data(run_dir: Path, data_dir: Path | None, config: PipelineConfig) -> Path:
+    """The data directory to use; writes the demo dataset into RUNDIR/data if none is given."""
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise PipelineError(f"data directory {data_dir} does not exist (pass --data DIR "
+                                "with train.jsonl, valid.jsonl and calib.jsonl, or omit it to "
+                                "run on the demo data)")
+        return data_dir.resolve()
+    target = run_dir / "data"
+    spec = {"rows": config.data.demo_rows, "seed": config.run.seed}
+    marker = target / "DEMO.json"
+    if marker.is_file():
+        try:
+            if read_json(marker).get("spec") == spec:
+                return target.resolve()
+        except ValueError:
+            pass
+    from janitr.demo import write_demo_dataset
+
+    with atomic_dir(target, overwrite=True) as tmp:
+        write_demo_dataset(tmp, rows=spec["rows"], seed=spec["seed"])
+        write_json(tmp / "DEMO.json", {"format": "janitr-demo-data", "format_version": 1,
+                                       "spec": spec})
+    return target.resolve()
+
+
+def _run_identity(run_dir: Path, config: PipelineConfig, data_dir: Path) -> dict:
+    """Read or create `run.json` (the run's name is fixed at its first start)."""
+    from janitr.runs import make_run_name
+
+    path = run_dir / "run.json"
+    if path.is_file():
+        info = read_json(path)
+        if config.run.name and info.get("name") != config.run.name:
+            info["name"] = config.run.name
+            write_json(path, info)
+        return info
+    name = config.run.name or make_run_name(
+        seed=config.run.seed if config.run.name_from_seed else None
+    )
+    info = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "name": name,
+            "created_at": _now(), "data_dir": str(data_dir)}
+    write_json(path, info)
+    return info
+
+
+def run_pipeline(
+    *,
+    data_dir: Path | None,
+    out_dir: Path,
+    config: PipelineConfig | None = None,
+    quiet: bool = False,
+    stages: Sequence[Stage] | None = None,
+    reuse_from: Path | None = None,
+) -> RunResult:
+    """Run (or resume) the pipeline into a run directory.
+
+    Args:
+        data_dir: directory with train/valid/calib(/holdout/unlabeled).jsonl; None writes the
+            demo dataset into `out_dir/data` and runs on it.
+        out_dir: the run directory (created; an existing run is resumed).
+        config: the resolved config (default: `load_config()` defaults).
+        quiet: no progress lines or bars (CI).
+        stages: the stage list (default: `default_stages()`; tests pass cheap fakes).
+        reuse_from: another run directory whose finished stages may be reused when their
+            inputs and config match (used by `janitr sweep`; files are hard-linked).
+
+    Returns:
+        RunResult with per-stage outcomes, final bundle paths and evaluation metrics.
+
+    Raises:
+        JanitrError: from any stage (data problems, leakage, config, provenance); the stages
+            finished before the error are kept and a rerun resumes after them.
+    """
+    config = config or load_config()
+    stages = list(default_stages() if stages is None else stages)
+    run_dir = Path(out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stages_root = run_dir / STAGES_DIR
+    stages_root.mkdir(exist_ok=True)
+    for directory in (run_dir, stages_root, run_dir / BUNDLES_DIR):
+        removed = _clean_leftovers(directory)
+        if removed:
+            log.info("discarded incomplete outputs from an interrupted run: %s",
+                     ", ".join(removed))
+    _discard_unfinished(stages_root)
+
+    data_dir = _prepare_data(run_dir, data_dir, config)
+    identity = _run_identity(run_dir, config, data_dir)
+    save_config(config, run_dir)
+
+    hashes = _FileHashes()
+    progress = Progress(len(stages), quiet=quiet)
+    outcomes: list[StageOutcome] = []
+    finished: dict[str, Path] = {}
+    digests: dict[str, str] = {}
+    enabled = [s.enabled(config) for s in stages]
+    estimates = [_estimate(stages_root, i + 1, s) if on else 0.0
+                 for i, (s, on) in enumerate(zip(stages, enabled, strict=True))]
+
+    for i, stage in enumerate(stages):
+        index = i + 1
+        if not enabled[i]:
+            stale = stages_root / stage_dir_name(index, stage.name)
+            if stale.exists():
+                shutil.rmtree(stale)
+            outcomes.append(StageOutcome(index, stage.name, "disabled", 0.0, None))
+            progress.done(index, stage.name, "disabled", 0.0)
+            continue
+        inputs = _stage_inputs(stage, data_dir, config, digests, hashes)
+        sections = {name: config.section_dict(name) for name in stage.sections}
+        key = hash_object({"stage": stage.name, "inputs": inputs, "config": sections})
+        target = stages_root / stage_dir_name(index, stage.name)
+
+        manifest = _reusable(target, key)
+        if manifest is None and reuse_from is not None:
+            manifest = _reuse_other(Path(reuse_from), target, stage, key)
+        if manifest is not None:
+            finished[stage.name] = target
+            digests[stage.name] = manifest["outputs_sha256"]
+            outcomes.append(StageOutcome(index, stage.name, "skipped", manifest["seconds"],
+                                         target, manifest.get("summary", {})))
+            progress.done(index, stage.name, "skipped", 0.0)
+            continue
+
+        progress.start(index, stage.name, remaining_estimate=sum(estimates[i:]))
+        started_at = _now()
+        started = time.perf_counter()
+        upstream = {name: finished[name] for name in stage.deps if name in finished}
+        with atomic_dir(target, overwrite=True) as tmp:
+            ctx = StageContext(name=stage.name, run_dir=run_dir, data_dir=data_dir,
+                               config=config, out=tmp, upstream=upstream, quiet=quiet)
+            try:
+                summary = dict(stage.run(ctx) or {})
+            except JanitrError:
+                raise
+            except Exception as exc:
+                raise PipelineError(f"stage {stage.name} failed: {type(exc).__name__}: {exc} "
+                                    f"(finished stages are kept; rerun to resume)") from exc
+            seconds = time.perf_counter() - started
+            outputs = list_outputs(tmp)
+            manifest = {
+                "format": STAGE_FORMAT,
+                "format_version": STAGE_FORMAT_VERSION,
+                "stage": stage.name,
+                "index": index,
+                "status": "complete",
+                "key": key,
+                "inputs": inputs,
+                "config": sections,
+                "outputs": outputs,
+                "outputs_sha256": hash_object(outputs),
+                "started_at": started_at,
+                "finished_at": _now(),
+                "seconds": round(seconds, 3),
+                "summary": summary,
+            }
+            write_json(tmp / MANIFEST, manifest)  # last: its presence means "complete"
+        finished[stage.name] = target
+        digests[stage.name] = manifest["outputs_sha256"]
+        outcomes.append(StageOutcome(index, stage.name, "ran", seconds, target, summary))
+        progress.done(index, stage.name, "ran", seconds)
+
+    bundles = _publish_bundles(run_dir, finished)
+    from janitr.runs import collect_metrics, write_run_info
+
+    _publish_report(run_dir, finished)
+    metrics = collect_metrics(run_dir)
+    write_run_info(run_dir)
+    progress.finish(run_dir)
+    return RunResult(run_dir=run_dir, name=identity["name"], stages=outcomes, bundles=bundles,
+                     metrics=metrics)
+
+
+def _publish_report(run_dir: Path, finished: Mapping[str, Path]) -> None:
+    """Copy the report stage's files to RUNDIR/report.{html,md}."""
+    from janitr.artifacts import write_bytes
+
+    if "report" not in finished:
+        return
+    for source in sorted(finished["report"].glob("report.*")):
+        target = run_dir / source.name
+        if not target.is_file() or sha256_file(target) != sha256_file(source):
+            write_bytes(target, source.read_bytes())
+
+
+def _discard_unfinished(stages_root: Path) -> None:
+    """Delete stage folders without a complete manifest (never trusted)."""
+    for entry in stages_root.iterdir():
+        if entry.is_dir() and not entry.name.startswith(".") and read_manifest(entry) is None:
+            log.info("discarding incomplete stage folder %s", entry.name)
+            shutil.rmtree(entry)
+
+
+def _estimate(stages_root: Path, index: int, stage: Stage) -> float:
+    manifest = read_manifest(stages_root / stage_dir_name(index, stage.name))
+    return float(manifest["seconds"]) if manifest else stage.estimate_s
+
+
+def _stage_inputs(stage: Stage, data_dir: Path, config: PipelineConfig,
+                  digests: Mapping[str, str], hashes: _FileHashes) -> dict:
+    inputs: dict[str, Any] = {}
+    for split in stage.data:
+        path = data_dir / f"{split}.jsonl"
+        inputs[f"data:{split}"] = hashes(path) if path.is_file() else None
+    for name in stage.deps:
+        if name in digests:
+            inputs[f"stage:{name}"] = digests[name]
+    return inputs
+
+
+def _reusable(target: Path, key: str) -> dict | None:
+    """The manifest of `target` if it is complete, has this key, and its outputs verify."""
+    if not target.is_dir():
+        return None
+    manifest = read_manifest(target)
+    if manifest is None or manifest.get("key") != key:
+        return None
+    problems = verify_outputs(target, manifest)
+    if problems:
+        log.warning("stage %s will run again: %s", target.name, "; ".join(problems[:3]))
+        return None
+    return manifest
+
+
+def _reuse_other(other_run: Path, target: Path, stage: Stage, key: str) -> dict | None:
+    """Hard-link (or copy) a matching finished stage folder of another run into `target`."""
+    candidates = sorted((other_run / STAGES_DIR).glob(f"*-{stage.name}"))
+    for candidate in candidates:
+        manifest = _reusable(candidate, key)
+        if manifest is None:
+            continue
+        with atomic_dir(target, overwrite=True) as tmp:
+            shutil.rmtree(tmp)
+            shutil.copytree(candidate, tmp, copy_function=_link_or_copy)
+        log.info("reused stage %s from %s", stage.name, other_run)
+        return _reusable(target, key)
+    return None
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _publish_bundles(run_dir: Path, finished: Mapping[str, Path]) -> dict[str, Path]:
+    """Copy the final bundles (the thresholds stage's) to RUNDIR/bundles/<name>."""
+    source_stage = finished.get("thresholds")
+    published: dict[str, Path] = {}
+    if source_stage is None:
+        return published
+    for source in sorted((source_stage / "bundles").glob("*")):
+        if not (source / "bundle.json").is_file():
+            continue
+        target = run_dir / BUNDLES_DIR / source.name
+        if (target / "bundle.json").is_file() and (
+            sha256_file(target / "bundle.json") == sha256_file(source / "bundle.json")
+        ):
+            published[source.name] = target
+            continue
+        with atomic_dir(target, overwrite=True) as tmp:
+            shutil.rmtree(tmp)
+            shutil.copytree(source, tmp, copy_function=_link_or_copy)
+        published[source.name] = target
+    return published
+
+
+# --- the real stages ---------------------------------------------------------------------------
+#
+# Each is `setup` (read inputs), `run` (call the stage module's library function), `save`
+# (write into ctx.out) and returns a small summary for the manifest and the report.
+# Heavy modules are imported inside the functions.
+
+
+def _relative(obj: Any, data_dir: Path) -> Any:
+    """Replace absolute data paths in a report by file names (outputs must not depend on
+    where the data lives, so that runs on copies of the same data share stage outputs)."""
+    prefix = str(data_dir) + os.sep
+    if isinstance(obj, str):
+        return obj.replace(prefix, "")
+    if isinstance(obj, list):
+        return [_relative(v, data_dir) for v in obj]
+    if isinstance(obj, dict):
+        return {_relative(k, data_dir): _relative(v, data_dir) for k, v in obj.items()}
+    return obj
+
+
+def _labeled_splits(ctx: StageContext, names: Sequence[str]) -> list[Path]:
+    return [ctx.data_file(n) for n in names
+            if n in ("train", "valid", "calib") or ctx.data_file(n).is_file()]
+
+
+def _normalized(path: Path, *, labeled: bool = True) -> list[str]:
+    from janitr.records import read_records
+
+    return [r.norm_text for r in read_records(path, require_labels=labeled)]
+
+
+def stage_validate(ctx: StageContext) -> dict:
+    """Check every row of every split; all problems at once."""
+    from janitr.errors import DataError
+    from janitr.validate import validate_files
+
+    report = validate_files(_labeled_splits(ctx, ("train", "valid", "calib", "holdout")),
+                            require_labels=True)
+    problems = list(report.problems)
+    payload = {"labeled": _relative(report.to_dict(), ctx.data_dir)}
+    if ctx.data_file("unlabeled").is_file():
+        unlabeled = validate_files([ctx.data_file("unlabeled")], require_labels=False)
+        problems += unlabeled.problems
+        payload["unlabeled"] = _relative(unlabeled.to_dict(), ctx.data_dir)
+    write_json(ctx.out / "validate.json", payload)
+    if problems:
+        raise DataError(problems, summary=f"{len(problems)} problem(s) in the data in "
+                                          f"{ctx.data_dir}; fix them and rerun")
+    return {"rows": report.rows, "rows_per_file": _relative(report.rows_per_file, ctx.data_dir),
+            "class_counts": report.to_dict()["class_counts"]}
+
+
+def stage_leakage(ctx: StageContext) -> dict:
+    """Overlap between the splits by id, normalized text and near-duplicate text."""
+    from janitr.errors import LeakageError
+    from janitr.leakage import check_leakage
+
+    cfg = ctx.config.leakage
+    report = check_leakage(_labeled_splits(ctx, ("train", "valid", "calib", "holdout")),
+                           threshold=cfg.threshold)
+    payload = _relative(report.to_dict(), ctx.data_dir)
+    write_json(ctx.out / "leakage.json", payload)
+    pairs = [p for p in payload.get("pairs", [])
+             if p.get("ids") or p.get("texts") or p.get("near_dups")]
+    detail = "; ".join(f"{p['a']}/{p['b']}: {p['ids']} ids, {p['texts']} texts, "
+                       f"{p['near_dups']} near-duplicates" for p in pairs)
+    if not report.ok:
+        if cfg.fail:
+            raise LeakageError(f"the splits overlap ({detail}); fix the splits (`janitr split`) "
+                               "or set leakage.fail = false to record it and go on")
+        log.warning("the splits overlap (%s); going on because leakage.fail = false", detail)
+    return {"ok": bool(report.ok), "overlaps": detail}
+
+
+def stage_tokenizer(ctx: StageContext) -> dict:
+    """WordPiece vocabulary on the normalized training texts (plus unlabeled texts)."""
+    from janitr.tokenizer import save_tokenizer, tokenizer_stats, train_tokenizer
+
+    cfg = ctx.config.tokenizer
+    texts = _normalized(ctx.data_file("train"))
+    if ctx.config.data.tokenizer_unlabeled and ctx.data_file("unlabeled").is_file():
+        texts += _normalized(ctx.data_file("unlabeled"), labeled=False)
+    tok = train_tokenizer(texts, config=cfg)
+    stats = tokenizer_stats(tok, texts, config=cfg)
+    save_tokenizer(tok, ctx.out, stats=stats)
+    size = tok.get_vocab_size(with_added_tokens=True)
+    if size != cfg.vocab_size:
+        log.warning("the tokenizer has %d tokens, not %d (the training text is small); the "
+                    "student uses %d", size, cfg.vocab_size, size)
+    return {"vocab_size": size, "sample_unk_rate": stats["sample_unk_rate"],
+            "texts": len(texts)}
+
+
+def stage_fasttext(ctx: StageContext) -> dict:
+    """fastText baseline, quantized to .ftz (thresholds re-tuned in the thresholds stage)."""
+    from janitr.fasttext_baseline import train_fasttext
+
+    bundle = train_fasttext(data_dir=ctx.data_dir, out_dir=ctx.out / "bundle",
+                            config=ctx.config.fasttext)
+    return {"thresholds": bundle.thresholds,
+            "size_bytes": bundle.manifest["model"].get("size_bytes")}
+
+
+def stage_pretrain(ctx: StageContext) -> dict:
+    """Optional domain-adaptive MLM pretraining of the teacher encoder on unlabeled text."""
+    try:
+        from janitr import pretrain
+    except ImportError as exc:
+        raise PipelineError("pretrain.enabled = true, but janitr.pretrain is not available "
+                            "in this version; set pretrain.enabled = false") from exc
+    result = pretrain.pretrain_mlm(data_dir=ctx.data_dir, out_dir=ctx.out / "encoder",
+                                   config=ctx.config.pretrain)
+    return {"result": str(result)}
+
+
+def stage_teacher(ctx: StageContext) -> dict:
+    """Multi-seed teacher, calibrated per head (temperature scaling on valid)."""
+    import dataclasses
+
+    from janitr.teacher import train_teacher
+
+    cfg = dataclasses.replace(ctx.config.teacher, progress=not ctx.quiet)
+    if "pretrain" in ctx.upstream:
+        cfg = dataclasses.replace(cfg, model_name_or_path=str(ctx.stage("pretrain") / "encoder"))
+    bundle = train_teacher(data_dir=ctx.data_dir, out_dir=ctx.out / "bundle", config=cfg,
+                           work_dir=ctx.out / "work")
+    model = bundle.manifest["model"]
+    return {"teacher_id": model.get("teacher_id"), "seeds": model.get("seeds"),
+            "calibration": model.get("calibration"), "thresholds": bundle.thresholds}
+
+
+def stage_cache(ctx: StageContext) -> dict:
+    """Calibrated teacher logits and hidden states for train and valid."""
+    from janitr.cache import build_cache
+    from janitr.records import read_records
+
+    cfg = ctx.config.cache
+    teacher = ctx.stage("teacher") / "bundle"
+    rows = {}
+    for split in ("train", "valid"):
+        records = read_records(ctx.data_file(split))
+        build_cache(teacher=teacher, records=records, split=split, out=ctx.out,
+                    layers=cfg.layers, batch_size=cfg.batch_size, progress=not ctx.quiet)
+        rows[split] = len(records)
+    return {"rows": rows}
+
+
+def stage_distill(ctx: StageContext) -> dict:
+    """Distill the student from the cache (any depth maps onto the cached teacher layers)."""
+    import dataclasses
+
+    from janitr.distill import distill_student
+    from janitr.tokenizer import load_tokenizer
+
+    tok_dir = ctx.stage("tokenizer")
+    vocab = load_tokenizer(tok_dir, expected_vocab_size=None).get_vocab_size(
+        with_added_tokens=True)
+    student = ctx.config.student
+    if vocab != student.vocab_size:
+        student = dataclasses.replace(student, vocab_size=vocab)
+    cfg = dataclasses.replace(ctx.config.distill, progress=not ctx.quiet)
+    cache = ctx.stage("cache")
+    result = distill_student(train=ctx.data_file("train"), valid=ctx.data_file("valid"),
+                             cache_train=cache, cache_valid=cache,
+                             tokenizer_path=tok_dir / "tokenizer.json",
+                             out_dir=ctx.out / "student", student_config=student, config=cfg)
+    return {"best_epoch": result.best_epoch, "best_metric": result.best_metric,
+            "select_metric": result.select_metric, "parameters": result.parameters}
+
+
+def _parity_texts(ctx: StageContext) -> list[str]:
+    texts = _normalized(ctx.data_file("train")) + _normalized(ctx.data_file("valid"))
+    if ctx.data_file("unlabeled").is_file():
+        texts += _normalized(ctx.data_file("unlabeled"), labeled=False)
+    return texts
+
+
+def stage_export(ctx: StageContext) -> dict:
+    """ONNX export of the student, gated by torch/ONNX parity."""
+    from janitr.export import export_onnx
+
+    cfg = ctx.config.export
+    report = export_onnx(student_dir=ctx.stage("distill") / "student",
+                         out_path=ctx.out / "model.fp32.onnx", parity_texts=_parity_texts(ctx),
+                         opset=cfg.opset, report_path=ctx.out / "parity_fp32.json",
+                         min_rows=cfg.parity_rows, max_mean_delta=cfg.max_mean_delta,
+                         min_agreement=cfg.min_agreement)
+    return {"parity": report.summary(),
+            "size_bytes": (ctx.out / "model.fp32.onnx").stat().st_size}
+
+
+def stage_quantize(ctx: StageContext) -> dict:
+    """Int8 quantization, gated by fp32/int8 (and torch/int8) parity."""
+    from janitr.quantize import quantize_onnx
+
+    cfg = ctx.config.quantize
+    student = ctx.stage("distill") / "student"
+    report = quantize_onnx(
+        fp32_path=ctx.stage("export") / "model.fp32.onnx", out_path=ctx.out / "model.int8.onnx",
+        tokenizer_path=student / "tokenizer.json", parity_texts=_parity_texts(ctx),
+        mode=cfg.mode,
+        calibration_texts=_normalized(ctx.data_file("train")) if cfg.mode == "static" else None,
+        student_dir=student, per_channel=cfg.per_channel,
+        report_path=ctx.out / "parity_int8.json", min_rows=cfg.parity_rows,
+        max_mean_delta=cfg.max_mean_delta, min_agreement=cfg.min_agreement)
+    return {"parity": report.summary(),
+            "size_bytes": (ctx.out / "model.int8.onnx").stat().st_size}
+
+
+def retune_bundle(source: Path, out_dir: Path, *, calib: Path, scam_target_fpr: float,
+                  topic_target_fpr: float | None) -> Any:
+    """Copy a bundle with thresholds tuned on `calib` with this very model.
+
+    Returns:
+        The written Bundle; `calib` is added to its seen data.
+    """
+    from janitr.bundle import MANIFEST, SEEN_DATA, load_bundle, seen_entry, write_bundle
+    from janitr.evaluate import score_records
+    from janitr.records import read_records
+    from janitr.thresholds import tune_thresholds
+
+    bundle = load_bundle(source)
+    records = read_records(calib)
+    heads = score_records(bundle, records)
+    tuned = tune_thresholds([r.gold for r in records], heads[:, 0], heads[:, 1],
+                            scam_target_fpr=scam_target_fpr, topic_target_fpr=topic_target_fpr)
+    for name in tuned["tuning"]["disabled"]:
+        log.warning("%s: no %s threshold meets the target on calib; the class is disabled",
+                    source.name, name)
+    manifest = bundle.manifest
+    files = {name: source / name for name in manifest["files"] if name not in (MANIFEST, SEEN_DATA)}
+    seen = bundle.seen_data()
+    seen["calib"] = seen_entry([r.id for r in records], [r.text for r in records])
+    data = dict(manifest.get("data", {}))
+    data.setdefault("calib", {"rows": len(records), "sha256": sha256_file(calib)})
+    tuning = {**tuned["tuning"], "data": "calib", "scam_target_fpr": scam_target_fpr,
+              "topic_target_fpr": topic_target_fpr}
+    return write_bundle(out_dir, kind=bundle.kind, files=files, thresholds=tuned["thresholds"],
+                        tuning=tuning, normalization=bundle.normalization, data=data, seen=seen,
+                        model=manifest.get("model", {}))
+
+
+def stage_thresholds(ctx: StageContext) -> dict:
+    """Final bundles, every one tuned on calib at the same target FPRs."""
+    from janitr.export import write_student_bundles
+
+    cfg = ctx.config.thresholds
+    out = ctx.out / "bundles"
+    summary = {}
+    for name, stage in (("fasttext", "fasttext"), ("teacher", "teacher")):
+        if stage in ctx.upstream:
+            bundle = retune_bundle(ctx.stage(stage) / "bundle", out / name,
+                                   calib=ctx.data_file("calib"),
+                                   scam_target_fpr=cfg.scam_target_fpr,
+                                   topic_target_fpr=cfg.topic_target_fpr)
+            summary[name] = bundle.thresholds
+    if "quantize" in ctx.upstream:
+        student = ctx.stage("distill") / "student"
+        bundles = write_student_bundles(
+            student_dir=student,
+            models={"student-fp32": ctx.stage("export") / "model.fp32.onnx",
+                    "student-int8": ctx.stage("quantize") / "model.int8.onnx"},
+            out_dir=out, train=ctx.data_file("train"), valid=ctx.data_file("valid"),
+            calib=ctx.data_file("calib"),
+            parity_reports={"student-fp32": ctx.stage("export") / "parity_fp32.json",
+                            "student-int8": ctx.stage("quantize") / "parity_int8.json"},
+            scam_target_fpr=cfg.scam_target_fpr, topic_target_fpr=cfg.topic_target_fpr)
+        summary.update({name: b.thresholds for name, b in bundles.items()})
+    return {"thresholds": summary}
+
+
+def resolve_eval_split(ctx: StageContext) -> str:
+    split = ctx.config.evaluate.split
+    if split == "auto":
+        split = "holdout" if ctx.data_file("holdout").is_file() else "valid"
+    if not ctx.data_file(split).is_file():
+        raise PipelineError(f"evaluate.split = {split!r}, but {ctx.data_file(split)} does not "
+                            "exist")
+    return split
+
+
+def evaluate_into(bundle_dir: Path, data: Path, out_dir: Path, *, split: str,
+                  allow_overlap: bool, n_boot: int, seed: int) -> dict:
+    """Evaluate one bundle; write `eval.json` and `predictions.jsonl` (with texts) to out_dir."""
+    import json
+
+    from janitr.artifacts import write_lines
+    from janitr.evaluate import evaluate_bundle
+    from janitr.labels import targets
+    from janitr.normalize import has_url
+    from janitr.records import read_records
+    from janitr.runs import EVAL_FILE, PREDICTIONS_FILE
+
+    report = evaluate_bundle(model=bundle_dir, data=data, allow_overlap=allow_overlap,
+                             n_boot=n_boot, seed=seed, with_predictions=True)
+    preds = report.pop("predictions")
+    # Paths would make outputs depend on where the run lives; names are enough.
+    report["data"] = {**report["data"], "path": data.name, "split": split}
+    report["model"] = {**report["model"], "path": bundle_dir.name}
+    records = {r.id: r for r in read_records(data)}
+    rows = []
+    for i, row_id in enumerate(preds["ids"]):
+        rec = records[row_id]
+        rows.append(json.dumps({
+            "id": row_id, "gold": preds["gold"][i], "pred": preds["pred"][i],
+            "p_scam": preds["p_scam"][i], "p_topic": preds["p_topic"][i],
+            "is_topic": targets(rec.labels).is_topic, "has_url": has_url(rec.text),
+            "text": rec.text,
+        }, ensure_ascii=False))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / EVAL_FILE, report)
+    write_lines(out_dir / PREDICTIONS_FILE, rows)
+    return report
+
+
+def stage_evaluate(ctx: StageContext) -> dict:
+    """Every final bundle on the evaluation split, one metric code path, per-row predictions."""
+    cfg = ctx.config.evaluate
+    split = resolve_eval_split(ctx)
+    data = ctx.data_file(split)
+    if cfg.allow_overlap:
+        log.warning("evaluate.allow_overlap = true: rows the models saw are scored too; "
+                    "these numbers are not an honest estimate")
+    summary = {"split": split}
+    for bundle_dir in sorted((ctx.stage("thresholds") / "bundles").iterdir()):
+        if not (bundle_dir / "bundle.json").is_file():
+            continue
+        report = evaluate_into(bundle_dir, data, ctx.out / bundle_dir.name, split=split,
+                               allow_overlap=cfg.allow_overlap, n_boot=cfg.bootstrap,
+                               seed=cfg.seed)
+        m = report["metrics"]
+        summary[bundle_dir.name] = {"scam_recall": m["scam"]["recall"],
+                                    "scam_fpr": m["scam"]["fpr"], "macro_f1": m["macro_f1"]}
+    return summary
+
+
+def stage_report(ctx: StageContext) -> dict:
+    """HTML + Markdown report of the run (re-render any time with `janitr report RUN`)."""
+    from janitr.report import render_report
+
+    paths = render_report(ctx.run_dir, out_dir=ctx.out)
+    return {"files": sorted(p.name for p in paths)}
+
+
+_DATA = ("train", "valid", "calib", "holdout", "unlabeled")
+
+STAGES: tuple[Stage, ...] = (
+    Stage("validate", stage_validate, data=_DATA, estimate_s=2),
+    Stage("leakage", stage_leakage, deps=("validate",), sections=("leakage",),
+          data=("train", "valid", "calib", "holdout"), estimate_s=5),
+    Stage("tokenizer", stage_tokenizer, deps=("validate",), sections=("tokenizer", "data"),
+          data=("train", "unlabeled"), estimate_s=5),
+    Stage("fasttext", stage_fasttext, deps=("leakage",), sections=("fasttext",),
+          data=("train", "valid", "calib"), estimate_s=60),
+    Stage("pretrain", stage_pretrain, deps=("leakage",), sections=("pretrain",),
+          data=("train", "unlabeled"), enabled=lambda c: c.pretrain.enabled, estimate_s=600),
+    Stage("teacher", stage_teacher, deps=("leakage", "pretrain"), sections=("teacher",),
+          data=("train", "valid", "calib"), estimate_s=1800),
+    Stage("cache", stage_cache, deps=("teacher",), sections=("cache",),
+          data=("train", "valid"), estimate_s=120),
+    Stage("distill", stage_distill, deps=("tokenizer", "cache"),
+          sections=("distill", "student"), data=("train", "valid"), estimate_s=600),
+    Stage("export", stage_export, deps=("distill",), sections=("export",),
+          data=("train", "valid", "unlabeled"), estimate_s=30),
+    Stage("quantize", stage_quantize, deps=("distill", "export"), sections=("quantize",),
+          data=("train", "valid", "unlabeled"), estimate_s=30),
+    Stage("thresholds", stage_thresholds,
+          deps=("fasttext", "teacher", "distill", "export", "quantize"),
+          sections=("thresholds",), data=("train", "valid", "calib"), estimate_s=60),
+    Stage("evaluate", stage_evaluate, deps=("thresholds",), sections=("evaluate",),
+          data=("valid", "calib", "holdout"), estimate_s=60),
+    Stage("report", stage_report, deps=("evaluate", "thresholds"), sections=("report",),
+          enabled=lambda c: c.report.enabled, estimate_s=15),
+)
+
+
+def default_stages() -> list[Stage]:
+    """The real stage list, in order."""
+    return list(STAGES)

@@ -1,0 +1,261 @@
+"""Per-class decision thresholds tuned on data the model did not train on.
+
+Scam: maximize recall subject to FPR <= target (2% by default; DESIGN.md step 12). Candidates
+are the distinct observed scores plus one value above every probability (which disables the
+class); ties in recall go to the higher threshold. When no candidate reaches a positive
+recall within the FPR budget, the class is *disabled*: its threshold is `DISABLED` (above any
+probability, so the decision rule never fires) and the result says so, for the caller to warn.
+
+Topic: given the scam threshold, maximize the topic class's F1 under the decision rule
+(a row is topic_crypto only if it is not already scam), optionally subject to a topic FPR
+target. Each search sorts the scores once: O(N log N).
+
+This module only chooses thresholds; applying them is `labels.decide`, measuring them is
+`janitr.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from janitr.labels import CLASSES, SCAM, TOPIC
+
+#: Threshold of a disabled class: above any probability, so `p >= DISABLED` never holds.
+DISABLED = 2.0
+
+DECISION_RULE = "scam if p_scam >= t_scam, else topic_crypto if p_topic >= t_topic, else clean"
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """A tuned threshold and the confusion counts it gives on the tuning data.
+
+    Attributes:
+        threshold: predict positive when score >= threshold (`DISABLED` if disabled).
+        disabled: no threshold met the constraint with a positive recall (or F1).
+        objective: what was maximized (`recall` or `f1`).
+        target_fpr: the FPR ceiling, or None.
+        tp, fp, fn, tn: counts at the threshold.
+        precision, recall, f1, fpr: metrics at the threshold (0 on zero denominators).
+        positives, negatives: rows with gold positive / negative.
+    """
+
+    threshold: float
+    disabled: bool
+    objective: str
+    target_fpr: float | None
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    precision: float
+    recall: float
+    f1: float
+    fpr: float
+    positives: int
+    negatives: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _safe(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _sweep(y: np.ndarray, s: np.ndarray, eligible: np.ndarray | None = None):
+    """Counts for every candidate threshold, highest first.
+
+    Candidate 0 is `DISABLED` (nothing predicted positive); candidate k >= 1 is the k-th
+    largest distinct score among eligible rows. Rows that are not eligible are never
+    predicted positive but still count as gold positives/negatives.
+
+    Returns:
+        thresholds (K+1,), tp (K+1,), fp (K+1,) as arrays.
+    """
+    cand_mask = np.ones(y.shape, dtype=bool) if eligible is None else eligible
+    ys, ss = y[cand_mask], s[cand_mask]
+    order = np.argsort(-ss, kind="mergesort")
+    ss, ys = ss[order], ys[order]
+    last = np.r_[np.flatnonzero(np.diff(ss)), ss.size - 1] if ss.size else np.array([], int)
+    tp = np.cumsum(ys)[last] if ss.size else np.array([])
+    fp = (last + 1) - tp
+    thresholds = np.r_[DISABLED, ss[last]]
+    return thresholds, np.r_[0, tp].astype(np.int64), np.r_[0, fp].astype(np.int64)
+
+
+def _result(threshold, disabled, objective, target_fpr, tp, fp, positives, negatives):
+    fn = positives - tp
+    tn = negatives - fp
+    precision = float(_safe(tp, tp + fp))
+    recall = float(_safe(tp, positives))
+    f1 = float(_safe(2 * precision * recall, precision + recall))
+    return ThresholdResult(
+        threshold=float(threshold),
+        disabled=bool(disabled),
+        objective=objective,
+        target_fpr=None if target_fpr is None else float(target_fpr),
+        tp=int(tp),
+        fp=int(fp),
+        fn=int(fn),
+        tn=int(tn),
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        fpr=float(_safe(fp, negatives)),
+        positives=int(positives),
+        negatives=int(negatives),
+    )
+
+
+def _check(y_true, scores, target_fpr, name: str = "target_fpr"):
+    y = np.asarray(y_true).astype(np.int64).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has {y.size} rows but scores have {s.size}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("y_true must hold only 0 and 1")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite")
+    if target_fpr is not None and not 0.0 <= float(target_fpr) <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {target_fpr}")
+    return y, s
+
+
+def tune_threshold(y_true, scores, *, target_fpr: float) -> ThresholdResult:
+    """The threshold maximizing recall subject to FPR <= target_fpr.
+
+    Candidates: each distinct score, plus `DISABLED`. Among feasible candidates the highest
+    recall wins, ties going to the higher threshold. If the best feasible recall is 0 (no
+    positives, or no threshold keeps FPR within budget) the class is disabled.
+
+    Args:
+        y_true: 0/1 gold per row.
+        scores: probability (or any score) per row; predict positive when score >= threshold.
+        target_fpr: FPR ceiling on the tuning data, in [0, 1].
+
+    Returns:
+        the chosen ThresholdResult.
+
+    Raises:
+        ValueError: on mismatched lengths, non-binary labels, non-finite scores or a target
+            outside [0, 1].
+    """
+    y, s = _check(y_true, scores, target_fpr)
+    positives = int(y.sum())
+    negatives = int(y.size - positives)
+    thresholds, tp, fp = _sweep(y, s)
+    fpr = _safe(fp, negatives)
+    # fp is non-decreasing along the sweep, so the feasible candidates are a prefix; a tiny
+    # tolerance keeps e.g. 2/100 <= 0.02 feasible despite float rounding.
+    feasible = fpr <= float(target_fpr) + 1e-12
+    last_ok = int(np.flatnonzero(feasible)[-1])  # candidate 0 (DISABLED) is always feasible
+    best_tp = tp[last_ok]
+    # Highest threshold reaching that recall: first candidate with tp == best_tp.
+    k = int(np.flatnonzero(tp == best_tp)[0])
+    disabled = best_tp == 0
+    if disabled:
+        k = 0
+    return _result(
+        thresholds[k], disabled, "recall", target_fpr, tp[k], fp[k], positives, negatives
+    )
+
+
+def tune_topic_threshold(
+    gold: Sequence[str],
+    p_scam,
+    p_topic,
+    *,
+    t_scam: float,
+    target_fpr: float | None = None,
+) -> ThresholdResult:
+    """The topic threshold maximizing topic_crypto F1 under the decision rule.
+
+    A row is predicted topic_crypto iff p_scam < t_scam and p_topic >= t_topic; the gold
+    positives are rows whose collapsed class is topic_crypto. Ties in F1 go to the higher
+    threshold; with `target_fpr`, only thresholds with topic FPR <= target are considered.
+
+    Args:
+        gold: collapsed gold class name per row.
+        p_scam: scam-head probability per row.
+        p_topic: topic-head probability per row.
+        t_scam: the (already tuned) scam threshold.
+        target_fpr: optional topic FPR ceiling.
+
+    Returns:
+        the chosen ThresholdResult (`disabled` if no threshold gives a positive F1).
+
+    Raises:
+        ValueError: on mismatched lengths, unknown classes or an out-of-range target.
+    """
+    gold = np.asarray(list(gold))
+    unknown = set(gold.tolist()) - set(CLASSES)
+    if unknown:
+        raise ValueError(f"unknown class(es) {sorted(unknown)}; expected {CLASSES}")
+    y, s = _check((gold == TOPIC).astype(np.int64), p_topic, target_fpr)
+    ps = np.asarray(p_scam, dtype=np.float64).reshape(-1)
+    if ps.shape != s.shape:
+        raise ValueError(f"p_scam has {ps.size} rows but p_topic has {s.size}")
+    positives = int(y.sum())
+    negatives = int(y.size - positives)
+    thresholds, tp, fp = _sweep(y, s, eligible=ps < t_scam)
+    fn = positives - tp
+    f1 = _safe(2 * tp, 2 * tp + fp + fn)
+    if target_fpr is not None:
+        f1 = np.where(_safe(fp, negatives) <= float(target_fpr) + 1e-12, f1, -1.0)
+    k = int(np.argmax(f1))  # first maximum = highest threshold
+    disabled = bool(f1[k] <= 0)
+    if disabled:
+        k = 0
+    return _result(thresholds[k], disabled, "f1", target_fpr, tp[k], fp[k], positives, negatives)
+
+
+def tune_thresholds(
+    gold: Sequence[str],
+    p_scam,
+    p_topic,
+    *,
+    scam_target_fpr: float = 0.02,
+    topic_target_fpr: float | None = None,
+) -> dict:
+    """Tune both thresholds: scam at an FPR budget, then topic for F1 given the scam one.
+
+    Args:
+        gold: collapsed gold class name per row of the tuning data.
+        p_scam: scam-head probability per row.
+        p_topic: topic-head probability per row.
+        scam_target_fpr: scam FPR ceiling on the tuning data.
+        topic_target_fpr: optional topic FPR ceiling.
+
+    Returns:
+        `{"thresholds": {"scam", "topic_crypto"}, "tuning": {"rule", "rows", "scam": {...},
+        "topic_crypto": {...}, "disabled": [classes], "negatives": {class: count}}}`.
+        A disabled class has threshold `DISABLED`; the caller should warn the user.
+
+    Raises:
+        ValueError: on bad inputs (see `tune_threshold`).
+    """
+    gold = [str(g) for g in gold]
+    y_scam = np.array([g == SCAM for g in gold], dtype=np.int64)
+    scam = tune_threshold(y_scam, p_scam, target_fpr=scam_target_fpr)
+    topic = tune_topic_threshold(
+        gold, p_scam, p_topic, t_scam=scam.threshold, target_fpr=topic_target_fpr
+    )
+    return {
+        "thresholds": {SCAM: scam.threshold, TOPIC: topic.threshold},
+        "tuning": {
+            "rule": DECISION_RULE,
+            "rows": len(gold),
+            SCAM: scam.to_dict(),
+            TOPIC: topic.to_dict(),
+            "disabled": [name for name, r in ((SCAM, scam), (TOPIC, topic)) if r.disabled],
+            "negatives": {SCAM: scam.negatives, TOPIC: topic.negatives},
+        },
+    }

@@ -1,0 +1,80 @@
+"""fastText baseline: config validation, the list-form predict, train -> bundle -> scorer."""
+
+from __future__ import annotations
+
+import fasttext
+import numpy as np
+import pytest
+
+from janitr.bundle import load_bundle
+from janitr.errors import ConfigError
+from janitr.fasttext_baseline import FastTextConfig, predict_heads_with, training_line
+from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
+
+
+def test_config_validation_names_the_flag():
+    with pytest.raises(ConfigError, match="--epoch") as info:
+        FastTextConfig(epoch=0, scam_target_fpr=3.0)
+    assert "--scam-target-fpr" in str(info.value)  # all problems at once
+    with pytest.raises(ConfigError, match="--tune-on"):
+        FastTextConfig(tune_on="test")
+    with pytest.raises(ConfigError, match="unknown"):
+        FastTextConfig.from_dict({"epochs": 3})
+
+
+def test_training_line():
+    line = training_line(["giveaway", "topic_crypto"], "Claim\u200b YOUR\nAirdrop __label__x",
+                         strip_urls=False)  # fmt: skip
+    assert line == "__label__scam __label__topic_crypto claim your airdrop"
+    assert training_line(["topic_news"], "Hi", strip_urls=False) == "__label__clean hi"
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    return train_tiny_bundle(tmp_path_factory.mktemp("ft"))
+
+
+def test_list_form_predict_under_numpy2(tiny_bundle):
+    """Why the scorer uses `predict([...])`: fasttext 0.9.3's single-string form does
+    `np.array(probs, copy=False)`, which NumPy 2 refuses (ValueError). The list form
+    returns plain lists and works on both NumPy 1 and 2."""
+    model = fasttext.load_model(str(tiny_bundle.file("model.ftz")))
+    if int(np.__version__.split(".")[0]) >= 2:
+        with pytest.raises(ValueError):
+            model.predict("claim your free airdrop")
+    labels, probs = model.predict(["claim your free airdrop"], k=-1, threshold=0.0)
+    assert len(labels) == 1 and len(labels[0]) == 3
+    heads = predict_heads_with(model, ["claim your free airdrop", "lunch in the park"])
+    assert heads.shape == (2, 2)
+    assert ((heads >= 0) & (heads <= 1)).all()
+
+
+def test_train_bundle_scorer(tiny_bundle):
+    bundle = load_bundle(tiny_bundle.path)
+    assert bundle.kind == "fasttext"
+    assert set(bundle.manifest["files"]) == {"model.ftz", "seen_data.json"}
+    info = bundle.manifest["model"]
+    assert info["quantization"]["status"] == "quantized"
+    assert info["report"]["split"] == "valid"
+    assert set(bundle.seen_data()) == {"train", "calib"}
+    assert bundle.manifest["data"]["train"]["rows"] == 240
+    assert len(bundle.manifest["data"]["calib"]["sha256"]) == 64
+    assert bundle.manifest["tuning"]["scam"]["fpr"] <= 0.02
+    heads = bundle.scorer().predict_heads(["claim your free eth airdrop now", "rain again"])
+    assert heads.shape == (2, 2) and ((heads >= 0) & (heads <= 1)).all()
+
+
+@pytest.mark.integration
+def test_quantization_fallback_is_recorded(tmp_path):
+    """A matrix under 256 rows cannot be product-quantized; the bundle says what happened."""
+    # Enough rows that training outlasts fastText's NaN monitor race (see _train_supervised).
+    data = write_tiny_splits(tmp_path / "data", n_train=3000)
+    tiny = {"bucket": 1, "minn": 0, "maxn": 0, "word_ngrams": 1, "min_count": 50}
+    config = FastTextConfig(**{**TINY.to_dict(), **tiny, "cutoff": 100, "qout": True})
+    from janitr.fasttext_baseline import train_fasttext
+
+    bundle = train_fasttext(data_dir=data, out_dir=tmp_path / "b", config=config)
+    quant = bundle.manifest["model"]["quantization"]
+    assert quant["attempts"], quant
+    assert "too small" in quant["attempts"][0]["error"].lower()
+    bundle.scorer().predict_heads(["hello"])  # whatever file was kept, it scores

@@ -1,0 +1,283 @@
+"""Distill -> export -> quantize -> bundles on a tiny student (no downloads, seconds).
+
+Covers: torch vs ONNX fp32 vs int8 parity, the parity gate leaving no artifact, cache
+provenance refusal, deeper-student-than-cache distillation, determinism, train/serve
+normalization skew through `janitr.Classifier`, and the ONNX runtime never importing torch.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from janitr.distill import DistillConfig, distill_student  # noqa: E402
+from janitr.errors import ProvenanceError  # noqa: E402
+from janitr.export import ParityError, export_onnx, write_student_bundles  # noqa: E402
+from janitr.normalize import normalize_text  # noqa: E402
+from janitr.quantize import quantize_onnx  # noqa: E402
+from janitr.student import StudentConfig, TorchStudentScorer  # noqa: E402
+from tiny_student import build_cache, build_tokenizer, make_records, parity_texts  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+FAST = DistillConfig(epochs=2, batch_size=16, max_steps=6, progress=False, threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("student")
+    train, valid, calib = (
+        make_records("train", 90),
+        make_records("valid", 45),
+        make_records("calib", 45),
+    )
+    vocab = build_tokenizer(train, root / "tok")
+    build_cache(root / "cache", "train", train)
+    build_cache(root / "cache", "valid", valid)
+    config = StudentConfig(vocab_size=vocab, layers=2, hidden=32, heads=4, ffn=64, max_length=32)
+    result = distill_student(
+        train=train,
+        valid=valid,
+        cache_train=root / "cache",
+        cache_valid=root / "cache",
+        tokenizer_path=root / "tok",
+        out_dir=root / "student",
+        student_config=config,
+        config=FAST,
+    )
+    texts = parity_texts()
+    fp32 = export_onnx(
+        student_dir=root / "student", out_path=root / "onnx" / "model.onnx", parity_texts=texts
+    )
+    int8 = quantize_onnx(
+        fp32_path=root / "onnx" / "model.onnx",
+        out_path=root / "onnx" / "model.int8.onnx",
+        tokenizer_path=root / "student",
+        parity_texts=texts,
+        student_dir=root / "student",
+    )
+    bundles = write_student_bundles(
+        student_dir=root / "student",
+        models={
+            "student-fp32": root / "onnx" / "model.onnx",
+            "student-int8": root / "onnx" / "model.int8.onnx",
+        },
+        out_dir=root / "bundles",
+        train=train,
+        valid=valid,
+        calib=calib,
+        parity_reports={
+            "student-fp32": root / "onnx" / "parity_fp32.json",
+            "student-int8": root / "onnx" / "parity_int8.json",
+        },
+    )
+    return {
+        "root": root,
+        "train": train,
+        "valid": valid,
+        "calib": calib,
+        "config": config,
+        "result": result,
+        "texts": texts,
+        "fp32": fp32,
+        "int8": int8,
+        "bundles": bundles,
+        "vocab": vocab,
+    }
+
+
+def test_distill_writes_student_dir(tiny):
+    student = tiny["root"] / "student"
+    names = {p.name for p in student.iterdir()}
+    assert {
+        "model.safetensors",
+        "student_config.json",
+        "tokenizer.json",
+        "distill_config.json",
+        "distill_report.json",
+    } <= names
+    report = json.loads((student / "distill_report.json").read_text())
+    assert report["layer_map"]["student_layer_to_cache_slot"] == [1, 3]
+    assert report["best_epoch"] in (1, 2) and report["select_metric"] == "scam_ap"
+
+
+def test_onnx_fp32_parity(tiny):
+    rep = tiny["fp32"]
+    assert rep.passed and rep.rows == 1000
+    assert max(rep.mean_abs_delta.values()) < 1e-4 and rep.decision_agreement == 1.0
+    saved = json.loads((tiny["root"] / "onnx" / "parity_fp32.json").read_text())
+    assert saved["passed"] and saved["candidate"] == "onnx-fp32"
+
+
+def test_onnx_has_dynamic_batch_and_sequence(tiny):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(tiny["root"] / "onnx" / "model.onnx"))
+    assert [i.name for i in sess.get_inputs()] == ["input_ids", "attention_mask"]
+    assert [o.name for o in sess.get_outputs()] == ["p_scam", "p_topic"]
+    for batch, seq in ((1, 3), (5, 17), (2, 32)):
+        ids = np.full((batch, seq), 7, dtype=np.int64)
+        p_scam, p_topic = sess.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        assert p_scam.shape == (batch,) and p_topic.shape == (batch,)
+
+
+def test_int8_parity_and_size(tiny):
+    rep = tiny["int8"]
+    assert rep.passed and rep.reference == "onnx-fp32"
+    assert rep.extra["vs_torch"]["passed"]
+    assert rep.extra["sizes"]["int8_bytes"] < rep.extra["sizes"]["fp32_bytes"]
+    assert (tiny["root"] / "onnx" / "parity_int8.json").is_file()
+
+
+def test_static_quantization(tiny, tmp_path):
+    rep = quantize_onnx(
+        fp32_path=tiny["root"] / "onnx" / "model.onnx",
+        out_path=tmp_path / "static.onnx",
+        tokenizer_path=tiny["root"] / "student",
+        parity_texts=tiny["texts"],
+        mode="static",
+        calibration_texts=[r.norm_text for r in tiny["train"]],
+    )
+    assert rep.passed and (tmp_path / "static.onnx").is_file()
+
+
+def test_failed_parity_leaves_no_model(tiny, tmp_path):
+    out = tmp_path / "model.onnx"
+    with pytest.raises(ParityError, match="failed parity") as info:
+        export_onnx(
+            student_dir=tiny["root"] / "student",
+            out_path=out,
+            parity_texts=tiny["texts"],
+            max_mean_delta=-1.0,
+        )
+    assert info.value.report is not None and not info.value.report.passed
+    assert not out.exists() and not list(tmp_path.iterdir())
+    with pytest.raises(ParityError):
+        quantize_onnx(
+            fp32_path=tiny["root"] / "onnx" / "model.onnx",
+            out_path=out,
+            tokenizer_path=tiny["root"] / "student",
+            parity_texts=tiny["texts"],
+            min_agreement=1.01,
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_parity_needs_1000_texts(tiny, tmp_path):
+    from janitr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=">= 1000"):
+        export_onnx(
+            student_dir=tiny["root"] / "student",
+            out_path=tmp_path / "m.onnx",
+            parity_texts=tiny["texts"][:999],
+        )
+
+
+def test_distill_refuses_cache_of_other_data(tiny, tmp_path):
+    other = make_records("train", 90, seed=5)  # same ids, different texts
+    with pytest.raises(ProvenanceError, match="split_hash"):
+        distill_student(
+            train=other,
+            valid=tiny["valid"],
+            cache_train=tiny["root"] / "cache",
+            cache_valid=tiny["root"] / "cache",
+            tokenizer_path=tiny["root"] / "tok",
+            out_dir=tmp_path / "s",
+            student_config=tiny["config"],
+            config=FAST,
+        )
+    assert not (tmp_path / "s").exists()
+
+
+def test_deeper_student_than_cache_and_determinism(tiny, tmp_path):
+    # The original crashed with a 6-layer student on a 4-layer cache (UPSTREAM.md §12.1).
+    config = StudentConfig(
+        vocab_size=tiny["vocab"], layers=6, hidden=16, heads=2, ffn=32, max_length=32
+    )
+    one_step = DistillConfig(epochs=1, batch_size=16, max_steps=2, progress=False, threads=1)
+    runs = []
+    for name in ("a", "b"):
+        distill_student(
+            train=tiny["train"],
+            valid=tiny["valid"],
+            cache_train=tiny["root"] / "cache",
+            cache_valid=tiny["root"] / "cache",
+            tokenizer_path=tiny["root"] / "tok",
+            out_dir=tmp_path / name,
+            student_config=config,
+            config=one_step,
+        )
+        runs.append((tmp_path / name / "model.safetensors").read_bytes())
+    assert runs[0] == runs[1]
+    report = json.loads((tmp_path / "a" / "distill_report.json").read_text())
+    assert report["layer_map"]["student_layer_to_cache_slot"] == [0, 0, 1, 2, 2, 3]
+
+
+def test_bundles_thresholds_and_seen_data(tiny):
+    from janitr.bundle import load_bundle
+
+    for name in ("student-fp32", "student-int8"):
+        bundle = load_bundle(tiny["root"] / "bundles" / name)
+        assert bundle.kind == "onnx"
+        assert {"model.onnx", "tokenizer.json", "student_config.json", "parity.json"} <= set(
+            bundle.manifest["files"]
+        )
+        assert bundle.manifest["tuning"]["data"] == "calib"
+        seen = bundle.seen_data()
+        assert set(seen) == {"train", "valid", "calib"}
+        assert "calib-0" in seen["calib"]["ids"]
+
+
+def test_train_serve_skew_via_classifier(tiny):
+    """Raw text through Classifier (ONNX) == torch student on normalize_text(raw)."""
+    from janitr.runtime import Classifier
+
+    raw = [
+        "CLAIM  Free\u200b AIRDROP now!!",
+        "  Bitcoin\tETH   price ",
+        "ｃｏｆｆｅｅ lunch",
+        "Connect WALLET https://x.co/a 🚀",
+        "music\u00a0BOOK",
+    ]
+    torch_scorer = TorchStudentScorer.from_dir(tiny["root"] / "student")
+    expected = torch_scorer.predict_heads([normalize_text(t) for t in raw])
+    clf = Classifier.load(tiny["root"] / "bundles" / "student-fp32")
+    assert np.allclose(clf.predict_heads(raw), expected, atol=1e-5)
+    int8 = Classifier.load(tiny["root"] / "bundles" / "student-int8")
+    assert np.abs(int8.predict_heads(raw) - expected).max() < 0.05
+
+
+def test_onnx_runtime_never_imports_torch(tiny):
+    bundle = tiny["root"] / "bundles" / "student-int8"
+    code = (
+        "import sys\n"
+        "from janitr.runtime import Classifier\n"
+        f"clf = Classifier.load({str(bundle)!r})\n"
+        "pred = clf.predict(['claim free airdrop now', 'coffee with friends'])\n"
+        "assert len(pred) == 2\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_evaluate_accepts_student_bundle(tiny, tmp_path):
+    from janitr.evaluate import evaluate_bundle
+
+    fresh = make_records("fresh", 30, seed=9)
+    data = tmp_path / "fresh.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"id": r.id, "text": r.text, "labels": list(r.labels)}) + "\n" for r in fresh
+        )
+    )
+    report = evaluate_bundle(model=tiny["root"] / "bundles" / "student-int8", data=data, n_boot=0)
+    assert report  # the one metric code path scored it
