@@ -71,3 +71,23 @@ def test_pretrain_saves_a_model_the_teacher_can_start_from(tmp_path):
     assert manifest["steps"] == 2 and manifest["rows"] == 40
     encoder = transformers.AutoModel.from_pretrained(out)
     assert encoder.config.hidden_size == 32
+
+    # The pipeline's form: a data directory (train + unlabeled; valid/calib excluded).
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, rows in (
+        ("train", synthetic_rows(20)),
+        ("valid", synthetic_rows(6, 500)),
+        ("unlabeled", synthetic_rows(10, 900)),
+    ):
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "valid.jsonl").write_text(
+        (data / "valid.jsonl").read_text() + json.dumps(synthetic_rows(1)[0] | {"id": "v"}) + "\n"
+    )
+    with pytest.raises(LeakageError):
+        pretrain_mlm(
+            data_dir=data,
+            out_dir=tmp_path / "m2",
+            model_name_or_path=str(base),
+            config=PretrainConfig(max_steps=1, progress=False, threads=1),
+        )

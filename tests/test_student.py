@@ -143,3 +143,14 @@ def test_load_refuses_other_format(tmp_path):
     )
     with pytest.raises(BundleError, match="v99"):
         read_student_config(tmp_path)
+
+
+@pytest.mark.parametrize("verb", ["distill", "export", "quantize"])
+def test_cli_help_has_examples(verb, capsys):
+    from janitr.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"janitr {verb}" in out

@@ -387,9 +387,9 @@ def _add_train(sub) -> None:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="metrics of a bundle on a labeled JSONL file, with 95% CIs",
+        help="metrics of a bundle on a labeled JSONL file, with 95%% CIs",
         description="Score a model bundle on a labeled JSONL file and print per-class "
-        "precision, recall, F1, FPR, FNR, macro F1, exact match, scam PR-AUC, bootstrap 95% "
+        "precision, recall, F1, FPR, FNR, macro F1, exact match, scam PR-AUC, bootstrap 95%% "
         "confidence intervals, calibration and subgroups. Rows the bundle trained or was "
         "tuned on (same id or same normalized text) are refused unless --allow-overlap."
         "\n\nexamples:\n"

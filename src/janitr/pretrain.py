@@ -148,30 +148,75 @@ def check_no_eval_overlap(corpus: Sequence, exclude: Sequence, *, drop: bool) ->
     return kept, len(bad)
 
 
+def corpus_from_dir(data_dir: str | Path) -> tuple[list, list]:
+    """`(corpus, exclude)` from a data directory: train.jsonl + unlabeled.jsonl as corpus;
+    valid.jsonl, calib.jsonl and holdout.jsonl (those present) as evaluation rows.
+
+    Raises:
+        ConfigError: if there is no train.jsonl.
+    """
+    from janitr.records import read_records
+
+    data_dir = Path(data_dir)
+    if not (data_dir / "train.jsonl").is_file():
+        raise ConfigError(f"--data: {data_dir} has no train.jsonl")
+    corpus = read_records(data_dir / "train.jsonl")
+    if (data_dir / "unlabeled.jsonl").is_file():
+        corpus += read_records(data_dir / "unlabeled.jsonl", require_labels=False)
+    exclude = [
+        r
+        for name in ("valid.jsonl", "calib.jsonl", "holdout.jsonl")
+        if (data_dir / name).is_file()
+        for r in read_records(data_dir / name)
+    ]
+    return corpus, exclude
+
+
+def _as_config(config) -> PretrainConfig:
+    """Accept our config, or a pipeline section with `steps`/`lr`/`mlm_probability`."""
+    if config is None or isinstance(config, PretrainConfig):
+        return config or PretrainConfig()
+    known = {k: getattr(config, k) for k in ("lr", "mlm_probability") if hasattr(config, k)}
+    if getattr(config, "steps", None):
+        known.update(max_steps=int(config.steps), epochs=1000)
+    return PretrainConfig(**known)
+
+
 def pretrain_mlm(
     *,
-    corpus: Sequence,
-    model_name_or_path: str | None,
     out_dir: str | Path,
-    config: PretrainConfig,
+    config: PretrainConfig | None = None,
+    corpus: Sequence | None = None,
+    data_dir: str | Path | None = None,
+    model_name_or_path: str | None = None,
     exclude: Sequence = (),
 ) -> Path:
     """Continue MLM training of an encoder on in-domain text; save an HF model directory.
 
     Args:
-        corpus: records (`id`, `text`): training rows and unlabeled rows; never eval rows.
-        model_name_or_path: HF hub id or local dir (default: the installed MiniLM).
         out_dir: directory to write (`save_pretrained` model + tokenizer + manifest).
-        config: training settings.
+        config: training settings (a pipeline `[pretrain]` section with `steps`, `lr`,
+            `mlm_probability` is accepted too).
+        corpus: records (`id`, `text`): training rows and unlabeled rows; never eval rows.
+        data_dir: instead of `corpus`: a directory whose train.jsonl + unlabeled.jsonl form
+            the corpus and whose valid/calib/holdout files are excluded (`corpus_from_dir`).
+        model_name_or_path: HF hub id or local dir (default: the installed MiniLM).
         exclude: evaluation records (valid, calib, holdout); overlap is refused.
 
     Returns:
         `out_dir`, loadable by `AutoModel.from_pretrained` and `janitr train teacher --model`.
 
     Raises:
-        LeakageError: if the corpus overlaps `exclude` (unless `config.drop_overlap`).
-        ConfigError: if the corpus is empty.
+        LeakageError: if the corpus overlaps the evaluation rows (unless `drop_overlap`).
+        ConfigError: if neither or both of `corpus` and `data_dir` are given, or the corpus
+            is empty.
     """
+    if (corpus is None) == (data_dir is None):
+        raise ConfigError("pretrain_mlm needs exactly one of corpus= and data_dir=")
+    if data_dir is not None:
+        corpus, from_dir = corpus_from_dir(data_dir)
+        exclude = [*exclude, *from_dir]
+    config = _as_config(config)
     torch = require("torch")
     transformers = require("transformers")
     from tqdm.auto import tqdm

@@ -30,11 +30,12 @@ class Record:
     path: str
     line: int
     raw: dict = field(repr=False, compare=False, default_factory=dict)
+    #: The normalized text (default settings); computed once, when the record is made.
+    norm_text: str = field(repr=False, compare=False, default="")
 
-    @property
-    def norm_text(self) -> str:
-        """The normalized text (default settings)."""
-        return normalize_text(self.text)
+    def __post_init__(self) -> None:
+        if not self.norm_text:
+            object.__setattr__(self, "norm_text", normalize_text(self.text))
 
     @property
     def gold(self) -> str:
@@ -82,10 +83,11 @@ def parse_row(
         problems += problem("id", f"expected a non-empty string, found {found}",
                             "give every row a unique string id")
     text = obj.get("text")
+    norm_text = normalize_text(text) if isinstance(text, str) else ""
     if not isinstance(text, str):
         found = "missing" if text is None else type(text).__name__
         problems += problem("text", f"expected a string, found {found}", "add the post text")
-    elif not normalize_text(text):
+    elif not norm_text:
         problems += problem("text", "empty after normalization",
                             "drop the row or give it real text")
     labels = obj.get("labels")
@@ -106,7 +108,10 @@ def parse_row(
     if problems:
         return problems
     clean_labels = tuple(str(x).strip().lower() for x in labels) if isinstance(labels, list) else ()
-    return Record(id=row_id, text=text, labels=clean_labels, path=str(path), line=line, raw=obj)
+    return Record(
+        id=row_id, text=text, labels=clean_labels, path=str(path), line=line, raw=obj,
+        norm_text=norm_text,
+    )
 
 
 def scan(

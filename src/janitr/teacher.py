@@ -93,7 +93,7 @@ class TeacherConfig:
 
     model_name_or_path: str | None = None
     seeds: tuple[int, ...] = (13, 42, 7)
-    epochs: int = 4
+    epochs: int = 3
     lr: float = 5e-5
     batch_size: int = 16
     eval_batch_size: int = 64
@@ -540,6 +540,9 @@ def train_one_seed(
             step += 1
             running += loss.item()
             bar.set_postfix(loss=f"{running / k:.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
+            if not config.progress and k % 50 == 0:
+                log.info("seed %d epoch %d: step %d/%d, loss %.4f (%.0fs)", seed, epoch, k,
+                         len(batches), running / k, time.perf_counter() - started)
             if step >= total:
                 break
         logits = run_inference(
