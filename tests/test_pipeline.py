@@ -10,7 +10,7 @@ import pytest
 
 from janitr.artifacts import read_json
 from janitr.config import load_config
-from janitr.errors import PipelineError
+from janitr.errors import ConfigError, PipelineError
 from janitr.pipeline import MANIFEST, Stage, run_pipeline, verify_outputs
 
 
@@ -18,8 +18,10 @@ def _data(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     data.mkdir()
     for split in ("train", "valid", "calib"):
-        rows = [{"id": f"{split}-{i}", "text": f"post {i} of {split}", "labels": ["clean"]}
-                for i in range(5)]
+        rows = [
+            {"id": f"{split}-{i}", "text": f"post {i} of {split}", "labels": ["clean"]}
+            for i in range(5)
+        ]
         (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return data
 
@@ -61,29 +63,49 @@ def fake_stages(calls: Calls) -> list[Stage]:
 def _outputs(run_dir: Path) -> dict[str, str]:
     out = {}
     for stage in sorted((run_dir / "stages").iterdir()):
-        out[stage.name] = {k: v["sha256"] for k, v in read_json(stage / MANIFEST)["outputs"].items()}
+        outputs = read_json(stage / MANIFEST)["outputs"]
+        out[stage.name] = {k: v["sha256"] for k, v in outputs.items()}
     return out
 
 
 def test_rerun_skips_unchanged_stages(tmp_path):
     data, calls = _data(tmp_path), Calls()
     config = load_config()
-    first = run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                         stages=fake_stages(calls))
+    first = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=config,
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     assert first.ran == ["first", "second", "third"]
-    again = run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                         stages=fake_stages(calls))
+    again = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=config,
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     assert again.skipped == ["first", "second", "third"] and again.ran == []
     assert calls.names == ["first", "second", "third"]
 
 
 def test_config_change_reruns_only_downstream(tmp_path):
     data, calls = _data(tmp_path), Calls()
-    run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=True,
-                 stages=fake_stages(calls))
-    result = run_pipeline(data_dir=data, out_dir=tmp_path / "run",
-                          config=load_config(overrides=["distill.temperature=5"]), quiet=True,
-                          stages=fake_stages(calls))
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(),
+        quiet=True,
+        stages=fake_stages(calls),
+    )
+    result = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(overrides=["distill.temperature=5"]),
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     assert result.skipped == ["first"] and result.ran == ["second", "third"]
     final = (tmp_path / "run" / "stages" / "03-third" / "final.txt").read_text()
     assert final == "final 25.0"
@@ -91,12 +113,22 @@ def test_config_change_reruns_only_downstream(tmp_path):
 
 def test_data_change_reruns_everything_that_reads_it(tmp_path):
     data, calls = _data(tmp_path), Calls()
-    run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=True,
-                 stages=fake_stages(calls))
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(),
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     with open(data / "train.jsonl", "a") as handle:
         handle.write(json.dumps({"id": "x", "text": "new", "labels": ["clean"]}) + "\n")
-    result = run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=load_config(),
-                          quiet=True, stages=fake_stages(calls))
+    result = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(),
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     assert result.ran == ["first", "second", "third"]
 
 
@@ -105,16 +137,31 @@ def test_crash_mid_stage_leaves_no_stage_dir_and_resume_matches(tmp_path):
     config = load_config()
     calls.crash_in = "second"
     with pytest.raises(PipelineError, match="stage second failed"):
-        run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                     stages=fake_stages(calls))
+        run_pipeline(
+            data_dir=data,
+            out_dir=tmp_path / "run",
+            config=config,
+            quiet=True,
+            stages=fake_stages(calls),
+        )
     stages = sorted(p.name for p in (tmp_path / "run" / "stages").iterdir())
     assert stages == ["01-first"]  # the half-written stage was never renamed into place
     calls.crash_in = None
-    resumed = run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                           stages=fake_stages(calls))
+    resumed = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=config,
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     assert resumed.skipped == ["first"] and resumed.ran == ["second", "third"]
-    clean = run_pipeline(data_dir=data, out_dir=tmp_path / "clean", config=config, quiet=True,
-                         stages=fake_stages(Calls()))
+    clean = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "clean",
+        config=config,
+        quiet=True,
+        stages=fake_stages(Calls()),
+    )
     assert _outputs(resumed.run_dir) == _outputs(clean.run_dir)
 
 
@@ -122,15 +169,25 @@ def test_kill_leftovers_are_discarded(tmp_path):
     """What `kill -9` can leave: a temp dir mid-write, a stage dir without a manifest."""
     data, calls = _data(tmp_path), Calls()
     config = load_config()
-    run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                 stages=fake_stages(calls))
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=config,
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     stages_root = tmp_path / "run" / "stages"
     leftover = stages_root / ".02-second.abc123.tmp"
     leftover.mkdir()
     (leftover / "half.txt").write_text("half")
     (stages_root / "03-third" / MANIFEST).unlink()  # as if killed before the manifest
-    result = run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                          stages=fake_stages(calls))
+    result = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=config,
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     assert not leftover.exists()
     assert result.ran == ["third"] and result.skipped == ["first", "second"]
 
@@ -138,22 +195,37 @@ def test_kill_leftovers_are_discarded(tmp_path):
 def test_tampered_output_is_not_trusted(tmp_path):
     data, calls = _data(tmp_path), Calls()
     config = load_config()
-    run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                 stages=fake_stages(calls))
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=config,
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     target = tmp_path / "run" / "stages" / "02-second" / "sub" / "value.txt"
     target.write_text("999")
     manifest = read_json(target.parents[1] / MANIFEST)
     assert verify_outputs(target.parents[1], manifest)
-    result = run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=config, quiet=True,
-                          stages=fake_stages(calls))
+    result = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=config,
+        quiet=True,
+        stages=fake_stages(calls),
+    )
     assert "second" in result.ran
     assert target.read_text() == "15.0"  # 5 rows x temperature 3.0
 
 
 def test_manifest_records_inputs_config_outputs_timings(tmp_path):
     data = _data(tmp_path)
-    run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=True,
-                 stages=fake_stages(Calls()))
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(),
+        quiet=True,
+        stages=fake_stages(Calls()),
+    )
     manifest = read_json(tmp_path / "run" / "stages" / "02-second" / MANIFEST)
     assert manifest["status"] == "complete" and manifest["seconds"] >= 0
     assert "stage:first" in manifest["inputs"]
@@ -168,12 +240,22 @@ def test_manifest_records_inputs_config_outputs_timings(tmp_path):
 
 def test_reuse_from_another_run_hardlinks_matching_stages(tmp_path):
     data = _data(tmp_path)
-    base = run_pipeline(data_dir=data, out_dir=tmp_path / "base", config=load_config(),
-                        quiet=True, stages=fake_stages(Calls()))
+    base = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "base",
+        config=load_config(),
+        quiet=True,
+        stages=fake_stages(Calls()),
+    )
     calls = Calls()
-    variant = run_pipeline(data_dir=data, out_dir=tmp_path / "variant",
-                           config=load_config(overrides=["distill.temperature=2"]), quiet=True,
-                           stages=fake_stages(calls), reuse_from=base.run_dir)
+    variant = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "variant",
+        config=load_config(overrides=["distill.temperature=2"]),
+        quiet=True,
+        stages=fake_stages(calls),
+        reuse_from=base.run_dir,
+    )
     assert calls.names == ["second", "third"]
     assert variant.skipped == ["first"]
     a = tmp_path / "base" / "stages" / "01-first" / "lines.txt"
@@ -183,16 +265,182 @@ def test_reuse_from_another_run_hardlinks_matching_stages(tmp_path):
 
 def test_progress_lines_and_quiet(tmp_path, capsys):
     data = _data(tmp_path)
-    run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=False,
-                 stages=fake_stages(Calls()))
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(),
+        quiet=False,
+        stages=fake_stages(Calls()),
+    )
     err = capsys.readouterr().err
     assert "[ 1/3] first" in err and "ETA" in err and "done in" in err
-    run_pipeline(data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=True,
-                 stages=fake_stages(Calls()))
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(),
+        quiet=True,
+        stages=fake_stages(Calls()),
+    )
     assert capsys.readouterr().err == ""
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):
     with pytest.raises(PipelineError, match="does not exist"):
-        run_pipeline(data_dir=tmp_path / "nope", out_dir=tmp_path / "run", config=load_config(),
-                     quiet=True, stages=fake_stages(Calls()))
+        run_pipeline(
+            data_dir=tmp_path / "nope",
+            out_dir=tmp_path / "run",
+            config=load_config(),
+            quiet=True,
+            stages=fake_stages(Calls()),
+        )
+
+
+def test_sweep_reuses_unchanged_stages_and_ranks(tmp_path):
+    from janitr.runs import EVAL_FILE, PREDICTIONS_FILE
+    from janitr.sweep import format_sweep, parse_grid, run_sweep
+
+    data = _data(tmp_path)
+
+    def evaluate(ctx):
+        # Recall rises with the temperature in this fake; FPR crosses the budget at T = 4.
+        t = ctx.config.distill.temperature
+        folder = ctx.out / "student-int8"
+        folder.mkdir()
+        metrics = {
+            "scam": {"recall": t / 10, "fpr": 0.01 if t < 4 else 0.05, "f1": 0.5},
+            "macro_f1": 0.5,
+        }
+        (folder / EVAL_FILE).write_text(json.dumps({"metrics": metrics, "data": {}}))
+        (folder / PREDICTIONS_FILE).write_text("")
+
+    calls = Calls()
+    stages = [
+        *fake_stages(calls),
+        Stage("evaluate", evaluate, deps=("third",), sections=("distill",)),
+    ]
+    base = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "runs" / "base",
+        config=load_config(),
+        quiet=True,
+        stages=stages,
+    )
+    calls.names.clear()
+    grid = parse_grid(["distill.temperature=2,3,4"])
+    result = run_sweep(
+        base_run=base.run_dir, grid=grid, out_root=tmp_path / "sweep", quiet=True, stages=stages
+    )
+    assert calls.names.count("first") == 0  # reused from the base run every time
+    assert [r["overrides"]["distill.temperature"] for r in result.rows] == ["3", "2", "4"]
+    assert result.rows[-1]["within_budget"] is False
+    assert (tmp_path / "sweep" / "SWEEP.md").is_file()
+    assert "rank" in format_sweep(result)
+    with pytest.raises(ConfigError, match="distill.temprature"):
+        run_sweep(
+            base_run=base.run_dir,
+            grid={"distill.temprature": ["2"]},
+            out_root=tmp_path / "sweep2",
+            quiet=True,
+            stages=stages,
+        )
+
+
+@pytest.mark.slow
+def test_demo_run_end_to_end_with_real_stages(tmp_path):
+    """`janitr run` with configs/fast.toml on the demo data, then resume after a lost stage."""
+    from janitr.bundle import load_bundle
+    from janitr.cli import main
+    from janitr.runs import compare_runs, load_run_info
+
+    root = Path(__file__).resolve().parents[1]
+    run_dir = tmp_path / "demo"
+    argv = [
+        "run",
+        "--out",
+        str(run_dir),
+        "--config",
+        str(root / "configs" / "fast.toml"),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    for name in ("fasttext", "teacher", "student-fp32", "student-int8"):
+        load_bundle(run_dir / "bundles" / name)  # verifies every checksum
+    info = load_run_info(run_dir)
+    assert set(info["metrics"]) == {"fasttext", "teacher", "student-fp32", "student-int8"}
+    assert (run_dir / "report.html").stat().st_size > 10_000
+    assert "data:image/png;base64," in (run_dir / "report.html").read_text()
+    before = {
+        p.relative_to(run_dir).as_posix(): p.read_bytes()
+        for p in (run_dir / "bundles" / "student-int8").rglob("*")
+        if p.is_file()
+    }
+
+    # What a kill -9 during quantize leaves: no manifest in its folder, a temp folder.
+    stages = run_dir / "stages"
+    (stages / "10-quantize" / MANIFEST).unlink()
+    (stages / ".10-quantize.x1y2.tmp").mkdir()
+    from janitr.config import load_config
+
+    result = run_pipeline(
+        data_dir=None,
+        out_dir=run_dir,
+        config=load_config(root / "configs" / "fast.toml"),
+        quiet=True,
+    )
+    assert "teacher" in result.skipped and "distill" in result.skipped
+    assert result.ran[0] == "quantize"
+    after = {
+        p.relative_to(run_dir).as_posix(): p.read_bytes()
+        for p in (run_dir / "bundles" / "student-int8").rglob("*")
+        if p.is_file()
+    }
+    assert after == before
+    same = compare_runs(run_dir, run_dir, n_boot=100)
+    assert same["mcnemar"]["p_value"] == 1.0
+
+
+def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
+    from janitr.pipeline import preflight
+
+    data = _data(tmp_path)
+    with pytest.raises(ConfigError, match="there is no holdout.jsonl"):
+        preflight(load_config(), data)
+    preflight(load_config(overrides=["evaluate.allow_overlap=true"]), data)
+    (data / "holdout.jsonl").write_text((data / "valid.jsonl").read_text())
+    preflight(load_config(), data)
+    with pytest.raises(ConfigError, match="calib.jsonl"):
+        preflight(load_config(overrides=["evaluate.split=calib"]), data)
+
+
+def _ctx(tmp_path: Path, data: Path, overrides=()):
+    from janitr.pipeline import StageContext
+
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    return StageContext(
+        name="leakage",
+        run_dir=tmp_path,
+        data_dir=data,
+        config=load_config(overrides=list(overrides)),
+        out=out,
+        upstream={},
+    )
+
+
+def test_leakage_stops_only_for_holdout_overlap_by_default(tmp_path):
+    from janitr.errors import LeakageError
+    from janitr.pipeline import stage_leakage
+
+    data = _data(tmp_path)
+    row = {"id": "dup", "text": "post 1 of train", "labels": ["clean"]}
+    with open(data / "valid.jsonl", "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    summary = stage_leakage(_ctx(tmp_path, data))  # train/valid overlap: warn, go on
+    assert summary["ok"] is False and "train/valid" in summary["overlaps"]
+    with pytest.raises(LeakageError, match="train/valid"):
+        stage_leakage(_ctx(tmp_path, data, ["leakage.fail_any=true"]))
+    holdout = {"id": "h1", "text": "post 2 of calib", "labels": ["clean"]}
+    (data / "holdout.jsonl").write_text(json.dumps(holdout) + "\n")
+    with pytest.raises(LeakageError, match="holdout"):
+        stage_leakage(_ctx(tmp_path, data))
+    assert stage_leakage(_ctx(tmp_path, data, ["leakage.fail=false"]))["ok"] is False

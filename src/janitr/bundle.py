@@ -41,6 +41,7 @@ KIND_MODULES: dict[str, str] = {
     "onnx": "janitr.onnx_runtime",
     "teacher": "janitr.teacher",
     "student-torch": "janitr.student",
+    "linear": "janitr.linear",
 }
 
 
@@ -94,8 +95,10 @@ class Bundle:
             BundleError: if the manifest does not list it.
         """
         if name not in self.manifest["files"]:
-            raise BundleError(f"{self.path}: bundle has no file {name!r} "
-                              f"(it has: {', '.join(sorted(self.manifest['files']))})")
+            raise BundleError(
+                f"{self.path}: bundle has no file {name!r} "
+                f"(it has: {', '.join(sorted(self.manifest['files']))})"
+            )
         return self.path / name
 
     def seen_data(self) -> dict:
@@ -183,13 +186,16 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
-        raise BundleError(f"{path}: not a model bundle (no {MANIFEST}); "
-                          "pass the directory written by `janitr train` or `janitr run`")
+        raise BundleError(
+            f"{path}: not a model bundle (no {MANIFEST}); "
+            "pass the directory written by `janitr train` or `janitr run`"
+        )
     try:
         manifest = read_json(manifest_path)
     except ValueError as exc:
-        raise BundleError(f"{manifest_path}: unreadable JSON ({exc}); the bundle is damaged, "
-                          "rebuild it") from exc
+        raise BundleError(
+            f"{manifest_path}: unreadable JSON ({exc}); the bundle is damaged, rebuild it"
+        ) from exc
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(
             f"{manifest_path}: expected format {FORMAT} v{FORMAT_VERSION}, found "
@@ -208,9 +214,13 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
                 raise BundleError(f"{path}: file {name} is missing; the bundle is incomplete")
             size = file.stat().st_size
             if size != entry["size"]:
-                raise BundleError(f"{path}: file {name} is {size} bytes, the manifest says "
-                                  f"{entry['size']} (truncated or replaced); rebuild the bundle")
+                raise BundleError(
+                    f"{path}: file {name} is {size} bytes, the manifest says "
+                    f"{entry['size']} (truncated or replaced); rebuild the bundle"
+                )
             if sha256_file(file) != entry["sha256"]:
-                raise BundleError(f"{path}: file {name} fails its SHA-256 check (altered "
-                                  "after the bundle was written); rebuild the bundle")
+                raise BundleError(
+                    f"{path}: file {name} fails its SHA-256 check (altered "
+                    "after the bundle was written); rebuild the bundle"
+                )
     return Bundle(path=path, manifest=manifest)

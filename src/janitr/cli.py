@@ -568,8 +568,9 @@ def _cmd_distill(args) -> int:
     student = StudentConfig(**{k: v for k, v in overrides.items() if k in student_keys})
     config = DistillConfig(progress=not args.quiet,
                            **{k: v for k, v in overrides.items() if k not in student_keys})
-    cache_train = args.cache_train or (Path(args.cache) / "train.safetensors" if args.cache else None)
-    cache_valid = args.cache_valid or (Path(args.cache) / "valid.safetensors" if args.cache else None)
+    cache_dir = Path(args.cache) if args.cache else None
+    cache_train = args.cache_train or (cache_dir / "train.safetensors" if cache_dir else None)
+    cache_valid = args.cache_valid or (cache_dir / "valid.safetensors" if cache_dir else None)
     if not cache_train or not cache_valid:
         raise ConfigError("give --cache DIR, or both --cache-train and --cache-valid")
     data = Path(args.data)
@@ -689,7 +690,7 @@ def _cmd_quantize(args) -> int:
             parity_reports={"student-fp32": fp32.parent / "parity_fp32.json",
                             "student-int8": int8.parent / "parity_int8.json"},
             normalization=_student_normalization(args), scam_target_fpr=args.scam_target_fpr)
-        for name, bundle in bundles.items():
+        for bundle in bundles.values():
             t = bundle.thresholds
             print(f"bundle {bundle.path}: thresholds scam {t['scam']:.3f} "
                   f"topic {t['topic_crypto']:.3f} (tuned on calib)")
@@ -910,6 +911,355 @@ def _cmd_cache(args) -> int:
 
 
 VERB_REGISTRARS += [_add_pretrain, _add_cache]
+
+
+# --- run / runs / sweep / report (the whole pipeline and the run registry) ----------------
+
+RUN_EXAMPLES = """\
+examples:
+  janitr run --out runs/demo --config configs/fast.toml        demo data, tiny models (minutes)
+  janitr run --data ../shared/data/janitr --out runs/r1 --config configs/default.toml
+  janitr run --data DATA --out runs/r2 --config configs/default.toml \\
+      --set distill.temperature=2 --set teacher.seeds=13,42,7
+  janitr run --out runs/demo --config configs/fast.toml --quiet   (CI: no progress output)
+
+Rerunning the same command resumes: stages whose inputs and config are unchanged and whose
+outputs verify are skipped; an interrupted stage (even after kill -9) runs again.
+"""
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the whole pipeline: data -> validated, trained, exported, evaluated bundles",
+        description="Run (or resume) every stage: validate, leakage, tokenizer, fasttext, "
+        "[pretrain], teacher (+calibration), cache, distill, export, quantize, thresholds, "
+        "evaluate, report. Each stage writes RUNDIR/stages/NN-<name>/ with a manifest; final "
+        "bundles go to RUNDIR/bundles/{fasttext,teacher,student-fp32,student-int8}, the "
+        "report to RUNDIR/report.html and RUNDIR/report.md.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", metavar="DIR", type=Path,
+                   help="directory with train/valid/calib.jsonl (+ holdout, unlabeled); "
+                        "default: write the demo dataset into RUNDIR/data")
+    p.add_argument("--out", metavar="RUNDIR", type=Path, required=True,
+                   help="run directory (an existing run is resumed)")
+    p.add_argument("--config", metavar="FILE", type=Path,
+                   help="pipeline config TOML (configs/default.toml, configs/fast.toml)")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override one config key, e.g. --set distill.temperature=2 (repeatable)")
+    _add_common_data_flags(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    from janitr.config import load_config
+    from janitr.pipeline import run_pipeline
+    from janitr.runs import format_run, load_run_info
+
+    config = load_config(args.config, overrides=args.overrides)
+    result = run_pipeline(data_dir=args.data, out_dir=args.out, config=config, quiet=args.quiet)
+    if not args.quiet:
+        print(format_run(load_run_info(result.run_dir)))
+    else:
+        print(f"{result.name}: {result.run_dir}")
+    return 0
+
+
+def _add_runs(sub) -> None:
+    p = sub.add_parser(
+        "runs",
+        help="list, show and compare pipeline runs",
+        description="The run registry. `compare` refuses runs evaluated on different data and "
+        "reports metric deltas with paired-bootstrap 95%% intervals and an exact McNemar test.",
+        epilog="examples:\n  janitr runs list runs/\n  janitr runs show runs/demo\n"
+               "  janitr runs compare runs/a runs/b --bundle student-int8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    runs_sub = p.add_subparsers(dest="runs_verb", metavar="ACTION", required=True)
+    lst = runs_sub.add_parser("list", help="every run under a directory, newest first")
+    lst.add_argument("root", nargs="?", default="runs", type=Path, help="default: runs/")
+    lst.add_argument("--bundle", default="student-int8", help="bundle whose metrics are shown")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(func=_cmd_runs_list)
+    show = runs_sub.add_parser("show", help="one run: data, stage timings, metrics, files")
+    show.add_argument("run", type=Path, help="run directory")
+    show.add_argument("--json", action="store_true", help="print RUN_INFO.json")
+    show.set_defaults(func=_cmd_runs_show)
+    cmp_ = runs_sub.add_parser("compare", help="one bundle of two runs on the same rows")
+    cmp_.add_argument("a", type=Path, help="reference run")
+    cmp_.add_argument("b", type=Path, help="candidate run (deltas are b - a)")
+    cmp_.add_argument("--bundle", default="student-int8",
+                      help="fasttext, teacher, student-fp32 or student-int8 (default)")
+    cmp_.add_argument("--json", action="store_true", help="print JSON")
+    cmp_.set_defaults(func=_cmd_runs_compare)
+
+
+def _cmd_runs_list(args) -> int:
+    from janitr.runs import format_runs, list_runs
+
+    rows = list_runs(args.root)
+    print(json.dumps(rows, indent=2) if args.json else format_runs(rows, bundle=args.bundle))
+    return 0
+
+
+def _cmd_runs_show(args) -> int:
+    from janitr.runs import format_run, show_run
+
+    info = show_run(args.run)
+    print(json.dumps(info, indent=2) if args.json else format_run(info))
+    return 0
+
+
+def _cmd_runs_compare(args) -> int:
+    from janitr.runs import compare_runs, format_comparison
+
+    result = compare_runs(args.a, args.b, bundle=args.bundle)
+    print(json.dumps(result, indent=2) if args.json else format_comparison(result))
+    return 0
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of config variants of a base run, reusing unchanged stages",
+        description="Each combination of the --grid values becomes a new run directory "
+        "(named after the base run and the values); stages whose inputs and config match the "
+        "base run are hard-linked from it, so the teacher is trained once. Variants are ranked "
+        "by scam recall at scam FPR <= thresholds.scam_target_fpr (ties: scam F1); the table is "
+        "printed and saved as SWEEP.md and SWEEP.json.",
+        epilog="example:\n  janitr sweep --base runs/demo --grid distill.temperature=2,3,4 "
+               "--grid distill.alpha=0.5,0.7 --out runs/sweep1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--base", type=Path, required=True, metavar="RUN", help="base run directory")
+    p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                   help="config key and its values (repeatable; the grid is the product)")
+    p.add_argument("--out", type=Path, metavar="ROOT",
+                   help="where variant runs go (default: beside the base run)")
+    p.add_argument("--bundle", default="student-int8", help="bundle that ranks the variants")
+    _add_common_data_flags(p)
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args) -> int:
+    from janitr.sweep import format_sweep, parse_grid, run_sweep
+
+    result = run_sweep(base_run=args.base, grid=parse_grid(args.grid), out_root=args.out,
+                       bundle=args.bundle, quiet=args.quiet)
+    print(format_sweep(result))
+    print(f"saved: {', '.join(str(f) for f in result.files)}")
+    return 0
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="(re-)render a run's HTML and Markdown report",
+        description="Render RUN/report.html (self-contained, figures embedded) and "
+        "RUN/report.md from the run's evaluations and manifests; nothing is re-scored.",
+        epilog="example:\n  janitr report runs/demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write elsewhere (default: RUN)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from janitr.report import render_report
+
+    for path in render_report(args.run, out_dir=args.out):
+        print(path)
+    return 0
+
+
+VERB_REGISTRARS += [_add_run, _add_runs, _add_sweep, _add_report]
+
+
+# --- linear model, obfuscation, cross-fitting, error analysis -------------------------------
+
+
+def _add_train_linear(train_sub) -> None:
+    from janitr.linear import TUNE_CHOICES, LinearConfig
+
+    p = train_sub.add_parser(
+        "linear",
+        help="word+char n-gram TF-IDF + logistic regression (two heads), write a bundle",
+        description="Train TF-IDF features (word 1-2-grams + char_wb 2-5-grams, sublinear tf) "
+        "and two logistic regressions (scam-vs-not, topic bit) on DATA/train.jsonl, tune "
+        "thresholds on the tuning split (scam: max recall at FPR <= --scam-target-fpr, "
+        "--threshold-rule guaranteed for a Clopper-Pearson bound), and write a bundle (kind "
+        "linear; vocabularies + coefficients, no pickle)."
+        "\n\nexamples:\n"
+        "  janitr train linear --data data/ --out bundles/linear\n"
+        "  janitr train linear --data data/ --out bundles/linear --c 8 --fold-confusables",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="directory with train.jsonl, calib.jsonl (and valid.jsonl)")
+    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
+    _add_config_flags(p, LinearConfig, skip=("tune_on", "threshold_rule", "class_weight"))
+    p.add_argument("--tune-on", dest="cfg_tune_on", choices=TUNE_CHOICES,
+                   default=argparse.SUPPRESS, help="split(s) thresholds are tuned on (default: calib)")
+    p.add_argument("--threshold-rule", dest="cfg_threshold_rule",
+                   choices=("empirical", "guaranteed"), default=argparse.SUPPRESS,
+                   help="scam threshold rule (default: empirical)")
+    p.add_argument("--class-weight", dest="cfg_class_weight", choices=("balanced", "none"),
+                   default=argparse.SUPPRESS, help="class weighting (default: balanced)")
+    p.set_defaults(func=_cmd_train_linear)
+
+
+def _cmd_train_linear(args) -> int:
+    from janitr.evaluate import format_bundle_report
+    from janitr.linear import LinearConfig, train_linear
+
+    config = LinearConfig.from_dict(_config_overrides(args))
+    print(format_bundle_report(train_linear(data_dir=args.data, out_dir=args.out, config=config)))
+    return 0
+
+
+TRAIN_REGISTRARS += [_add_train_linear]
+
+
+def _add_obfuscate(sub) -> None:
+    from janitr.obfuscate import KINDS
+
+    p = sub.add_parser(
+        "obfuscate",
+        help="write obfuscated copies of posts (leetspeak, look-alikes, zero-width, ...)",
+        description="For every row of --data and every kind, write a copy whose text is "
+        "obfuscated the way scammers dodge filters (cl4im, Cyrillic/Greek look-alikes from the "
+        "Unicode confusables data, zero-width characters, fullwidth letters, s p a c e d words, "
+        "hxxps://site[.]com, mixed); ids get '::obf-<kind>', labels are kept. Seeded: same "
+        "seed, same file. Copies a kind leaves unchanged are skipped."
+        "\n\nexamples:\n"
+        "  janitr obfuscate --data data/valid.jsonl --out valid.obf.jsonl\n"
+        "  janitr obfuscate --data data/valid.jsonl --out v.jsonl --kinds leet,homoglyph --seed 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="FILE", help="JSONL file (id, text[, labels])")
+    p.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--kinds", default=",".join(KINDS), metavar="K1,K2",
+                   help=f"comma-separated kinds (default: all: {','.join(KINDS)})")
+    p.set_defaults(func=_cmd_obfuscate)
+
+
+def _cmd_obfuscate(args) -> int:
+    from janitr.obfuscate import write_obfuscated
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    n = write_obfuscated(data=args.data, out=args.out, seed=args.seed, kinds=kinds)
+    print(f"wrote {n} obfuscated rows to {args.out}")
+    return 0
+
+
+def _add_crossval(sub) -> None:
+    p = sub.add_parser(
+        "crossval",
+        help="K-fold cross-fitting over all labeled rows, nested thresholds, robustness",
+        description="Pool DATA/{train,valid,calib}.jsonl, split into --folds folds (stratified "
+        "by label set, near-duplicates kept together), train the model family on K-1 folds and "
+        "score the last, for every fold: an out-of-fold score for every row. Each fold is "
+        "decided with thresholds tuned on the other folds' OOF scores (empirical and "
+        "guaranteed rules), and measured once with bootstrap 95%% CIs; scam FPR is shown on "
+        "clean and topic_crypto negatives separately; fold models are also scored on "
+        "obfuscated copies of their held-out rows."
+        "\n\nexamples:\n"
+        "  janitr crossval --data data/ --model linear\n"
+        "  janitr crossval --data data/ --model ensemble --json cv.json --predictions oof.jsonl\n"
+        "  janitr crossval --data data/ --model linear --fold-confusables --augment\n"
+        "  janitr errors oof.jsonl --data data/train.jsonl data/valid.jsonl data/calib.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="directory with the splits")
+    p.add_argument("--model", choices=("linear", "fasttext", "ensemble"), default="linear",
+                   help="model family (default: linear)")
+    p.add_argument("--folds", type=int, default=5, metavar="K", help="folds (default 5)")
+    p.add_argument("--seed", type=int, default=13, help="fold seed (default 13)")
+    p.add_argument("--scam-target-fpr", type=float, default=0.02, metavar="X",
+                   help="scam FPR budget (default 0.02)")
+    p.add_argument("--threshold-rule", choices=("empirical", "guaranteed"), default="empirical",
+                   help="headline rule (both are always reported)")
+    p.add_argument("--fold-confusables", action="store_true",
+                   help="fold Unicode confusables in the normalization")
+    p.add_argument("--augment", action="store_true",
+                   help="add obfuscated copies of the training-fold rows")
+    p.add_argument("--no-robustness", action="store_true",
+                   help="skip scoring obfuscated copies of held-out rows")
+    p.add_argument("--linear-c", type=float, default=4.0, metavar="C",
+                   help="inverse regularization of the linear model (default 4)")
+    p.add_argument("--fasttext-epoch", type=int, default=50, metavar="N",
+                   help="fastText epochs (default 50)")
+    p.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples")
+    p.add_argument("--json", metavar="OUT", help="write the full result as JSON")
+    p.add_argument("--predictions", metavar="OUT", help="write per-row OOF predictions JSONL")
+    p.set_defaults(func=_cmd_crossval)
+
+
+def _cmd_crossval(args) -> int:
+    from janitr.crossval import CrossvalConfig, format_crossval, run_crossval, write_oof_predictions
+
+    config = CrossvalConfig(
+        model=args.model, folds=args.folds, seed=args.seed, scam_target_fpr=args.scam_target_fpr,
+        threshold_rule=args.threshold_rule, fold_confusables=args.fold_confusables,
+        augment=args.augment, robustness=not args.no_robustness, linear_c=args.linear_c,
+        fasttext_epoch=args.fasttext_epoch, n_boot=args.n_boot,
+    )  # fmt: skip
+    result = run_crossval(data_dir=args.data, config=config)
+    print(format_crossval(result))
+    if args.predictions:
+        write_oof_predictions(args.predictions, result)
+    if args.json:
+        from janitr.artifacts import write_json
+
+        write_json(args.json, result)
+    return 0
+
+
+def _add_errors(sub) -> None:
+    p = sub.add_parser(
+        "errors",
+        help="worst false positives and false negatives of a run, predictions file or bundle",
+        description="List the scam false positives with the highest p_scam and the scam false "
+        "negatives with the lowest p_scam (then topic_crypto errors), with scores, text and "
+        "raw labels. SOURCE is a predictions JSONL (from `janitr evaluate --predictions`, "
+        "`janitr crossval --predictions` or a run's evaluations), or a run directory (every "
+        "predictions.jsonl under it). Or give --model BUNDLE --data FILE to score a file now."
+        "\n\nexamples:\n"
+        "  janitr errors runs/r1\n"
+        "  janitr errors oof.jsonl --data data/train.jsonl data/valid.jsonl data/calib.jsonl\n"
+        "  janitr errors --model bundles/linear --data data/valid.jsonl --top 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", nargs="?", metavar="RUN_OR_PREDICTIONS",
+                   help="run directory or predictions JSONL")
+    p.add_argument("--model", metavar="BUNDLE_DIR", help="score --data with this bundle")
+    p.add_argument("--data", nargs="*", default=[], metavar="JSONL",
+                   help="labeled file(s) for texts and raw labels (required with --model)")
+    p.add_argument("--top", type=int, default=15, metavar="N", help="rows per list (default 15)")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="with --model: score rows the bundle was trained or tuned on")
+    p.add_argument("--json", metavar="OUT", help="also write the lists as JSON")
+    p.set_defaults(func=_cmd_errors)
+
+
+def _cmd_errors(args) -> int:
+    from janitr.error_analysis import error_analysis, format_errors
+
+    result = error_analysis(source=args.source, model=args.model, data=args.data, top=args.top,
+                            allow_overlap=args.allow_overlap)
+    print(format_errors(result))
+    if args.json:
+        from janitr.artifacts import write_json
+
+        write_json(args.json, result)
+    return 0
+
+
+VERB_REGISTRARS += [_add_obfuscate, _add_crossval, _add_errors]
 
 
 def build_parser() -> argparse.ArgumentParser:

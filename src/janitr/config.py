@@ -66,8 +66,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.name and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.name):
-            raise ConfigError(f"name: expected lower-case letters, digits and '-', found "
-                              f"{self.name!r}")
+            raise ConfigError(
+                f"name: expected lower-case letters, digits and '-', found {self.name!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ class LeakageConfig:
     threshold: float = 0.8
     """Jaccard similarity from which two texts count as near-duplicates."""
     fail: bool = True
-    """Stop the run when the splits overlap (otherwise record it in the report)."""
+    """Stop the run when the holdout (the evaluation split) overlaps any other split."""
+    fail_any: bool = False
+    """Also stop when train, valid and calib overlap each other (otherwise: a warning and a
+    note in the report; such overlap flatters model selection, not the final numbers)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -119,8 +123,9 @@ class PretrainConfig:
         if not self.lr > 0:
             problems.append(f"lr: expected a positive float, found {self.lr}")
         if not 0 < self.mlm_probability < 1:
-            problems.append(f"mlm_probability: expected a float in (0, 1), found "
-                            f"{self.mlm_probability}")
+            problems.append(
+                f"mlm_probability: expected a float in (0, 1), found {self.mlm_probability}"
+            )
         _problems_to_error(problems)
 
 
@@ -162,11 +167,13 @@ class ExportConfig:
         if self.parity_rows < 1:
             problems.append(f"parity_rows: expected a positive integer, found {self.parity_rows}")
         if not 0 < self.max_mean_delta < 1:
-            problems.append(f"max_mean_delta: expected a float in (0, 1), found "
-                            f"{self.max_mean_delta}")
+            problems.append(
+                f"max_mean_delta: expected a float in (0, 1), found {self.max_mean_delta}"
+            )
         if not 0 < self.min_agreement <= 1:
-            problems.append(f"min_agreement: expected a float in (0, 1], found "
-                            f"{self.min_agreement}")
+            problems.append(
+                f"min_agreement: expected a float in (0, 1], found {self.min_agreement}"
+            )
         _problems_to_error(problems)
 
 
@@ -190,11 +197,13 @@ class QuantizeConfig:
         if self.parity_rows < 1:
             problems.append(f"parity_rows: expected a positive integer, found {self.parity_rows}")
         if not 0 < self.max_mean_delta < 1:
-            problems.append(f"max_mean_delta: expected a float in (0, 1), found "
-                            f"{self.max_mean_delta}")
+            problems.append(
+                f"max_mean_delta: expected a float in (0, 1), found {self.max_mean_delta}"
+            )
         if not 0 < self.min_agreement <= 1:
-            problems.append(f"min_agreement: expected a float in (0, 1], found "
-                            f"{self.min_agreement}")
+            problems.append(
+                f"min_agreement: expected a float in (0, 1], found {self.min_agreement}"
+            )
         _problems_to_error(problems)
 
 
@@ -208,9 +217,11 @@ class ThresholdsConfig:
     """Highest topic_crypto false-positive rate allowed."""
 
     def __post_init__(self) -> None:
-        problems = [f"{k}: expected a float in (0, 1), found {getattr(self, k)}"
-                    for k in ("scam_target_fpr", "topic_target_fpr")
-                    if not 0.0 < getattr(self, k) < 1.0]
+        problems = [
+            f"{k}: expected a float in (0, 1), found {getattr(self, k)}"
+            for k in ("scam_target_fpr", "topic_target_fpr")
+            if not 0.0 < getattr(self, k) < 1.0
+        ]
         _problems_to_error(problems)
 
 
@@ -230,8 +241,9 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         problems = []
         if self.split not in ("auto", "holdout", "valid", "calib"):
-            problems.append(f"split: expected one of auto, holdout, valid, calib, found "
-                            f"{self.split!r}")
+            problems.append(
+                f"split: expected one of auto, holdout, valid, calib, found {self.split!r}"
+            )
         if self.bootstrap < 0:
             problems.append(f"bootstrap: expected an integer >= 0, found {self.bootstrap}")
         _problems_to_error(problems)
@@ -379,8 +391,9 @@ def _describe(tp: Any) -> str:
         inner = _describe(args[0]) if args else "a value"
         return f"a comma-separated list of {inner.removeprefix('an ').removeprefix('a ')}s"
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) if a is not type(None) else "none"
-                           for a in typing.get_args(tp))
+        return " or ".join(
+            _describe(a) if a is not type(None) else "none" for a in typing.get_args(tp)
+        )
     return "a value"
 
 
@@ -406,8 +419,9 @@ def _coerce(value: Any, tp: Any) -> Any:
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
-        if type(None) in args and (value is None or (isinstance(value, str)
-                                                     and value.strip().lower() in _NONE_WORDS)):
+        if type(None) in args and (
+            value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)
+        ):
             return None
         for arg in (a for a in args if a is not type(None)):
             try:
@@ -552,8 +566,9 @@ def parse_override(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     key = key.strip()
     if not sep or "." not in key:
-        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. "
-                          "--set distill.temperature=2")
+        raise ConfigError(
+            f"--set {item!r}: expected section.key=value, e.g. --set distill.temperature=2"
+        )
     return key, value
 
 
@@ -582,12 +597,16 @@ def config_from_dict(
             problems.append(f"{section}: expected a table of keys, found {values!r}")
             continue
         merged[section].update(values)
-    items = (overrides.items() if isinstance(overrides, Mapping)
-             else (parse_override(o) for o in overrides))
+    items = (
+        overrides.items()
+        if isinstance(overrides, Mapping)
+        else (parse_override(o) for o in overrides)
+    )
     for key, value in items:
         section, _, name = key.partition(".")
         if section not in SECTIONS:
-            problems.append(f"{key}: unknown section {section!r}{_suggest(section, list(SECTIONS))}")
+            hint = _suggest(section, list(SECTIONS))
+            problems.append(f"{key}: unknown section {section!r}{hint}")
             continue
         merged[section][name] = value
     sections = {name: _build_section(name, values, problems) for name, values in merged.items()}
@@ -661,8 +680,10 @@ def save_config(config: PipelineConfig, run_dir: str | Path) -> None:
 
     run_dir = Path(run_dir)
     write_text(run_dir / "config.toml", to_toml(config))
-    write_json(run_dir / "config.json",
-               {"format": FORMAT, "format_version": FORMAT_VERSION, **config.to_dict()})
+    write_json(
+        run_dir / "config.json",
+        {"format": FORMAT, "format_version": FORMAT_VERSION, **config.to_dict()},
+    )
 
 
 def load_saved_config(run_dir: str | Path) -> PipelineConfig:
@@ -678,6 +699,8 @@ def load_saved_config(run_dir: str | Path) -> PipelineConfig:
         raise ConfigError(f"{path} does not exist: {run_dir} is not a `janitr run` directory")
     data = read_json(path)
     if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
-        raise ConfigError(f"{path}: expected {FORMAT} v{FORMAT_VERSION}, found "
-                          f"{data.get('format')!r} v{data.get('format_version')!r}")
+        raise ConfigError(
+            f"{path}: expected {FORMAT} v{FORMAT_VERSION}, found "
+            f"{data.get('format')!r} v{data.get('format_version')!r}"
+        )
     return config_from_dict(data)

@@ -589,6 +589,16 @@ def distill_student(
                 break
 
         # ---- save ----
+        if best["state"] is None:  # every epoch's metric was NaN: keep the last weights
+            log.warning(
+                "validation %s was never finite; keeping the last epoch's weights",
+                config.select_metric,
+            )
+            best = {
+                "metric": float("nan"),
+                "epoch": history[-1]["epoch"],
+                "state": copy.deepcopy(model.state_dict()),
+            }
         model.load_state_dict(best["state"])
         model.eval()
         parameters = model.count_parameters()

@@ -289,7 +289,7 @@ def export_onnx(
             "model_bytes": tmp.stat().st_size,
             "dynamic_axes": axes,
         }
-        log.info("%s", report.summary())
+        log.debug("%s", report.summary())
         if not report.passed:
             raise ParityError(
                 f"ONNX export failed parity: {report.summary()}; the model was not written", report

@@ -74,7 +74,9 @@ def targets(labels: Iterable[str]) -> Targets:
     Targets(is_scam=1, is_topic=1)
     """
     raw = _clean(labels)
-    return Targets(is_scam=int(bool(raw & SCAM_RAW_LABELS)), is_topic=int(bool(raw & TOPIC_RAW_LABELS)))
+    return Targets(
+        is_scam=int(bool(raw & SCAM_RAW_LABELS)), is_topic=int(bool(raw & TOPIC_RAW_LABELS))
+    )
 
 
 def training_label_set(labels: Iterable[str]) -> tuple[str, ...]:

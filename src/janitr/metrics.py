@@ -294,6 +294,50 @@ def bootstrap_ci(
     return {m: percentile_interval(samples[m], level=level) for m in metrics}
 
 
+def clopper_pearson(k: int, n: int, *, level: float = 0.95) -> dict[str, float]:
+    """Exact two-sided binomial confidence interval of a proportion k / n: `{"low", "high"}`.
+
+    `{"low": 0, "high": 1}` when n == 0.
+    """
+    from scipy.stats import beta
+
+    if n <= 0:
+        return {"low": 0.0, "high": 1.0}
+    alpha = 1.0 - level
+    low = 0.0 if k <= 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k >= n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return {"low": low, "high": high}
+
+
+def scam_fpr_by_negative_class(gold_idx, pred_idx, *, level: float = 0.95) -> dict[str, dict]:
+    """Scam FPR on each kind of negative separately (clean posts, topic_crypto posts).
+
+    A clean post flagged as scam and a crypto-talk post flagged as scam are different
+    failures; the pooled scam FPR hides which one dominates.
+
+    Returns:
+        `{class: {"fp", "negatives", "fpr", "ci95": {"low", "high"}}}` for every non-scam
+        class, with exact Clopper-Pearson intervals.
+    """
+    gold = _class_indices(gold_idx)
+    pred = _class_indices(pred_idx)
+    scam = CLASSES.index(SCAM)
+    out = {}
+    for c, name in enumerate(CLASSES):
+        if c == scam:
+            continue
+        rows = gold == c
+        n = int(rows.sum())
+        fp = int((pred[rows] == scam).sum())
+        out[name] = {
+            "fp": fp,
+            "negatives": n,
+            "fpr": float(_div(fp, n)),
+            "ci95": clopper_pearson(fp, n, level=level),
+        }
+    return out
+
+
 def classification_summary(gold_idx, pred_idx) -> dict:
     """Per-class metrics plus exact match and macro precision/recall/F1."""
     gold = _class_indices(gold_idx)
@@ -322,6 +366,30 @@ def subgroup_masks(texts_raw: Sequence[str]) -> dict[str, np.ndarray]:
     return {f"short_posts_lt_{SHORT_POST_CHARS}": short, "with_url": url, "without_url": ~url}
 
 
+def _threshold_values(value, n: int):
+    """A threshold as given: a float, or an (N,) array of per-row thresholds (cross-fitting)."""
+    if np.ndim(value) == 0:
+        return float(value)
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    if arr.size != n:
+        raise ValueError(f"per-row thresholds have {arr.size} values for {n} rows")
+    return arr
+
+
+def _threshold_summary(value):
+    """What the report records: the float, or min/median/max of per-row thresholds."""
+    if isinstance(value, float):
+        return value
+    if value.size == 0:
+        return {"per_row": True, "min": 0.0, "median": 0.0, "max": 0.0}
+    return {
+        "per_row": True,
+        "min": float(value.min()),
+        "median": float(np.median(value)),
+        "max": float(value.max()),
+    }
+
+
 def evaluate_predictions(
     gold: Sequence[str],
     p_scam: Sequence[float] | np.ndarray,
@@ -339,7 +407,9 @@ def evaluate_predictions(
         gold: collapsed gold class name per row (`labels.collapse`).
         p_scam: scam-head probability per row.
         p_topic: topic-head probability per row.
-        thresholds: `{"scam": t, "topic_crypto": t}` for the decision rule.
+        thresholds: `{"scam": t, "topic_crypto": t}` for the decision rule. A value may
+            also be an (N,) array of per-row thresholds (cross-fitting, where each fold has
+            thresholds tuned without it); the report then records their min/median/max.
         is_topic: topic-bit target per row (`labels.targets(raw).is_topic`) for the topic
             head's calibration; defaults to `gold == "topic_crypto"`.
         texts_raw: raw texts, to compute subgroups; no subgroups when omitted.
@@ -348,8 +418,10 @@ def evaluate_predictions(
 
     Returns:
         `{"rows", "thresholds", "metrics": {<class>: {...}, macro_*, exact_match,
-        scam_pr_auc}, "ci95": {metric: {low, high}}, "confusion": {...},
-        "calibration": {"scam": {...}, "topic_crypto": {...}}, "subgroups": {...}}`.
+        scam_pr_auc, scam_fpr_by_negative_class: {clean, topic_crypto}}, "ci95": {metric:
+        {low, high}}, "confusion": {...}, "calibration": {"scam": {...}, "topic_crypto":
+        {...}}, "subgroups": {...}, "scam_fpr_by_negative_class": {class: {fp, negatives,
+        fpr, ci95}}}` (the last with exact Clopper-Pearson intervals).
 
     Raises:
         ValueError: if the inputs differ in length, a threshold is missing, or a gold class
@@ -369,7 +441,10 @@ def evaluate_predictions(
     missing = {SCAM, TOPIC} - set(thresholds)
     if missing:
         raise ValueError(f"thresholds for {sorted(missing)} are missing")
-    t_scam, t_topic = float(thresholds[SCAM]), float(thresholds[TOPIC])
+    t_scam, t_topic = (
+        _threshold_values(thresholds[SCAM], n),
+        _threshold_values(thresholds[TOPIC], n),
+    )
     pred_idx = decide(p_scam, p_topic, t_scam=t_scam, t_topic=t_topic)
 
     is_scam = (gold_idx == CLASSES.index(SCAM)).astype(np.int64)
@@ -380,10 +455,12 @@ def evaluate_predictions(
     )
     metrics = classification_summary(gold_idx, pred_idx)
     metrics["scam_pr_auc"] = average_precision(is_scam, p_scam)
+    by_negative = scam_fpr_by_negative_class(gold_idx, pred_idx)
+    metrics["scam_fpr_by_negative_class"] = {k: v["fpr"] for k, v in by_negative.items()}
     cm = confusion_matrix(gold_idx, pred_idx)
     report = {
         "rows": int(n),
-        "thresholds": {SCAM: t_scam, TOPIC: t_topic},
+        "thresholds": {SCAM: _threshold_summary(t_scam), TOPIC: _threshold_summary(t_topic)},
         "metrics": metrics,
         "ci95": bootstrap_ci(gold_idx, pred_idx, n_boot=n_boot, seed=seed),
         "bootstrap": {"n_boot": int(n_boot), "seed": int(seed), "method": "percentile"},
@@ -396,6 +473,7 @@ def evaluate_predictions(
             TOPIC: head_calibration(topic_y, p_topic),
         },
         "subgroups": {},
+        "scam_fpr_by_negative_class": by_negative,
     }
     if texts_raw is not None:
         for name, mask in subgroup_masks(texts_raw).items():

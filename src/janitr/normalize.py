@@ -3,10 +3,18 @@
 Unicode NFKC, zero-width characters removed (U+200B..U+200D, U+2060, U+FEFF), lower-case,
 whitespace collapsed, trimmed; optionally URLs replaced by a space. Any other runtime (the
 browser extension) must mirror this bit for bit; `tests/test_normalize.py` pins examples.
+
+Optionally (`fold_confusables`, off by default) characters that Unicode lists as confusable
+with a Latin letter or digit (Cyrillic `а`, Greek `ο`, ...) are mapped to that ASCII
+character, so `сlаim` and `claim` become the same token. The table comes from the Unicode
+confusables data shipped by the `confusable_homoglyphs` package (no hand list); it is built
+once, on first use. Folding rewrites non-Latin scripts too (Russian text becomes Latin
+look-alike soup), which is why it is opt-in and recorded in the bundle.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
@@ -23,24 +31,98 @@ class NormalizationConfig:
 
     Attributes:
         strip_urls: replace URLs (http(s)://..., www....) by a space before collapsing.
+        fold_confusables: map Unicode confusables of Latin letters/digits to ASCII.
     """
 
     strip_urls: bool = False
+    fold_confusables: bool = False
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # `fold_confusables` is written only when on, so existing bundles keep their manifest.
+        out = asdict(self)
+        if not self.fold_confusables:
+            out.pop("fold_confusables")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> NormalizationConfig:
-        return cls(strip_urls=bool(data.get("strip_urls", False)))
+        return cls(
+            strip_urls=bool(data.get("strip_urls", False)),
+            fold_confusables=bool(data.get("fold_confusables", False)),
+        )
+
+    def apply(self, text: str) -> str:
+        """`normalize_text` with these settings."""
+        return normalize_text(
+            text, strip_urls=self.strip_urls, fold_confusables=self.fold_confusables
+        )
 
 
-def normalize_text(text: str, *, strip_urls: bool = False) -> str:
+_ASCII_TARGETS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@functools.lru_cache(maxsize=1)
+def confusables_table() -> dict[int, str]:
+    """`str.translate` table: non-ASCII character -> the ASCII letter/digit it imitates.
+
+    Built from the Unicode confusables data of `confusable_homoglyphs`: a character is
+    folded when one of its listed homoglyphs is an ASCII lower-case letter or digit (lower
+    case wins over upper case, letters over digits, then alphabetical order, so the table is
+    deterministic). Normalization lower-cases before folding, so the lower-case form of a
+    folded capital gets the capital's target too (Cyrillic `В` looks like `B`, so `в` folds
+    to `b`): folding never depends on the case a post was written in.
+
+    Raises:
+        MissingDependencyError: if confusable_homoglyphs is not installed.
+    """
+    import json
+    from importlib import resources
+
+    from janitr.errors import require
+
+    require("confusable_homoglyphs", extra="train")
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
+    table: dict[int, str] = {}
+    for char, entries in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        targets = {e["c"].lower() for e in entries if len(e["c"]) == 1 and e["c"].isascii()}
+        targets &= set(_ASCII_TARGETS)
+        if not targets:
+            continue
+        # letters before digits, then alphabetical: 'о' -> 'o' rather than '0'
+        table[ord(char)] = sorted(targets, key=lambda c: (c.isdigit(), c))[0]
+    for code, target in list(table.items()):
+        lower = chr(code).lower()
+        if len(lower) == 1 and not lower.isascii():
+            table.setdefault(ord(lower), target)
+    return table
+
+
+def normalize_text(text: str, *, strip_urls: bool = False, fold_confusables: bool = False) -> str:
     """Normalize one post. Idempotent: normalize_text(normalize_text(x)) == normalize_text(x).
+
+    With `fold_confusables`, confusable characters are then mapped to ASCII and the result
+    normalized again, until nothing changes (the fixed point keeps the function idempotent,
+    and folding an already normalized text gives the same result as folding the raw text).
 
     >>> normalize_text("  Claim\\u200b YOUR   Airdrop\\n")
     'claim your airdrop'
     """
+    text = _normalize(text, strip_urls=strip_urls)
+    if fold_confusables:
+        table = confusables_table()
+        for _ in range(8):  # converges in one or two rounds in practice
+            folded = _normalize(text.translate(table), strip_urls=strip_urls)
+            if folded == text:
+                break
+            text = folded
+    return text
+
+
+def _normalize(text: str, *, strip_urls: bool) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _ZERO_WIDTH_RE.sub("", text)
     if strip_urls:

@@ -82,7 +82,7 @@ def length_sorted_batches(
 
 def session_options(threads: int | None = None):
     """onnxruntime session options: `threads` intra-op threads (default: $JANITR_ONNX_THREADS
-    or 1), one inter-op thread, sequential execution, all graph optimizations."""
+    or 1), one inter-op thread, sequential execution, all graph optimizations, no spinning."""
     import onnxruntime as ort
 
     if threads is None:
@@ -93,6 +93,9 @@ def session_options(threads: int | None = None):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # No busy-waiting of idle pool threads: on a shared 2-core machine spinning threads
+    # fight the other processes (measured: 2-thread throughput 437 -> 810 posts/s).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
@@ -105,7 +108,7 @@ class OnnxScorer:
         tokenizer: the student's tokenizer.
         max_length: truncation length the student was trained with.
         threads: intra-op threads (default: $JANITR_ONNX_THREADS or 1).
-        batch_size: texts per session run in `predict_heads`.
+        batch_size: texts per session run in `predict_heads` (32 was fastest on CPU).
     """
 
     def __init__(
@@ -115,7 +118,7 @@ class OnnxScorer:
         *,
         max_length: int,
         threads: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
     ):
         import onnxruntime as ort
 
@@ -149,7 +152,7 @@ class OnnxScorer:
         config_path: str | Path,
         *,
         threads: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
     ) -> OnnxScorer:
         """Build from a model file, a tokenizer.json and a student_config.json."""
         from tokenizers import Tokenizer

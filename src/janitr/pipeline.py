@@ -21,8 +21,12 @@ downstream whose inputs changed. Input identity is content-based (never paths), 
 lets `janitr sweep` reuse a base run's stages.
 
 Determinism: every stage is seeded from the config. fastText trains with one thread and a
-fixed seed; the torch stages run on CPU with fixed seeds, so the same data and config give
-the same bundles (timings in manifests differ).
+fixed seed; the torch stages run on CPU with fixed seeds and give the same weights for the
+same inputs. Two exceptions: the `tokenizers` WordPiece trainer breaks frequency ties in hash
+order, so a *fresh* tokenizer stage can pick a slightly different vocabulary (and everything
+downstream of it then differs); and the teacher's `training_summary.json` records timings.
+Resuming a run never retrains a finished stage, so a resumed run ends with the same bundles
+as an uninterrupted one whenever the tokenizer stage had finished before the interruption.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from janitr.artifacts import (
     write_json,
 )
 from janitr.config import PipelineConfig, load_config, save_config
-from janitr.errors import JanitrError, PipelineError
+from janitr.errors import ConfigError, JanitrError, PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +98,10 @@ class StageContext:
             PipelineError: if that stage did not run (disabled or not declared upstream).
         """
         if name not in self.upstream:
-            raise PipelineError(f"stage {self.name!r} needs the outputs of stage {name!r}, "
-                                "which is disabled or not among its dependencies")
+            raise PipelineError(
+                f"stage {self.name!r} needs the outputs of stage {name!r}, "
+                "which is disabled or not among its dependencies"
+            )
         return self.upstream[name]
 
     def data_file(self, split: str) -> Path:
@@ -177,9 +183,11 @@ def read_manifest(stage_dir: Path) -> dict | None:
         manifest = read_json(path)
     except (OSError, ValueError):
         return None
-    if (manifest.get("format") != STAGE_FORMAT
-            or manifest.get("format_version") != STAGE_FORMAT_VERSION
-            or manifest.get("status") != "complete"):
+    if (
+        manifest.get("format") != STAGE_FORMAT
+        or manifest.get("format_version") != STAGE_FORMAT_VERSION
+        or manifest.get("status") != "complete"
+    ):
         return None
     return manifest
 
@@ -211,8 +219,9 @@ def _clean_leftovers(directory: Path) -> list[str]:
     if not directory.is_dir():
         return removed
     for entry in directory.iterdir():
-        if entry.name.startswith(".") and (entry.name.endswith(".tmp")
-                                           or entry.name.endswith(".old")):
+        if entry.name.startswith(".") and (
+            entry.name.endswith(".tmp") or entry.name.endswith(".old")
+        ):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
@@ -250,8 +259,10 @@ class Progress:
 
     def start(self, index: int, name: str, *, remaining_estimate: float) -> None:
         elapsed = time.perf_counter() - self.started
-        self._line(f"[{index:2d}/{self.total}] {name:<12} running   "
-                   f"(elapsed {_fmt_seconds(elapsed)}, ETA {_fmt_seconds(remaining_estimate)})")
+        self._line(
+            f"[{index:2d}/{self.total}] {name:<12} running   "
+            f"(elapsed {_fmt_seconds(elapsed)}, ETA {_fmt_seconds(remaining_estimate)})"
+        )
 
     def done(self, index: int, name: str, status: str, seconds: float) -> None:
         if status == "ran":
@@ -262,8 +273,7 @@ class Progress:
             self._line(f"[{index:2d}/{self.total}] {name:<12} disabled")
 
     def finish(self, run_dir: Path) -> None:
-        self._line(f"run complete in {_fmt_seconds(time.perf_counter() - self.started)}: "
-                   f"{run_dir}")
+        self._line(f"run complete in {_fmt_seconds(time.perf_counter() - self.started)}: {run_dir}")
 
 
 # --- the runner -------------------------------------------------------------------------------
@@ -292,9 +302,11 @@ def _prepare_data(run_dir: Path, data_dir: Path | None, config: PipelineConfig) 
     if data_dir is not None:
         data_dir = Path(data_dir)
         if not data_dir.is_dir():
-            raise PipelineError(f"data directory {data_dir} does not exist (pass --data DIR "
-                                "with train.jsonl, valid.jsonl and calib.jsonl, or omit it to "
-                                "run on the demo data)")
+            raise PipelineError(
+                f"data directory {data_dir} does not exist (pass --data DIR "
+                "with train.jsonl, valid.jsonl and calib.jsonl, or omit it to "
+                "run on the demo data)"
+            )
         return data_dir.resolve()
     target = run_dir / "data"
     spec = {"rows": config.data.demo_rows, "seed": config.run.seed}
@@ -309,8 +321,9 @@ def _prepare_data(run_dir: Path, data_dir: Path | None, config: PipelineConfig) 
 
     with atomic_dir(target, overwrite=True) as tmp:
         write_demo_dataset(tmp, rows=spec["rows"], seed=spec["seed"])
-        write_json(tmp / "DEMO.json", {"format": "janitr-demo-data", "format_version": 1,
-                                       "spec": spec})
+        write_json(
+            tmp / "DEMO.json", {"format": "janitr-demo-data", "format_version": 1, "spec": spec}
+        )
     return target.resolve()
 
 
@@ -321,15 +334,23 @@ def _run_identity(run_dir: Path, config: PipelineConfig, data_dir: Path) -> dict
     path = run_dir / "run.json"
     if path.is_file():
         info = read_json(path)
-        if config.run.name and info.get("name") != config.run.name:
-            info["name"] = config.run.name
+        changed = {"data_dir": str(data_dir)}
+        if config.run.name:
+            changed["name"] = config.run.name
+        if any(info.get(k) != v for k, v in changed.items()):
+            info.update(changed)
             write_json(path, info)
         return info
     name = config.run.name or make_run_name(
         seed=config.run.seed if config.run.name_from_seed else None
     )
-    info = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "name": name,
-            "created_at": _now(), "data_dir": str(data_dir)}
+    info = {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "name": name,
+        "created_at": _now(),
+        "data_dir": str(data_dir),
+    }
     write_json(path, info)
     return info
 
@@ -363,6 +384,7 @@ def run_pipeline(
             finished before the error are kept and a rerun resumes after them.
     """
     config = config or load_config()
+    stages_is_default = stages is None
     stages = list(default_stages() if stages is None else stages)
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -371,11 +393,12 @@ def run_pipeline(
     for directory in (run_dir, stages_root, run_dir / BUNDLES_DIR):
         removed = _clean_leftovers(directory)
         if removed:
-            log.info("discarded incomplete outputs from an interrupted run: %s",
-                     ", ".join(removed))
+            log.info("discarded incomplete outputs from an interrupted run: %s", ", ".join(removed))
     _discard_unfinished(stages_root)
 
     data_dir = _prepare_data(run_dir, data_dir, config)
+    if stages_is_default:
+        preflight(config, data_dir)
     identity = _run_identity(run_dir, config, data_dir)
     save_config(config, run_dir)
 
@@ -385,8 +408,10 @@ def run_pipeline(
     finished: dict[str, Path] = {}
     digests: dict[str, str] = {}
     enabled = [s.enabled(config) for s in stages]
-    estimates = [_estimate(stages_root, i + 1, s) if on else 0.0
-                 for i, (s, on) in enumerate(zip(stages, enabled, strict=True))]
+    estimates = [
+        _estimate(stages_root, i + 1, s) if on else 0.0
+        for i, (s, on) in enumerate(zip(stages, enabled, strict=True))
+    ]
 
     for i, stage in enumerate(stages):
         index = i + 1
@@ -408,8 +433,16 @@ def run_pipeline(
         if manifest is not None:
             finished[stage.name] = target
             digests[stage.name] = manifest["outputs_sha256"]
-            outcomes.append(StageOutcome(index, stage.name, "skipped", manifest["seconds"],
-                                         target, manifest.get("summary", {})))
+            outcomes.append(
+                StageOutcome(
+                    index,
+                    stage.name,
+                    "skipped",
+                    manifest["seconds"],
+                    target,
+                    manifest.get("summary", {}),
+                )
+            )
             progress.done(index, stage.name, "skipped", 0.0)
             continue
 
@@ -418,15 +451,24 @@ def run_pipeline(
         started = time.perf_counter()
         upstream = {name: finished[name] for name in stage.deps if name in finished}
         with atomic_dir(target, overwrite=True) as tmp:
-            ctx = StageContext(name=stage.name, run_dir=run_dir, data_dir=data_dir,
-                               config=config, out=tmp, upstream=upstream, quiet=quiet)
+            ctx = StageContext(
+                name=stage.name,
+                run_dir=run_dir,
+                data_dir=data_dir,
+                config=config,
+                out=tmp,
+                upstream=upstream,
+                quiet=quiet,
+            )
             try:
                 summary = dict(stage.run(ctx) or {})
             except JanitrError:
                 raise
             except Exception as exc:
-                raise PipelineError(f"stage {stage.name} failed: {type(exc).__name__}: {exc} "
-                                    f"(finished stages are kept; rerun to resume)") from exc
+                raise PipelineError(
+                    f"stage {stage.name} failed: {type(exc).__name__}: {exc} "
+                    f"(finished stages are kept; rerun to resume)"
+                ) from exc
             seconds = time.perf_counter() - started
             outputs = list_outputs(tmp)
             manifest = {
@@ -458,8 +500,9 @@ def run_pipeline(
     metrics = collect_metrics(run_dir)
     write_run_info(run_dir)
     progress.finish(run_dir)
-    return RunResult(run_dir=run_dir, name=identity["name"], stages=outcomes, bundles=bundles,
-                     metrics=metrics)
+    return RunResult(
+        run_dir=run_dir, name=identity["name"], stages=outcomes, bundles=bundles, metrics=metrics
+    )
 
 
 def _publish_report(run_dir: Path, finished: Mapping[str, Path]) -> None:
@@ -472,6 +515,29 @@ def _publish_report(run_dir: Path, finished: Mapping[str, Path]) -> None:
         target = run_dir / source.name
         if not target.is_file() or sha256_file(target) != sha256_file(source):
             write_bytes(target, source.read_bytes())
+
+
+def preflight(config: PipelineConfig, data_dir: Path) -> None:
+    """Refuse, before anything trains, a run whose evaluation would be refused at the end.
+
+    Raises:
+        ConfigError: if the evaluation split is one the models select or tune on (valid,
+            calib) and `evaluate.allow_overlap` is false, or the named split is missing.
+    """
+    split = config.evaluate.split
+    if split == "auto":
+        split = "holdout" if (data_dir / "holdout.jsonl").is_file() else "valid"
+    if not (data_dir / f"{split}.jsonl").is_file():
+        raise ConfigError(f"evaluate.split: {split}.jsonl does not exist in {data_dir}")
+    if split in ("valid", "calib") and not config.evaluate.allow_overlap:
+        raise ConfigError(
+            f"evaluate.split: the run would evaluate on {split}.jsonl"
+            + (" (there is no holdout.jsonl)" if config.evaluate.split == "auto" else "")
+            + ", but the teacher and student choose their best epoch on valid and every model "
+            "tunes its thresholds on calib, so the evaluation would be refused after training. "
+            "Add a holdout.jsonl (`janitr split` writes one), or set "
+            "evaluate.allow_overlap = true (the report then flags the numbers as optimistic)"
+        )
 
 
 def _discard_unfinished(stages_root: Path) -> None:
@@ -487,8 +553,13 @@ def _estimate(stages_root: Path, index: int, stage: Stage) -> float:
     return float(manifest["seconds"]) if manifest else stage.estimate_s
 
 
-def _stage_inputs(stage: Stage, data_dir: Path, config: PipelineConfig,
-                  digests: Mapping[str, str], hashes: _FileHashes) -> dict:
+def _stage_inputs(
+    stage: Stage,
+    data_dir: Path,
+    config: PipelineConfig,
+    digests: Mapping[str, str],
+    hashes: _FileHashes,
+) -> dict:
     inputs: dict[str, Any] = {}
     for split in stage.data:
         path = data_dir / f"{split}.jsonl"
@@ -578,14 +649,21 @@ def _relative(obj: Any, data_dir: Path) -> Any:
 
 
 def _labeled_splits(ctx: StageContext, names: Sequence[str]) -> list[Path]:
-    return [ctx.data_file(n) for n in names
-            if n in ("train", "valid", "calib") or ctx.data_file(n).is_file()]
+    return [
+        ctx.data_file(n)
+        for n in names
+        if n in ("train", "valid", "calib") or ctx.data_file(n).is_file()
+    ]
 
 
 def _normalized(path: Path, *, labeled: bool = True) -> list[str]:
-    from janitr.records import read_records
+    """Normalized texts of a split; rows of an unlabeled file that have problems are skipped
+    (the validate stage reported them)."""
+    from janitr.records import Record, read_records, scan
 
-    return [r.norm_text for r in read_records(path, require_labels=labeled)]
+    if labeled:
+        return [r.norm_text for r in read_records(path, require_labels=True)]
+    return [r.norm_text for r in scan([path], require_labels=False) if isinstance(r, Record)]
 
 
 def stage_validate(ctx: StageContext) -> dict:
@@ -593,20 +671,36 @@ def stage_validate(ctx: StageContext) -> dict:
     from janitr.errors import DataError
     from janitr.validate import validate_files
 
-    report = validate_files(_labeled_splits(ctx, ("train", "valid", "calib", "holdout")),
-                            require_labels=True)
+    report = validate_files(
+        _labeled_splits(ctx, ("train", "valid", "calib", "holdout")), require_labels=True
+    )
     problems = list(report.problems)
     payload = {"labeled": _relative(report.to_dict(), ctx.data_dir)}
+    skipped = 0
     if ctx.data_file("unlabeled").is_file():
+        # The unlabeled corpus only feeds the tokenizer (and MLM pretraining): its bad rows
+        # are skipped with a warning instead of stopping the run.
         unlabeled = validate_files([ctx.data_file("unlabeled")], require_labels=False)
-        problems += unlabeled.problems
+        skipped = len(unlabeled.problems)
         payload["unlabeled"] = _relative(unlabeled.to_dict(), ctx.data_dir)
+        if skipped:
+            log.warning(
+                "unlabeled.jsonl: %d bad row(s) will be skipped (first: %s)",
+                skipped,
+                unlabeled.problems[0],
+            )
     write_json(ctx.out / "validate.json", payload)
     if problems:
-        raise DataError(problems, summary=f"{len(problems)} problem(s) in the data in "
-                                          f"{ctx.data_dir}; fix them and rerun")
-    return {"rows": report.rows, "rows_per_file": _relative(report.rows_per_file, ctx.data_dir),
-            "class_counts": report.to_dict()["class_counts"]}
+        raise DataError(
+            problems,
+            summary=f"{len(problems)} problem(s) in the data in {ctx.data_dir}; fix them and rerun",
+        )
+    return {
+        "rows": report.rows,
+        "rows_per_file": _relative(report.rows_per_file, ctx.data_dir),
+        "class_counts": report.to_dict()["class_counts"],
+        "unlabeled_rows_skipped": skipped,
+    }
 
 
 def stage_leakage(ctx: StageContext) -> dict:
@@ -615,19 +709,32 @@ def stage_leakage(ctx: StageContext) -> dict:
     from janitr.leakage import check_leakage
 
     cfg = ctx.config.leakage
-    report = check_leakage(_labeled_splits(ctx, ("train", "valid", "calib", "holdout")),
-                           threshold=cfg.threshold)
+    report = check_leakage(
+        _labeled_splits(ctx, ("train", "valid", "calib", "holdout")), threshold=cfg.threshold
+    )
     payload = _relative(report.to_dict(), ctx.data_dir)
     write_json(ctx.out / "leakage.json", payload)
-    pairs = [p for p in payload.get("pairs", [])
-             if p.get("ids") or p.get("texts") or p.get("near_dups")]
-    detail = "; ".join(f"{p['a']}/{p['b']}: {p['ids']} ids, {p['texts']} texts, "
-                       f"{p['near_dups']} near-duplicates" for p in pairs)
-    if not report.ok:
-        if cfg.fail:
-            raise LeakageError(f"the splits overlap ({detail}); fix the splits (`janitr split`) "
-                               "or set leakage.fail = false to record it and go on")
-        log.warning("the splits overlap (%s); going on because leakage.fail = false", detail)
+    pairs = [
+        p for p in payload.get("pairs", []) if p.get("ids") or p.get("texts") or p.get("near_dups")
+    ]
+
+    def describe(items: list[dict]) -> str:
+        return "; ".join(
+            f"{p['a']}/{p['b']}: {p['ids']} ids, {p['texts']} texts, "
+            f"{p['near_dups']} near-duplicates"
+            for p in items
+        )
+
+    detail = describe(pairs)
+    holdout = [p for p in pairs if "holdout" in (p["a"], p["b"])]
+    fatal = pairs if cfg.fail_any else (holdout if cfg.fail else [])
+    if fatal:
+        raise LeakageError(
+            f"the splits overlap ({describe(fatal)}); fix the splits (`janitr split`), or set "
+            "leakage.fail = false / leakage.fail_any = false to record it and go on"
+        )
+    if pairs:
+        log.warning("the splits overlap (%s); recorded in the report", detail)
     return {"ok": bool(report.ok), "overlaps": detail}
 
 
@@ -644,20 +751,26 @@ def stage_tokenizer(ctx: StageContext) -> dict:
     save_tokenizer(tok, ctx.out, stats=stats)
     size = tok.get_vocab_size(with_added_tokens=True)
     if size != cfg.vocab_size:
-        log.warning("the tokenizer has %d tokens, not %d (the training text is small); the "
-                    "student uses %d", size, cfg.vocab_size, size)
-    return {"vocab_size": size, "sample_unk_rate": stats["sample_unk_rate"],
-            "texts": len(texts)}
+        log.warning(
+            "the tokenizer has %d tokens, not %d (the training text is small); the student uses %d",
+            size,
+            cfg.vocab_size,
+            size,
+        )
+    return {"vocab_size": size, "sample_unk_rate": stats["sample_unk_rate"], "texts": len(texts)}
 
 
 def stage_fasttext(ctx: StageContext) -> dict:
     """fastText baseline, quantized to .ftz (thresholds re-tuned in the thresholds stage)."""
     from janitr.fasttext_baseline import train_fasttext
 
-    bundle = train_fasttext(data_dir=ctx.data_dir, out_dir=ctx.out / "bundle",
-                            config=ctx.config.fasttext)
-    return {"thresholds": bundle.thresholds,
-            "size_bytes": bundle.manifest["model"].get("size_bytes")}
+    bundle = train_fasttext(
+        data_dir=ctx.data_dir, out_dir=ctx.out / "bundle", config=ctx.config.fasttext
+    )
+    return {
+        "thresholds": bundle.thresholds,
+        "size_bytes": bundle.manifest["model"].get("size_bytes"),
+    }
 
 
 def stage_pretrain(ctx: StageContext) -> dict:
@@ -665,11 +778,17 @@ def stage_pretrain(ctx: StageContext) -> dict:
     try:
         from janitr import pretrain
     except ImportError as exc:
-        raise PipelineError("pretrain.enabled = true, but janitr.pretrain is not available "
-                            "in this version; set pretrain.enabled = false") from exc
-    result = pretrain.pretrain_mlm(data_dir=ctx.data_dir, out_dir=ctx.out / "encoder",
-                                   config=ctx.config.pretrain)
-    return {"result": str(result)}
+        raise PipelineError(
+            "pretrain.enabled = true, but janitr.pretrain is not available "
+            "in this version; set pretrain.enabled = false"
+        ) from exc
+    result = pretrain.pretrain_mlm(
+        data_dir=ctx.data_dir,
+        out_dir=ctx.out / "encoder",
+        config=ctx.config.pretrain,
+        model_name_or_path=ctx.config.teacher.model_name_or_path,
+    )
+    return {"encoder": Path(result).name}
 
 
 def stage_teacher(ctx: StageContext) -> dict:
@@ -681,11 +800,16 @@ def stage_teacher(ctx: StageContext) -> dict:
     cfg = dataclasses.replace(ctx.config.teacher, progress=not ctx.quiet)
     if "pretrain" in ctx.upstream:
         cfg = dataclasses.replace(cfg, model_name_or_path=str(ctx.stage("pretrain") / "encoder"))
-    bundle = train_teacher(data_dir=ctx.data_dir, out_dir=ctx.out / "bundle", config=cfg,
-                           work_dir=ctx.out / "work")
+    bundle = train_teacher(
+        data_dir=ctx.data_dir, out_dir=ctx.out / "bundle", config=cfg, work_dir=ctx.out / "work"
+    )
     model = bundle.manifest["model"]
-    return {"teacher_id": model.get("teacher_id"), "seeds": model.get("seeds"),
-            "calibration": model.get("calibration"), "thresholds": bundle.thresholds}
+    return {
+        "teacher_id": model.get("teacher_id"),
+        "seeds": model.get("seeds"),
+        "calibration": model.get("calibration"),
+        "thresholds": bundle.thresholds,
+    }
 
 
 def stage_cache(ctx: StageContext) -> dict:
@@ -698,8 +822,15 @@ def stage_cache(ctx: StageContext) -> dict:
     rows = {}
     for split in ("train", "valid"):
         records = read_records(ctx.data_file(split))
-        build_cache(teacher=teacher, records=records, split=split, out=ctx.out,
-                    layers=cfg.layers, batch_size=cfg.batch_size, progress=not ctx.quiet)
+        build_cache(
+            teacher=teacher,
+            records=records,
+            split=split,
+            out=ctx.out,
+            layers=cfg.layers,
+            batch_size=cfg.batch_size,
+            progress=not ctx.quiet,
+        )
         rows[split] = len(records)
     return {"rows": rows}
 
@@ -712,19 +843,28 @@ def stage_distill(ctx: StageContext) -> dict:
     from janitr.tokenizer import load_tokenizer
 
     tok_dir = ctx.stage("tokenizer")
-    vocab = load_tokenizer(tok_dir, expected_vocab_size=None).get_vocab_size(
-        with_added_tokens=True)
+    vocab = load_tokenizer(tok_dir, expected_vocab_size=None).get_vocab_size(with_added_tokens=True)
     student = ctx.config.student
     if vocab != student.vocab_size:
         student = dataclasses.replace(student, vocab_size=vocab)
     cfg = dataclasses.replace(ctx.config.distill, progress=not ctx.quiet)
     cache = ctx.stage("cache")
-    result = distill_student(train=ctx.data_file("train"), valid=ctx.data_file("valid"),
-                             cache_train=cache, cache_valid=cache,
-                             tokenizer_path=tok_dir / "tokenizer.json",
-                             out_dir=ctx.out / "student", student_config=student, config=cfg)
-    return {"best_epoch": result.best_epoch, "best_metric": result.best_metric,
-            "select_metric": result.select_metric, "parameters": result.parameters}
+    result = distill_student(
+        train=ctx.data_file("train"),
+        valid=ctx.data_file("valid"),
+        cache_train=cache,
+        cache_valid=cache,
+        tokenizer_path=tok_dir / "tokenizer.json",
+        out_dir=ctx.out / "student",
+        student_config=student,
+        config=cfg,
+    )
+    return {
+        "best_epoch": result.best_epoch,
+        "best_metric": result.best_metric,
+        "select_metric": result.select_metric,
+        "parameters": result.parameters,
+    }
 
 
 def _parity_texts(ctx: StageContext) -> list[str]:
@@ -739,13 +879,17 @@ def stage_export(ctx: StageContext) -> dict:
     from janitr.export import export_onnx
 
     cfg = ctx.config.export
-    report = export_onnx(student_dir=ctx.stage("distill") / "student",
-                         out_path=ctx.out / "model.fp32.onnx", parity_texts=_parity_texts(ctx),
-                         opset=cfg.opset, report_path=ctx.out / "parity_fp32.json",
-                         min_rows=cfg.parity_rows, max_mean_delta=cfg.max_mean_delta,
-                         min_agreement=cfg.min_agreement)
-    return {"parity": report.summary(),
-            "size_bytes": (ctx.out / "model.fp32.onnx").stat().st_size}
+    report = export_onnx(
+        student_dir=ctx.stage("distill") / "student",
+        out_path=ctx.out / "model.fp32.onnx",
+        parity_texts=_parity_texts(ctx),
+        opset=cfg.opset,
+        report_path=ctx.out / "parity_fp32.json",
+        min_rows=cfg.parity_rows,
+        max_mean_delta=cfg.max_mean_delta,
+        min_agreement=cfg.min_agreement,
+    )
+    return {"parity": report.summary(), "size_bytes": (ctx.out / "model.fp32.onnx").stat().st_size}
 
 
 def stage_quantize(ctx: StageContext) -> dict:
@@ -755,19 +899,30 @@ def stage_quantize(ctx: StageContext) -> dict:
     cfg = ctx.config.quantize
     student = ctx.stage("distill") / "student"
     report = quantize_onnx(
-        fp32_path=ctx.stage("export") / "model.fp32.onnx", out_path=ctx.out / "model.int8.onnx",
-        tokenizer_path=student / "tokenizer.json", parity_texts=_parity_texts(ctx),
+        fp32_path=ctx.stage("export") / "model.fp32.onnx",
+        out_path=ctx.out / "model.int8.onnx",
+        tokenizer_path=student / "tokenizer.json",
+        parity_texts=_parity_texts(ctx),
         mode=cfg.mode,
         calibration_texts=_normalized(ctx.data_file("train")) if cfg.mode == "static" else None,
-        student_dir=student, per_channel=cfg.per_channel,
-        report_path=ctx.out / "parity_int8.json", min_rows=cfg.parity_rows,
-        max_mean_delta=cfg.max_mean_delta, min_agreement=cfg.min_agreement)
-    return {"parity": report.summary(),
-            "size_bytes": (ctx.out / "model.int8.onnx").stat().st_size}
+        student_dir=student,
+        per_channel=cfg.per_channel,
+        report_path=ctx.out / "parity_int8.json",
+        min_rows=cfg.parity_rows,
+        max_mean_delta=cfg.max_mean_delta,
+        min_agreement=cfg.min_agreement,
+    )
+    return {"parity": report.summary(), "size_bytes": (ctx.out / "model.int8.onnx").stat().st_size}
 
 
-def retune_bundle(source: Path, out_dir: Path, *, calib: Path, scam_target_fpr: float,
-                  topic_target_fpr: float | None) -> Any:
+def retune_bundle(
+    source: Path,
+    out_dir: Path,
+    *,
+    calib: Path,
+    scam_target_fpr: float,
+    topic_target_fpr: float | None,
+) -> Any:
     """Copy a bundle with thresholds tuned on `calib` with this very model.
 
     Returns:
@@ -781,22 +936,42 @@ def retune_bundle(source: Path, out_dir: Path, *, calib: Path, scam_target_fpr: 
     bundle = load_bundle(source)
     records = read_records(calib)
     heads = score_records(bundle, records)
-    tuned = tune_thresholds([r.gold for r in records], heads[:, 0], heads[:, 1],
-                            scam_target_fpr=scam_target_fpr, topic_target_fpr=topic_target_fpr)
+    tuned = tune_thresholds(
+        [r.gold for r in records],
+        heads[:, 0],
+        heads[:, 1],
+        scam_target_fpr=scam_target_fpr,
+        topic_target_fpr=topic_target_fpr,
+    )
     for name in tuned["tuning"]["disabled"]:
-        log.warning("%s: no %s threshold meets the target on calib; the class is disabled",
-                    source.name, name)
+        log.warning(
+            "%s: no %s threshold meets the target on calib; the class is disabled",
+            source.name,
+            name,
+        )
     manifest = bundle.manifest
     files = {name: source / name for name in manifest["files"] if name not in (MANIFEST, SEEN_DATA)}
     seen = bundle.seen_data()
     seen["calib"] = seen_entry([r.id for r in records], [r.text for r in records])
     data = dict(manifest.get("data", {}))
     data.setdefault("calib", {"rows": len(records), "sha256": sha256_file(calib)})
-    tuning = {**tuned["tuning"], "data": "calib", "scam_target_fpr": scam_target_fpr,
-              "topic_target_fpr": topic_target_fpr}
-    return write_bundle(out_dir, kind=bundle.kind, files=files, thresholds=tuned["thresholds"],
-                        tuning=tuning, normalization=bundle.normalization, data=data, seen=seen,
-                        model=manifest.get("model", {}))
+    tuning = {
+        **tuned["tuning"],
+        "data": "calib",
+        "scam_target_fpr": scam_target_fpr,
+        "topic_target_fpr": topic_target_fpr,
+    }
+    return write_bundle(
+        out_dir,
+        kind=bundle.kind,
+        files=files,
+        thresholds=tuned["thresholds"],
+        tuning=tuning,
+        normalization=bundle.normalization,
+        data=data,
+        seen=seen,
+        model=manifest.get("model", {}),
+    )
 
 
 def stage_thresholds(ctx: StageContext) -> dict:
@@ -808,22 +983,33 @@ def stage_thresholds(ctx: StageContext) -> dict:
     summary = {}
     for name, stage in (("fasttext", "fasttext"), ("teacher", "teacher")):
         if stage in ctx.upstream:
-            bundle = retune_bundle(ctx.stage(stage) / "bundle", out / name,
-                                   calib=ctx.data_file("calib"),
-                                   scam_target_fpr=cfg.scam_target_fpr,
-                                   topic_target_fpr=cfg.topic_target_fpr)
+            bundle = retune_bundle(
+                ctx.stage(stage) / "bundle",
+                out / name,
+                calib=ctx.data_file("calib"),
+                scam_target_fpr=cfg.scam_target_fpr,
+                topic_target_fpr=cfg.topic_target_fpr,
+            )
             summary[name] = bundle.thresholds
     if "quantize" in ctx.upstream:
         student = ctx.stage("distill") / "student"
         bundles = write_student_bundles(
             student_dir=student,
-            models={"student-fp32": ctx.stage("export") / "model.fp32.onnx",
-                    "student-int8": ctx.stage("quantize") / "model.int8.onnx"},
-            out_dir=out, train=ctx.data_file("train"), valid=ctx.data_file("valid"),
+            models={
+                "student-fp32": ctx.stage("export") / "model.fp32.onnx",
+                "student-int8": ctx.stage("quantize") / "model.int8.onnx",
+            },
+            out_dir=out,
+            train=ctx.data_file("train"),
+            valid=ctx.data_file("valid"),
             calib=ctx.data_file("calib"),
-            parity_reports={"student-fp32": ctx.stage("export") / "parity_fp32.json",
-                            "student-int8": ctx.stage("quantize") / "parity_int8.json"},
-            scam_target_fpr=cfg.scam_target_fpr, topic_target_fpr=cfg.topic_target_fpr)
+            parity_reports={
+                "student-fp32": ctx.stage("export") / "parity_fp32.json",
+                "student-int8": ctx.stage("quantize") / "parity_int8.json",
+            },
+            scam_target_fpr=cfg.scam_target_fpr,
+            topic_target_fpr=cfg.topic_target_fpr,
+        )
         summary.update({name: b.thresholds for name, b in bundles.items()})
     return {"thresholds": summary}
 
@@ -833,13 +1019,22 @@ def resolve_eval_split(ctx: StageContext) -> str:
     if split == "auto":
         split = "holdout" if ctx.data_file("holdout").is_file() else "valid"
     if not ctx.data_file(split).is_file():
-        raise PipelineError(f"evaluate.split = {split!r}, but {ctx.data_file(split)} does not "
-                            "exist")
+        raise PipelineError(
+            f"evaluate.split = {split!r}, but {ctx.data_file(split)} does not exist"
+        )
     return split
 
 
-def evaluate_into(bundle_dir: Path, data: Path, out_dir: Path, *, split: str,
-                  allow_overlap: bool, n_boot: int, seed: int) -> dict:
+def evaluate_into(
+    bundle_dir: Path,
+    data: Path,
+    out_dir: Path,
+    *,
+    split: str,
+    allow_overlap: bool,
+    n_boot: int,
+    seed: int,
+) -> dict:
     """Evaluate one bundle; write `eval.json` and `predictions.jsonl` (with texts) to out_dir."""
     import json
 
@@ -850,8 +1045,14 @@ def evaluate_into(bundle_dir: Path, data: Path, out_dir: Path, *, split: str,
     from janitr.records import read_records
     from janitr.runs import EVAL_FILE, PREDICTIONS_FILE
 
-    report = evaluate_bundle(model=bundle_dir, data=data, allow_overlap=allow_overlap,
-                             n_boot=n_boot, seed=seed, with_predictions=True)
+    report = evaluate_bundle(
+        model=bundle_dir,
+        data=data,
+        allow_overlap=allow_overlap,
+        n_boot=n_boot,
+        seed=seed,
+        with_predictions=True,
+    )
     preds = report.pop("predictions")
     # Paths would make outputs depend on where the run lives; names are enough.
     report["data"] = {**report["data"], "path": data.name, "split": split}
@@ -860,12 +1061,21 @@ def evaluate_into(bundle_dir: Path, data: Path, out_dir: Path, *, split: str,
     rows = []
     for i, row_id in enumerate(preds["ids"]):
         rec = records[row_id]
-        rows.append(json.dumps({
-            "id": row_id, "gold": preds["gold"][i], "pred": preds["pred"][i],
-            "p_scam": preds["p_scam"][i], "p_topic": preds["p_topic"][i],
-            "is_topic": targets(rec.labels).is_topic, "has_url": has_url(rec.text),
-            "text": rec.text,
-        }, ensure_ascii=False))
+        rows.append(
+            json.dumps(
+                {
+                    "id": row_id,
+                    "gold": preds["gold"][i],
+                    "pred": preds["pred"][i],
+                    "p_scam": preds["p_scam"][i],
+                    "p_topic": preds["p_topic"][i],
+                    "is_topic": targets(rec.labels).is_topic,
+                    "has_url": has_url(rec.text),
+                    "text": rec.text,
+                },
+                ensure_ascii=False,
+            )
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / EVAL_FILE, report)
     write_lines(out_dir / PREDICTIONS_FILE, rows)
@@ -878,18 +1088,29 @@ def stage_evaluate(ctx: StageContext) -> dict:
     split = resolve_eval_split(ctx)
     data = ctx.data_file(split)
     if cfg.allow_overlap:
-        log.warning("evaluate.allow_overlap = true: rows the models saw are scored too; "
-                    "these numbers are not an honest estimate")
+        log.warning(
+            "evaluate.allow_overlap = true: rows the models saw are scored too; "
+            "these numbers are not an honest estimate"
+        )
     summary = {"split": split}
     for bundle_dir in sorted((ctx.stage("thresholds") / "bundles").iterdir()):
         if not (bundle_dir / "bundle.json").is_file():
             continue
-        report = evaluate_into(bundle_dir, data, ctx.out / bundle_dir.name, split=split,
-                               allow_overlap=cfg.allow_overlap, n_boot=cfg.bootstrap,
-                               seed=cfg.seed)
+        report = evaluate_into(
+            bundle_dir,
+            data,
+            ctx.out / bundle_dir.name,
+            split=split,
+            allow_overlap=cfg.allow_overlap,
+            n_boot=cfg.bootstrap,
+            seed=cfg.seed,
+        )
         m = report["metrics"]
-        summary[bundle_dir.name] = {"scam_recall": m["scam"]["recall"],
-                                    "scam_fpr": m["scam"]["fpr"], "macro_f1": m["macro_f1"]}
+        summary[bundle_dir.name] = {
+            "scam_recall": m["scam"]["recall"],
+            "scam_fpr": m["scam"]["fpr"],
+            "macro_f1": m["macro_f1"],
+        }
     return summary
 
 
@@ -905,31 +1126,103 @@ _DATA = ("train", "valid", "calib", "holdout", "unlabeled")
 
 STAGES: tuple[Stage, ...] = (
     Stage("validate", stage_validate, data=_DATA, estimate_s=2),
-    Stage("leakage", stage_leakage, deps=("validate",), sections=("leakage",),
-          data=("train", "valid", "calib", "holdout"), estimate_s=5),
-    Stage("tokenizer", stage_tokenizer, deps=("validate",), sections=("tokenizer", "data"),
-          data=("train", "unlabeled"), estimate_s=5),
-    Stage("fasttext", stage_fasttext, deps=("leakage",), sections=("fasttext",),
-          data=("train", "valid", "calib"), estimate_s=60),
-    Stage("pretrain", stage_pretrain, deps=("leakage",), sections=("pretrain",),
-          data=("train", "unlabeled"), enabled=lambda c: c.pretrain.enabled, estimate_s=600),
-    Stage("teacher", stage_teacher, deps=("leakage", "pretrain"), sections=("teacher",),
-          data=("train", "valid", "calib"), estimate_s=1800),
-    Stage("cache", stage_cache, deps=("teacher",), sections=("cache",),
-          data=("train", "valid"), estimate_s=120),
-    Stage("distill", stage_distill, deps=("tokenizer", "cache"),
-          sections=("distill", "student"), data=("train", "valid"), estimate_s=600),
-    Stage("export", stage_export, deps=("distill",), sections=("export",),
-          data=("train", "valid", "unlabeled"), estimate_s=30),
-    Stage("quantize", stage_quantize, deps=("distill", "export"), sections=("quantize",),
-          data=("train", "valid", "unlabeled"), estimate_s=30),
-    Stage("thresholds", stage_thresholds,
-          deps=("fasttext", "teacher", "distill", "export", "quantize"),
-          sections=("thresholds",), data=("train", "valid", "calib"), estimate_s=60),
-    Stage("evaluate", stage_evaluate, deps=("thresholds",), sections=("evaluate",),
-          data=("valid", "calib", "holdout"), estimate_s=60),
-    Stage("report", stage_report, deps=("evaluate", "thresholds"), sections=("report",),
-          enabled=lambda c: c.report.enabled, estimate_s=15),
+    Stage(
+        "leakage",
+        stage_leakage,
+        deps=("validate",),
+        sections=("leakage",),
+        data=("train", "valid", "calib", "holdout"),
+        estimate_s=5,
+    ),
+    Stage(
+        "tokenizer",
+        stage_tokenizer,
+        deps=("validate",),
+        sections=("tokenizer", "data"),
+        data=("train", "unlabeled"),
+        estimate_s=5,
+    ),
+    Stage(
+        "fasttext",
+        stage_fasttext,
+        deps=("leakage",),
+        sections=("fasttext",),
+        data=("train", "valid", "calib"),
+        estimate_s=60,
+    ),
+    Stage(
+        "pretrain",
+        stage_pretrain,
+        deps=("leakage",),
+        sections=("pretrain", "teacher"),
+        data=_DATA,
+        enabled=lambda c: c.pretrain.enabled,
+        estimate_s=600,
+    ),
+    Stage(
+        "teacher",
+        stage_teacher,
+        deps=("leakage", "pretrain"),
+        sections=("teacher",),
+        data=("train", "valid", "calib"),
+        estimate_s=1800,
+    ),
+    Stage(
+        "cache",
+        stage_cache,
+        deps=("teacher",),
+        sections=("cache",),
+        data=("train", "valid"),
+        estimate_s=120,
+    ),
+    Stage(
+        "distill",
+        stage_distill,
+        deps=("tokenizer", "cache"),
+        sections=("distill", "student"),
+        data=("train", "valid"),
+        estimate_s=600,
+    ),
+    Stage(
+        "export",
+        stage_export,
+        deps=("distill",),
+        sections=("export",),
+        data=("train", "valid", "unlabeled"),
+        estimate_s=30,
+    ),
+    Stage(
+        "quantize",
+        stage_quantize,
+        deps=("distill", "export"),
+        sections=("quantize",),
+        data=("train", "valid", "unlabeled"),
+        estimate_s=30,
+    ),
+    Stage(
+        "thresholds",
+        stage_thresholds,
+        deps=("fasttext", "teacher", "distill", "export", "quantize"),
+        sections=("thresholds",),
+        data=("train", "valid", "calib"),
+        estimate_s=60,
+    ),
+    Stage(
+        "evaluate",
+        stage_evaluate,
+        deps=("thresholds",),
+        sections=("evaluate",),
+        data=("valid", "calib", "holdout"),
+        estimate_s=60,
+    ),
+    Stage(
+        "report",
+        stage_report,
+        deps=("evaluate", "thresholds"),
+        sections=("report",),
+        enabled=lambda c: c.report.enabled,
+        estimate_s=15,
+    ),
 )
 
 

@@ -15,6 +15,7 @@ agreement >= 99%. The report, with both files' sizes, goes to `parity_int8.json`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -62,6 +63,19 @@ def _calibration_reader(tok, texts: Sequence[str], *, max_length: int, batch_siz
             return next(self._items, None)
 
     return Reader()
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime.quantization logs per-tensor notes and a pre-processing hint on the *root*
+    logger; silence them below ERROR while it runs (the parity report is the real check)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def quantize_onnx(
@@ -127,7 +141,7 @@ def quantize_onnx(
     max_length = read_config(config_file)["max_length"]
     tok = load_tokenizer(tok_file, expected_vocab_size=None)
 
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path) as tmp, _quiet_root_logger():
         if mode == "dynamic":
             q.quantize_dynamic(
                 str(fp32_path), str(tmp), weight_type=q.QuantType.QInt8, per_channel=per_channel
@@ -183,7 +197,7 @@ def quantize_onnx(
                 failures.append(vs_torch.summary())
         report.extra = extra
         report.passed = not failures
-        log.info("%s", report.summary())
+        log.debug("%s", report.summary())
         if failures:
             raise ParityError(
                 "int8 quantization failed parity: "

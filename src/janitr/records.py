@@ -71,52 +71,67 @@ def parse_row(
     try:
         obj = json.loads(decoded)
     except json.JSONDecodeError as exc:
-        return problem("<line>", f"invalid JSON: {exc.msg} at column {exc.colno}",
-                       "each line must be one complete JSON object")
+        return problem(
+            "<line>",
+            f"invalid JSON: {exc.msg} at column {exc.colno}",
+            "each line must be one complete JSON object",
+        )
     if not isinstance(obj, dict):
-        return problem("<line>", f"expected a JSON object, found {type(obj).__name__}",
-                       'write rows as {"id": ..., "text": ..., "labels": [...]}')
+        return problem(
+            "<line>",
+            f"expected a JSON object, found {type(obj).__name__}",
+            'write rows as {"id": ..., "text": ..., "labels": [...]}',
+        )
     problems: list[Problem] = []
     row_id = obj.get("id")
     if not isinstance(row_id, str) or not row_id.strip():
         found = "missing" if row_id is None else f"{type(row_id).__name__} {row_id!r}"[:60]
-        problems += problem("id", f"expected a non-empty string, found {found}",
-                            "give every row a unique string id")
+        problems += problem(
+            "id", f"expected a non-empty string, found {found}", "give every row a unique string id"
+        )
     text = obj.get("text")
     norm_text = normalize_text(text) if isinstance(text, str) else ""
     if not isinstance(text, str):
         found = "missing" if text is None else type(text).__name__
         problems += problem("text", f"expected a string, found {found}", "add the post text")
     elif not norm_text:
-        problems += problem("text", "empty after normalization",
-                            "drop the row or give it real text")
+        problems += problem(
+            "text", "empty after normalization", "drop the row or give it real text"
+        )
     labels = obj.get("labels")
     if require_labels:
         if labels is None:
             problems += problem("labels", "missing", 'add a list such as ["clean"]')
         elif not isinstance(labels, list) or not labels:
-            problems += problem("labels", f"expected a non-empty list, found {labels!r}"[:80],
-                                'use a list such as ["clean"]')
+            problems += problem(
+                "labels",
+                f"expected a non-empty list, found {labels!r}"[:80],
+                'use a list such as ["clean"]',
+            )
         else:
             known = known_labels()
             for label in labels:
                 if not isinstance(label, str):
                     problems += problem("labels", f"expected strings, found {label!r}"[:80])
                 elif label.strip().lower() not in known:
-                    problems += problem("labels", f"unknown label {label!r}",
-                                        "see `janitr labels` for the taxonomy")
+                    problems += problem(
+                        "labels", f"unknown label {label!r}", "see `janitr labels` for the taxonomy"
+                    )
     if problems:
         return problems
     clean_labels = tuple(str(x).strip().lower() for x in labels) if isinstance(labels, list) else ()
     return Record(
-        id=row_id, text=text, labels=clean_labels, path=str(path), line=line, raw=obj,
+        id=row_id,
+        text=text,
+        labels=clean_labels,
+        path=str(path),
+        line=line,
+        raw=obj,
         norm_text=norm_text,
     )
 
 
-def scan(
-    paths: Iterable[str | Path], *, require_labels: bool = True
-) -> Iterator[Record | Problem]:
+def scan(paths: Iterable[str | Path], *, require_labels: bool = True) -> Iterator[Record | Problem]:
     """Stream Records and Problems from several files, checking ids across all of them.
 
     A duplicate id (within a file or across files) is reported as a Problem at its second
@@ -135,16 +150,19 @@ def scan(
                 continue
             where = first_seen.get(result.id)
             if where is not None:
-                yield Problem(path, number, "id", f"duplicate id {result.id!r} "
-                              f"(first at {where[0]}:{where[1]})", "ids must be unique")
+                yield Problem(
+                    path,
+                    number,
+                    "id",
+                    f"duplicate id {result.id!r} (first at {where[0]}:{where[1]})",
+                    "ids must be unique",
+                )
                 continue
             first_seen[result.id] = (path, number)
             yield result
 
 
-def read_records(
-    *paths: str | Path, require_labels: bool = True
-) -> list[Record]:
+def read_records(*paths: str | Path, require_labels: bool = True) -> list[Record]:
     """Read every row of the given files into memory.
 
     Raises:

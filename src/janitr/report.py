@@ -17,6 +17,7 @@ import base64
 import html
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,10 +27,19 @@ from janitr.artifacts import read_json, write_text
 from janitr.labels import CLASSES, SCAM
 
 BUNDLE_ORDER = ("fasttext", "teacher", "student-fp32", "student-int8")
-COLORS = {"fasttext": "#e07a1f", "teacher": "#6b4fbb", "student-fp32": "#1f77b4",
-          "student-int8": "#2a9d8f"}
-CI_KEYS = {"scam.precision": "scam_precision", "scam.recall": "scam_recall",
-           "scam.f1": "scam_f1", "scam.fpr": "scam_fpr", "macro_f1": "macro_f1"}
+COLORS = {
+    "fasttext": "#e07a1f",
+    "teacher": "#6b4fbb",
+    "student-fp32": "#1f77b4",
+    "student-int8": "#2a9d8f",
+}
+CI_KEYS = {
+    "scam.precision": "scam_precision",
+    "scam.recall": "scam_recall",
+    "scam.f1": "scam_f1",
+    "scam.fpr": "scam_fpr",
+    "macro_f1": "macro_f1",
+}
 METRIC_ROWS: tuple[tuple[str, str], ...] = (
     ("scam.precision", "scam precision"), ("scam.recall", "scam recall"),
     ("scam.f1", "scam F1"), ("scam.fpr", "scam FPR"), ("scam_pr_auc", "scam PR-AUC"),
@@ -49,8 +59,10 @@ def _load_evaluations(run_dir: Path) -> dict[str, dict]:
     out: dict[str, dict] = {}
     if eval_dir is None:
         return out
-    names = sorted((p.parent.name for p in eval_dir.glob(f"*/{EVAL_FILE}")),
-                   key=lambda n: (BUNDLE_ORDER.index(n) if n in BUNDLE_ORDER else 99, n))
+    names = sorted(
+        (p.parent.name for p in eval_dir.glob(f"*/{EVAL_FILE}")),
+        key=lambda n: (BUNDLE_ORDER.index(n) if n in BUNDLE_ORDER else 99, n),
+    )
     for name in names:
         folder = eval_dir / name
         rows = []
@@ -62,8 +74,9 @@ def _load_evaluations(run_dir: Path) -> dict[str, dict]:
 
 
 def _bundle_dirs(run_dir: Path) -> dict[str, Path]:
-    found = {p.name: p for p in sorted((run_dir / "bundles").glob("*"))
-             if (p / "bundle.json").is_file()}
+    found = {
+        p.name: p for p in sorted((run_dir / "bundles").glob("*")) if (p / "bundle.json").is_file()
+    }
     for stage in sorted((run_dir / "stages").glob("*-thresholds")):
         for p in sorted((stage / "bundles").glob("*")):
             if (p / "bundle.json").is_file():
@@ -94,8 +107,16 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-                         "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "figure.dpi": 110,
+        }
+    )
     return plt
 
 
@@ -126,15 +147,24 @@ def _fig_pr(evals: dict[str, dict]) -> str:
             continue
         precision, recall, _ = precision_recall_curve(y, p)
         auc = _metric(ev["report"], "scam_pr_auc")
-        ax.step(recall, precision, where="post", color=COLORS.get(name),
-                label=f"{name} (AP {auc:.3f})" if auc is not None else name)
+        ax.step(
+            recall,
+            precision,
+            where="post",
+            color=COLORS.get(name),
+            label=f"{name} (AP {auc:.3f})" if auc is not None else name,
+        )
         r = _metric(ev["report"], "scam.recall")
         pr = _metric(ev["report"], "scam.precision")
         if r is not None and pr is not None:
-            ax.plot([r], [pr], "o", color=COLORS.get(name), markersize=6,
-                    markeredgecolor="white")
-    ax.set(xlabel="scam recall", ylabel="scam precision", xlim=(0, 1.02), ylim=(0, 1.02),
-           title="Scam precision-recall (dot: chosen threshold)")
+            ax.plot([r], [pr], "o", color=COLORS.get(name), markersize=6, markeredgecolor="white")
+    ax.set(
+        xlabel="scam recall",
+        ylabel="scam precision",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+        title="Scam precision-recall (dot: chosen threshold)",
+    )
     ax.legend(loc="lower left", fontsize=8)
     return _png(fig)
 
@@ -153,15 +183,24 @@ def _fig_recall_fpr(evals: dict[str, dict], target_fpr: float | None) -> str:
         ax.step(fpr, tpr, where="post", color=COLORS.get(name), label=name)
         f, r = _metric(ev["report"], "scam.fpr"), _metric(ev["report"], "scam.recall")
         if f is not None and r is not None:
-            ax.plot([f], [r], "o", color=COLORS.get(name), markersize=7,
-                    markeredgecolor="white")
+            ax.plot([f], [r], "o", color=COLORS.get(name), markersize=7, markeredgecolor="white")
             x_max = max(x_max, f * 1.3)
     if target_fpr is not None:
-        ax.axvline(target_fpr, color="#c0392b", linestyle="--", linewidth=1,
-                   label=f"FPR budget {target_fpr:.0%}")
+        ax.axvline(
+            target_fpr,
+            color="#c0392b",
+            linestyle="--",
+            linewidth=1,
+            label=f"FPR budget {target_fpr:.0%}",
+        )
         x_max = max(x_max, target_fpr * 3)
-    ax.set(xlabel="scam false-positive rate", ylabel="scam recall", xlim=(0, min(1, x_max)),
-           ylim=(0, 1.02), title="Recall vs FPR (dot: operating point)")
+    ax.set(
+        xlabel="scam false-positive rate",
+        ylabel="scam recall",
+        xlim=(0, min(1, x_max)),
+        ylim=(0, 1.02),
+        title="Recall vs FPR (dot: operating point)",
+    )
     ax.legend(loc="lower right", fontsize=8)
     return _png(fig)
 
@@ -186,8 +225,13 @@ def _fig_reliability(evals: dict[str, dict]) -> str:
         ece = ev["report"].get("calibration", {}).get(SCAM, {}).get("ece")
         label = f"{name} (ECE {ece:.3f})" if isinstance(ece, (int, float)) else name
         ax.plot(xs, ys, "-o", color=COLORS.get(name), markersize=3, label=label)
-    ax.set(xlabel="predicted p(scam)", ylabel="observed scam rate", xlim=(0, 1), ylim=(0, 1),
-           title="Reliability (scam head, 10 bins)")
+    ax.set(
+        xlabel="predicted p(scam)",
+        ylabel="observed scam rate",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title="Reliability (scam head, 10 bins)",
+    )
     ax.legend(loc="upper left", fontsize=8)
     return _png(fig)
 
@@ -205,8 +249,15 @@ def _fig_confusion(evals: dict[str, dict]) -> str:
         ax.grid(False)
         for i in range(cm.shape[0]):
             for j in range(cm.shape[1]):
-                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=9,
-                        color="white" if share[i, j] > 0.55 else "#222")
+                ax.text(
+                    j,
+                    i,
+                    f"{int(cm[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if share[i, j] > 0.55 else "#222",
+                )
         short = [c.replace("topic_crypto", "topic") for c in classes]
         ax.set_xticks(range(len(short)), short)
         ax.set_yticks(range(len(short)), short)
@@ -258,8 +309,14 @@ def _threshold_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]
     body = []
     for name, ev in evals.items():
         th = ev["report"].get("thresholds", {})
-        body.append([name, _fmt(th.get("scam"), 4), _fmt(th.get("topic_crypto"), 4),
-                     str(ev["report"].get("model", {}).get("tuning_data") or "calib")])
+        body.append(
+            [
+                name,
+                _fmt(th.get("scam"), 4),
+                _fmt(th.get("topic_crypto"), 4),
+                str(ev["report"].get("model", {}).get("tuning_data") or "calib"),
+            ]
+        )
     return head, body
 
 
@@ -282,9 +339,29 @@ def _subgroup_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]
                 continue
             rows_n = sg.get("rows")
             m = sg.get("metrics", {})
-            cells.append(f"{_fmt(m.get('scam', {}).get('recall'))} / "
-                         f"{_fmt(m.get('scam', {}).get('fpr'))} / {_fmt(m.get('macro_f1'))}")
+            cells.append(
+                f"{_fmt(m.get('scam', {}).get('recall'))} / "
+                f"{_fmt(m.get('scam', {}).get('fpr'))} / {_fmt(m.get('macro_f1'))}"
+            )
         body.append(row + [str(rows_n if rows_n is not None else "–")] + cells)
+    return head, body
+
+
+def _calibration_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    head = ["bundle", "scam ECE", "scam Brier", "topic ECE", "topic Brier"]
+    body = []
+    for name, ev in evals.items():
+        cal = ev["report"].get("calibration", {})
+        body.append(
+            [
+                name,
+                *(
+                    _fmt(cal.get(h, {}).get(k))
+                    for h in (SCAM, "topic_crypto")
+                    for k in ("ece", "brier")
+                ),
+            ]
+        )
     return head, body
 
 
@@ -302,14 +379,22 @@ def _size_table(bundles: dict[str, Path]) -> tuple[list[str], list[list[str]]]:
     for name in sorted(bundles, key=lambda n: BUNDLE_ORDER.index(n) if n in BUNDLE_ORDER else 99):
         manifest = read_json(bundles[name] / "bundle.json")
         files = manifest.get("files", {})
-        weights = {k: v for k, v in files.items()
-                   if k.endswith((".onnx", ".ftz", ".bin", ".safetensors"))}
+        weights = {
+            k: v for k, v in files.items() if k.endswith((".onnx", ".ftz", ".bin", ".safetensors"))
+        }
         main = max(weights, key=lambda k: weights[k]["size"]) if weights else "–"
         model_bytes = sum(v["size"] for v in weights.values())
         total = sum(v["size"] for v in files.values())
-        body.append([name, manifest.get("kind", "?"),
-                     main if len(weights) <= 1 else f"{len(weights)} weight files",
-                     _bytes(model_bytes), _bytes(total), str(len(files))])
+        body.append(
+            [
+                name,
+                manifest.get("kind", "?"),
+                main if len(weights) <= 1 else f"{len(weights)} weight files",
+                _bytes(model_bytes),
+                _bytes(total),
+                str(len(files)),
+            ]
+        )
     return head, body
 
 
@@ -324,9 +409,16 @@ def _bytes(n: float) -> str:
 def _stage_rows(run_dir: Path) -> list[dict]:
     from janitr.runs import stage_manifests
 
-    return [{"index": m["index"], "name": m["stage"], "seconds": float(m["seconds"]),
-             "finished_at": m.get("finished_at", ""), "summary": m.get("summary", {})}
-            for m in stage_manifests(run_dir)]
+    return [
+        {
+            "index": m["index"],
+            "name": m["stage"],
+            "seconds": float(m["seconds"]),
+            "finished_at": m.get("finished_at", ""),
+            "summary": m.get("summary", {}),
+        }
+        for m in stage_manifests(run_dir)
+    ]
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -360,6 +452,7 @@ th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: ri
 th { background: #eef3f6; font-weight: 600; }
 td:first-child, th:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
+td.label, th.label, th.text { text-align: left; }
 td.text { text-align: left; max-width: 720px; white-space: normal; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(500px, 1fr)); gap: 14px; }
 figure { background: white; border: 1px solid var(--line); border-radius: 8px; margin: 0;
@@ -372,14 +465,34 @@ footer { color: var(--muted); font-size: 12px; margin-top: 40px; }
 """
 
 
-def _html_table(head: Sequence[str], body: Sequence[Sequence[str]],
-                text_cols: Sequence[int] = ()) -> str:
-    out = ["<table><thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in head),
-           "</tr></thead><tbody>"]
+_NUMERIC = re.compile(r"^[\s\d.,:/\[\]+\-–%KMGB]*$")
+
+
+def _html_table(
+    head: Sequence[str], body: Sequence[Sequence[str]], text_cols: Sequence[int] = ()
+) -> str:
+    # A column is right-aligned when every cell in it is a number (or an interval).
+    numeric = [
+        i > 0 and i not in text_cols and all(_NUMERIC.match(r[i]) for r in body)
+        for i in range(len(head))
+    ]
+
+    def cls(i: int) -> str:
+        if i in text_cols:
+            return ' class="text"'
+        return "" if numeric[i] else ' class="label"'
+
+    out = [
+        "<table><thead><tr>",
+        *(f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(head)),
+        "</tr></thead><tbody>",
+    ]
     for row in body:
-        out.append("<tr>" + "".join(
-            f"<td class=\"text\">{html.escape(c)}</td>" if i in text_cols
-            else f"<td>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(row))
+            + "</tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -388,15 +501,26 @@ def _md_table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     def esc(c: str) -> str:
         return c.replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(esc(h) for h in head) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+    lines = [
+        "| " + " | ".join(esc(h) for h in head) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|",
+    ]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
     return "\n".join(lines)
 
 
 def _error_rows(rows: Sequence[dict]) -> list[list[str]]:
-    return [[r["id"], r["gold"], r["pred"], f"{r['p_scam']:.3f}", f"{r['p_topic']:.3f}",
-             " ".join(str(r.get("text", "")).split())[:280]] for r in rows]
+    return [
+        [
+            r["id"],
+            r["gold"],
+            r["pred"],
+            f"{r['p_scam']:.3f}",
+            f"{r['p_topic']:.3f}",
+            " ".join(str(r.get("text", "")).split())[:280],
+        ]
+        for r in rows
+    ]
 
 
 def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> list[Path]:
@@ -420,8 +544,9 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     out_dir = Path(out_dir) if out_dir else run_dir
     evals = _load_evaluations(run_dir)
     if not evals:
-        raise RunError(f"{run_dir}: nothing to report yet (no evaluate stage); run "
-                       "`janitr run` to finish it")
+        raise RunError(
+            f"{run_dir}: nothing to report yet (no evaluate stage); run `janitr run` to finish it"
+        )
     identity = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
     config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     name = identity.get("name", run_dir.name)
@@ -437,17 +562,20 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     warnings = []
     if any(ev["report"].get("overlap", {}).get("rows") for ev in evals.values()):
         n = max(ev["report"]["overlap"]["rows"] for ev in evals.values())
-        warnings.append(f"Up to {n} of {data.get('rows')} evaluation rows were seen by a model "
-                        "in training or tuning (evaluate.allow_overlap = true): these numbers "
-                        "overestimate real performance.")
+        warnings.append(
+            f"Up to {n} of {data.get('rows')} evaluation rows were seen by a model "
+            "in training or tuning (evaluate.allow_overlap = true): these numbers "
+            "overestimate real performance."
+        )
     for s in stages:
         if s["name"] == "leakage" and s["summary"].get("ok") is False:
             warnings.append(f"The splits overlap: {s['summary'].get('overlaps')}.")
     for bname, ev in evals.items():
         th = ev["report"].get("thresholds", {})
         if th.get("scam", 0) > 1:
-            warnings.append(f"{bname}: the scam class is disabled (no threshold meets the FPR "
-                            "budget on calib).")
+            warnings.append(
+                f"{bname}: the scam class is disabled (no threshold meets the FPR budget on calib)."
+            )
 
     figures = {
         "pr": _fig_pr(evals),
@@ -460,97 +588,156 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     th_head, th_body = _threshold_table(evals)
     sg_head, sg_body = _subgroup_table(evals)
     size_head, size_body = _size_table(bundles) if bundles else ([], [])
+    cal_head, cal_body = _calibration_table(evals)
     stage_head = ["#", "stage", "seconds", "finished"]
-    stage_body = [[f"{s['index']:02d}", s["name"], f"{s['seconds']:.1f}", s["finished_at"]]
-                  for s in stages]
+    stage_body = [
+        [f"{s['index']:02d}", s["name"], f"{s['seconds']:.1f}", s["finished_at"]] for s in stages
+    ]
     stage_body.append(["", "total", f"{sum(s['seconds'] for s in stages):.1f}", ""])
     err_head = ["id", "gold", "pred", "p(scam)", "p(topic)", "text"]
 
     # --- HTML
-    h = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-         f"<title>janitr run {html.escape(name)}</title><style>{CSS}</style></head><body><main>"]
-    h.append(f"<header><h1>Run {html.escape(name)}</h1><div class=\"meta\">"
-             f"created {html.escape(str(identity.get('created_at', '?')))} · commit "
-             f"<code>{html.escape(str(git.get('commit', 'n/a'))[:12])}"
-             f"{' (dirty)' if git.get('dirty') else ''}</code> · evaluated on "
-             f"<code>{html.escape(str(data.get('path', '?')))}</code> "
-             f"({data.get('rows', '?')} rows, sha256 "
-             f"<code>{html.escape(str(data.get('sha256', ''))[:12])}</code>) · scam FPR budget "
-             f"{_fmt(target_fpr, 3)}</div></header>")
+    h = [
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>janitr run {html.escape(name)}</title><style>{CSS}</style></head><body><main>"
+    ]
+    h.append(
+        f'<header><h1>Run {html.escape(name)}</h1><div class="meta">'
+        f"created {html.escape(str(identity.get('created_at', '?')))} · commit "
+        f"<code>{html.escape(str(git.get('commit', 'n/a'))[:12])}"
+        f"{' (dirty)' if git.get('dirty') else ''}</code> · evaluated on "
+        f"<code>{html.escape(str(data.get('path', '?')))}</code> "
+        f"({data.get('rows', '?')} rows, sha256 "
+        f"<code>{html.escape(str(data.get('sha256', ''))[:12])}</code>) · scam FPR budget "
+        f"{_fmt(target_fpr, 3)}</div></header>"
+    )
     for w in warnings:
-        h.append(f"<div class=\"warn\">⚠ {html.escape(w)}</div>")
-    h.append("<div class=\"cards\">")
+        h.append(f'<div class="warn">⚠ {html.escape(w)}</div>')
+    h.append('<div class="cards">')
     for bname, ev in evals.items():
         r = ev["report"]
         ci = _ci(r, "scam.recall")
-        h.append(f"<div class=\"card\"><div class=\"name\">{html.escape(bname)}</div>"
-                 f"<div class=\"big\">recall {_fmt(_metric(r, 'scam.recall'))}</div>"
-                 f"<div class=\"small\">scam FPR {_fmt(_metric(r, 'scam.fpr'))} · precision "
-                 f"{_fmt(_metric(r, 'scam.precision'))} · macro F1 "
-                 f"{_fmt(_metric(r, 'macro_f1'))}"
-                 + (f"<br>recall 95% CI [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
-                 + "</div></div>")
+        h.append(
+            f'<div class="card"><div class="name">{html.escape(bname)}</div>'
+            f'<div class="big">recall {_fmt(_metric(r, "scam.recall"))}</div>'
+            f'<div class="small">scam FPR {_fmt(_metric(r, "scam.fpr"))} · precision '
+            f"{_fmt(_metric(r, 'scam.precision'))} · macro F1 "
+            f"{_fmt(_metric(r, 'macro_f1'))}"
+            + (f"<br>recall 95% CI [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
+            + "</div></div>"
+        )
     h.append("</div>")
-    h.append("<h2>Metrics</h2><p class=\"meta\">One-vs-rest per class; brackets: 95% "
-             "percentile-bootstrap interval. With a few hundred rows, differences inside the "
-             "intervals are noise.</p>")
+    h.append(
+        '<h2>Metrics</h2><p class="meta">One-vs-rest per class; brackets: 95% '
+        "percentile-bootstrap interval. With a few hundred rows, differences inside the "
+        "intervals are noise.</p>"
+    )
     h.append(_html_table(metric_head, metric_body))
     h.append("<h3>Thresholds</h3>" + _html_table(th_head, th_body))
-    h.append("<h2>Curves</h2><div class=\"grid\">")
-    h.append(f"<figure><img alt=\"PR curves\" src=\"data:image/png;base64,{figures['pr']}\">"
-             "</figure>")
-    h.append(f"<figure><img alt=\"recall vs FPR\" src=\"data:image/png;base64,"
-             f"{figures['roc']}\"></figure>")
-    h.append(f"<figure><img alt=\"reliability\" src=\"data:image/png;base64,{figures['rel']}\">"
-             "</figure></div>")
-    h.append("<h2>Confusion matrices</h2><figure><img alt=\"confusion matrices\" "
-             f"src=\"data:image/png;base64,{figures['cm']}\"></figure>")
+    h.append('<h2>Curves</h2><div class="grid">')
+    h.append(f'<figure><img alt="PR curves" src="data:image/png;base64,{figures["pr"]}"></figure>')
+    h.append(
+        f'<figure><img alt="recall vs FPR" src="data:image/png;base64,{figures["roc"]}"></figure>'
+    )
+    h.append(
+        f'<figure><img alt="reliability" src="data:image/png;base64,{figures["rel"]}"></figure>'
+    )
+    h.append(
+        '<div><h3>Calibration per head</h3><p class="meta">Expected calibration error '
+        "(10 bins) and Brier score on the evaluation rows; lower is better.</p>"
+        + _html_table(cal_head, cal_body)
+        + "</div></div>"
+    )
+    h.append(
+        '<h2>Confusion matrices</h2><figure><img alt="confusion matrices" '
+        f'src="data:image/png;base64,{figures["cm"]}"></figure>'
+    )
     if sg_body:
         h.append("<h2>Subgroups</h2>" + _html_table(sg_head, sg_body))
-    h.append(f"<h2>Top scam errors</h2><p class=\"meta\">Up to {top} per bundle: false positives "
-             "by highest p(scam), false negatives by lowest.</p>")
+    h.append(
+        f'<h2>Top scam errors</h2><p class="meta">Up to {top} per bundle: false positives '
+        "by highest p(scam), false negatives by lowest.</p>"
+    )
     for bname, ev in evals.items():
         fps, fns = _errors(ev["rows"], top=top)
-        h.append(f"<details{' open' if bname == 'student-int8' else ''}><summary>"
-                 f"{html.escape(bname)}: {len(fps)} false positives, {len(fns)} false negatives "
-                 "shown</summary>")
-        h.append("<h3>False positives</h3>" + (_html_table(err_head, _error_rows(fps), (5,))
-                                                if fps else "<p>none</p>"))
-        h.append("<h3>False negatives</h3>" + (_html_table(err_head, _error_rows(fns), (5,))
-                                                if fns else "<p>none</p>"))
+        h.append(
+            f"<details{' open' if bname == 'student-int8' else ''}><summary>"
+            f"{html.escape(bname)}: {len(fps)} false positives, {len(fns)} false negatives "
+            "shown</summary>"
+        )
+        h.append(
+            "<h3>False positives</h3>"
+            + (_html_table(err_head, _error_rows(fps), (5,)) if fps else "<p>none</p>")
+        )
+        h.append(
+            "<h3>False negatives</h3>"
+            + (_html_table(err_head, _error_rows(fns), (5,)) if fns else "<p>none</p>")
+        )
         h.append("</details>")
     if size_body:
         h.append("<h2>Artifacts</h2>" + _html_table(size_head, size_body))
     h.append("<h2>Stages</h2>" + _html_table(stage_head, stage_body))
     if figures["time"]:
-        h.append(f"<figure><img alt=\"stage timings\" src=\"data:image/png;base64,"
-                 f"{figures['time']}\"></figure>")
+        h.append(
+            f'<figure><img alt="stage timings" src="data:image/png;base64,'
+            f'{figures["time"]}"></figure>'
+        )
     h.append(f"<footer>janitr report · {html.escape(str(run_dir))}</footer></main></body></html>")
 
     # --- Markdown
-    m = [f"# Run {name}", "",
-         f"- created: {identity.get('created_at', '?')}",
-         f"- commit: {git.get('commit', 'n/a')}{' (dirty)' if git.get('dirty') else ''}",
-         f"- evaluated on: {data.get('path', '?')} ({data.get('rows', '?')} rows, sha256 "
-         f"{str(data.get('sha256', ''))[:16]})",
-         f"- scam FPR budget: {_fmt(target_fpr, 3)}", ""]
+    m = [
+        f"# Run {name}",
+        "",
+        f"- created: {identity.get('created_at', '?')}",
+        f"- commit: {git.get('commit', 'n/a')}{' (dirty)' if git.get('dirty') else ''}",
+        f"- evaluated on: {data.get('path', '?')} ({data.get('rows', '?')} rows, sha256 "
+        f"{str(data.get('sha256', ''))[:16]})",
+        f"- scam FPR budget: {_fmt(target_fpr, 3)}",
+        "",
+    ]
     m += [f"> **Warning:** {w}" for w in warnings]
-    m += ["", "## Metrics", "", "95% bootstrap intervals in brackets.", "",
-          _md_table(metric_head, metric_body), "", "### Thresholds", "",
-          _md_table(th_head, th_body), ""]
+    m += [
+        "",
+        "## Metrics",
+        "",
+        "95% bootstrap intervals in brackets.",
+        "",
+        _md_table(metric_head, metric_body),
+        "",
+        "### Thresholds",
+        "",
+        _md_table(th_head, th_body),
+        "",
+        "### Calibration",
+        "",
+        _md_table(cal_head, cal_body),
+        "",
+    ]
     if sg_body:
         m += ["## Subgroups", "", _md_table(sg_head, sg_body), ""]
     m += ["## Top scam errors", ""]
     for bname, ev in evals.items():
         fps, fns = _errors(ev["rows"], top=top)
-        m += [f"### {bname}: false positives", "",
-              _md_table(err_head, _error_rows(fps)) if fps else "none", "",
-              f"### {bname}: false negatives", "",
-              _md_table(err_head, _error_rows(fns)) if fns else "none", ""]
+        m += [
+            f"### {bname}: false positives",
+            "",
+            _md_table(err_head, _error_rows(fps)) if fps else "none",
+            "",
+            f"### {bname}: false negatives",
+            "",
+            _md_table(err_head, _error_rows(fns)) if fns else "none",
+            "",
+        ]
     if size_body:
         m += ["## Artifacts", "", _md_table(size_head, size_body), ""]
-    m += ["## Stages", "", _md_table(stage_head, stage_body), "",
-          "Figures (PR, recall-vs-FPR, reliability, confusion matrices) are in report.html.", ""]
+    m += [
+        "## Stages",
+        "",
+        _md_table(stage_head, stage_body),
+        "",
+        "Figures (PR, recall-vs-FPR, reliability, confusion matrices) are in report.html.",
+        "",
+    ]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"

@@ -72,10 +72,21 @@ def git_commit(path: Path | None = None) -> dict | None:
     """`{"commit", "dirty"}` of the git checkout holding the code, or None outside git."""
     cwd = path or Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=cwd, capture_output=True, text=True, timeout=10).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(status.strip())}
@@ -112,7 +123,12 @@ def collect_metrics(run_dir: str | Path) -> dict[str, dict]:
     out: dict[str, dict] = {}
     if eval_dir is None:
         return out
-    for path in sorted(eval_dir.glob(f"*/{EVAL_FILE}")):
+    order = ("fasttext", "teacher", "student-fp32", "student-int8")
+    paths = sorted(
+        eval_dir.glob(f"*/{EVAL_FILE}"),
+        key=lambda p: (order.index(p.parent.name) if p.parent.name in order else 9, p.parent.name),
+    )
+    for path in paths:
         report = read_json(path)
         out[path.parent.name] = {
             "metrics": report.get("metrics", {}),
@@ -154,8 +170,15 @@ def write_run_info(run_dir: str | Path) -> dict:
         "git": git_commit(),
         "config": {k: v for k, v in config.items() if k not in ("format", "format_version")},
         "data": _data_hashes(manifests),
-        "stages": [{"index": m["index"], "name": m["stage"], "seconds": m["seconds"],
-                    "finished_at": m["finished_at"]} for m in manifests],
+        "stages": [
+            {
+                "index": m["index"],
+                "name": m["stage"],
+                "seconds": m["seconds"],
+                "finished_at": m["finished_at"],
+            }
+            for m in manifests
+        ],
         "total_stage_seconds": round(sum(m["seconds"] for m in manifests), 3),
         "metrics": collect_metrics(run_dir),
         "files": files,
@@ -175,13 +198,18 @@ def load_run_info(run: str | Path) -> dict:
     run = Path(run)
     path = run / RUN_INFO
     if not path.is_file():
-        hint = ("it has started but not finished; rerun `janitr run` to resume it"
-                if (run / "run.json").is_file() else "pass a directory made by `janitr run`")
+        hint = (
+            "it has started but not finished; rerun `janitr run` to resume it"
+            if (run / "run.json").is_file()
+            else "pass a directory made by `janitr run`"
+        )
         raise RunError(f"{run}: no {RUN_INFO} ({hint})")
     info = read_json(path)
     if info.get("format") != RUN_INFO_FORMAT or info.get("format_version") != RUN_INFO_VERSION:
-        raise RunError(f"{path}: expected {RUN_INFO_FORMAT} v{RUN_INFO_VERSION}, found "
-                       f"{info.get('format')!r} v{info.get('format_version')!r}")
+        raise RunError(
+            f"{path}: expected {RUN_INFO_FORMAT} v{RUN_INFO_VERSION}, found "
+            f"{info.get('format')!r} v{info.get('format_version')!r}"
+        )
     return info
 
 
@@ -217,14 +245,26 @@ def list_runs(root: str | Path = "runs") -> list[dict]:
                 info = load_run_info(run_dir)
             except (RunError, ValueError):
                 continue
-            rows.append({"name": info["name"], "path": str(run_dir), "status": "complete",
-                         "created_at": info.get("created_at") or "",
-                         "metrics": {b: _flat(m["metrics"]) for b, m in info["metrics"].items()}})
+            rows.append(
+                {
+                    "name": info["name"],
+                    "path": str(run_dir),
+                    "status": "complete",
+                    "created_at": info.get("created_at") or "",
+                    "metrics": {b: _flat(m["metrics"]) for b, m in info["metrics"].items()},
+                }
+            )
         elif (run_dir / "run.json").is_file():
             identity = read_json(run_dir / "run.json")
-            rows.append({"name": identity.get("name", run_dir.name), "path": str(run_dir),
-                         "status": "incomplete", "created_at": identity.get("created_at", ""),
-                         "metrics": {}})
+            rows.append(
+                {
+                    "name": identity.get("name", run_dir.name),
+                    "path": str(run_dir),
+                    "status": "incomplete",
+                    "created_at": identity.get("created_at", ""),
+                    "metrics": {},
+                }
+            )
     rows.sort(key=lambda r: (r["created_at"], r["name"]), reverse=True)
     return rows
 
@@ -241,8 +281,10 @@ def format_runs(rows: Sequence[dict], *, bundle: str = "student-int8") -> str:
         def cell(key: str, width: int, m=m) -> str:
             return f"{m[key]:>{width}.3f}" if key in m else f"{'-':>{width}}"
 
-        lines.append(f"{r['name']:<32} {r['status']:<10} {cell('scam_recall', 7)} "
-                     f"{cell('scam_fpr', 8)} {cell('macro_f1', 8)}  {r['path']}")
+        lines.append(
+            f"{r['name']:<32} {r['status']:<10} {cell('scam_recall', 7)} "
+            f"{cell('scam_fpr', 8)} {cell('macro_f1', 8)}  {r['path']}"
+        )
     lines.append(f"(metrics of bundle {bundle})")
     return "\n".join(lines)
 
@@ -255,10 +297,12 @@ def show_run(run: str | Path) -> dict:
 def format_run(info: dict) -> str:
     """A readable summary of a run: identity, data, stage timings, metrics per bundle."""
     git = info.get("git") or {}
-    lines = [f"run {info['name']}",
-             f"  created   {info.get('created_at')}",
-             f"  commit    {git.get('commit', 'n/a')}{' (dirty)' if git.get('dirty') else ''}",
-             f"  data      {info.get('data_dir')}"]
+    lines = [
+        f"run {info['name']}",
+        f"  created   {info.get('created_at')}",
+        f"  commit    {git.get('commit', 'n/a')}{' (dirty)' if git.get('dirty') else ''}",
+        f"  data      {info.get('data_dir')}",
+    ]
     for split, entry in sorted(info.get("data", {}).items()):
         lines.append(f"    {split:<10} {entry['size']:>10} B  sha256 {entry['sha256'][:16]}")
     lines.append("  stages")
@@ -268,10 +312,13 @@ def format_run(info: dict) -> str:
     lines.append(f"    {'bundle':<14}" + "".join(f"{m:>16}" for m in KEY_METRICS))
     for bundle, entry in info.get("metrics", {}).items():
         flat = _flat(entry["metrics"])
-        lines.append(f"    {bundle:<14}" + "".join(
-            f"{flat[m]:>16.3f}" if m in flat else f"{'-':>16}" for m in KEY_METRICS))
-    lines.append(f"  files     {info.get('file_count', 0)} files, "
-                 f"{info.get('total_bytes', 0) / 1e6:.1f} MB")
+        lines.append(
+            f"    {bundle:<14}"
+            + "".join(f"{flat[m]:>16.3f}" if m in flat else f"{'-':>16}" for m in KEY_METRICS)
+        )
+    lines.append(
+        f"  files     {info.get('file_count', 0)} files, {info.get('total_bytes', 0) / 1e6:.1f} MB"
+    )
     return "\n".join(lines)
 
 
@@ -298,8 +345,10 @@ def load_predictions(run: str | Path, bundle: str) -> tuple[dict, list[dict]]:
     folder = eval_dir / bundle
     if not (folder / EVAL_FILE).is_file() or not (folder / PREDICTIONS_FILE).is_file():
         known = sorted(p.name for p in eval_dir.iterdir() if (p / EVAL_FILE).is_file())
-        raise RunError(f"{run}: no evaluation of bundle {bundle!r} (evaluated: "
-                       f"{', '.join(known) or 'none'}); pass --bundle NAME")
+        raise RunError(
+            f"{run}: no evaluation of bundle {bundle!r} (evaluated: "
+            f"{', '.join(known) or 'none'}); pass --bundle NAME"
+        )
     report = read_json(folder / EVAL_FILE)
     with open(folder / PREDICTIONS_FILE, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
@@ -353,13 +402,16 @@ def compare_runs(
         raise RunError(
             f"refusing to compare: {a} was evaluated on data sha256 {str(sha_a)[:16]}... and "
             f"{b} on {str(sha_b)[:16]}...; metrics on different rows are not comparable "
-            "(evaluate both bundles on the same file with `janitr evaluate`)")
+            "(evaluate both bundles on the same file with `janitr evaluate`)"
+        )
     ids_a = [r["id"] for r in rows_a]
     ids_b = [r["id"] for r in rows_b]
     if sorted(ids_a) != sorted(ids_b) or len(set(ids_a)) != len(ids_a):
-        raise RunError(f"refusing to compare: {a} and {b} have predictions for different row "
-                       "ids although their data hashes agree; the evaluations are damaged, "
-                       "rerun the evaluate stage")
+        raise RunError(
+            f"refusing to compare: {a} and {b} have predictions for different row "
+            "ids although their data hashes agree; the evaluations are damaged, "
+            "rerun the evaluate stage"
+        )
     by_id = {r["id"]: r for r in rows_b}
     rows_b = [by_id[i] for i in ids_a]
     if any(ra["gold"] != rb["gold"] for ra, rb in zip(rows_a, rows_b, strict=True)):
@@ -379,9 +431,13 @@ def compare_runs(
     for name in KEY_METRICS:
         delta = boot_b[name] - boot_a[name]
         p_boot = min(1.0, 2.0 * min(float(np.mean(delta <= 0)), float(np.mean(delta >= 0))))
-        metrics[name] = {"a": float(point_a[name][0]), "b": float(point_b[name][0]),
-                         "delta": float(point_b[name][0] - point_a[name][0]),
-                         "ci95": percentile_interval(delta), "p_boot": p_boot}
+        metrics[name] = {
+            "a": float(point_a[name][0]),
+            "b": float(point_b[name][0]),
+            "delta": float(point_b[name][0] - point_a[name][0]),
+            "ci95": percentile_interval(delta),
+            "p_boot": p_boot,
+        }
 
     scam = CLASSES.index(SCAM)
     right_a = (pred_a == scam) == (gold == scam)
@@ -391,14 +447,23 @@ def compare_runs(
     p_value = mcnemar_exact(only_a, only_b)
     if p_value < 0.05:
         better = "b" if only_b > only_a else "a"
-        verdict = (f"scam decisions differ significantly (McNemar p={p_value:.3g}); "
-                   f"run {better} is right more often")
+        verdict = (
+            f"scam decisions differ significantly (McNemar p={p_value:.3g}); "
+            f"run {better} is right more often"
+        )
     else:
-        verdict = (f"no significant difference in scam decisions (McNemar p={p_value:.3g}: "
-                   f"{only_a} rows only a gets right, {only_b} only b); treat the deltas as noise")
+        verdict = (
+            f"no significant difference in scam decisions (McNemar p={p_value:.3g}: "
+            f"{only_a} rows only a gets right, {only_b} only b); treat the deltas as noise"
+        )
     return {
-        "a": str(a), "b": str(b), "bundle": bundle, "rows": int(n), "data_sha256": sha_a,
-        "metrics": metrics, "n_boot": n_boot,
+        "a": str(a),
+        "b": str(b),
+        "bundle": bundle,
+        "rows": int(n),
+        "data_sha256": sha_a,
+        "metrics": metrics,
+        "n_boot": n_boot,
         "mcnemar": {"a_only_correct": only_a, "b_only_correct": only_b, "p_value": p_value},
         "verdict": verdict,
     }
@@ -406,13 +471,19 @@ def compare_runs(
 
 def format_comparison(result: dict) -> str:
     """A text table of `compare_runs` output."""
-    lines = [f"bundle {result['bundle']} on {result['rows']} identical rows "
-             f"(data sha256 {str(result['data_sha256'])[:16]}...)",
-             f"  a = {result['a']}", f"  b = {result['b']}", "",
-             f"{'metric':<16}{'a':>9}{'b':>9}{'b - a':>9}   {'95% CI (paired bootstrap)':<28}"]
+    lines = [
+        f"bundle {result['bundle']} on {result['rows']} identical rows "
+        f"(data sha256 {str(result['data_sha256'])[:16]}...)",
+        f"  a = {result['a']}",
+        f"  b = {result['b']}",
+        "",
+        f"{'metric':<16}{'a':>9}{'b':>9}{'b - a':>9}   {'95% CI (paired bootstrap)':<28}",
+    ]
     for name, m in result["metrics"].items():
         ci = m["ci95"]
-        lines.append(f"{name:<16}{m['a']:>9.3f}{m['b']:>9.3f}{m['delta']:>+9.3f}   "
-                     f"[{ci['low']:+.3f}, {ci['high']:+.3f}]")
+        lines.append(
+            f"{name:<16}{m['a']:>9.3f}{m['b']:>9.3f}{m['delta']:>+9.3f}   "
+            f"[{ci['low']:+.3f}, {ci['high']:+.3f}]"
+        )
     lines += ["", result["verdict"]]
     return "\n".join(lines)

@@ -46,8 +46,10 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
         key, sep, values = item.partition("=")
         parts = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or "." not in key or not parts:
-            raise ConfigError(f"--grid {item!r}: expected section.key=v1,v2,... "
-                              "(e.g. --grid distill.temperature=2,3,4)")
+            raise ConfigError(
+                f"--grid {item!r}: expected section.key=v1,v2,... "
+                "(e.g. --grid distill.temperature=2,3,4)"
+            )
         grid[key.strip()] = parts
     return grid
 
@@ -122,17 +124,29 @@ def run_sweep(
     for overrides, config in variants:
         name = _variant_name(base_name, overrides)
         config = config.with_overrides({"run.name": name})
-        result = run_pipeline(data_dir=data_dir, out_dir=out_root / name, config=config,
-                              quiet=quiet, stages=stages, reuse_from=base_run)
+        result = run_pipeline(
+            data_dir=data_dir,
+            out_dir=out_root / name,
+            config=config,
+            quiet=quiet,
+            stages=stages,
+            reuse_from=base_run,
+        )
         metrics = result.metrics.get(bundle, {}).get("metrics", {})
         scam = metrics.get("scam", {})
-        rows.append({
-            "run": name, "path": str(result.run_dir),
-            "overrides": {k: str(v) for k, v in overrides.items()},
-            "scam_recall": scam.get("recall"), "scam_fpr": scam.get("fpr"),
-            "scam_f1": scam.get("f1"), "macro_f1": metrics.get("macro_f1"),
-            "reused": result.skipped, "ran": result.ran,
-        })
+        rows.append(
+            {
+                "run": name,
+                "path": str(result.run_dir),
+                "overrides": {k: str(v) for k, v in overrides.items()},
+                "scam_recall": scam.get("recall"),
+                "scam_fpr": scam.get("fpr"),
+                "scam_f1": scam.get("f1"),
+                "macro_f1": metrics.get("macro_f1"),
+                "reused": result.skipped,
+                "ran": result.ran,
+            }
+        )
     for row in rows:
         row["within_budget"] = row["scam_fpr"] is not None and row["scam_fpr"] <= target
     rows.sort(key=lambda r: _rank_key(r, target))
@@ -141,12 +155,19 @@ def run_sweep(
     result = SweepResult(rows=rows, out_root=out_root, bundle=bundle, target_fpr=target)
     files = [out_root / "SWEEP.md", out_root / "SWEEP.json"]
     write_text(files[0], format_sweep(result, markdown=True) + "\n")
-    write_json(files[1], {"format": "janitr-sweep", "format_version": 1,
-                          "base_run": str(base_run), "grid": {k: [str(v) for v in vs]
-                                                              for k, vs in grid.items()},
-                          "bundle": bundle, "scam_target_fpr": target, "rows": rows})
-    return SweepResult(rows=rows, out_root=out_root, bundle=bundle, target_fpr=target,
-                       files=files)
+    write_json(
+        files[1],
+        {
+            "format": "janitr-sweep",
+            "format_version": 1,
+            "base_run": str(base_run),
+            "grid": {k: [str(v) for v in vs] for k, vs in grid.items()},
+            "bundle": bundle,
+            "scam_target_fpr": target,
+            "rows": rows,
+        },
+    )
+    return SweepResult(rows=rows, out_root=out_root, bundle=bundle, target_fpr=target, files=files)
 
 
 def format_sweep(result: SweepResult, *, markdown: bool = False) -> str:
@@ -157,19 +178,35 @@ def format_sweep(result: SweepResult, *, markdown: bool = False) -> str:
     def f(v):
         return "–" if v is None else f"{v:.3f}"
 
-    body = [[str(r["rank"]), *(r["overrides"][k] for k in keys), f(r["scam_recall"]),
-             f(r["scam_fpr"]), f(r["scam_f1"]), f(r["macro_f1"]),
-             "yes" if r["within_budget"] else "NO", ",".join(r["ran"]) or "-"]
-            for r in result.rows]
-    title = (f"Sweep ranked by {result.bundle} scam recall at scam FPR <= "
-             f"{result.target_fpr:.3f} (ties: scam F1)")
+    body = [
+        [
+            str(r["rank"]),
+            *(r["overrides"][k] for k in keys),
+            f(r["scam_recall"]),
+            f(r["scam_fpr"]),
+            f(r["scam_f1"]),
+            f(r["macro_f1"]),
+            "yes" if r["within_budget"] else "NO",
+            ",".join(r["ran"]) or "-",
+        ]
+        for r in result.rows
+    ]
+    title = (
+        f"Sweep ranked by {result.bundle} scam recall at scam FPR <= "
+        f"{result.target_fpr:.3f} (ties: scam F1)"
+    )
     if markdown:
-        lines = [f"# {title}", "", "| " + " | ".join(head) + " |",
-                 "|" + "|".join("---" for _ in head) + "|"]
+        lines = [
+            f"# {title}",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join("---" for _ in head) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines)
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
-              for i, h in enumerate(head)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(head)
+    ]
     lines = [title, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
     return "\n".join(lines)

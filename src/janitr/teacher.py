@@ -43,7 +43,6 @@ from janitr.artifacts import hash_object, read_json, write_json
 from janitr.errors import BundleError, ConfigError, require
 
 if TYPE_CHECKING:  # pragma: no cover
-
     from janitr.bundle import Bundle
 
 log = logging.getLogger(__name__)
@@ -93,8 +92,8 @@ class TeacherConfig:
 
     model_name_or_path: str | None = None
     seeds: tuple[int, ...] = (13, 42, 7)
-    epochs: int = 3
-    lr: float = 5e-5
+    epochs: int = 2
+    lr: float = 6e-5
     batch_size: int = 16
     eval_batch_size: int = 64
     max_length: int = 96
@@ -541,8 +540,15 @@ def train_one_seed(
             running += loss.item()
             bar.set_postfix(loss=f"{running / k:.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
             if not config.progress and k % 50 == 0:
-                log.info("seed %d epoch %d: step %d/%d, loss %.4f (%.0fs)", seed, epoch, k,
-                         len(batches), running / k, time.perf_counter() - started)
+                log.info(
+                    "seed %d epoch %d: step %d/%d, loss %.4f (%.0fs)",
+                    seed,
+                    epoch,
+                    k,
+                    len(batches),
+                    running / k,
+                    time.perf_counter() - started,
+                )
             if step >= total:
                 break
         logits = run_inference(
@@ -664,6 +670,7 @@ def train_teacher(
         scam_binary_logit,
         sigmoid,
     )
+    from janitr.metrics import evaluate_predictions
     from janitr.normalize import NormalizationConfig
     from janitr.thresholds import tune_thresholds
 
@@ -754,8 +761,30 @@ def train_teacher(
     tuned = tune_thresholds(
         [r.gold for r in calib_recs], p_scam, p_topic, scam_target_fpr=config.scam_target_fpr
     )
-    tuning = dict(tuned["tuning"])
-    tuning.setdefault("data", "calib")
+    tuning = {"data": "calib", "scam_target_fpr": config.scam_target_fpr, **tuned["tuning"]}
+    for name in tuning.get("disabled", []):
+        log.warning("no %s threshold meets the target on calib: the class is disabled", name)
+
+    # Report on valid at the calib-tuned thresholds. Valid chose each seed's best epoch and
+    # fitted the temperatures (mildly optimistic); it never tuned the thresholds.
+    cv_scam, cv_topic = apply_temperatures(v_scam, v_topic, calibration.temperatures)
+    full = evaluate_predictions(
+        [r.gold for r in valid_recs],
+        sigmoid(scam_binary_logit(cv_scam)),
+        sigmoid(cv_topic),
+        thresholds=tuned["thresholds"],
+        is_topic=valid.y_topic.tolist(),
+        texts_raw=[r.text for r in valid_recs],
+        n_boot=1000,
+    )
+    report = {
+        "split": "valid (used for epoch selection and temperatures, not thresholds)",
+        "rows": full["rows"],
+        "metrics": full["metrics"],
+        "ci95": full["ci95"],
+        "thresholds": full["thresholds"],
+        "calibration": full["calibration"],
+    }
 
     splits = {
         name: {"rows": len(recs), "sha256": split_hash(recs)}
@@ -819,6 +848,10 @@ def train_teacher(
             "model_type": encoder_config.get("model_type"),
             "training": config.to_dict(),
             "selection": f"best epoch per seed by valid {config.select_metric}",
+            "train_seconds": round(sum(r["seconds"] for r in per_seed), 1),
+            "seed_seconds": {str(r["seed"]): r["seconds"] for r in per_seed},
+            "best_epochs": {str(r["seed"]): r["best"]["epoch"] for r in per_seed},
+            "report": report,
         },
     )
     import shutil

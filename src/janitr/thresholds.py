@@ -10,12 +10,20 @@ Topic: given the scam threshold, maximize the topic class's F1 under the decisio
 (a row is topic_crypto only if it is not already scam), optionally subject to a topic FPR
 target. Each search sorts the scores once: O(N log N).
 
+Two scam rules: `empirical` (the default; FPR on the tuning data <= target) and
+`guaranteed`: the one-sided Clopper-Pearson upper confidence bound on the FPR (at
+`confidence`, 95% by default) must be <= target, so that the budget holds on new data from the
+same distribution with that confidence. Certifying a target at all needs enough negatives:
+`min_negatives_for_guarantee(0.02, 0.95)` is 149 (even zero false positives among fewer
+negatives do not prove FPR <= 2%).
+
 This module only chooses thresholds; applying them is `labels.decide`, measuring them is
 `janitr.metrics`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -27,6 +35,8 @@ from janitr.labels import CLASSES, SCAM, TOPIC
 DISABLED = 2.0
 
 DECISION_RULE = "scam if p_scam >= t_scam, else topic_crypto if p_topic >= t_topic, else clean"
+#: Scam threshold rules of `tune_thresholds`.
+RULES = ("empirical", "guaranteed")
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,83 @@ def tune_topic_threshold(
     return _result(thresholds[k], disabled, "f1", target_fpr, tp[k], fp[k], positives, negatives)
 
 
+def fpr_upper_bound(fp, negatives, *, confidence: float = 0.95):
+    """One-sided Clopper-Pearson upper confidence bound on an FPR of `fp / negatives`.
+
+    The exact binomial bound: the largest p with P(Binomial(negatives, p) <= fp) >=
+    1 - confidence, i.e. the `confidence` quantile of Beta(fp + 1, negatives - fp). It is 1
+    when fp == negatives or there are no negatives. Works elementwise on arrays.
+    """
+    from scipy.stats import beta
+
+    fp = np.asarray(fp, dtype=np.float64)
+    n = np.asarray(fp * 0 + negatives, dtype=np.float64)
+    out = np.ones(np.broadcast(fp, n).shape)
+    ok = fp < n
+    if np.any(ok):
+        a = np.broadcast_to(fp, out.shape)[ok] + 1.0
+        b = np.broadcast_to(n, out.shape)[ok] - np.broadcast_to(fp, out.shape)[ok]
+        out[ok] = beta.ppf(confidence, a, b)
+    return out if out.shape else float(out)
+
+
+def min_negatives_for_guarantee(target_fpr: float, confidence: float = 0.95) -> int:
+    """Fewest negatives for which zero false positives certify FPR <= target_fpr.
+
+    With k = 0 the Clopper-Pearson bound is 1 - (1 - confidence)^(1/n), so n must satisfy
+    (1 - target)^n <= 1 - confidence: n = ceil(log(1 - confidence) / log(1 - target)).
+    149 for 2% at 95%; each allowed false positive needs roughly 1/target more negatives.
+
+    Raises:
+        ValueError: if target_fpr or confidence is not in (0, 1).
+    """
+    if not 0.0 < target_fpr < 1.0 or not 0.0 < confidence < 1.0:
+        raise ValueError(
+            f"target_fpr and confidence must be in (0, 1), got {target_fpr}, {confidence}"
+        )
+    n = math.ceil(math.log(1.0 - confidence) / math.log(1.0 - target_fpr) - 1e-9)
+    while (1.0 - target_fpr) ** n > 1.0 - confidence:  # guard against log rounding
+        n += 1
+    return n
+
+
+def tune_threshold_guaranteed(
+    y_true, scores, *, target_fpr: float, confidence: float = 0.95
+) -> ThresholdResult:
+    """The threshold maximizing recall subject to a certified FPR <= target_fpr.
+
+    Like `tune_threshold`, but a candidate is feasible only if the one-sided Clopper-Pearson
+    upper bound (`fpr_upper_bound`, at `confidence`) on its FPR is <= target_fpr. The bound
+    grows with fp, so the feasible candidates are still a prefix of the sweep. With fewer
+    than `min_negatives_for_guarantee(target_fpr, confidence)` negatives nothing is feasible
+    and the class is disabled.
+
+    Raises:
+        ValueError: on bad inputs (see `tune_threshold`) or a confidence outside (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    y, s = _check(y_true, scores, target_fpr)
+    positives = int(y.sum())
+    negatives = int(y.size - positives)
+    thresholds, tp, fp = _sweep(y, s)
+    if negatives:
+        upper = np.asarray(fpr_upper_bound(fp, negatives, confidence=confidence))
+        feasible = upper <= float(target_fpr) + 1e-12
+    else:
+        feasible = np.ones(fp.shape, dtype=bool)
+    feasible[0] = True  # DISABLED predicts nothing: always allowed
+    last_ok = int(np.flatnonzero(feasible)[-1])
+    best_tp = tp[last_ok]
+    k = int(np.flatnonzero(tp == best_tp)[0])
+    disabled = best_tp == 0
+    if disabled:
+        k = 0
+    return _result(
+        thresholds[k], disabled, "recall", target_fpr, tp[k], fp[k], positives, negatives
+    )
+
+
 def tune_thresholds(
     gold: Sequence[str],
     p_scam,
@@ -224,6 +311,8 @@ def tune_thresholds(
     *,
     scam_target_fpr: float = 0.02,
     topic_target_fpr: float | None = None,
+    rule: str = "empirical",
+    confidence: float = 0.95,
 ) -> dict:
     """Tune both thresholds: scam at an FPR budget, then topic for F1 given the scam one.
 
@@ -233,6 +322,9 @@ def tune_thresholds(
         p_topic: topic-head probability per row.
         scam_target_fpr: scam FPR ceiling on the tuning data.
         topic_target_fpr: optional topic FPR ceiling.
+        rule: `empirical` (FPR on the tuning data <= target; the default) or `guaranteed`
+            (Clopper-Pearson upper bound on the FPR <= target at `confidence`).
+        confidence: confidence of the `guaranteed` rule.
 
     Returns:
         `{"thresholds": {"scam", "topic_crypto"}, "tuning": {"rule", "rows", "scam": {...},
@@ -242,13 +334,20 @@ def tune_thresholds(
     Raises:
         ValueError: on bad inputs (see `tune_threshold`).
     """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     gold = [str(g) for g in gold]
     y_scam = np.array([g == SCAM for g in gold], dtype=np.int64)
-    scam = tune_threshold(y_scam, p_scam, target_fpr=scam_target_fpr)
+    if rule == "guaranteed":
+        scam = tune_threshold_guaranteed(
+            y_scam, p_scam, target_fpr=scam_target_fpr, confidence=confidence
+        )
+    else:
+        scam = tune_threshold(y_scam, p_scam, target_fpr=scam_target_fpr)
     topic = tune_topic_threshold(
         gold, p_scam, p_topic, t_scam=scam.threshold, target_fpr=topic_target_fpr
     )
-    return {
+    out = {
         "thresholds": {SCAM: scam.threshold, TOPIC: topic.threshold},
         "tuning": {
             "rule": DECISION_RULE,
@@ -259,3 +358,16 @@ def tune_thresholds(
             "negatives": {SCAM: scam.negatives, TOPIC: topic.negatives},
         },
     }
+    if rule == "guaranteed":
+        # Only added for the guaranteed rule, so empirical results stay exactly as before.
+        out["tuning"]["scam_rule"] = {
+            "rule": rule,
+            "confidence": confidence,
+            "fpr_upper_bound": float(
+                fpr_upper_bound(scam.fp, scam.negatives, confidence=confidence)
+            ),
+            "min_negatives": min_negatives_for_guarantee(scam_target_fpr, confidence)
+            if 0.0 < scam_target_fpr < 1.0
+            else None,
+        }
+    return out
