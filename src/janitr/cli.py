@@ -1102,7 +1102,8 @@ def _add_train_linear(train_sub) -> None:
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
     _add_config_flags(p, LinearConfig, skip=("tune_on", "threshold_rule", "class_weight"))
     p.add_argument("--tune-on", dest="cfg_tune_on", choices=TUNE_CHOICES,
-                   default=argparse.SUPPRESS, help="split(s) thresholds are tuned on (default: calib)")
+                   default=argparse.SUPPRESS,
+                   help="split(s) thresholds are tuned on (default: calib)")
     p.add_argument("--threshold-rule", dest="cfg_threshold_rule",
                    choices=("empirical", "guaranteed"), default=argparse.SUPPRESS,
                    help="scam threshold rule (default: empirical)")

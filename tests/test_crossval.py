@@ -1,0 +1,91 @@
+"""Cross-fitting: folds keep near-duplicates together, OOF scores, nested thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from janitr.cli import main
+from janitr.crossval import (
+    CrossvalConfig,
+    assign_folds,
+    crossval,
+    lever_table,
+    nested_thresholds,
+    platt,
+    read_labeled,
+)
+from janitr.demo import write_demo_dataset
+from janitr.errors import ConfigError
+from janitr.neardup import duplicate_groups
+from janitr.thresholds import tune_thresholds
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_demo_dataset(tmp_path_factory.mktemp("demo"), rows=200, seed=1)
+
+
+def test_folds_group_and_stratify(data_dir):
+    records = read_labeled(data_dir)
+    fold = assign_folds(records, folds=4, seed=0)
+    assert set(fold.tolist()) == {0, 1, 2, 3}
+    groups = np.asarray(duplicate_groups([r.norm_text for r in records]))
+    for g in np.unique(groups):
+        assert len(set(fold[groups == g].tolist())) == 1  # near-duplicates share a fold
+    assert np.array_equal(fold, assign_folds(records, folds=4, seed=0))
+    with pytest.raises(ConfigError):
+        assign_folds(records[:3], folds=5, seed=0)
+
+
+def test_nested_thresholds_never_use_own_fold():
+    rng = np.random.default_rng(0)
+    n = 600
+    gold = rng.choice(["scam", "topic_crypto", "clean"], size=n).tolist()
+    oof = rng.random((n, 2))
+    fold = np.arange(n) % 3
+    t_scam, _, per_fold = nested_thresholds(gold, oof, fold, folds=3, target=0.1,
+                                            rule="empirical", confidence=0.95)  # fmt: skip
+    for k in range(3):
+        other = fold != k
+        expect = tune_thresholds(np.asarray(gold)[other].tolist(), oof[other, 0], oof[other, 1],
+                                 scam_target_fpr=0.1)["thresholds"]["scam"]  # fmt: skip
+        assert np.all(t_scam[fold == k] == expect) and per_fold[k]["t_scam"] == expect
+
+
+def test_platt_is_monotone():
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.3).astype(int)
+    s = np.clip(rng.normal(0.3 + 0.3 * y, 0.1), 0.01, 0.99)
+    grid = np.linspace(0.01, 0.99, 50)
+    cal = platt(s, y, grid)
+    assert np.all(np.diff(cal) >= 0) and cal.min() >= 0 and cal.max() <= 1
+
+
+@pytest.mark.integration
+def test_crossval_linear_end_to_end(data_dir, tmp_path, capsys):
+    records = read_labeled(data_dir)
+    cfg = CrossvalConfig(model="linear", folds=3, seed=0, n_boot=50, augment=True)
+    res = crossval(records=records, config=cfg)
+    assert res["rows"] == len(records) == len(res["predictions"]["p_scam"])
+    assert sum(res["fold_sizes"]) == len(records)
+    assert set(res["rules"]) == {"empirical", "guaranteed"}
+    s = res["rules"]["empirical"]["summary"]
+    assert 0 <= s["scam_recall"] <= 1 and "clean" in s["scam_fpr_by_negative_class"]
+    assert "mixed" in res["robustness"]
+    assert res["report"]["thresholds"]["scam"]["per_row"] is True
+    assert "| lever |" in lever_table([("linear", res)])
+    out = tmp_path / "oof.jsonl"
+    argv = ["crossval", "--data", str(data_dir), "--folds", "3", "--n-boot", "20",
+            "--no-robustness", "--predictions", str(out),
+            "--json", str(tmp_path / "cv.json")]  # fmt: skip
+    code = main(argv)
+    assert code == 0 and out.is_file() and "nested thresholds" in capsys.readouterr().out
+    assert main(["errors", str(out), "--data", str(data_dir / "train.jsonl")]) == 0
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="--model"):
+        CrossvalConfig(model="svm")
+    with pytest.raises(ConfigError, match="--folds"):
+        CrossvalConfig(folds=1)
