@@ -28,7 +28,7 @@ import numpy as np
 from janitr.artifacts import atomic_dir, file_entry, hash_object, read_json, sha256_file, write_json
 from janitr.errors import BundleError
 from janitr.labels import CLASSES
-from janitr.normalize import NormalizationConfig, normalize_text
+from janitr.normalize import NormalizationConfig
 
 FORMAT = "janitr-bundle"
 FORMAT_VERSION = 1
@@ -55,7 +55,7 @@ class Scorer(Protocol):
 
 def text_key(text: str, normalization: NormalizationConfig | None = None) -> str:
     """Short hash of a normalized text, used to recognise rows a model has seen."""
-    norm = normalize_text(text, strip_urls=(normalization or NormalizationConfig()).strip_urls)
+    norm = (normalization or NormalizationConfig()).apply(text)
     return hash_object(norm)[:20]
 
 

@@ -80,10 +80,23 @@ class DataConfig:
     """Labeled rows of the generated demo dataset when no data directory is given."""
     tokenizer_unlabeled: bool = True
     """Also train the tokenizer on `unlabeled.jsonl` (if present)."""
+    holdout_fraction: float = 0.2
+    """When the data directory has no `holdout.jsonl`, the first stage carves this share of
+    `train.jsonl` into a holdout (group-aware and stratified, `janitr.splits`); every later
+    stage trains on the rest and the final evaluation uses the holdout. 0 turns it off."""
+    holdout_seed: int = 13
+    """Seed of the holdout carve."""
 
     def __post_init__(self) -> None:
+        problems = []
         if self.demo_rows < 30:
-            raise ConfigError(f"demo_rows: expected an integer >= 30, found {self.demo_rows}")
+            problems.append(f"demo_rows: expected an integer >= 30, found {self.demo_rows}")
+        if not (self.holdout_fraction == 0 or 0.02 <= self.holdout_fraction <= 0.5):
+            problems.append(
+                "holdout_fraction: expected 0 (off) or a float in [0.02, 0.5], "
+                f"found {self.holdout_fraction}"
+            )
+        _problems_to_error(problems)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,21 @@ class BenchmarkError(JanitrError):
     """A frozen benchmark no longer matches its manifest."""
 
 
+class ParityError(JanitrError):
+    """An exported or quantized model disagrees with its reference beyond the gates.
+
+    `report` is the parity report that failed (None when it could not be computed).
+    """
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class EmptyTextError(JanitrError, ValueError):
+    """A text to classify is empty (or only whitespace / zero-width characters)."""
+
+
 class MissingDependencyError(JanitrError):
     """An optional dependency is needed for this command; the message says how to install it."""
 

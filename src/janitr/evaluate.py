@@ -26,7 +26,6 @@ from janitr.bundle import Bundle, load_bundle, text_key
 from janitr.errors import LeakageError
 from janitr.labels import CLASSES, SCAM, TOPIC, collapse, decide, targets
 from janitr.metrics import evaluate_predictions
-from janitr.normalize import normalize_text
 from janitr.records import Record, read_records
 
 REPORT_FORMAT = "janitr-evaluation"
@@ -77,11 +76,11 @@ def score_records(
 ) -> np.ndarray:
     """Head probabilities `(N, 2)` for records, normalized with the bundle's settings."""
     scorer = bundle.scorer()
-    strip = bundle.normalization.strip_urls
+    normalization = bundle.normalization
     out = np.zeros((len(records), 2), dtype=np.float64)
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
-        texts = [normalize_text(r.text, strip_urls=strip) for r in chunk]
+        texts = [normalization.apply(r.text) for r in chunk]
         out[start : start + len(chunk)] = scorer.predict_heads(texts)
     return out
 

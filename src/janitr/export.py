@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from janitr.errors import ConfigError, JanitrError
+from janitr.errors import ConfigError, ParityError
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,6 @@ MIN_PARITY_ROWS = 1000
 MAX_MEAN_DELTA = 0.01
 MIN_AGREEMENT = 0.99
 DEFAULT_THRESHOLDS = {"scam": 0.5, "topic_crypto": 0.5}
-
-
-class ParityError(JanitrError):
-    """An exported or quantized model disagrees with its reference beyond the gates."""
-
-    def __init__(self, message: str, report: ParityReport | None = None):
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass

@@ -373,7 +373,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             config.bucket,
         )
         model = _train_supervised(fasttext, train_txt, config)
-        train_seconds = time.perf_counter() - started
+        log.info("fastText trained in %.1fs", time.perf_counter() - started)
         quant = {"status": "skipped"}
         if config.quantize:
             quant = _quantize(model, config)
@@ -448,7 +448,6 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             "labels": [LABEL_PREFIX + c for c in CLASSES],
             "quantization": quant,
             "size_bytes": size,
-            "train_seconds": round(train_seconds, 2),
             "report": report,
         }
         bundle = write_bundle(

@@ -381,7 +381,7 @@ def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearCon
     norm = config.normalization
     started = time.perf_counter()
     model = fit_linear(train, config)
-    train_seconds = time.perf_counter() - started
+    log.info("linear model trained in %.1fs", time.perf_counter() - started)
 
     def heads(rows: list[Record]) -> np.ndarray:
         return model.predict_heads([norm.apply(r.text) for r in rows])
@@ -429,7 +429,6 @@ def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearCon
             "config": config.to_dict(),
             "features": {"word": len(model.word.vocabulary_), "char": len(model.char.vocabulary_)},
             "size_bytes": size,
-            "train_seconds": round(train_seconds, 2),
             "report": report,
         }
         tuning = {

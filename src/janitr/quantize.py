@@ -20,12 +20,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from janitr.errors import ConfigError
+from janitr.errors import ConfigError, ParityError
 from janitr.export import (
     MAX_MEAN_DELTA,
     MIN_AGREEMENT,
     MIN_PARITY_ROWS,
-    ParityError,
     ParityReport,
     check_parity_texts,
     compare_heads,

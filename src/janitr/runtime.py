@@ -1,7 +1,7 @@
 """`janitr.Classifier`: load a bundle and classify posts.
 
 The serving side of the project. It loads a verified bundle, normalizes each text with
-`normalize_text` and the bundle's own `NormalizationConfig` (exactly what training used),
+the bundle's own `NormalizationConfig` (exactly what training used),
 asks the bundle's scorer for the two head probabilities, and applies the bundle's
 thresholds with `labels.decide`. It imports numpy and the scorer's backend (fastText, or
 onnxruntime + tokenizers), never torch, so `pip install janitr` can classify.
@@ -18,16 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from janitr.bundle import Bundle, Scorer, load_bundle
-from janitr.errors import JanitrError
+from janitr.errors import EmptyTextError
 from janitr.labels import CLASSES, SCAM, TOPIC, class_probabilities, decide
-from janitr.normalize import normalize_text
 
 #: Texts scored per scorer call (bounds memory on large inputs).
 BATCH_SIZE = 4096
-
-
-class EmptyTextError(JanitrError, ValueError):
-    """A text to classify is empty (or only whitespace / zero-width characters)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +84,7 @@ class Classifier:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
-            norm = normalize_text(text, strip_urls=self.normalization.strip_urls)
+            norm = self.normalization.apply(text)
             if not norm:
                 raise EmptyTextError(
                     f"text {i} is empty after normalization ({text[:40]!r}); "

@@ -596,6 +596,15 @@ def train_one_seed(
     }
 
 
+def _without_timings(result: dict) -> dict:
+    """A seed's result as stored in the bundle: no weights, logits or wall-clock times."""
+    drop = {"valid_logits", "state", "seconds"}
+    out = {k: v for k, v in result.items() if k not in drop}
+    out["history"] = [{k: v for k, v in h.items() if k != "elapsed_s"} for h in result["history"]]
+    out["best"] = {k: v for k, v in result["best"].items() if k != "elapsed_s"}
+    return out
+
+
 def _save_seed_dir(seed_dir: Path, *, state: dict, model_path: str, config: TeacherConfig) -> None:
     from safetensors.torch import save_file
 
@@ -807,7 +816,9 @@ def train_teacher(
         "model": model_path,
         "device": str(device),
         "threads": _torch().get_num_threads(),
-        "per_seed": [{k: v for k, v in r.items() if k != "valid_logits"} for r in per_seed],
+        # Wall-clock timings stay out of the bundle (they are logged), so that the same
+        # data, config and seed give a bundle identical in content.
+        "per_seed": [_without_timings(r) for r in per_seed],
         "ensemble_valid_raw": ensemble_valid,
         "calibration": calibration.to_dict(),
     }
@@ -848,8 +859,6 @@ def train_teacher(
             "model_type": encoder_config.get("model_type"),
             "training": config.to_dict(),
             "selection": f"best epoch per seed by valid {config.select_metric}",
-            "train_seconds": round(sum(r["seconds"] for r in per_seed), 1),
-            "seed_seconds": {str(r["seed"]): r["seconds"] for r in per_seed},
             "best_epochs": {str(r["seed"]): r["best"]["epoch"] for r in per_seed},
             "report": report,
         },
