@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     base = [json.loads(line) for line in text.splitlines() if line.strip()]
     janitr = [sys.executable, "-m", "janitr"]
     results = []
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for n in args.sizes:
             data = Path(tmp) / f"rows_{n}.jsonl"

@@ -130,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--min-seconds", type=float, default=3.0, help="throughput run length")
     p.add_argument("--latency-posts", type=int, default=1000)
-    p.add_argument("--batch-threads", type=int, default=1,
-                   help="threads for the throughput run (latency always uses 1)")
+    p.add_argument(
+        "--batch-threads",
+        type=int,
+        default=1,
+        help="threads for the throughput run (latency always uses 1)",
+    )
     p.add_argument("--out", help="JSON path (default: benchmarks/results/inference_<kind>.json)")
     args = p.parse_args(argv)
     result = benchmark(model=args.model, texts=_texts(args.data, args.limit),

@@ -31,6 +31,29 @@ def test_defaults_and_shipped_configs_load():
     assert default.student.vocab_size == default.tokenizer.vocab_size
 
 
+def test_presets_equal_the_shipped_config_files():
+    # `janitr run` without --config uses these presets; they must not drift from the files.
+    assert (
+        load_config(preset="fast").to_dict()
+        == load_config(ROOT / "configs" / "fast.toml").to_dict()
+    )
+    assert (
+        load_config(preset="default").to_dict()
+        == load_config().to_dict()
+        == load_config(ROOT / "configs" / "default.toml").to_dict()
+    )
+    with pytest.raises(ConfigError, match="preset 'fsat'.*fast"):
+        load_config(preset="fsat")
+
+
+def test_holdout_fraction_is_checked():
+    assert load_config().data.holdout_fraction == 0.2
+    assert load_config(overrides=["data.holdout_fraction=0"]).data.holdout_fraction == 0
+    for bad in ("0.9", "-0.1", "0.001"):
+        with pytest.raises(ConfigError, match="data.holdout_fraction"):
+            load_config(overrides=[f"data.holdout_fraction={bad}"])
+
+
 def test_set_overrides_are_coerced_from_field_types():
     config = load_config(
         overrides=[

@@ -403,11 +403,13 @@ def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
     from janitr.pipeline import preflight
 
     data = _data(tmp_path)
+    preflight(load_config(), data)  # no holdout.jsonl: the validate stage carves one
+    no_carve = ["data.holdout_fraction=0"]
     with pytest.raises(ConfigError, match="there is no holdout.jsonl"):
-        preflight(load_config(), data)
-    preflight(load_config(overrides=["evaluate.allow_overlap=true"]), data)
+        preflight(load_config(overrides=no_carve), data)
+    preflight(load_config(overrides=[*no_carve, "evaluate.allow_overlap=true"]), data)
     (data / "holdout.jsonl").write_text((data / "valid.jsonl").read_text())
-    preflight(load_config(), data)
+    preflight(load_config(overrides=no_carve), data)
     with pytest.raises(ConfigError, match="calib.jsonl"):
         preflight(load_config(overrides=["evaluate.split=calib"]), data)
 
@@ -444,3 +446,147 @@ def test_leakage_stops_only_for_holdout_overlap_by_default(tmp_path):
     with pytest.raises(LeakageError, match="holdout"):
         stage_leakage(_ctx(tmp_path, data))
     assert stage_leakage(_ctx(tmp_path, data, ["leakage.fail=false"]))["ok"] is False
+
+
+def test_a_stage_can_provide_the_data_of_later_stages(tmp_path):
+    data = _data(tmp_path)
+
+    def carve(ctx):
+        (ctx.out / "data").mkdir()
+        lines = ctx.data_file("train").read_text().splitlines(keepends=True)
+        (ctx.out / "data" / "train.jsonl").write_text("".join(lines[:2]))
+
+    def count(ctx):
+        n = len(ctx.data_file("train").read_text().splitlines())
+        (ctx.out / "n.txt").write_text(str(n))
+        return {"rows": n}
+
+    stages = [
+        Stage("carve", carve, data=("train",), provides_data=True),
+        Stage("count", count, deps=("carve",), data=("train",)),
+    ]
+    run = run_pipeline(
+        data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=True, stages=stages
+    )
+    assert run.stages[1].summary == {"rows": 2}
+    manifest = read_json(tmp_path / "run" / "stages" / "02-count" / MANIFEST)
+    carved = tmp_path / "run" / "stages" / "01-carve" / "data" / "train.jsonl"
+    assert manifest["inputs"]["data:train"]["size"] == carved.stat().st_size
+    again = run_pipeline(
+        data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=True, stages=stages
+    )
+    assert again.ran == []
+
+
+def _leaky_demo(tmp_path: Path) -> Path:
+    """Demo data whose train repeats a few valid/calib texts (exactly and nearly)."""
+    from janitr.demo import write_demo_dataset
+
+    data = write_demo_dataset(tmp_path / "demo", rows=300, seed=5)
+    valid = [json.loads(x) for x in (data / "valid.jsonl").read_text().splitlines()]
+    calib = [json.loads(x) for x in (data / "calib.jsonl").read_text().splitlines()]
+    extra = [
+        {"id": "copy-1", "text": valid[0]["text"], "labels": valid[0]["labels"]},
+        {"id": "copy-2", "text": valid[1]["text"] + "!!", "labels": valid[1]["labels"]},
+        {"id": "copy-3", "text": calib[0]["text"].upper(), "labels": calib[0]["labels"]},
+    ]
+    with open(data / "train.jsonl", "a") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in extra)
+    return data
+
+
+def test_carve_holdout_is_group_aware_seeded_and_clean(tmp_path):
+    from janitr.leakage import check_leakage
+    from janitr.neardup import duplicate_groups
+    from janitr.normalize import normalize_text
+    from janitr.pipeline import carve_holdout
+
+    data = _leaky_demo(tmp_path)
+    report = carve_holdout(data, tmp_path / "a", fraction=0.2, seed=1, threshold=0.8)
+    carve_holdout(data, tmp_path / "b", fraction=0.2, seed=1, threshold=0.8)
+    carve_holdout(data, tmp_path / "c", fraction=0.2, seed=2, threshold=0.8)
+    out = tmp_path / "a"
+    for name in ("train", "holdout", "valid", "calib", "unlabeled"):
+        assert (out / f"{name}.jsonl").read_bytes() == (
+            tmp_path / "b" / f"{name}.jsonl"
+        ).read_bytes()
+    assert (out / "holdout.jsonl").read_bytes() != (tmp_path / "c" / "holdout.jsonl").read_bytes()
+    assert (out / "valid.jsonl").read_bytes() == (data / "valid.jsonl").read_bytes()
+
+    def rows(path):
+        return [json.loads(x) for x in path.read_text().splitlines()]
+
+    source, train, holdout = (
+        rows(data / "train.jsonl"),
+        rows(out / "train.jsonl"),
+        rows(out / "holdout.jsonl"),
+    )
+    assert sorted(r["id"] for r in train + holdout) == sorted(
+        r["id"] for r in source if r["id"] not in report["dropped_ids"]
+    )
+    assert report["rows"] == {
+        "train_before": len(source),
+        "train": len(train),
+        "holdout": len(holdout),
+    }
+    assert abs(len(holdout) / len(source) - 0.2) < 0.03
+    # the copies of valid/calib texts stay in train; near-duplicate groups stay whole
+    assert {"copy-1", "copy-2", "copy-3"} <= {r["id"] for r in train}
+    assert report["pinned_to_train"] >= 3
+    side = {r["id"]: "train" for r in train} | {r["id"]: "holdout" for r in holdout}
+    groups = duplicate_groups([normalize_text(r["text"]) for r in train + holdout])
+    by_group: dict[int, set] = {}
+    for r, g in zip(train + holdout, groups, strict=True):
+        by_group.setdefault(g, set()).add(side[r["id"]])
+    assert all(len(v) == 1 for v in by_group.values())
+    # exactly what the leakage stage will check: the holdout overlaps nothing
+    check = check_leakage([out / f"{n}.jsonl" for n in ("train", "valid", "calib", "holdout")])
+    assert all(p.clean for p in check.pairs if "holdout" in (p.a, p.b))
+
+
+def test_validate_stage_carves_and_later_stages_use_it(tmp_path):
+    from janitr.pipeline import STAGES
+
+    data = _leaky_demo(tmp_path)
+    run = run_pipeline(
+        data_dir=data, out_dir=tmp_path / "run", config=load_config(), quiet=True, stages=STAGES[:2]
+    )
+    validate, leakage = run.stages
+    carved = tmp_path / "run" / "stages" / "01-validate" / "data"
+    assert validate.summary["holdout"]["rows"]["holdout"] > 0
+    assert (carved / "holdout.jsonl").is_file()
+    manifest = read_json(tmp_path / "run" / "stages" / "02-leakage" / MANIFEST)
+    assert manifest["inputs"]["data:holdout"]["size"] == (carved / "holdout.jsonl").stat().st_size
+    assert "holdout" not in leakage.summary["overlaps"]
+    # a given holdout.jsonl is used as is: nothing is carved
+    (data / "holdout.jsonl").write_text((carved / "holdout.jsonl").read_text())
+    (data / "train.jsonl").write_text((carved / "train.jsonl").read_text())
+    run2 = run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run2",
+        config=load_config(),
+        quiet=True,
+        stages=STAGES[:2],
+    )
+    assert run2.stages[0].summary["holdout"] == {"source": "holdout.jsonl"}
+    assert not (tmp_path / "run2" / "stages" / "01-validate" / "data").exists()
+
+
+def test_cli_run_without_config_uses_fast_settings_for_the_demo(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import janitr.pipeline
+    from janitr.cli import main
+
+    seen = {}
+
+    def fake_run_pipeline(*, data_dir, out_dir, config, quiet):
+        seen[data_dir] = config
+        return SimpleNamespace(name="x", run_dir=out_dir)
+
+    monkeypatch.setattr(janitr.pipeline, "run_pipeline", fake_run_pipeline)
+    assert main(["run", "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    data = _data(tmp_path)
+    assert main(["run", "--data", str(data), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert seen[None].to_dict() == load_config(preset="fast").to_dict()
+    assert seen[data].to_dict() == load_config().to_dict()

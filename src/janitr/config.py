@@ -268,7 +268,7 @@ class ReportConfig:
 
     enabled: bool = True
     """Render the report at the end of the run."""
-    top_errors: int = 10
+    top_errors: int = 15
     """False positives and false negatives listed per bundle."""
 
     def __post_init__(self) -> None:
@@ -629,18 +629,68 @@ def config_from_dict(
     return PipelineConfig(sections=sections)
 
 
+#: Built-in configs, usable without the repository's `configs/` folder (an installed
+#: package has none). The defaults of every section are `configs/default.toml`; "fast" is
+#: `configs/fast.toml` (tests check that both stay equal to their files).
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    "fast": {
+        "run": {"seed": 13},
+        "data": {"demo_rows": 600, "holdout_fraction": 0.2},
+        "tokenizer": {"vocab_size": 2000, "min_frequency": 1},
+        "fasttext": {"dim": 16, "epoch": 10, "bucket": 100000, "cutoff": 1000, "threads": 1},
+        "teacher": {
+            "seeds": [13],
+            "force": True,
+            "epochs": 1,
+            "max_steps": 8,
+            "batch_size": 16,
+            "eval_batch_size": 64,
+            "max_length": 48,
+        },
+        "cache": {"batch_size": 64},
+        "student": {
+            "vocab_size": 2000,
+            "layers": 2,
+            "hidden": 64,
+            "heads": 2,
+            "ffn": 128,
+            "max_length": 48,
+        },
+        "distill": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
+        "export": {"parity_rows": 200},
+        "quantize": {"parity_rows": 200},
+        "thresholds": {"scam_target_fpr": 0.02, "topic_target_fpr": 0.03},
+        "evaluate": {"bootstrap": 200},
+        "report": {"top_errors": 8},
+    },
+}
+
+
 def load_config(
-    path: str | Path | None = None, *, overrides: Sequence[str] | Mapping[str, Any] = ()
+    path: str | Path | None = None,
+    *,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    preset: str | None = None,
 ) -> PipelineConfig:
     """Load a pipeline config from TOML (defaults if `path` is None) plus overrides.
 
+    Args:
+        path: a TOML file; None: the built-in `preset` (default: the section defaults).
+        overrides: `key=value` strings or a mapping, applied last.
+        preset: a name in `PRESETS` ("default", "fast"), used only when `path` is None.
+
     Raises:
-        ConfigError: if the file is missing or not TOML, or any key is unknown or invalid
-            (all problems at once, each with its full key).
+        ConfigError: if the file is missing or not TOML, the preset unknown, or any key is
+            unknown or invalid (all problems at once, each with its full key).
     """
     import tomllib
 
     data: dict[str, Any] = {}
+    if path is None and preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown config preset {preset!r}{_suggest(preset, list(PRESETS))}")
+        data = json.loads(json.dumps(PRESETS[preset]))
     if path is not None:
         path = Path(path)
         if not path.is_file():

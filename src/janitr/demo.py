@@ -5,8 +5,11 @@ crypto scams (fake airdrops, wallet drainers, giveaways, DM-me recovery scams, p
 some without any crypto word), crypto-topic talk (markets, ETF news, dev talk, some
 mentioning "airdrop" innocently), and clean posts (news, sports, food, tech). Labels are
 realistic taxonomy lists such as ["scam", "phishing", "topic_crypto"]. A few rows are
-near-duplicates of others, as in real scraped data. The same seed gives the same files. It
-is meant for demos, tests and the CI chain, never for reporting model quality.
+near-duplicates of others, as in real scraped data, but the splits never share a text: rows
+with equal or near-duplicate normalized texts (`janitr.neardup`) form a group, and each
+group lands in one split (the group-aware stratified assignment of `janitr.splits`), so an
+evaluation on the demo data is as honest as one on real data. The same seed gives the same
+files. It is meant for demos, tests and the CI chain, never for reporting model quality.
 """
 
 from __future__ import annotations
@@ -264,9 +267,35 @@ def demo_rows(*, rows: int = 600, seed: int = 0) -> list[dict]:
     return out
 
 
+#: Shares of the labeled demo rows per split file.
+DEMO_RATIOS: dict[str, float] = {"train": 0.75, "valid": 0.15, "calib": 0.10}
+
+
+def split_groups(data: list[dict], *, seed: int) -> dict[str, list[dict]]:
+    """Rows per split (`DEMO_RATIOS`), duplicate groups kept whole, stratified by labels.
+
+    Rows keep their generation order inside each split.
+    """
+    import numpy as np
+
+    from janitr.neardup import duplicate_groups
+    from janitr.normalize import normalize_text
+    from janitr.splits import _assign
+
+    group = np.asarray(duplicate_groups([normalize_text(r["text"]) for r in data]), dtype=np.int64)
+    split = _assign([tuple(r["labels"]) for r in data], group, DEMO_RATIOS, seed)
+    names = list(DEMO_RATIOS)
+    parts: dict[str, list[dict]] = {name: [] for name in names}
+    for row, k in zip(data, split.tolist(), strict=True):
+        parts[names[k]].append(row)
+    return parts
+
+
 def write_demo_dataset(out_dir: str | Path, *, rows: int = 600, seed: int = 0) -> Path:
-    """Write `train.jsonl` (75%), `valid.jsonl` (15%), `calib.jsonl` (10%) and an
+    """Write `train.jsonl` (~75%), `valid.jsonl` (~15%), `calib.jsonl` (~10%) and an
     `unlabeled.jsonl` (rows//2 rows without labels) of synthetic posts into `out_dir`.
+
+    No text (exact or near-duplicate) is in two labeled files: see `split_groups`.
 
     Returns:
         `out_dir`.
@@ -278,12 +307,7 @@ def write_demo_dataset(out_dir: str | Path, *, rows: int = 600, seed: int = 0) -
         raise ConfigError(f"--rows: expected at least 20, found {rows}")
     out = Path(out_dir)
     data = demo_rows(rows=rows, seed=seed)
-    n_train, n_valid = int(rows * 0.75), int(rows * 0.15)
-    parts = {
-        "train": data[:n_train],
-        "valid": data[n_train : n_train + n_valid],
-        "calib": data[n_train + n_valid :],
-    }
+    parts = split_groups(data, seed=seed)
     for name, part in parts.items():
         write_lines(out / f"{name}.jsonl", (dump_row(r) for r in part))
     unlabeled = demo_rows(rows=max(rows // 2, 1), seed=seed + 1_000_003)

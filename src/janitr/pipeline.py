@@ -62,6 +62,8 @@ RUN_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STAGES_DIR = "stages"
 BUNDLES_DIR = "bundles"
+#: Folder of a stage's outputs that replaces the data directory for later stages.
+DATA_DIR = "data"
 #: Final bundle names, in report order.
 BUNDLE_NAMES: tuple[str, ...] = ("fasttext", "teacher", "student-fp32", "student-int8")
 
@@ -121,6 +123,9 @@ class Stage:
         data: splits (keys of `[data]`) it reads; missing optional files are skipped.
         enabled: predicate on the config (a disabled stage has no folder).
         estimate_s: rough seconds, for the ETA before the stage has ever run.
+        provides_data: when its finished folder holds `data/train.jsonl`, every later
+            stage reads its splits from that `data/` folder instead of the data directory
+            (the validate stage writes one when it carves a holdout out of train).
     """
 
     name: str
@@ -130,6 +135,7 @@ class Stage:
     data: tuple[str, ...] = ()
     enabled: Callable[[PipelineConfig], bool] = lambda config: True
     estimate_s: float = 10.0
+    provides_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -413,6 +419,7 @@ def run_pipeline(
         for i, (s, on) in enumerate(zip(stages, enabled, strict=True))
     ]
 
+    stage_data = data_dir  # switches to a stage's data/ folder once it provides one
     for i, stage in enumerate(stages):
         index = i + 1
         if not enabled[i]:
@@ -422,7 +429,7 @@ def run_pipeline(
             outcomes.append(StageOutcome(index, stage.name, "disabled", 0.0, None))
             progress.done(index, stage.name, "disabled", 0.0)
             continue
-        inputs = _stage_inputs(stage, data_dir, config, digests, hashes)
+        inputs = _stage_inputs(stage, stage_data, config, digests, hashes)
         sections = {name: config.section_dict(name) for name in stage.sections}
         key = hash_object({"stage": stage.name, "inputs": inputs, "config": sections})
         target = stages_root / stage_dir_name(index, stage.name)
@@ -444,6 +451,7 @@ def run_pipeline(
                 )
             )
             progress.done(index, stage.name, "skipped", 0.0)
+            stage_data = _provided_data(stage, target, stage_data)
             continue
 
         progress.start(index, stage.name, remaining_estimate=sum(estimates[i:]))
@@ -454,7 +462,7 @@ def run_pipeline(
             ctx = StageContext(
                 name=stage.name,
                 run_dir=run_dir,
-                data_dir=data_dir,
+                data_dir=stage_data,
                 config=config,
                 out=tmp,
                 upstream=upstream,
@@ -492,6 +500,7 @@ def run_pipeline(
         digests[stage.name] = manifest["outputs_sha256"]
         outcomes.append(StageOutcome(index, stage.name, "ran", seconds, target, summary))
         progress.done(index, stage.name, "ran", seconds)
+        stage_data = _provided_data(stage, target, stage_data)
 
     bundles = _publish_bundles(run_dir, finished)
     from janitr.runs import collect_metrics, write_run_info
@@ -503,6 +512,14 @@ def run_pipeline(
     return RunResult(
         run_dir=run_dir, name=identity["name"], stages=outcomes, bundles=bundles, metrics=metrics
     )
+
+
+def _provided_data(stage: Stage, target: Path, current: Path) -> Path:
+    """The data folder later stages read: `target/data` if this stage provides one."""
+    provided = target / DATA_DIR
+    if stage.provides_data and (provided / "train.jsonl").is_file():
+        return provided.resolve()
+    return current
 
 
 def _publish_report(run_dir: Path, finished: Mapping[str, Path]) -> None:
@@ -525,19 +542,32 @@ def preflight(config: PipelineConfig, data_dir: Path) -> None:
             calib) and `evaluate.allow_overlap` is false, or the named split is missing.
     """
     split = config.evaluate.split
+    carved = will_carve_holdout(config, data_dir)
     if split == "auto":
-        split = "holdout" if (data_dir / "holdout.jsonl").is_file() else "valid"
+        split = "holdout" if carved or (data_dir / "holdout.jsonl").is_file() else "valid"
+    if split == "holdout" and carved:
+        return
     if not (data_dir / f"{split}.jsonl").is_file():
         raise ConfigError(f"evaluate.split: {split}.jsonl does not exist in {data_dir}")
     if split in ("valid", "calib") and not config.evaluate.allow_overlap:
         raise ConfigError(
             f"evaluate.split: the run would evaluate on {split}.jsonl"
-            + (" (there is no holdout.jsonl)" if config.evaluate.split == "auto" else "")
+            + (
+                " (there is no holdout.jsonl and data.holdout_fraction = 0)"
+                if config.evaluate.split == "auto"
+                else ""
+            )
             + ", but the teacher and student choose their best epoch on valid and every model "
             "tunes its thresholds on calib, so the evaluation would be refused after training. "
-            "Add a holdout.jsonl (`janitr split` writes one), or set "
-            "evaluate.allow_overlap = true (the report then flags the numbers as optimistic)"
+            "Set data.holdout_fraction (e.g. 0.2: a holdout is carved out of train.jsonl), add "
+            "a holdout.jsonl (`janitr split` writes one), or set evaluate.allow_overlap = true "
+            "(the report then flags the numbers as optimistic)"
         )
+
+
+def will_carve_holdout(config: PipelineConfig, data_dir: Path) -> bool:
+    """True when the validate stage carves a holdout out of train.jsonl (none is given)."""
+    return config.data.holdout_fraction > 0 and not (data_dir / "holdout.jsonl").is_file()
 
 
 def _discard_unfinished(stages_root: Path) -> None:
@@ -667,7 +697,8 @@ def _normalized(path: Path, *, labeled: bool = True) -> list[str]:
 
 
 def stage_validate(ctx: StageContext) -> dict:
-    """Check every row of every split; all problems at once."""
+    """Check every row of every split; all problems at once. Then, when the data has no
+    `holdout.jsonl`, carve one out of train into `data/` (see `carve_holdout`)."""
     from janitr.errors import DataError
     from janitr.validate import validate_files
 
@@ -695,12 +726,176 @@ def stage_validate(ctx: StageContext) -> dict:
             problems,
             summary=f"{len(problems)} problem(s) in the data in {ctx.data_dir}; fix them and rerun",
         )
-    return {
+    summary = {
         "rows": report.rows,
         "rows_per_file": _relative(report.rows_per_file, ctx.data_dir),
         "class_counts": report.to_dict()["class_counts"],
         "unlabeled_rows_skipped": skipped,
     }
+    if will_carve_holdout(ctx.config, ctx.data_dir):
+        carve = carve_holdout(
+            ctx.data_dir,
+            ctx.out / DATA_DIR,
+            fraction=ctx.config.data.holdout_fraction,
+            seed=ctx.config.data.holdout_seed,
+            threshold=ctx.config.leakage.threshold,
+        )
+        write_json(ctx.out / "holdout_split.json", carve)
+        summary["holdout"] = {k: v for k, v in carve.items() if k != "dropped_ids"}
+        log.info(
+            "no holdout.jsonl: carved %d holdout rows out of train.jsonl (%d left to train on; "
+            "%d dropped as duplicates of valid/calib)",
+            carve["rows"]["holdout"],
+            carve["rows"]["train"],
+            carve["dropped"],
+        )
+    else:
+        summary["holdout"] = {
+            "source": "holdout.jsonl" if ctx.data_file("holdout").is_file() else None
+        }
+    return summary
+
+
+def carve_holdout(
+    data_dir: Path,
+    out: Path,
+    *,
+    fraction: float,
+    seed: int,
+    threshold: float,
+    max_rounds: int = 5,
+) -> dict:
+    """Carve a holdout out of `train.jsonl` into `out/` (train, holdout, copies of the rest).
+
+    The carve is the project's group-aware stratified splitter (`janitr.splits`): rows that
+    are equal or near-duplicate texts form one group and land on the same side; groups are
+    stratified by their label set; the seed makes it reproducible. Two guards keep the
+    holdout honest against valid/calib, which select epochs and tune thresholds:
+
+    1. train rows that share an id, a text or a near-duplicate text with valid or calib (and
+       their whole duplicate group) are pinned to train before the split;
+    2. afterwards `janitr.leakage.check_leakage` runs on exactly the files the leakage stage
+       will check, and any holdout row still overlapping another split is dropped (counted,
+       ids kept in the returned report).
+
+    Returns:
+        JSON-ready report: fraction, seed, threshold, rows per split, pinned and dropped rows,
+        duplicate groups, class counts and largest label-prevalence delta per side.
+
+    Raises:
+        PipelineError: if the train file is too small to carve from, or the holdout cannot be
+            made clean.
+    """
+    import numpy as np
+
+    from janitr.labels import CLASSES
+    from janitr.leakage import check_leakage
+    from janitr.neardup import NearDupConfig, duplicate_groups
+    from janitr.splits import _assign, _max_deltas, _prevalences, _read_plan_inputs, _write_splits
+
+    train = data_dir / "train.jsonl"
+    others = [data_dir / f"{n}.jsonl" for n in ("valid", "calib")]
+    others = [p for p in others if p.is_file()]
+    ids, labels, texts, per_file = _read_plan_inputs([train])
+    n = len(ids)
+    group = np.asarray(
+        duplicate_groups(texts, config=NearDupConfig(threshold=threshold)), dtype=np.int64
+    )
+    del texts
+
+    # 1. pin train rows overlapping valid/calib (and their duplicate groups) to train
+    flagged: set[str] = set()
+    if others:
+        pre = check_leakage([train, *others], threshold=threshold, max_examples=10**9)
+        for pair in pre.pairs:
+            for ex in pair.examples:
+                if pair.a == "train":
+                    flagged.add(ex["a_id"])
+                if pair.b == "train":
+                    flagged.add(ex["b_id"])
+    row_of = {row_id: i for i, row_id in enumerate(ids)}
+    pinned_groups = {int(group[row_of[i]]) for i in flagged if i in row_of}
+    pinned = np.isin(group, np.asarray(sorted(pinned_groups), dtype=np.int64))
+    free = np.flatnonzero(~pinned)
+    want = int(round(fraction * n))
+    if want < 1 or len(free) <= want + 1:
+        raise PipelineError(
+            f"train.jsonl has {n} rows ({int(pinned.sum())} pinned to train as duplicates of "
+            f"valid/calib): too few to carve a {fraction:.0%} holdout; add a holdout.jsonl "
+            "or set data.holdout_fraction = 0 and evaluate.allow_overlap = true"
+        )
+    share = min(want / len(free), 0.9)
+    split = np.zeros(n, dtype=np.int8)
+    sub = _assign(
+        [labels[i] for i in free.tolist()],
+        group[free],
+        {"train": 1.0 - share, "holdout": share},
+        seed,
+    )
+    split[free] = sub
+    names = ["train", "holdout"]
+    out.mkdir(parents=True, exist_ok=True)
+    _write_splits([train], per_file, ids, split, names, out)
+    for name in ("valid", "calib", "unlabeled"):
+        source = data_dir / f"{name}.jsonl"
+        if source.is_file():
+            shutil.copyfile(source, out / f"{name}.jsonl")
+
+    # 2. verify with the leakage stage's own check; drop what still overlaps
+    dropped: list[str] = []
+    for _ in range(max_rounds):
+        check = check_leakage(
+            [out / "train.jsonl", *[out / p.name for p in others], out / "holdout.jsonl"],
+            threshold=threshold,
+            max_examples=10**9,
+        )
+        bad: set[str] = set()
+        for pair in check.pairs:
+            for ex in pair.examples:
+                if pair.a == "holdout":
+                    bad.add(ex["a_id"])
+                if pair.b == "holdout":
+                    bad.add(ex["b_id"])
+        if not bad:
+            break
+        dropped += sorted(bad)
+        _drop_rows(out / "holdout.jsonl", bad)
+    else:
+        raise PipelineError(
+            f"could not carve a holdout free of overlap in {max_rounds} rounds "
+            f"({len(dropped)} rows dropped); add a holdout.jsonl instead"
+        )
+    keep = np.ones(n, dtype=bool)
+    for row_id in dropped:
+        keep[row_of[row_id]] = False
+    kept_labels = [labels[i] for i in np.flatnonzero(keep).tolist()]
+    rows, classes, label_prev, _, support = _prevalences(kept_labels, split[keep], names)
+    deltas = _max_deltas(label_prev, support["labels"], names)
+    _, sizes = np.unique(group, return_counts=True)
+    return {
+        "source": "train.jsonl",
+        "fraction": fraction,
+        "seed": seed,
+        "near_dup_threshold": threshold,
+        "rows": {"train_before": n, "train": rows["train"], "holdout": rows["holdout"]},
+        "pinned_to_train": int(pinned.sum()),
+        "dropped": len(dropped),
+        "dropped_ids": dropped,
+        "groups": {"groups": int(sizes.shape[0]), "multi_row": int((sizes > 1).sum())},
+        "classes": {k: {c: classes[k].get(c, 0) for c in CLASSES} for k in names},
+        "max_label_delta": {k: round(v[0], 6) for k, v in deltas.items()},
+    }
+
+
+def _drop_rows(path: Path, ids: set[str]) -> None:
+    """Rewrite a JSONL file without the rows whose id is in `ids` (atomic)."""
+    import json
+
+    from janitr.artifacts import write_bytes
+    from janitr.records import iter_lines
+
+    kept = [raw for _, raw in iter_lines(path) if json.loads(raw).get("id") not in ids]
+    write_bytes(path, b"".join(line + b"\n" for line in kept))
 
 
 def stage_leakage(ctx: StageContext) -> dict:
@@ -1125,7 +1320,14 @@ def stage_report(ctx: StageContext) -> dict:
 _DATA = ("train", "valid", "calib", "holdout", "unlabeled")
 
 STAGES: tuple[Stage, ...] = (
-    Stage("validate", stage_validate, data=_DATA, estimate_s=2),
+    Stage(
+        "validate",
+        stage_validate,
+        sections=("data", "leakage"),
+        data=_DATA,
+        estimate_s=5,
+        provides_data=True,
+    ),
     Stage(
         "leakage",
         stage_leakage,

@@ -139,6 +139,23 @@ def _check(y_true, scores, target_fpr, name: str = "target_fpr"):
     return y, s
 
 
+def _best_feasible(
+    thresholds, tp, fp, feasible, target_fpr: float, positives: int, negatives: int
+) -> ThresholdResult:
+    """Among the feasible sweep candidates (a prefix; candidate 0 = DISABLED is always
+    feasible), the highest recall, ties going to the highest threshold reaching it."""
+    last_ok = int(np.flatnonzero(feasible)[-1])
+    best_tp = tp[last_ok]
+    # Highest threshold reaching that recall: first candidate with tp == best_tp.
+    k = int(np.flatnonzero(tp == best_tp)[0])
+    disabled = best_tp == 0
+    if disabled:
+        k = 0
+    return _result(
+        thresholds[k], disabled, "recall", target_fpr, tp[k], fp[k], positives, negatives
+    )
+
+
 def tune_threshold(y_true, scores, *, target_fpr: float) -> ThresholdResult:
     """The threshold maximizing recall subject to FPR <= target_fpr.
 
@@ -166,16 +183,7 @@ def tune_threshold(y_true, scores, *, target_fpr: float) -> ThresholdResult:
     # fp is non-decreasing along the sweep, so the feasible candidates are a prefix; a tiny
     # tolerance keeps e.g. 2/100 <= 0.02 feasible despite float rounding.
     feasible = fpr <= float(target_fpr) + 1e-12
-    last_ok = int(np.flatnonzero(feasible)[-1])  # candidate 0 (DISABLED) is always feasible
-    best_tp = tp[last_ok]
-    # Highest threshold reaching that recall: first candidate with tp == best_tp.
-    k = int(np.flatnonzero(tp == best_tp)[0])
-    disabled = best_tp == 0
-    if disabled:
-        k = 0
-    return _result(
-        thresholds[k], disabled, "recall", target_fpr, tp[k], fp[k], positives, negatives
-    )
+    return _best_feasible(thresholds, tp, fp, feasible, target_fpr, positives, negatives)
 
 
 def tune_topic_threshold(
@@ -293,15 +301,7 @@ def tune_threshold_guaranteed(
     else:
         feasible = np.ones(fp.shape, dtype=bool)
     feasible[0] = True  # DISABLED predicts nothing: always allowed
-    last_ok = int(np.flatnonzero(feasible)[-1])
-    best_tp = tp[last_ok]
-    k = int(np.flatnonzero(tp == best_tp)[0])
-    disabled = best_tp == 0
-    if disabled:
-        k = 0
-    return _result(
-        thresholds[k], disabled, "recall", target_fpr, tp[k], fp[k], positives, negatives
-    )
+    return _best_feasible(thresholds, tp, fp, feasible, target_fpr, positives, negatives)
 
 
 def tune_thresholds(
