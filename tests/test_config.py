@@ -46,6 +46,14 @@ def test_presets_equal_the_shipped_config_files():
         load_config(preset="fsat")
 
 
+def test_run_names_allow_sweep_variant_names():
+    name = "2026-11-23-clever-ferret--temperature-2--alpha-0.5"
+    assert load_config(overrides=[f"run.name={name}"]).run.name == name
+    for bad in ("Upper", "-lead", "a/b", "a b"):
+        with pytest.raises(ConfigError, match="run.name"):
+            load_config(overrides=[f"run.name={bad}"])
+
+
 def test_holdout_fraction_is_checked():
     assert load_config().data.holdout_fraction == 0.2
     assert load_config(overrides=["data.holdout_fraction=0"]).data.holdout_fraction == 0

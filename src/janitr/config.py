@@ -65,9 +65,10 @@ class RunConfig:
     """Draw the generated name from `seed` (reproducible names, for tests)."""
 
     def __post_init__(self) -> None:
-        if self.name and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.name):
+        # '.' is allowed: sweep variants are named like `BASE--alpha-0.5`.
+        if self.name and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", self.name):
             raise ConfigError(
-                f"name: expected lower-case letters, digits and '-', found {self.name!r}"
+                f"name: expected lower-case letters, digits, '.' and '-', found {self.name!r}"
             )
 
 

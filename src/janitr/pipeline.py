@@ -5,8 +5,17 @@
       config.toml/.json   the resolved config
       data/               the generated demo data (only when no data directory was given)
       stages/NN-<name>/   one folder per stage: its outputs + manifest.json
+      stages/01-validate/data/  train/holdout/valid/calib(/unlabeled).jsonl when the data
+                          has no holdout.jsonl: the holdout carved out of train
       bundles/{fasttext,teacher,student-fp32,student-int8}/
       report.html, report.md, RUN_INFO.json
+
+Honest evaluation: valid selects epochs and fits temperatures, calib tunes thresholds, so
+neither can measure the final models. Data without a `holdout.jsonl` gets one in the first
+stage: `carve_holdout` splits `data.holdout_fraction` of train off with the group-aware
+stratified splitter (near-duplicate groups stay whole; rows overlapping valid/calib stay in
+train; anything the leakage check still flags is dropped and counted), and every later stage
+reads the carved `data/` folder: it trains on the reduced train and evaluates on the holdout.
 
 A stage is a plain function that writes its outputs into a fresh directory. The runner
 builds that directory under a temporary name and renames it into place only once the stage
