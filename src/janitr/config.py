@@ -227,16 +227,26 @@ class ThresholdsConfig:
 
     scam_target_fpr: float = 0.02
     """Highest scam false-positive rate allowed; the product rule is 2%."""
-    topic_target_fpr: float = 0.03
-    """Highest topic_crypto false-positive rate allowed."""
+    topic_target_fpr: float = 1.0
+    """Highest topic_crypto false-positive rate allowed; 1.0 (the default) sets no ceiling:
+    the topic threshold then maximizes topic F1 given the scam threshold."""
 
     def __post_init__(self) -> None:
-        problems = [
-            f"{k}: expected a float in (0, 1), found {getattr(self, k)}"
-            for k in ("scam_target_fpr", "topic_target_fpr")
-            if not 0.0 < getattr(self, k) < 1.0
-        ]
+        problems = []
+        if not 0.0 < self.scam_target_fpr < 1.0:
+            problems.append(
+                f"scam_target_fpr: expected a float in (0, 1), found {self.scam_target_fpr}"
+            )
+        if not 0.0 < self.topic_target_fpr <= 1.0:
+            problems.append(
+                f"topic_target_fpr: expected a float in (0, 1], found {self.topic_target_fpr}"
+            )
         _problems_to_error(problems)
+
+    @property
+    def topic_fpr_ceiling(self) -> float | None:
+        """The topic FPR target handed to the tuner (None: maximize topic F1 only)."""
+        return None if self.topic_target_fpr >= 1.0 else self.topic_target_fpr
 
 
 @dataclass(frozen=True)
@@ -661,7 +671,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "distill": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
         "export": {"parity_rows": 200},
         "quantize": {"parity_rows": 200},
-        "thresholds": {"scam_target_fpr": 0.02, "topic_target_fpr": 0.03},
+        "thresholds": {"scam_target_fpr": 0.02, "topic_target_fpr": 1.0},
         "evaluate": {"bootstrap": 200},
         "report": {"top_errors": 8},
     },

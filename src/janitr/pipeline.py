@@ -1192,7 +1192,7 @@ def stage_thresholds(ctx: StageContext) -> dict:
                 out / name,
                 calib=ctx.data_file("calib"),
                 scam_target_fpr=cfg.scam_target_fpr,
-                topic_target_fpr=cfg.topic_target_fpr,
+                topic_target_fpr=cfg.topic_fpr_ceiling,
             )
             summary[name] = bundle.thresholds
     if "quantize" in ctx.upstream:
@@ -1212,7 +1212,7 @@ def stage_thresholds(ctx: StageContext) -> dict:
                 "student-int8": ctx.stage("quantize") / "parity_int8.json",
             },
             scam_target_fpr=cfg.scam_target_fpr,
-            topic_target_fpr=cfg.topic_target_fpr,
+            topic_target_fpr=cfg.topic_fpr_ceiling,
         )
         summary.update({name: b.thresholds for name, b in bundles.items()})
     return {"thresholds": summary}
