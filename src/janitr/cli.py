@@ -85,16 +85,35 @@ def _add_split(sub) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="JSONL", help="labeled input files")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    p.add_argument("--ratios", default="train=0.6,valid=0.1,calib=0.05,holdout=0.25",
-                   help="NAME=FRACTION,... each > 0, summing to 1 (default %(default)s)")
-    p.add_argument("--near-dup-threshold", type=float, default=0.8, metavar="J",
-                   help="Jaccard threshold that keeps near-duplicates together (default 0.8)")
-    p.add_argument("--max-label-delta", type=float, default=0.03,
-                   help="bound on per-label prevalence delta (default 0.03)")
-    p.add_argument("--max-pair-delta", type=float, default=0.05,
-                   help="bound on per-label-pair prevalence delta (default 0.05)")
-    p.add_argument("--strict", action="store_true",
-                   help="fail (exit 1, nothing written) if a delta exceeds its bound")
+    p.add_argument(
+        "--ratios",
+        default="train=0.6,valid=0.1,calib=0.05,holdout=0.25",
+        help="NAME=FRACTION,... each > 0, summing to 1 (default %(default)s)",
+    )
+    p.add_argument(
+        "--near-dup-threshold",
+        type=float,
+        default=0.8,
+        metavar="J",
+        help="Jaccard threshold that keeps near-duplicates together (default 0.8)",
+    )
+    p.add_argument(
+        "--max-label-delta",
+        type=float,
+        default=0.03,
+        help="bound on per-label prevalence delta (default 0.03)",
+    )
+    p.add_argument(
+        "--max-pair-delta",
+        type=float,
+        default=0.05,
+        help="bound on per-label-pair prevalence delta (default 0.05)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, nothing written) if a delta exceeds its bound",
+    )
     p.set_defaults(func=_cmd_split)
 
 
@@ -107,8 +126,10 @@ def _cmd_split(args) -> int:
         max_pair_delta=args.max_pair_delta, strict=args.strict,
     )  # fmt: skip
     print(report.summary())
-    print(f"wrote {', '.join(f'{k}.jsonl' for k in report.ratios)} and split_report.json "
-          f"to {args.out}")
+    print(
+        f"wrote {', '.join(f'{k}.jsonl' for k in report.ratios)} and split_report.json "
+        f"to {args.out}"
+    )
     return 0
 
 
@@ -131,11 +152,20 @@ def _add_leakage(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="PATH", help="split files or directories")
     p.add_argument("--previous", metavar="DIR", help="older split set to compare against")
-    p.add_argument("--threshold", type=float, default=0.8,
-                   help="near-duplicate Jaccard threshold on 5-char shingles (default 0.8)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.8,
+        help="near-duplicate Jaccard threshold on 5-char shingles (default 0.8)",
+    )
     p.add_argument("--examples", type=int, default=5, help="example pairs per split pair")
-    p.add_argument("--json", nargs="?", const="-", metavar="OUT",
-                   help="write the report as JSON to OUT (stdout if OUT is omitted)")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="OUT",
+        help="write the report as JSON to OUT (stdout if OUT is omitted)",
+    )
     p.add_argument("--warn-only", action="store_true", help="exit 0 even if splits overlap")
     p.set_defaults(func=_cmd_leakage)
 
@@ -143,8 +173,9 @@ def _add_leakage(sub) -> None:
 def _cmd_leakage(args) -> int:
     from janitr.leakage import check_leakage
 
-    report = check_leakage(args.inputs, threshold=args.threshold, previous=args.previous,
-                           max_examples=args.examples)
+    report = check_leakage(
+        args.inputs, threshold=args.threshold, previous=args.previous, max_examples=args.examples
+    )
     if args.json == "-":
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -173,17 +204,24 @@ def _add_benchmark(sub) -> None:
         "  janitr benchmark verify b1\n",
     )
     bsub = p.add_subparsers(dest="benchmark_verb", metavar="ACTION", required=True)
-    f = bsub.add_parser("freeze", help="freeze a split directory",
-                        description="Freeze the *.jsonl splits of DIR as benchmark NAME.")
+    f = bsub.add_parser(
+        "freeze",
+        help="freeze a split directory",
+        description="Freeze the *.jsonl splits of DIR as benchmark NAME.",
+    )
     f.add_argument("split_dir", metavar="DIR", help="split directory (from `janitr split`)")
     f.add_argument("--name", required=True, help="benchmark name")
-    f.add_argument("--out", metavar="DIR", help="benchmark directory (default "
-                   "benchmarks/frozen/NAME)")
+    f.add_argument(
+        "--out", metavar="DIR", help="benchmark directory (default benchmarks/frozen/NAME)"
+    )
     f.add_argument("--force", action="store_true", help="replace an existing benchmark")
     f.set_defaults(func=_cmd_benchmark_freeze)
-    v = bsub.add_parser("verify", help="verify a frozen benchmark",
-                        description="Recompute hashes, ids and label support of a frozen "
-                        "benchmark (a directory, or a NAME under benchmarks/frozen/).")
+    v = bsub.add_parser(
+        "verify",
+        help="verify a frozen benchmark",
+        description="Recompute hashes, ids and label support of a frozen "
+        "benchmark (a directory, or a NAME under benchmarks/frozen/).",
+    )
     v.add_argument("benchmark", metavar="NAME_OR_DIR", help="benchmark name or directory")
     v.set_defaults(func=_cmd_benchmark_verify)
 
@@ -268,7 +306,12 @@ def _cmd_labels(args) -> int:
 # --- (further verbs are registered below, one block each) ---------------------------------
 
 VERB_REGISTRARS = [
-    _add_validate, _add_split, _add_leakage, _add_benchmark, _add_demo_data, _add_labels,
+    _add_validate,
+    _add_split,
+    _add_leakage,
+    _add_benchmark,
+    _add_demo_data,
+    _add_labels,
 ]
 
 
@@ -343,12 +386,21 @@ def _add_train_fasttext(train_sub) -> None:
         "  janitr evaluate --model bundles/fasttext --data data/holdout.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, metavar="DIR",
-                   help="directory with train.jsonl, calib.jsonl (and valid.jsonl)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
+    )
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
     _add_config_flags(p, FastTextConfig, skip=("tune_on",))
-    p.add_argument("--tune-on", dest="cfg_tune_on", choices=TUNE_CHOICES, default=argparse.SUPPRESS,
-                   help="split(s) the thresholds are tuned on (default: calib)")
+    p.add_argument(
+        "--tune-on",
+        dest="cfg_tune_on",
+        choices=TUNE_CHOICES,
+        default=argparse.SUPPRESS,
+        help="split(s) the thresholds are tuned on (default: calib)",
+    )
     p.set_defaults(func=_cmd_train_fasttext)
 
 
@@ -401,14 +453,28 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--model", required=True, metavar="BUNDLE_DIR", help="bundle directory")
     p.add_argument("--data", required=True, metavar="FILE", help="labeled JSONL file")
     p.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
-    p.add_argument("--predictions", metavar="OUT",
-                   help="write per-row predictions (id, gold, pred, p_scam, p_topic) as JSONL")
-    p.add_argument("--allow-overlap", action="store_true",
-                   help="score rows the model trained or was tuned on (numbers will be optimistic)")
-    p.add_argument("--exclude-overlap", action="store_true",
-                   help="drop rows the model trained or was tuned on, score the rest")
-    p.add_argument("--n-boot", type=int, default=1000, metavar="N",
-                   help="bootstrap resamples for the CIs (default: 1000; 0 = none)")
+    p.add_argument(
+        "--predictions",
+        metavar="OUT",
+        help="write per-row predictions (id, gold, pred, p_scam, p_topic) as JSONL",
+    )
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="score rows the model trained or was tuned on (numbers will be optimistic)",
+    )
+    p.add_argument(
+        "--exclude-overlap",
+        action="store_true",
+        help="drop rows the model trained or was tuned on, score the rest",
+    )
+    p.add_argument(
+        "--n-boot",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples for the CIs (default: 1000; 0 = none)",
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -440,9 +506,9 @@ def _add_classify(sub) -> None:
         help="classify posts with a bundle (text, --stdin, or --input FILE.jsonl)",
         description="Classify posts with a model bundle: scam, topic_crypto or clean, with "
         "per-class scores. Give one text, one post per line on stdin, or a JSONL file of "
-        "{\"id\", \"text\"} rows (written back with predictions)."
+        '{"id", "text"} rows (written back with predictions).'
         "\n\nexamples:\n"
-        "  janitr classify --model bundles/fasttext \"claim your free airdrop now\"\n"
+        '  janitr classify --model bundles/fasttext "claim your free airdrop now"\n'
         "  cat posts.txt | janitr classify --model bundles/fasttext --stdin --json\n"
         "  janitr classify --model bundles/fasttext --input posts.jsonl --output preds.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -535,23 +601,47 @@ def _add_distill(sub) -> None:
         "  janitr export --student runs/r1/student --data data/ --out runs/r1/onnx/model.onnx",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="directory with train.jsonl "
-                   "and valid.jsonl")
-    p.add_argument("--cache", metavar="DIR", help="teacher cache directory holding "
-                   "train.safetensors and valid.safetensors (from `janitr cache`)")
+    p.add_argument(
+        "--data", required=True, metavar="DIR", help="directory with train.jsonl and valid.jsonl"
+    )
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="teacher cache directory holding "
+        "train.safetensors and valid.safetensors (from `janitr cache`)",
+    )
     p.add_argument("--cache-train", metavar="PATH", help="train cache (overrides --cache)")
     p.add_argument("--cache-valid", metavar="PATH", help="valid cache (overrides --cache)")
-    p.add_argument("--tokenizer", required=True, metavar="PATH",
-                   help="tokenizer.json (or its directory) from `janitr train tokenizer`")
+    p.add_argument(
+        "--tokenizer",
+        required=True,
+        metavar="PATH",
+        help="tokenizer.json (or its directory) from `janitr train tokenizer`",
+    )
     p.add_argument("--out", required=True, metavar="STUDENT_DIR", help="student directory")
-    p.add_argument("--strip-urls", action="store_true",
-                   help="normalize with URLs stripped (must match the teacher cache)")
+    p.add_argument(
+        "--strip-urls",
+        action="store_true",
+        help="normalize with URLs stripped (must match the teacher cache)",
+    )
     _add_config_flags(p, StudentConfig, skip=("pad_token_id",))
     _add_config_flags(p, DistillConfig, skip=("threads", "max_steps", "progress"))
-    p.add_argument("--threads", dest="cfg_threads", type=int, metavar="N",
-                   default=argparse.SUPPRESS, help="torch CPU threads (default: torch's)")
-    p.add_argument("--max-steps", dest="cfg_max_steps", type=int, metavar="N",
-                   default=argparse.SUPPRESS, help="stop after N optimizer steps (smoke runs)")
+    p.add_argument(
+        "--threads",
+        dest="cfg_threads",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="torch CPU threads (default: torch's)",
+    )
+    p.add_argument(
+        "--max-steps",
+        dest="cfg_max_steps",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="stop after N optimizer steps (smoke runs)",
+    )
     _add_common_data_flags(p)
     p.set_defaults(func=_cmd_distill)
 
@@ -566,8 +656,9 @@ def _cmd_distill(args) -> int:
     overrides = _config_overrides(args)
     student_keys = {f.name for f in dataclasses.fields(StudentConfig)}
     student = StudentConfig(**{k: v for k, v in overrides.items() if k in student_keys})
-    config = DistillConfig(progress=not args.quiet,
-                           **{k: v for k, v in overrides.items() if k not in student_keys})
+    config = DistillConfig(
+        progress=not args.quiet, **{k: v for k, v in overrides.items() if k not in student_keys}
+    )
     cache_dir = Path(args.cache) if args.cache else None
     cache_train = args.cache_train or (cache_dir / "train.safetensors" if cache_dir else None)
     cache_valid = args.cache_valid or (cache_dir / "valid.safetensors" if cache_dir else None)
@@ -579,8 +670,10 @@ def _cmd_distill(args) -> int:
         cache_valid=cache_valid, tokenizer_path=args.tokenizer, out_dir=args.out,
         student_config=student, config=config, normalization=_student_normalization(args),
     )  # fmt: skip
-    print(f"student ({result.parameters:,} parameters) -> {result.student_dir}: best epoch "
-          f"{result.best_epoch}, valid {result.select_metric} {result.best_metric:.4f}")
+    print(
+        f"student ({result.parameters:,} parameters) -> {result.student_dir}: best epoch "
+        f"{result.best_epoch}, valid {result.select_metric} {result.best_metric:.4f}"
+    )
     return 0
 
 
@@ -599,14 +692,27 @@ def _add_export(sub) -> None:
         "--out runs/r1/onnx/model.int8.onnx",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--student", required=True, metavar="STUDENT_DIR",
-                   help="directory written by `janitr distill`")
-    p.add_argument("--data", required=True, metavar="DIR",
-                   help="directory whose *.jsonl texts are used for the parity check")
+    p.add_argument(
+        "--student",
+        required=True,
+        metavar="STUDENT_DIR",
+        help="directory written by `janitr distill`",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="directory whose *.jsonl texts are used for the parity check",
+    )
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="ONNX file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
-    p.add_argument("--parity-rows", type=int, default=1000, metavar="N",
-                   help="texts compared (default and minimum: 1000)")
+    p.add_argument(
+        "--parity-rows",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="texts compared (default and minimum: 1000)",
+    )
     p.add_argument("--strip-urls", action="store_true", help="normalize with URLs stripped")
     p.set_defaults(func=_cmd_export)
 
@@ -624,9 +730,13 @@ def _parity_texts(args) -> list[str]:
 def _cmd_export(args) -> int:
     from janitr.export import export_onnx
 
-    report = export_onnx(student_dir=args.student, out_path=args.out,
-                         parity_texts=_parity_texts(args), opset=args.opset,
-                         min_rows=args.parity_rows)
+    report = export_onnx(
+        student_dir=args.student,
+        out_path=args.out,
+        parity_texts=_parity_texts(args),
+        opset=args.opset,
+        min_rows=args.parity_rows,
+    )
     print(report.summary())
     print(f"wrote {args.out} ({report.extra['model_bytes'] / 1e6:.2f} MB)")
     return 0
@@ -650,18 +760,36 @@ def _add_quantize(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--fp32", required=True, metavar="FILE.onnx", help="model from `janitr export`")
-    p.add_argument("--student", required=True, metavar="STUDENT_DIR",
-                   help="student directory (tokenizer, config, torch weights for parity)")
+    p.add_argument(
+        "--student",
+        required=True,
+        metavar="STUDENT_DIR",
+        help="student directory (tokenizer, config, torch weights for parity)",
+    )
     p.add_argument("--data", required=True, metavar="DIR", help="directory with the *.jsonl data")
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="int8 ONNX file to write")
-    p.add_argument("--mode", choices=("dynamic", "static"), default="dynamic",
-                   help="dynamic (default) or static QDQ with calibration on train texts")
+    p.add_argument(
+        "--mode",
+        choices=("dynamic", "static"),
+        default="dynamic",
+        help="dynamic (default) or static QDQ with calibration on train texts",
+    )
     p.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
-    p.add_argument("--parity-rows", type=int, default=1000, metavar="N",
-                   help="texts compared (default and minimum: 1000)")
+    p.add_argument(
+        "--parity-rows",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="texts compared (default and minimum: 1000)",
+    )
     p.add_argument("--bundles", metavar="DIR", help="also write student-fp32/student-int8 bundles")
-    p.add_argument("--scam-target-fpr", type=float, default=0.02, metavar="X",
-                   help="scam FPR ceiling for threshold tuning on calib (default: 0.02)")
+    p.add_argument(
+        "--scam-target-fpr",
+        type=float,
+        default=0.02,
+        metavar="X",
+        help="scam FPR ceiling for threshold tuning on calib (default: 0.02)",
+    )
     p.add_argument("--strip-urls", action="store_true", help="normalize with URLs stripped")
     p.set_defaults(func=_cmd_quantize)
 
@@ -670,30 +798,51 @@ def _cmd_quantize(args) -> int:
     from janitr.export import texts_from_data, write_student_bundles
     from janitr.quantize import quantize_onnx
 
-    calibration = (texts_from_data(args.data, names=("train",), strip_urls=args.strip_urls)
-                   if args.mode == "static" else None)
-    report = quantize_onnx(fp32_path=args.fp32, out_path=args.out, tokenizer_path=args.student,
-                           parity_texts=_parity_texts(args), mode=args.mode,
-                           calibration_texts=calibration, student_dir=args.student,
-                           per_channel=args.per_channel, min_rows=args.parity_rows)
+    calibration = (
+        texts_from_data(args.data, names=("train",), strip_urls=args.strip_urls)
+        if args.mode == "static"
+        else None
+    )
+    report = quantize_onnx(
+        fp32_path=args.fp32,
+        out_path=args.out,
+        tokenizer_path=args.student,
+        parity_texts=_parity_texts(args),
+        mode=args.mode,
+        calibration_texts=calibration,
+        student_dir=args.student,
+        per_channel=args.per_channel,
+        min_rows=args.parity_rows,
+    )
     sizes = report.extra["sizes"]
     print(report.summary())
-    print(f"wrote {args.out}: {sizes['int8_bytes'] / 1e6:.2f} MB "
-          f"(fp32 {sizes['fp32_bytes'] / 1e6:.2f} MB)")
+    print(
+        f"wrote {args.out}: {sizes['int8_bytes'] / 1e6:.2f} MB "
+        f"(fp32 {sizes['fp32_bytes'] / 1e6:.2f} MB)"
+    )
     if args.bundles:
         data = Path(args.data)
         fp32, int8 = Path(args.fp32), Path(args.out)
         bundles = write_student_bundles(
-            student_dir=args.student, models={"student-fp32": fp32, "student-int8": int8},
-            out_dir=args.bundles, train=data / "train.jsonl", valid=data / "valid.jsonl",
+            student_dir=args.student,
+            models={"student-fp32": fp32, "student-int8": int8},
+            out_dir=args.bundles,
+            train=data / "train.jsonl",
+            valid=data / "valid.jsonl",
             calib=data / "calib.jsonl",
-            parity_reports={"student-fp32": fp32.parent / "parity_fp32.json",
-                            "student-int8": int8.parent / "parity_int8.json"},
-            normalization=_student_normalization(args), scam_target_fpr=args.scam_target_fpr)
+            parity_reports={
+                "student-fp32": fp32.parent / "parity_fp32.json",
+                "student-int8": int8.parent / "parity_int8.json",
+            },
+            normalization=_student_normalization(args),
+            scam_target_fpr=args.scam_target_fpr,
+        )
         for bundle in bundles.values():
             t = bundle.thresholds
-            print(f"bundle {bundle.path}: thresholds scam {t['scam']:.3f} "
-                  f"topic {t['topic_crypto']:.3f} (tuned on calib)")
+            print(
+                f"bundle {bundle.path}: thresholds scam {t['scam']:.3f} "
+                f"topic {t['topic_crypto']:.3f} (tuned on calib)"
+            )
     return 0
 
 
@@ -728,8 +877,13 @@ def _add_train_tokenizer(train_sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--data", required=True, metavar="DIR", help="directory with train.jsonl")
-    p.add_argument("--unlabeled", nargs="*", default=[], metavar="JSONL",
-                   help="extra unlabeled JSONL files (id, text) to train on")
+    p.add_argument(
+        "--unlabeled",
+        nargs="*",
+        default=[],
+        metavar="JSONL",
+        help="extra unlabeled JSONL files (id, text) to train on",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     _add_config_flags(p, TokenizerConfig)
     p.set_defaults(func=_cmd_train_tokenizer)
@@ -755,11 +909,15 @@ def _cmd_train_tokenizer(args) -> int:
     stats = tokenizer_stats(tok, texts, config=config)
     path = save_tokenizer(tok, args.out, stats=stats)
     if stats["sample_unk_rate"] > config.max_unk_rate:
-        raise TokenizerError(f"{path}: UNK rate {stats['sample_unk_rate']:.1%} exceeds "
-                             f"--max-unk-rate {config.max_unk_rate:.1%}")
+        raise TokenizerError(
+            f"{path}: UNK rate {stats['sample_unk_rate']:.1%} exceeds "
+            f"--max-unk-rate {config.max_unk_rate:.1%}"
+        )
     load_tokenizer(path, expected_vocab_size=tok.get_vocab_size())
-    print(f"wrote {path}: {tok.get_vocab_size()} tokens from {len(texts)} texts, "
-          f"UNK rate {stats['sample_unk_rate']:.2%} on {stats['sample_size']} texts")
+    print(
+        f"wrote {path}: {tok.get_vocab_size()} tokens from {len(texts)} texts, "
+        f"UNK rate {stats['sample_unk_rate']:.2%} on {stats['sample_size']} texts"
+    )
     return 0
 
 
@@ -782,22 +940,54 @@ def _add_train_teacher(train_sub) -> None:
         "  janitr train teacher --data data/ --out bundles/t --model runs/mlm  # after pretrain",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, metavar="DIR",
-                   help="directory with train.jsonl, valid.jsonl and calib.jsonl")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="directory with train.jsonl, valid.jsonl and calib.jsonl",
+    )
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
-    p.add_argument("--model", dest="cfg_model_name_or_path", metavar="NAME_OR_PATH",
-                   default=argparse.SUPPRESS,
-                   help="encoder: HF hub id or local directory (default: installed MiniLM)")
-    p.add_argument("--seeds", dest="cfg_seeds", type=_seed_list, metavar="S,S,S",
-                   default=argparse.SUPPRESS, help="comma-separated seeds (default: 13,42,7)")
-    p.add_argument("--threads", dest="cfg_threads", type=int, metavar="N",
-                   default=argparse.SUPPRESS, help="torch CPU threads (default: all cores)")
-    p.add_argument("--max-steps", dest="cfg_max_steps", type=int, metavar="N",
-                   default=argparse.SUPPRESS, help="stop each seed after N steps (smoke tests)")
-    p.add_argument("--quiet", dest="cfg_progress", action="store_false",
-                   default=argparse.SUPPRESS, help="no progress bars")
-    _add_config_flags(p, TeacherConfig, skip=("model_name_or_path", "seeds", "threads",
-                                              "max_steps", "progress"))
+    p.add_argument(
+        "--model",
+        dest="cfg_model_name_or_path",
+        metavar="NAME_OR_PATH",
+        default=argparse.SUPPRESS,
+        help="encoder: HF hub id or local directory (default: installed MiniLM)",
+    )
+    p.add_argument(
+        "--seeds",
+        dest="cfg_seeds",
+        type=_seed_list,
+        metavar="S,S,S",
+        default=argparse.SUPPRESS,
+        help="comma-separated seeds (default: 13,42,7)",
+    )
+    p.add_argument(
+        "--threads",
+        dest="cfg_threads",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="torch CPU threads (default: all cores)",
+    )
+    p.add_argument(
+        "--max-steps",
+        dest="cfg_max_steps",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="stop each seed after N steps (smoke tests)",
+    )
+    p.add_argument(
+        "--quiet",
+        dest="cfg_progress",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="no progress bars",
+    )
+    _add_config_flags(
+        p, TeacherConfig, skip=("model_name_or_path", "seeds", "threads", "max_steps", "progress")
+    )
     p.set_defaults(func=_cmd_train_teacher)
 
 
@@ -805,12 +995,15 @@ def _cmd_train_teacher(args) -> int:
     from janitr.evaluate import format_bundle_report
     from janitr.teacher import TeacherConfig, train_teacher
 
-    bundle = train_teacher(data_dir=args.data, out_dir=args.out,
-                           config=TeacherConfig(**_config_overrides(args)))
+    bundle = train_teacher(
+        data_dir=args.data, out_dir=args.out, config=TeacherConfig(**_config_overrides(args))
+    )
     cal = bundle.manifest["model"]["calibration"]["temperatures"]
     print(format_bundle_report(bundle))
-    print(f"temperatures (fitted on valid): scam {cal['scam']:.3f}, topic {cal['topic']:.3f}; "
-          f"reliability diagram: {bundle.path / 'reliability.png'}")
+    print(
+        f"temperatures (fitted on valid): scam {cal['scam']:.3f}, topic {cal['topic']:.3f}; "
+        f"reliability diagram: {bundle.path / 'reliability.png'}"
+    )
     return 0
 
 
@@ -832,19 +1025,50 @@ def _add_pretrain(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--data", required=True, metavar="DIR", help="directory with train.jsonl")
-    p.add_argument("--unlabeled", nargs="*", default=[], metavar="JSONL",
-                   help="unlabeled JSONL files (id, text)")
-    p.add_argument("--exclude", nargs="*", default=[], metavar="JSONL",
-                   help="more evaluation files whose rows must not be pretrained on")
-    p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
-                   help="encoder to start from (default: installed MiniLM)")
+    p.add_argument(
+        "--unlabeled",
+        nargs="*",
+        default=[],
+        metavar="JSONL",
+        help="unlabeled JSONL files (id, text)",
+    )
+    p.add_argument(
+        "--exclude",
+        nargs="*",
+        default=[],
+        metavar="JSONL",
+        help="more evaluation files whose rows must not be pretrained on",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="encoder to start from (default: installed MiniLM)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output model directory")
-    p.add_argument("--threads", dest="cfg_threads", type=int, metavar="N",
-                   default=argparse.SUPPRESS, help="torch CPU threads (default: all cores)")
-    p.add_argument("--max-steps", dest="cfg_max_steps", type=int, metavar="N",
-                   default=argparse.SUPPRESS, help="stop after N steps")
-    p.add_argument("--quiet", dest="cfg_progress", action="store_false",
-                   default=argparse.SUPPRESS, help="no progress bars")
+    p.add_argument(
+        "--threads",
+        dest="cfg_threads",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="torch CPU threads (default: all cores)",
+    )
+    p.add_argument(
+        "--max-steps",
+        dest="cfg_max_steps",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="stop after N steps",
+    )
+    p.add_argument(
+        "--quiet",
+        dest="cfg_progress",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="no progress bars",
+    )
     _add_config_flags(p, PretrainConfig, skip=("threads", "max_steps", "progress"))
     p.set_defaults(func=_cmd_pretrain)
 
@@ -857,12 +1081,21 @@ def _cmd_pretrain(args) -> int:
     corpus = read_records(data / "train.jsonl")
     if args.unlabeled:
         corpus += read_records(*args.unlabeled, require_labels=False)
-    exclude = [r for name in ("valid.jsonl", "calib.jsonl", "holdout.jsonl")
-               if (data / name).is_file() for r in read_records(data / name)]
+    exclude = [
+        r
+        for name in ("valid.jsonl", "calib.jsonl", "holdout.jsonl")
+        if (data / name).is_file()
+        for r in read_records(data / name)
+    ]
     if args.exclude:
         exclude += read_records(*args.exclude, require_labels=False)
-    out = pretrain_mlm(corpus=corpus, model_name_or_path=args.model, out_dir=args.out,
-                       config=PretrainConfig(**_config_overrides(args)), exclude=exclude)
+    out = pretrain_mlm(
+        corpus=corpus,
+        model_name_or_path=args.model,
+        out_dir=args.out,
+        config=PretrainConfig(**_config_overrides(args)),
+        exclude=exclude,
+    )
     print(f"wrote {out} (use: janitr train teacher --model {out})")
     return 0
 
@@ -883,14 +1116,26 @@ def _add_cache(sub) -> None:
     )
     p.add_argument("--teacher", required=True, metavar="BUNDLE_DIR", help="teacher bundle")
     p.add_argument("--data", required=True, metavar="DIR", help="directory with the splits")
-    p.add_argument("--splits", default="train,valid", metavar="A,B",
-                   help="splits to cache (default: train,valid; never holdout or calib)")
+    p.add_argument(
+        "--splits",
+        default="train,valid",
+        metavar="A,B",
+        help="splits to cache (default: train,valid; never holdout or calib)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="cache directory")
-    p.add_argument("--layers", type=_seed_list, default=None, metavar="I,J,...",
-                   help="1-based teacher layers to cache (default: 4 spread over the depth)")
+    p.add_argument(
+        "--layers",
+        type=_seed_list,
+        default=None,
+        metavar="I,J,...",
+        help="1-based teacher layers to cache (default: 4 spread over the depth)",
+    )
     p.add_argument("--batch-size", type=int, default=64, metavar="N")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing cache even if made from other inputs")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing cache even if made from other inputs",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_cache)
 
@@ -901,12 +1146,21 @@ def _cmd_cache(args) -> int:
 
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
         records = read_records(Path(args.data) / f"{split}.jsonl")
-        path = build_cache(teacher=args.teacher, records=records, split=split, out=args.out,
-                           layers=args.layers, batch_size=args.batch_size,
-                           overwrite=args.overwrite, progress=not args.quiet)
+        path = build_cache(
+            teacher=args.teacher,
+            records=records,
+            split=split,
+            out=args.out,
+            layers=args.layers,
+            batch_size=args.batch_size,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
         cache = read_cache(path, expect={"split": split})
-        print(f"{split}: {cache.rows} rows, layers {cache.layer_indices}, hidden "
-              f"{cache.hidden_size} -> {path}")
+        print(
+            f"{split}: {cache.rows} rows, layers {cache.layer_indices}, hidden "
+            f"{cache.hidden_size} -> {path}"
+        )
     return 0
 
 
@@ -944,16 +1198,35 @@ def _add_run(sub) -> None:
         epilog=RUN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", metavar="DIR", type=Path,
-                   help="directory with train/valid/calib.jsonl (+ holdout, unlabeled); "
-                        "default: write the demo dataset into RUNDIR/data")
-    p.add_argument("--out", metavar="RUNDIR", type=Path, required=True,
-                   help="run directory (an existing run is resumed)")
-    p.add_argument("--config", metavar="FILE", type=Path,
-                   help="pipeline config TOML (configs/default.toml, configs/fast.toml); "
-                        "default: the defaults with --data, the fast demo settings without")
-    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                   help="override one config key, e.g. --set distill.temperature=2 (repeatable)")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        type=Path,
+        help="directory with train/valid/calib.jsonl (+ holdout, unlabeled); "
+        "default: write the demo dataset into RUNDIR/data",
+    )
+    p.add_argument(
+        "--out",
+        metavar="RUNDIR",
+        type=Path,
+        required=True,
+        help="run directory (an existing run is resumed)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="pipeline config TOML (configs/default.toml, configs/fast.toml); "
+        "default: the defaults with --data, the fast demo settings without",
+    )
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one config key, e.g. --set distill.temperature=2 (repeatable)",
+    )
     _add_common_data_flags(p)
     p.set_defaults(func=_cmd_run)
 
@@ -986,7 +1259,7 @@ def _add_runs(sub) -> None:
         description="The run registry. `compare` refuses runs evaluated on different data and "
         "reports metric deltas with paired-bootstrap 95%% intervals and an exact McNemar test.",
         epilog="examples:\n  janitr runs list runs/\n  janitr runs show runs/demo\n"
-               "  janitr runs compare runs/a runs/b --bundle student-int8",
+        "  janitr runs compare runs/a runs/b --bundle student-int8",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     runs_sub = p.add_subparsers(dest="runs_verb", metavar="ACTION", required=True)
@@ -1002,8 +1275,11 @@ def _add_runs(sub) -> None:
     cmp_ = runs_sub.add_parser("compare", help="one bundle of two runs on the same rows")
     cmp_.add_argument("a", type=Path, help="reference run")
     cmp_.add_argument("b", type=Path, help="candidate run (deltas are b - a)")
-    cmp_.add_argument("--bundle", default="student-int8",
-                      help="fasttext, teacher, student-fp32 or student-int8 (default)")
+    cmp_.add_argument(
+        "--bundle",
+        default="student-int8",
+        help="fasttext, teacher, student-fp32 or student-int8 (default)",
+    )
     cmp_.add_argument("--json", action="store_true", help="print JSON")
     cmp_.set_defaults(func=_cmd_runs_compare)
 
@@ -1042,14 +1318,23 @@ def _add_sweep(sub) -> None:
         "by scam recall at scam FPR <= thresholds.scam_target_fpr (ties: scam F1); the table is "
         "printed and saved as SWEEP.md and SWEEP.json.",
         epilog="example:\n  janitr sweep --base runs/demo --grid distill.temperature=2,3,4 "
-               "--grid distill.alpha=0.5,0.7 --out runs/sweep1",
+        "--grid distill.alpha=0.5,0.7 --out runs/sweep1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--base", type=Path, required=True, metavar="RUN", help="base run directory")
-    p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
-                   help="config key and its values (repeatable; the grid is the product)")
-    p.add_argument("--out", type=Path, metavar="ROOT",
-                   help="where variant runs go (default: beside the base run)")
+    p.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="config key and its values (repeatable; the grid is the product)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="ROOT",
+        help="where variant runs go (default: beside the base run)",
+    )
     p.add_argument("--bundle", default="student-int8", help="bundle that ranks the variants")
     _add_common_data_flags(p)
     p.set_defaults(func=_cmd_sweep)
@@ -1058,8 +1343,13 @@ def _add_sweep(sub) -> None:
 def _cmd_sweep(args) -> int:
     from janitr.sweep import format_sweep, parse_grid, run_sweep
 
-    result = run_sweep(base_run=args.base, grid=parse_grid(args.grid), out_root=args.out,
-                       bundle=args.bundle, quiet=args.quiet)
+    result = run_sweep(
+        base_run=args.base,
+        grid=parse_grid(args.grid),
+        out_root=args.out,
+        bundle=args.bundle,
+        quiet=args.quiet,
+    )
     print(format_sweep(result))
     print(f"saved: {', '.join(str(f) for f in result.files)}")
     return 0
@@ -1109,18 +1399,35 @@ def _add_train_linear(train_sub) -> None:
         "  janitr train linear --data data/ --out bundles/linear --c 8 --fold-confusables",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, metavar="DIR",
-                   help="directory with train.jsonl, calib.jsonl (and valid.jsonl)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
+    )
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
     _add_config_flags(p, LinearConfig, skip=("tune_on", "threshold_rule", "class_weight"))
-    p.add_argument("--tune-on", dest="cfg_tune_on", choices=TUNE_CHOICES,
-                   default=argparse.SUPPRESS,
-                   help="split(s) thresholds are tuned on (default: calib)")
-    p.add_argument("--threshold-rule", dest="cfg_threshold_rule",
-                   choices=("empirical", "guaranteed"), default=argparse.SUPPRESS,
-                   help="scam threshold rule (default: empirical)")
-    p.add_argument("--class-weight", dest="cfg_class_weight", choices=("balanced", "none"),
-                   default=argparse.SUPPRESS, help="class weighting (default: balanced)")
+    p.add_argument(
+        "--tune-on",
+        dest="cfg_tune_on",
+        choices=TUNE_CHOICES,
+        default=argparse.SUPPRESS,
+        help="split(s) thresholds are tuned on (default: calib)",
+    )
+    p.add_argument(
+        "--threshold-rule",
+        dest="cfg_threshold_rule",
+        choices=("empirical", "guaranteed"),
+        default=argparse.SUPPRESS,
+        help="scam threshold rule (default: empirical)",
+    )
+    p.add_argument(
+        "--class-weight",
+        dest="cfg_class_weight",
+        choices=("balanced", "none"),
+        default=argparse.SUPPRESS,
+        help="class weighting (default: balanced)",
+    )
     p.set_defaults(func=_cmd_train_linear)
 
 
@@ -1155,8 +1462,12 @@ def _add_obfuscate(sub) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="JSONL file (id, text[, labels])")
     p.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--kinds", default=",".join(KINDS), metavar="K1,K2",
-                   help=f"comma-separated kinds (default: all: {','.join(KINDS)})")
+    p.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        metavar="K1,K2",
+        help=f"comma-separated kinds (default: all: {','.join(KINDS)})",
+    )
     p.set_defaults(func=_cmd_obfuscate)
 
 
@@ -1188,24 +1499,50 @@ def _add_crossval(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--data", required=True, metavar="DIR", help="directory with the splits")
-    p.add_argument("--model", choices=("linear", "fasttext", "ensemble"), default="linear",
-                   help="model family (default: linear)")
+    p.add_argument(
+        "--model",
+        choices=("linear", "fasttext", "ensemble"),
+        default="linear",
+        help="model family (default: linear)",
+    )
     p.add_argument("--folds", type=int, default=5, metavar="K", help="folds (default 5)")
     p.add_argument("--seed", type=int, default=13, help="fold seed (default 13)")
-    p.add_argument("--scam-target-fpr", type=float, default=0.02, metavar="X",
-                   help="scam FPR budget (default 0.02)")
-    p.add_argument("--threshold-rule", choices=("empirical", "guaranteed"), default="empirical",
-                   help="headline rule (both are always reported)")
-    p.add_argument("--fold-confusables", action="store_true",
-                   help="fold Unicode confusables in the normalization")
-    p.add_argument("--augment", action="store_true",
-                   help="add obfuscated copies of the training-fold rows")
-    p.add_argument("--no-robustness", action="store_true",
-                   help="skip scoring obfuscated copies of held-out rows")
-    p.add_argument("--linear-c", type=float, default=4.0, metavar="C",
-                   help="inverse regularization of the linear model (default 4)")
-    p.add_argument("--fasttext-epoch", type=int, default=50, metavar="N",
-                   help="fastText epochs (default 50)")
+    p.add_argument(
+        "--scam-target-fpr",
+        type=float,
+        default=0.02,
+        metavar="X",
+        help="scam FPR budget (default 0.02)",
+    )
+    p.add_argument(
+        "--threshold-rule",
+        choices=("empirical", "guaranteed"),
+        default="empirical",
+        help="headline rule (both are always reported)",
+    )
+    p.add_argument(
+        "--fold-confusables",
+        action="store_true",
+        help="fold Unicode confusables in the normalization",
+    )
+    p.add_argument(
+        "--augment", action="store_true", help="add obfuscated copies of the training-fold rows"
+    )
+    p.add_argument(
+        "--no-robustness",
+        action="store_true",
+        help="skip scoring obfuscated copies of held-out rows",
+    )
+    p.add_argument(
+        "--linear-c",
+        type=float,
+        default=4.0,
+        metavar="C",
+        help="inverse regularization of the linear model (default 4)",
+    )
+    p.add_argument(
+        "--fasttext-epoch", type=int, default=50, metavar="N", help="fastText epochs (default 50)"
+    )
     p.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples")
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON")
     p.add_argument("--predictions", metavar="OUT", help="write per-row OOF predictions JSONL")
@@ -1247,14 +1584,23 @@ def _add_errors(sub) -> None:
         "  janitr errors --model bundles/linear --data data/valid.jsonl --top 20",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", nargs="?", metavar="RUN_OR_PREDICTIONS",
-                   help="run directory or predictions JSONL")
+    p.add_argument(
+        "source", nargs="?", metavar="RUN_OR_PREDICTIONS", help="run directory or predictions JSONL"
+    )
     p.add_argument("--model", metavar="BUNDLE_DIR", help="score --data with this bundle")
-    p.add_argument("--data", nargs="*", default=[], metavar="JSONL",
-                   help="labeled file(s) for texts and raw labels (required with --model)")
+    p.add_argument(
+        "--data",
+        nargs="*",
+        default=[],
+        metavar="JSONL",
+        help="labeled file(s) for texts and raw labels (required with --model)",
+    )
     p.add_argument("--top", type=int, default=15, metavar="N", help="rows per list (default 15)")
-    p.add_argument("--allow-overlap", action="store_true",
-                   help="with --model: score rows the bundle was trained or tuned on")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="with --model: score rows the bundle was trained or tuned on",
+    )
     p.add_argument("--json", metavar="OUT", help="also write the lists as JSON")
     p.set_defaults(func=_cmd_errors)
 
@@ -1262,8 +1608,13 @@ def _add_errors(sub) -> None:
 def _cmd_errors(args) -> int:
     from janitr.error_analysis import error_analysis, format_errors
 
-    result = error_analysis(source=args.source, model=args.model, data=args.data, top=args.top,
-                            allow_overlap=args.allow_overlap)
+    result = error_analysis(
+        source=args.source,
+        model=args.model,
+        data=args.data,
+        top=args.top,
+        allow_overlap=args.allow_overlap,
+    )
     print(format_errors(result))
     if args.json:
         from janitr.artifacts import write_json
