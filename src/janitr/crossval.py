@@ -192,7 +192,7 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
                              if not w.startswith(LABEL_PREFIX)]  # fmt: skip
                     labels = " ".join(LABEL_PREFIX + c for c in training_label_set(r.labels))
                     handle.write(f"{labels} {' '.join(words)}\n")
-            model = _train_supervised(fasttext, path, ft_cfg)
+            model, _ = _train_supervised(fasttext, path, ft_cfg)
         return predict_heads_with(model, [norm.apply(t) for t in texts])
 
     return fit_score

@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -217,32 +217,39 @@ def load_scorer(bundle: Bundle) -> FastTextScorer:
     return FastTextScorer(model, path=path)
 
 
-def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, attempts: int = 3):
-    """`fasttext.train_supervised` with our config, retrying a spurious NaN.
+def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, attempts: int = 4):
+    """`fasttext.train_supervised` with our config; returns `(model, lr_used)`.
 
-    fastText 0.9.3 reports "Encountered NaN" when its monitor thread reads the average loss
-    before any example was processed (0 / 0); on tiny or very fast runs that is a timing
-    race, not divergence, so the same call is retried. A persistent NaN is divergence.
+    fastText 0.9.3 sometimes stops with "Encountered NaN" (a NaN met in `DenseMatrix::dotRow`)
+    on small, fast runs, and not reproducibly: the same call succeeds on a rerun, more often
+    at lower learning rates. So each retry halves the learning rate; the rate that succeeded
+    is returned and recorded in the bundle, with a warning in the log.
 
     Raises:
         ConfigError: if every attempt ends in NaN (lower --lr).
     """
+    lr = config.lr
     for attempt in range(1, attempts + 1):
         try:
-            return fasttext.train_supervised(
-                input=str(train_txt), lr=config.lr, dim=config.dim, epoch=config.epoch,
+            model = fasttext.train_supervised(
+                input=str(train_txt), lr=lr, dim=config.dim, epoch=config.epoch,
                 minCount=config.min_count, minn=config.minn, maxn=config.maxn,
                 wordNgrams=config.word_ngrams, loss=config.loss, bucket=config.bucket,
                 thread=config.threads, seed=config.seed, verbose=0,
             )  # fmt: skip
+            return model, lr
         except RuntimeError as exc:
             if "nan" not in str(exc).lower():
                 raise
-            log.warning("fastText reported NaN (attempt %d of %d)", attempt, attempts)
             error = exc
+            log.warning(
+                "fastText reported NaN at lr %g (attempt %d of %d); retrying at lr %g",
+                lr, attempt, attempts, lr / 2,
+            )  # fmt: skip
+            lr /= 2
     raise ConfigError(
-        f"fastText training diverged ({error}) with --lr {config.lr}; lower --lr (e.g. 0.1) "
-        "or --epoch"
+        f"fastText training diverged ({error}) from --lr {config.lr} down to {lr * 2:g}; "
+        "lower --lr or --epoch"
     ) from error
 
 
@@ -372,7 +379,9 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             config.dim,
             config.bucket,
         )
-        model = _train_supervised(fasttext, train_txt, config)
+        model, lr_used = _train_supervised(fasttext, train_txt, config)
+        if lr_used != config.lr:
+            config = replace(config, lr=lr_used)  # the bundle records the rate that trained
         log.info("fastText trained in %.1fs", time.perf_counter() - started)
         quant = {"status": "skipped"}
         if config.quantize:
