@@ -14,7 +14,7 @@ from janitr.labels import CLASSES
 from janitr.runtime import Classifier, EmptyTextError
 from tiny_fasttext import train_tiny_bundle
 
-STRIP = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.2, strip_urls=True)
+STRIP = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.05, strip_urls=True)
 
 
 @pytest.fixture(scope="module")

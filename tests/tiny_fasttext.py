@@ -29,7 +29,7 @@ CLEAN = [
 COINS = ["bitcoin", "eth", "solana", "doge"]
 
 #: Fast settings: seconds, not minutes; big enough for quantization (cutoff 1000).
-TINY = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.2, threads=1, seed=1)
+TINY = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.05, threads=1, seed=1)
 
 
 def _rows(prefix: str, n: int, rng: random.Random) -> list[dict]:

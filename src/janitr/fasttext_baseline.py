@@ -217,18 +217,32 @@ def load_scorer(bundle: Bundle) -> FastTextScorer:
     return FastTextScorer(model, path=path)
 
 
+#: Train-and-quantize attempts when fastText's quantizer yields NaN.
+QUANTIZE_ATTEMPTS = 4
+
+
+def _text_lines(train_txt: Path) -> list[str]:
+    """The texts of a fastText training file (labels removed), to check a model with."""
+    with open(train_txt, encoding="utf-8") as handle:
+        return [line.rstrip("\n").split(" ", 1)[-1] for line in handle]
+
+
 def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, attempts: int = 4):
     """`fasttext.train_supervised` with our config; returns `(model, lr_used)`.
 
     fastText 0.9.3 sometimes stops with "Encountered NaN" (a NaN met in `DenseMatrix::dotRow`)
-    on small, fast runs, and not reproducibly: the same call succeeds on a rerun, more often
-    at lower learning rates. So each retry halves the learning rate; the rate that succeeded
-    is returned and recorded in the bundle, with a warning in the log.
+    on small, fast runs, in training or later when predicting, and not reproducibly: the same
+    call succeeds on a rerun, more often at lower learning rates. So each retry halves the
+    learning rate; the rate that succeeded is returned and recorded in the bundle, with a
+    warning in the log.
 
     Raises:
         ConfigError: if every attempt ends in NaN (lower --lr).
     """
     lr = config.lr
+    # Training can also end without an error but with NaN weights, which only shows when
+    # predicting; scoring the training lines once catches that as well.
+    check = _text_lines(train_txt)
     for attempt in range(1, attempts + 1):
         try:
             model = fasttext.train_supervised(
@@ -237,6 +251,7 @@ def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, atte
                 wordNgrams=config.word_ngrams, loss=config.loss, bucket=config.bucket,
                 thread=config.threads, seed=config.seed, verbose=0,
             )  # fmt: skip
+            model.predict(check, k=-1, threshold=0.0)
             return model, lr
         except RuntimeError as exc:
             if "nan" not in str(exc).lower():
@@ -285,7 +300,7 @@ def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record
     return by_split
 
 
-def _quantize(model, config: FastTextConfig) -> dict:
+def _quantize(model, config: FastTextConfig, check: list[str]) -> dict:
     """Quantize in place, falling back when fastText refuses (tiny matrices).
 
     Returns:
@@ -310,8 +325,14 @@ def _quantize(model, config: FastTextConfig) -> dict:
                 thread=config.threads,
                 verbose=0,
             )
+            model.predict(check, k=-1, threshold=0.0)
         except (ValueError, RuntimeError) as exc:
             attempts.append({"cutoff": cutoff, "qout": qout, "error": str(exc)})
+            if "nan" in str(exc).lower():
+                # fastText's product quantizer sometimes yields NaN codebooks (not
+                # reproducibly); the model is changed in place, so the caller retrains.
+                log.warning("quantization (cutoff %d) produced NaN; retraining", cutoff)
+                return {"status": "nan", "attempts": attempts}
             log.warning(
                 "quantization (cutoff %d, qout %s) failed: %s; trying a fallback", cutoff, qout, exc
             )
@@ -385,7 +406,17 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
         log.info("fastText trained in %.1fs", time.perf_counter() - started)
         quant = {"status": "skipped"}
         if config.quantize:
-            quant = _quantize(model, config)
+            check = _text_lines(train_txt)
+            for _ in range(QUANTIZE_ATTEMPTS):
+                quant = _quantize(model, config, check)
+                if quant["status"] != "nan":
+                    break
+                model, _ = _train_supervised(fasttext, train_txt, config, attempts=1)
+            else:
+                raise ConfigError(
+                    f"fastText quantization produced NaN {QUANTIZE_ATTEMPTS} times; "
+                    "try another --dsub or --cutoff, or --no-quantize"
+                )
         model_name = "model.ftz" if quant["status"] == "quantized" else "model.bin"
         model_path = tmp / model_name
         model.save_model(str(model_path))
