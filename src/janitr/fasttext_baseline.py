@@ -300,52 +300,90 @@ def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record
     return by_split
 
 
-def _quantize(model, config: FastTextConfig, check: list[str]) -> dict:
-    """Quantize in place, falling back when fastText refuses (tiny matrices).
+def _quantize_once(model, config: FastTextConfig, check: list[str], *, cutoff: int, qout: bool):
+    """Quantize in place with one setting and score `check`; returns None or the error text."""
+    try:
+        model.quantize(
+            input=None, qout=qout, cutoff=cutoff, retrain=False, dsub=config.dsub,
+            qnorm=config.qnorm, thread=config.threads, verbose=0,
+        )  # fmt: skip
+        model.predict(check, k=-1, threshold=0.0)
+    except (ValueError, RuntimeError) as exc:
+        return str(exc)
+    return None
 
-    Returns:
-        what was done: `{"status": "quantized"|"failed", "cutoff", "dsub", "qout", "qnorm",
-        "attempts": [...]}`.
-    """
-    attempts = []
+
+def _quantize_options(config: FastTextConfig) -> list[tuple[int, bool]]:
+    """(cutoff, qout) settings to try in order: as configured, then simpler fallbacks."""
     options = [(config.cutoff, config.qout)]
     if config.qout:
         options.append((config.cutoff, False))
     if config.cutoff:
         options.append((0, False))
-    for cutoff, qout in options:
+    return options
+
+
+def _fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path) -> dict:
+    """Train and quantize in a freshly spawned process; the model file lands in `out_dir`.
+
+    fastText 0.9.3 (compiled from source here) sometimes meets NaN in training or
+    quantization depending on what the calling process did before (seen only inside long test
+    sessions, never in a fresh process, whatever the learning rate). A spawned process starts
+    clean, which makes training reproducible wherever it is called from.
+
+    Returns:
+        `{"lr", "quantization", "model_name"}` as reported by `_fit_and_save`.
+
+    Raises:
+        ConfigError: from the child, if training keeps diverging.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        job = pool.submit(_fit_and_save, str(train_txt), config.to_dict(), str(out_dir))
         try:
-            model.quantize(
-                input=None,
-                qout=qout,
-                cutoff=cutoff,
-                retrain=False,
-                dsub=config.dsub,
-                qnorm=config.qnorm,
-                thread=config.threads,
-                verbose=0,
-            )
-            model.predict(check, k=-1, threshold=0.0)
-        except (ValueError, RuntimeError) as exc:
-            attempts.append({"cutoff": cutoff, "qout": qout, "error": str(exc)})
-            if "nan" in str(exc).lower():
-                # fastText's product quantizer sometimes yields NaN codebooks (not
-                # reproducibly); the model is changed in place, so the caller retrains.
-                log.warning("quantization (cutoff %d) produced NaN; retraining", cutoff)
-                return {"status": "nan", "attempts": attempts}
-            log.warning(
-                "quantization (cutoff %d, qout %s) failed: %s; trying a fallback", cutoff, qout, exc
-            )
-            continue
-        return {
-            "status": "quantized",
-            "cutoff": cutoff,
-            "dsub": config.dsub,
-            "qout": qout,
-            "qnorm": config.qnorm,
-            "attempts": attempts,
-        }
-    return {"status": "failed", "attempts": attempts}
+            return job.result()
+        except BrokenProcessPool as exc:
+            raise ConfigError(
+                "fastText crashed while training or quantizing; try --no-quantize or other "
+                "--cutoff/--dsub values"
+            ) from exc
+
+
+def _fit_and_save(train_txt: str, config_dict: dict, out_dir: str) -> dict:
+    """Train, quantize (retraining on a NaN codebook) and save; runs in the spawned process."""
+    fasttext = _fasttext()
+    config = FastTextConfig.from_dict(config_dict)
+    train_txt = Path(train_txt)
+    model, lr_used = _train_supervised(fasttext, train_txt, config)
+    quant: dict = {"status": "skipped"}
+    if config.quantize:
+        # A failed quantization leaves the model changed in place (a later quantize may then
+        # crash or meet NaN), so every retry starts again from a freshly trained model.
+        # fastText's quantizer also meets NaN now and then; the same setting is retried.
+        check = _text_lines(train_txt)
+        quant = {"status": "failed", "attempts": []}
+        retrain = replace(config, lr=lr_used)
+        for cutoff, qout in _quantize_options(config):
+            for _ in range(QUANTIZE_ATTEMPTS):
+                error = _quantize_once(model, config, check, cutoff=cutoff, qout=qout)
+                if error is None:
+                    quant.update(status="quantized", cutoff=cutoff, dsub=config.dsub, qout=qout)
+                    quant["qnorm"] = config.qnorm
+                    break
+                quant["attempts"].append({"cutoff": cutoff, "qout": qout, "error": error})
+                log.warning("quantization (cutoff %d, qout %s) failed: %s", cutoff, qout, error)
+                model, _ = _train_supervised(fasttext, train_txt, retrain, attempts=1)
+                if "nan" not in error.lower():
+                    break  # e.g. a matrix too small: try the next setting
+            if quant["status"] == "quantized":
+                break
+    model_name = "model.ftz" if quant["status"] == "quantized" else "model.bin"
+    model.save_model(str(Path(out_dir) / model_name))
+    return {"lr": lr_used, "quantization": quant, "model_name": model_name}
 
 
 def _provenance(path: Path, rows: int) -> dict:
@@ -400,26 +438,13 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             config.dim,
             config.bucket,
         )
-        model, lr_used = _train_supervised(fasttext, train_txt, config)
-        if lr_used != config.lr:
-            config = replace(config, lr=lr_used)  # the bundle records the rate that trained
-        log.info("fastText trained in %.1fs", time.perf_counter() - started)
-        quant = {"status": "skipped"}
-        if config.quantize:
-            check = _text_lines(train_txt)
-            for _ in range(QUANTIZE_ATTEMPTS):
-                quant = _quantize(model, config, check)
-                if quant["status"] != "nan":
-                    break
-                model, _ = _train_supervised(fasttext, train_txt, config, attempts=1)
-            else:
-                raise ConfigError(
-                    f"fastText quantization produced NaN {QUANTIZE_ATTEMPTS} times; "
-                    "try another --dsub or --cutoff, or --no-quantize"
-                )
-        model_name = "model.ftz" if quant["status"] == "quantized" else "model.bin"
+        fitted = _fit_in_fresh_process(train_txt, config, tmp)
+        if fitted["lr"] != config.lr:
+            config = replace(config, lr=fitted["lr"])  # the bundle records the rate used
+        quant = fitted["quantization"]
+        log.info("fastText trained and quantized in %.1fs", time.perf_counter() - started)
+        model_name = fitted["model_name"]
         model_path = tmp / model_name
-        model.save_model(str(model_path))
         size = os.path.getsize(model_path)
         if model_name == "model.bin" and size > MAX_UNQUANTIZED_BYTES:
             raise ConfigError(
