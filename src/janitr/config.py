@@ -45,6 +45,24 @@ FORMAT = "janitr-pipeline-config"
 FORMAT_VERSION = 1
 
 
+def dataclass_from_dict(cls, data: dict, *, what: str):
+    """Build a stage config dataclass from a dict, rejecting unknown keys.
+
+    A typo in a key must not be silently ignored, so unknown keys are an error naming them
+    and the known ones.
+
+    Raises:
+        ConfigError: on unknown keys (or invalid values, from the dataclass itself).
+    """
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} config key(s) {unknown} (known: {sorted(known)})")
+    return cls(**data)
+
+
 def _problems_to_error(problems: list[str]) -> None:
     if problems:
         raise ConfigError("; ".join(problems))

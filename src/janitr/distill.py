@@ -32,11 +32,12 @@ import copy
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from janitr.config import dataclass_from_dict
 from janitr.errors import ConfigError, ProvenanceError
 
 log = logging.getLogger(__name__)
@@ -157,11 +158,12 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> DistillConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown distill config key(s) {unknown} (known: {sorted(known)})")
-        return cls(**data)
+        """Build from a dict, rejecting unknown keys.
+
+        Raises:
+            ConfigError: on unknown keys or invalid values.
+        """
+        return dataclass_from_dict(cls, data, what="distill")
 
 
 # --- losses (small pure functions) -----------------------------------------------------------

@@ -22,13 +22,14 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from janitr.artifacts import sha256_file
 from janitr.bundle import Bundle, seen_entry, text_key, write_bundle
+from janitr.config import dataclass_from_dict
 from janitr.errors import BundleError, ConfigError, DataError, Problem, require
 from janitr.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.metrics import evaluate_predictions
@@ -138,11 +139,7 @@ class FastTextConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown fastText config key(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, what="fastText")
 
     @property
     def tune_splits(self) -> tuple[str, ...]:

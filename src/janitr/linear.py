@@ -21,13 +21,14 @@ import logging
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from janitr.artifacts import sha256_file
 from janitr.bundle import Bundle, seen_entry, text_key, write_bundle
+from janitr.config import dataclass_from_dict
 from janitr.errors import BundleError, ConfigError, DataError, Problem
 from janitr.labels import collapse, targets
 from janitr.metrics import evaluate_predictions
@@ -125,11 +126,7 @@ class LinearConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown linear config key(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, what="linear")
 
     @property
     def normalization(self) -> NormalizationConfig:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from janitr.artifacts import read_json, write_json
+from janitr.config import dataclass_from_dict
 from janitr.errors import BundleError, ConfigError, require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,16 +87,12 @@ class StudentConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> StudentConfig:
-        """Build from a dict, rejecting unknown keys (a typo must not be silently ignored).
+        """Build from a dict, rejecting unknown keys.
 
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown student config key(s) {unknown} (known: {sorted(known)})")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, what="student")
 
     def bert_config(self):
         """The transformers `BertConfig` of the encoder."""
