@@ -369,6 +369,7 @@ def test_demo_run_end_to_end_with_real_stages(tmp_path):
     assert set(info["metrics"]) == {"fasttext", "teacher", "student-fp32", "student-int8"}
     assert (run_dir / "report.html").stat().st_size > 10_000
     assert "data:image/png;base64," in (run_dir / "report.html").read_text()
+    assert "The holdout was carved from train.jsonl" in (run_dir / "report.md").read_text()
     before = {
         p.relative_to(run_dir).as_posix(): p.read_bytes()
         for p in (run_dir / "bundles" / "student-int8").rglob("*")

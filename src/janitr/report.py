@@ -523,6 +523,23 @@ def _error_rows(rows: Sequence[dict]) -> list[list[str]]:
     ]
 
 
+def _carved(stage: dict) -> bool:
+    return stage["name"] == "validate" and bool(stage.get("summary", {}).get("holdout"))
+
+
+def _carve_note(carved: dict) -> str:
+    """One sentence on a holdout the run carved out of train (validate stage summary)."""
+    rows = carved.get("rows", {})
+    return (
+        f"The holdout was carved from {carved.get('source', 'train.jsonl')}: "
+        f"{rows.get('holdout', '?')} of {rows.get('train_before', '?')} rows "
+        f"(fraction {carved.get('fraction', '?')}, seed {carved.get('seed', '?')}), "
+        "near-duplicate groups kept whole; "
+        f"{carved.get('pinned_to_train', 0)} rows stayed in train as duplicates of valid/calib, "
+        f"{carved.get('dropped', 0)} were dropped by the leakage check."
+    )
+
+
 def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> list[Path]:
     """Render `report.html` (self-contained) and `report.md` for a run.
 
@@ -567,6 +584,7 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
             "in training or tuning (evaluate.allow_overlap = true): these numbers "
             "overestimate real performance."
         )
+    notes = [_carve_note(s["summary"]["holdout"]) for s in stages if _carved(s)]
     for s in stages:
         if s["name"] == "leakage" and s["summary"].get("ok") is False:
             warnings.append(f"The splits overlap: {s['summary'].get('overlaps')}.")
@@ -611,6 +629,8 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         f"<code>{html.escape(str(data.get('sha256', ''))[:12])}</code>) · scam FPR budget "
         f"{_fmt(target_fpr, 3)}</div></header>"
     )
+    for note in notes:
+        h.append(f'<p class="meta">{html.escape(note)}</p>')
     for w in warnings:
         h.append(f'<div class="warn">⚠ {html.escape(w)}</div>')
     h.append('<div class="cards">')
@@ -695,6 +715,7 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         f"- scam FPR budget: {_fmt(target_fpr, 3)}",
         "",
     ]
+    m += [f"> **Note:** {note}" for note in notes]
     m += [f"> **Warning:** {w}" for w in warnings]
     m += [
         "",
