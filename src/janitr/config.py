@@ -193,20 +193,24 @@ class ExportConfig:
     """Smallest share of identical decisions."""
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = _parity_gate_problems(self)
         if self.opset < 11:
             problems.append(f"opset: expected an integer >= 11, found {self.opset}")
-        if self.parity_rows < 1:
-            problems.append(f"parity_rows: expected a positive integer, found {self.parity_rows}")
-        if not 0 < self.max_mean_delta < 1:
-            problems.append(
-                f"max_mean_delta: expected a float in (0, 1), found {self.max_mean_delta}"
-            )
-        if not 0 < self.min_agreement <= 1:
-            problems.append(
-                f"min_agreement: expected a float in (0, 1], found {self.min_agreement}"
-            )
         _problems_to_error(problems)
+
+
+def _parity_gate_problems(section) -> list[str]:
+    """Problems in a parity gate's settings (shared by the export and quantize sections)."""
+    problems = []
+    if section.parity_rows < 1:
+        problems.append(f"parity_rows: expected a positive integer, found {section.parity_rows}")
+    if not 0 < section.max_mean_delta < 1:
+        problems.append(
+            f"max_mean_delta: expected a float in (0, 1), found {section.max_mean_delta}"
+        )
+    if not 0 < section.min_agreement <= 1:
+        problems.append(f"min_agreement: expected a float in (0, 1], found {section.min_agreement}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -225,18 +229,7 @@ class QuantizeConfig:
     """Smallest share of identical decisions."""
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.parity_rows < 1:
-            problems.append(f"parity_rows: expected a positive integer, found {self.parity_rows}")
-        if not 0 < self.max_mean_delta < 1:
-            problems.append(
-                f"max_mean_delta: expected a float in (0, 1), found {self.max_mean_delta}"
-            )
-        if not 0 < self.min_agreement <= 1:
-            problems.append(
-                f"min_agreement: expected a float in (0, 1], found {self.min_agreement}"
-            )
-        _problems_to_error(problems)
+        _problems_to_error(_parity_gate_problems(self))
 
 
 @dataclass(frozen=True)
