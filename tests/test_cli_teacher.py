@@ -61,14 +61,14 @@ def test_train_tokenizer_cli(tmp_path, capsys):
             "--out",
             str(tmp_path / "tok"),
             "--vocab-size",
-            "100",
+            "60",
             "--min-frequency",
             "1",
         ]
     )
     assert code == 0
     stats = json.loads((tmp_path / "tok" / "tokenizer_stats.json").read_text())
-    assert stats["vocab_size"] == 100 and stats["train_rows"] == 60
+    assert stats["vocab_size"] == 60 and stats["train_rows"] == 60
 
 
 def test_one_seed_refused_with_one_line_error(tmp_path, capsys):

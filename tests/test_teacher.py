@@ -1,6 +1,6 @@
 """Teacher on a tiny randomly initialized BERT: guards, 1-step training, bundle, cache.
 
-No download: the fixture trains a WordPiece vocabulary on synthetic text, builds a 2-layer,
+No download: the fixture trains a small vocabulary on synthetic text, builds a 2-layer,
 hidden-32 BertModel and saves both with `save_pretrained`; the teacher loads it by path.
 """
 

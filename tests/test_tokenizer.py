@@ -1,8 +1,12 @@
-"""WordPiece training and the fail-fast guards (vocabulary size, UNK rate)."""
+"""Unigram training (reproducible, HF == SentencePiece) and the fail-fast guards."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import subprocess
+import sys
 
 import pytest
 
@@ -10,10 +14,13 @@ from janitr.errors import ConfigError, TokenizerError
 from janitr.tokenizer import (
     SPECIAL_TOKENS,
     STATS_FILE,
+    TOKENIZER_FILE,
     TokenizerConfig,
     load_tokenizer,
     save_tokenizer,
+    tokenizer_from_sentencepiece,
     tokenizer_stats,
+    train_sentencepiece,
     train_tokenizer,
     unk_rate,
 )
@@ -44,17 +51,25 @@ WORDS = [
 ]
 
 
-def corpus(n: int = 300) -> list[str]:
+def corpus(n: int = 300, seed: int = 0) -> list[str]:
+    """Random word sequences, some ending in `!` or a hashtag number. Words must end texts
+    now and then: SentencePiece seeds its pieces with substrings followed by varying text,
+    and a word always followed by a space never becomes a piece."""
+    rng = random.Random(seed)
     return [
-        " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(6 + i % 5)) + f" #{i % 40}"
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
+        + rng.choice(["", "!", f" #{i % 40}"])
         for i in range(n)
     ]
+
+
+VOCAB = 60
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     texts = corpus()
-    config = TokenizerConfig(vocab_size=120, min_frequency=1)
+    config = TokenizerConfig(vocab_size=VOCAB, min_frequency=1)
     tok = train_tokenizer(texts, config=config)
     out = tmp_path_factory.mktemp("tok")
     save_tokenizer(tok, out, stats=tokenizer_stats(tok, texts, config=config))
@@ -64,9 +79,59 @@ def trained(tmp_path_factory):
 def test_special_tokens_first_and_post_processor(trained):
     tok, _, _ = trained
     assert [tok.token_to_id(s) for s in SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
+    assert tok.get_vocab_size() == VOCAB
     enc = tok.encode("claim free airdrop")
     assert enc.tokens[0] == "[CLS]" and enc.tokens[-1] == "[SEP]"
     assert "[UNK]" not in enc.tokens
+    assert tok.decode(enc.ids) == "claim free airdrop"
+    # A special token in the text stays one token (it is registered as special).
+    assert tok.encode("claim [MASK] now").tokens.count("[MASK]") == 1
+
+
+def test_hf_ids_equal_sentencepiece_ids(trained):
+    """The converted tokenizer segments every training text exactly like SentencePiece."""
+    import sentencepiece as spm
+
+    _, _, texts = trained
+    proto = train_sentencepiece(texts, config=TokenizerConfig(vocab_size=VOCAB))
+    sp = spm.SentencePieceProcessor(model_proto=proto)
+    tok = tokenizer_from_sentencepiece(proto)
+    hf_ids = [enc.ids[1:-1] for enc in tok.encode_batch(texts)]  # without [CLS] ... [SEP]
+    assert hf_ids == sp.encode(texts)
+    assert all(1 not in ids for ids in hf_ids)  # character_coverage=1.0: no [UNK]
+
+
+TRAIN_IN_SUBPROCESS = """
+import json, sys
+from janitr.tokenizer import TokenizerConfig, save_tokenizer, train_tokenizer
+texts = json.loads(open(sys.argv[1], encoding="utf-8").read())
+tok = train_tokenizer(texts, config=TokenizerConfig(vocab_size=int(sys.argv[3])))
+save_tokenizer(tok, sys.argv[2])
+"""
+
+
+def test_training_is_byte_identical_across_processes(tmp_path):
+    """What the pipeline needs: a fresh process trains the very same tokenizer.json (the
+    `tokenizers` trainers broke ties in per-process hash order and failed this)."""
+    corpus_file = tmp_path / "corpus.json"
+    corpus_file.write_text(json.dumps(corpus(seed=1)), encoding="utf-8")
+    outputs = []
+    for run, hash_seed in enumerate(("1", "2")):
+        out = tmp_path / f"run{run}"
+        subprocess.run(
+            [sys.executable, "-c", TRAIN_IN_SUBPROCESS, str(corpus_file), str(out), str(VOCAB)],
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            timeout=120,
+        )
+        outputs.append((out / TOKENIZER_FILE).read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_vocab_size_is_an_upper_bound_for_small_corpora():
+    """A corpus too small for the requested size gives fewer pieces instead of failing."""
+    tok = train_tokenizer(corpus(), config=TokenizerConfig(vocab_size=500))
+    assert 20 < tok.get_vocab_size() < 500
 
 
 def test_save_load_round_trip(trained):
@@ -110,3 +175,7 @@ def test_missing_file_and_bad_config(tmp_path):
         TokenizerConfig(vocab_size=5)
     with pytest.raises(ConfigError, match="--max-unk-rate"):
         TokenizerConfig(max_unk_rate=2.0)
+    with pytest.raises(TokenizerError, match="no non-empty text"):
+        train_tokenizer(["", ""])
+    with pytest.raises(TokenizerError, match="SentencePiece could not train"):
+        train_tokenizer(corpus(), config=TokenizerConfig(vocab_size=10))  # < alphabet size

@@ -22,7 +22,7 @@ def synthetic_rows(n: int, offset: int = 0) -> list[dict]:
 
 
 def make_tiny_bert(out: Path) -> Path:
-    """Save a 2-layer, hidden-32 BertModel + WordPiece tokenizer to `out`; returns `out`."""
+    """Save a 2-layer, hidden-32 BertModel + a small tokenizer to `out`; returns `out`."""
     import transformers
 
     from janitr.tokenizer import TokenizerConfig, train_tokenizer

@@ -6,7 +6,7 @@ This module must never import torch (a test runs it in a fresh interpreter and c
 It also owns `encode_batch`, the one place where normalized text becomes model input, used
 by the torch student, distillation, export parity and this runtime alike:
 
-    ids  = [CLS] wordpieces... [SEP], truncated to max_length (the [SEP] kept)
+    ids  = [CLS] pieces... [SEP], truncated to max_length (the [SEP] kept)
     mask = 1 for real tokens, 0 for padding; a batch is padded with [PAD]=0 to its longest row
 
 The exported graph takes `input_ids` and `attention_mask` (int64, (batch, seq), both axes

@@ -1,14 +1,14 @@
 """The tiny student: config, model, save/load, and its torch scorer (bundle kind `student-torch`).
 
 A small BERT encoder (default 4 layers x 192 hidden, 4 heads, FFN 768, 96 tokens, 8192
-WordPiece vocabulary: about 3.4 M parameters) with the teacher's two heads on the [CLS]
+unigram vocabulary: about 3.4 M parameters) with the teacher's two heads on the [CLS]
 vector: a 2-way scam-vs-not softmax and a 1-logit topic sigmoid.
 
 A student directory (what `janitr distill` writes and `janitr export` reads) holds:
 
     model.safetensors      encoder + heads (no pickle, ever)
     student_config.json    format version + `StudentConfig`
-    tokenizer.json         the WordPiece tokenizer the student was trained with
+    tokenizer.json         the tokenizer the student was trained with
 
 Training (`distill.py`), export (`export.py`) and the ONNX runtime (`onnx_runtime.py`) all
 turn text into ids with `onnx_runtime.encode_batch`, so every backend sees the same tokens.

@@ -1,4 +1,4 @@
-"""WordPiece tokenizer for the student: training, saving, and fail-fast loading.
+"""Unigram tokenizer for the student: training, saving, and fail-fast loading.
 
 The student's vocabulary is trained on the (already normalized) training texts, optionally
 plus unlabeled texts, never on evaluation texts. Two guards catch the original pipeline's
@@ -7,17 +7,29 @@ text into [UNK] and the model learned nothing): `load_tokenizer` refuses a file 
 vocabulary size differs from the expected one, or that maps more than `max_unk_rate` of the
 tokens of a text sample to [UNK].
 
+Training uses SentencePiece (unigram model), not the trainers of HF `tokenizers`: those break
+ties in Rust hash order, so two processes trained on the same texts got vocabularies that
+differed in ~20 of 8192 tokens, and a pipeline run was not reproducible. SentencePiece with a
+fixed thread count writes a byte-identical model in every process. The trained model is then
+converted into an HF `tokenizers.Tokenizer` (same pieces, scores and ids), so the saved file
+and every runtime stay on `tokenizers`; `sentencepiece` is a training-time dependency only
+(the `train` extra).
+
 Files written by `save_tokenizer`:
 
     tokenizer.json          HF `tokenizers` file (padding and truncation off)
     tokenizer_stats.json    format version, vocab size, UNK rate on a sample, data hash
 
-Normalization (NFKC, lower-case, ...) is `janitr.normalize`'s job; the tokenizer has no
-normalizer of its own, so every runtime sees exactly the text the caller normalized.
+Normalization (NFKC, lower-case, whitespace collapsed, ...) is `janitr.normalize`'s job; the
+tokenizer has no normalizer of its own, so every runtime sees exactly the text the caller
+normalized. On such text the converted tokenizer gives the same ids as SentencePiece itself,
+except where two segmentations score exactly the same and the two libraries break the tie
+differently (1 of the 2566 real training texts: `wwww` as `w`+`www` or `www`+`w`).
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from janitr.artifacts import hash_strings, read_json, write_json, write_text
-from janitr.errors import ConfigError, TokenizerError
+from janitr.errors import ConfigError, TokenizerError, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
@@ -37,6 +49,12 @@ STATS_FILE = "tokenizer_stats.json"
 #: Special tokens, in id order: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4.
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD, UNK, CLS, SEP, MASK = SPECIAL_TOKENS
+#: SentencePiece's word-boundary marker (U+2581), shared by the HF pre-tokenizer and decoder.
+METASPACE = "\u2581"
+#: Threads of the SentencePiece trainer. Fixed, never the machine's core count: the EM step
+#: sums per-thread partial results, so another thread count gives other scores (and, on the
+#: real data, other pieces), while the same count gives the same model on every machine.
+TRAIN_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -44,8 +62,11 @@ class TokenizerConfig:
     """Settings of `train_tokenizer` and the load-time guards (`janitr train tokenizer` flags).
 
     Attributes:
-        vocab_size: target vocabulary size, special tokens included.
-        min_frequency: a merge/word must occur this often to enter the vocabulary.
+        vocab_size: target vocabulary size, special tokens included. An upper bound: a
+            corpus too small to support that many pieces gives a smaller vocabulary.
+        min_frequency: unused since the unigram trainer (SentencePiece has no minimum count;
+            its EM prunes rare pieces by likelihood). Kept, and still validated, so existing
+            configs and `--min-frequency` keep working.
         max_unk_rate: refuse a tokenizer that maps more than this share of tokens to [UNK].
         sample_size: texts used to measure the UNK rate.
     """
@@ -76,29 +97,106 @@ class TokenizerConfig:
 
 
 def train_tokenizer(texts: Iterable[str], *, config: TokenizerConfig | None = None) -> Tokenizer:
-    """Train a BERT-style WordPiece tokenizer on normalized texts.
+    """Train a unigram tokenizer on normalized texts, reproducibly (see the module docstring).
 
     Args:
         texts: normalized training texts (plus unlabeled texts if wanted; never eval texts).
-        config: vocabulary size and minimum frequency.
+        config: vocabulary size.
 
     Returns:
-        A `tokenizers.Tokenizer` with [PAD] [UNK] [CLS] [SEP] [MASK] as ids 0..4, the BERT
+        A `tokenizers.Tokenizer` with [PAD] [UNK] [CLS] [SEP] [MASK] as ids 0..4, a Metaspace
         pre-tokenizer, a `[CLS] ... [SEP]` post-processor, and no padding or truncation.
-    """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+    Raises:
+        TokenizerError: if there is no non-empty text, or SentencePiece refuses the corpus
+            (e.g. more distinct characters than `vocab_size`).
+    """
+    return tokenizer_from_sentencepiece(train_sentencepiece(texts, config=config))
+
+
+def train_sentencepiece(texts: Iterable[str], *, config: TokenizerConfig | None = None) -> bytes:
+    """Train a SentencePiece unigram model; returns the serialized model (a ModelProto).
+
+    The settings make the model a pure function of the texts and `config.vocab_size`:
+    identity normalization (the text is normalized already), every character kept
+    (`character_coverage=1.0`, so no training character becomes [UNK]), all sentences used in
+    order (no sampling or shuffling), a fixed thread count and seed. `hard_vocab_limit=False`
+    lets a small corpus give fewer pieces instead of failing. Empty texts are skipped.
+    """
+    spm = require("sentencepiece")
     config = config or TokenizerConfig()
-    tok = Tokenizer(models.WordPiece(unk_token=UNK, max_input_chars_per_word=100))
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=config.vocab_size,
-        min_frequency=config.min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        show_progress=False,
+    texts = [t for t in texts if t]
+    if not texts:
+        raise TokenizerError("no non-empty text to train the tokenizer on")
+    spm.set_random_generator_seed(0)  # only sampling would draw from it; pinned regardless
+    buf = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts),
+            model_writer=buf,
+            model_type="unigram",
+            vocab_size=config.vocab_size,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            normalization_rule_name="identity",
+            remove_extra_whitespaces=False,
+            # What `tokenizer_from_sentencepiece` mirrors: a `▁` before the text and before
+            # every word, pieces that never span a space, no byte pieces.
+            add_dummy_prefix=True,
+            split_by_whitespace=True,
+            byte_fallback=False,
+            pad_id=0,
+            unk_id=1,
+            bos_id=-1,
+            eos_id=-1,
+            pad_piece=PAD,
+            unk_piece=UNK,
+            control_symbols=[CLS, SEP, MASK],
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            # SentencePiece silently drops longer texts (limit in UTF-8 bytes, default 4192).
+            max_sentence_length=max(4192, max(len(t.encode()) for t in texts)),
+            num_threads=TRAIN_THREADS,
+            minloglevel=2,
+        )
+    except RuntimeError as exc:  # SentencePiece reports every refusal as a RuntimeError
+        raise TokenizerError(
+            f"SentencePiece could not train on {len(texts)} texts with vocab_size "
+            f"{config.vocab_size}: {exc}"
+        ) from exc
+    return buf.getvalue()
+
+
+def _sentencepiece_pieces(model_proto: bytes) -> list[tuple[str, float]]:
+    """(piece, score) of every piece of a serialized SentencePiece model, in id order."""
+    spm = require("sentencepiece")
+    sp = spm.SentencePieceProcessor(model_proto=model_proto)
+    return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+
+
+def tokenizer_from_sentencepiece(model_proto: bytes) -> Tokenizer:
+    """Convert a model from `train_sentencepiece` into an HF `tokenizers.Tokenizer`.
+
+    The unigram model keeps SentencePiece's pieces, scores and ids; the Metaspace
+    pre-tokenizer does what SentencePiece does to a normalized text (prefix a `▁`, turn
+    spaces into `▁`); pieces never span two words, so encoding word by word finds the same
+    best segmentation (up to exact score ties). The special tokens are registered as such
+    (never split, skipped when decoding) and keep ids 0..4.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    pieces = _sentencepiece_pieces(model_proto)
+    if [p for p, _ in pieces[: len(SPECIAL_TOKENS)]] != list(SPECIAL_TOKENS):
+        raise TokenizerError(
+            f"the SentencePiece model must start with {' '.join(SPECIAL_TOKENS)}, found "
+            f"{' '.join(p for p, _ in pieces[: len(SPECIAL_TOKENS)])}"
+        )
+    tok = Tokenizer(models.Unigram(pieces, unk_id=SPECIAL_TOKENS.index(UNK), byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement=METASPACE, prepend_scheme="always", split=True
     )
-    tok.train_from_iterator((t for t in texts if t), trainer=trainer)
+    tok.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
+    tok.add_special_tokens(list(SPECIAL_TOKENS))
     tok.post_processor = processors.TemplateProcessing(
         single=f"{CLS}:0 $A:0 {SEP}:0",
         pair=f"{CLS}:0 $A:0 {SEP}:0 $B:1 {SEP}:1",
