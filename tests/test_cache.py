@@ -113,3 +113,24 @@ def test_default_layers():
     assert default_layer_indices(24) == [1, 9, 16, 24]
     assert default_layer_indices(6) == [1, 3, 4, 6]
     assert default_layer_indices(2) == [1, 2]
+
+
+def test_mix_logits_blends_log_odds():
+    from janitr.cache import mix_logits
+
+    cache = make_cache(n=4)
+    heads = np.array([[0.9, 0.2], [0.1, 0.5], [0.5, 0.99], [0.3, 0.01]])
+    same = mix_logits(cache, heads, 0.0)
+    np.testing.assert_allclose(same.scam_logits, cache.scam_logits, rtol=1e-6)
+    np.testing.assert_allclose(same.topic_logits, cache.topic_logits, rtol=1e-6)
+    other = mix_logits(cache, heads, 1.0)
+    np.testing.assert_allclose(other.p_scam(), heads[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(other.p_topic(), heads[:, 1], rtol=1e-5)
+    half = mix_logits(cache, heads, 0.5)
+    teacher = cache.scam_logits[:, 1] - cache.scam_logits[:, 0]
+    linear = np.log(heads[:, 0] / (1 - heads[:, 0]))
+    got = half.scam_logits[:, 1] - half.scam_logits[:, 0]
+    np.testing.assert_allclose(got, 0.5 * teacher + 0.5 * linear, rtol=1e-5)
+    assert half.hidden is cache.hidden
+    with pytest.raises(ValueError, match="shape"):
+        mix_logits(cache, heads[:2], 0.5)

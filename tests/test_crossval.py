@@ -89,3 +89,23 @@ def test_config_errors():
         CrossvalConfig(model="svm")
     with pytest.raises(ConfigError, match="--folds"):
         CrossvalConfig(folds=1)
+
+
+def test_cross_fitted_linear_heads_never_score_a_row_with_its_own_label(data_dir):
+    import dataclasses
+
+    from janitr.crossval import cross_fitted_linear_heads
+
+    records = read_labeled(data_dir, ("train",))
+    valid = read_labeled(data_dir, ("valid",))
+    fold = assign_folds(records, folds=4, seed=0)
+    heads = cross_fitted_linear_heads(records, {"valid": valid}, fold=fold)
+    assert heads["train"].shape == (len(records), 2) and heads["valid"].shape == (len(valid), 2)
+    # Flip one row's label: its own out-of-fold score must not move (the model that scores
+    # it never saw it), while the model fitted on all of train (valid's scores) does change.
+    i = next(k for k, r in enumerate(records) if r.gold == "scam")
+    flipped = list(records)
+    flipped[i] = dataclasses.replace(records[i], labels=("clean",))
+    again = cross_fitted_linear_heads(flipped, {"valid": valid}, fold=fold)
+    assert again["train"][i, 0] == pytest.approx(heads["train"][i, 0], abs=1e-12)
+    assert not np.allclose(again["valid"], heads["valid"])

@@ -591,3 +591,34 @@ def test_cli_run_without_config_uses_fast_settings_for_the_demo(tmp_path, monkey
     assert main(["run", "--data", str(data), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert seen[None].to_dict() == load_config(preset="fast").to_dict()
     assert seen[data].to_dict() == load_config().to_dict()
+
+
+def test_distillation_corpus_drops_duplicates_and_eval_lookalikes(tmp_path):
+    from janitr.pipeline import distillation_corpus
+
+    def write(name, rows):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    post = "claim your free airdrop now at the official site before it ends tonight"
+    train = write("train", [{"id": "t1", "text": "gm frens", "labels": ["clean"]}])
+    valid = write("valid", [{"id": "v1", "text": post, "labels": ["scam"]}])
+    unlabeled = write(
+        "unlabeled",
+        [
+            {"id": "u1", "text": "a brand new post about the weather in town today"},
+            {"id": "u1", "text": "same id again, another text entirely here"},
+            {"id": "u2", "text": "A brand new post about the weather in town today"},
+            {"id": "u3", "text": "GM frens"},
+            {"id": "u4", "text": post.replace("tonight", "tonite")},
+            {"id": "u5", "text": post},
+            {"id": "u6"},
+        ],
+    )
+    kept = distillation_corpus(
+        unlabeled, train=train, evals=[valid, tmp_path / "holdout.jsonl"], threshold=0.8
+    )
+    # u1 kept once; u2 normalizes to u1's text; u3 is a train text; u4 is a near duplicate
+    # and u5 a copy of a valid text; u6 has no text (a problem row, skipped).
+    assert [r.id for r in kept] == ["u1"]

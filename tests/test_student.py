@@ -154,3 +154,27 @@ def test_cli_help_has_examples(verb, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and f"janitr {verb}" in out
+
+
+def test_hard_loss_mask_leaves_soft_only_rows_out():
+    from janitr.distill import hard_loss
+
+    torch.manual_seed(0)
+    scam, topic = torch.randn(6, 2), torch.randn(6)
+    y_scam = torch.tensor([1, 0, 1, 0, 0, 1])
+    y_topic = torch.tensor([1.0, 0, 0, 1, 0, 1])
+    weights, pos = torch.tensor([0.7, 1.9]), torch.tensor([1.5])
+    kw = {"scam_class_weights": weights, "topic_pos_weight": pos}
+    everyone = torch.ones(6, dtype=torch.bool)
+    assert torch.allclose(
+        hard_loss(scam, topic, y_scam, y_topic, labeled=everyone, **kw),
+        hard_loss(scam, topic, y_scam, y_topic, **kw),
+    )
+    mask = torch.tensor([True, True, True, False, False, False])
+    flipped_s, flipped_t = y_scam.clone(), y_topic.clone()
+    flipped_s[3:], flipped_t[3:] = 1 - flipped_s[3:], 1 - flipped_t[3:]
+    masked = hard_loss(scam, topic, y_scam, y_topic, labeled=mask, **kw)
+    assert torch.allclose(masked, hard_loss(scam, topic, flipped_s, flipped_t, labeled=mask, **kw))
+    assert torch.allclose(masked, hard_loss(scam[:3], topic[:3], y_scam[:3], y_topic[:3], **kw))
+    none = torch.zeros(6, dtype=torch.bool)
+    assert hard_loss(scam, topic, y_scam, y_topic, labeled=none, **kw).item() == 0.0

@@ -221,6 +221,32 @@ def test_deeper_student_than_cache_and_determinism(tiny, tmp_path):
     assert report["layer_map"]["student_layer_to_cache_slot"] == [0, 0, 1, 2, 2, 3]
 
 
+def test_distill_trains_on_soft_label_only_rows(tiny, tmp_path):
+    from janitr.errors import ConfigError
+    from janitr.records import Record
+
+    extra = [
+        Record(id=f"u-{i}", text=r.text + " extra", labels=(), path="u", line=i + 1)
+        for i, r in enumerate(make_records("unlabeled", 30))
+    ]
+    build_cache(tmp_path / "cache", "unlabeled", extra)
+    common = {
+        "train": tiny["train"],
+        "valid": tiny["valid"],
+        "cache_train": tiny["root"] / "cache",
+        "cache_valid": tiny["root"] / "cache",
+        "tokenizer_path": tiny["root"] / "tok",
+        "student_config": tiny["config"],
+        "config": FAST,
+    }
+    distill_student(**common, out_dir=tmp_path / "s", extra=extra, cache_extra=tmp_path / "cache")
+    report = json.loads((tmp_path / "s" / "distill_report.json").read_text())
+    assert report["data"]["unlabeled"]["rows"] == 30
+    assert report["data"]["train"]["rows"] == len(tiny["train"])
+    with pytest.raises(ConfigError, match="cache_extra"):
+        distill_student(**common, out_dir=tmp_path / "t", extra=extra)
+
+
 def test_bundles_thresholds_and_seen_data(tiny):
     from janitr.bundle import load_bundle
 
@@ -231,6 +257,7 @@ def test_bundles_thresholds_and_seen_data(tiny):
             bundle.manifest["files"]
         )
         assert bundle.manifest["tuning"]["data"] == "calib"
+        assert bundle.manifest["tuning"]["scam_threshold_rule"] == "empirical"
         seen = bundle.seen_data()
         assert set(seen) == {"train", "valid", "calib"}
         assert "calib-0" in seen["calib"]["ids"]

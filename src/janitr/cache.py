@@ -314,6 +314,35 @@ def read_cache(
     )
 
 
+def mix_logits(cache: TeacherCache, heads: np.ndarray, weight: float) -> TeacherCache:
+    """The cache with its logits moved towards another model's probabilities.
+
+    Logits are averaged: `(1 - weight) * teacher + weight * logit(p)` per head (for the
+    2-way scam head, on the scam logit, which leaves the softmax a weighted mean of the two
+    models' log-odds). Hidden states stay the teacher's.
+
+    Args:
+        cache: teacher outputs of one split.
+        heads: `(N, 2)` probabilities `[p_scam, p_topic]` of the other model, row-aligned.
+        weight: share of the other model, in [0, 1].
+    """
+    heads = np.clip(np.asarray(heads, dtype=np.float64), 1e-6, 1 - 1e-6)
+    if heads.shape != (cache.rows, 2):
+        raise ValueError(f"heads: expected shape ({cache.rows}, 2), got {heads.shape}")
+    log_odds = np.log(heads) - np.log1p(-heads)
+    scam = (1.0 - weight) * np.asarray(cache.scam_logits, dtype=np.float64)
+    scam[:, 1] += weight * log_odds[:, 0]
+    topic = (1.0 - weight) * np.asarray(cache.topic_logits, dtype=np.float64)
+    topic += weight * log_odds[:, 1]
+    return TeacherCache(
+        ids=list(cache.ids),
+        scam_logits=scam.astype(np.float32),
+        topic_logits=topic.astype(np.float32),
+        hidden=cache.hidden,
+        layer_indices=list(cache.layer_indices),
+    )
+
+
 def default_layer_indices(num_layers: int, count: int = 4) -> list[int]:
     """`count` 1-based layers spread over an encoder of `num_layers` (last layer included).
 
@@ -336,12 +365,13 @@ def build_cache(
     batch_size: int = 64,
     overwrite: bool = False,
     progress: bool = True,
+    mix: tuple[np.ndarray, float, str] | None = None,
 ) -> Path:
     """Run the calibrated teacher ensemble over a split and write its cache.
 
     Args:
         teacher: the teacher bundle directory (kind "teacher").
-        records: the split's records (train or valid; never holdout).
+        records: the split's records (train, valid or unlabeled; never calib or holdout).
         split: split name stored in the sidecar.
         out: cache directory (or file path, see `write_cache`).
         layers: 1-based teacher layers whose CLS vectors are cached (default: 4 spread
@@ -349,6 +379,8 @@ def build_cache(
         batch_size: inference batch size.
         overwrite: replace an existing cache made from different inputs.
         progress: show a progress bar.
+        mix: `(heads, weight, name)`: blend another model's `(N, 2)` probabilities into
+            the logits (`mix_logits`); the sidecar records `{"mixed_with": name, ...}`.
 
     Raises:
         ProvenanceError: on an incompatible existing cache, or if the split is named
@@ -388,4 +420,8 @@ def build_cache(
         "split_hash": split_hash(records, strip_urls=strip),
         "hidden_source": "CLS of each layer, averaged over seeds",
     }
+    if mix is not None:
+        heads, weight, name = mix
+        cache = mix_logits(cache, heads, weight)
+        sidecar["mix"] = {"mixed_with": name, "weight": weight}
     return write_cache(out, split=split, cache=cache, sidecar=sidecar, overwrite=overwrite)

@@ -866,8 +866,10 @@ def _add_train_tokenizer(train_sub) -> None:
 
     p = train_sub.add_parser(
         "tokenizer",
-        help="WordPiece vocabulary for the student (train texts, optionally + unlabeled)",
-        description="Train a WordPiece tokenizer ([PAD] [UNK] [CLS] [SEP] [MASK] = ids 0..4) on "
+        help="student vocabulary (train texts, optionally + unlabeled)",
+        description="Train the student's tokenizer (a SentencePiece unigram vocabulary, trained "
+        "deterministically and saved as a Hugging Face tokenizer.json; "
+        "[PAD] [UNK] [CLS] [SEP] [MASK] = ids 0..4) on "
         "the normalized texts of DATA/train.jsonl (plus --unlabeled files), never on evaluation "
         "data; write OUT/tokenizer.json and OUT/tokenizer_stats.json (vocab size, UNK rate on a "
         "sample, data hash). Fails if the UNK rate exceeds --max-unk-rate."

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from janitr.errors import ConfigError
+from janitr.thresholds import RULES, TUNE_CHOICES
 
 FORMAT = "janitr-pipeline-config"
 FORMAT_VERSION = 1
@@ -169,11 +170,22 @@ class CacheConfig:
     """1-based teacher layers whose [CLS] vectors are cached (default: 4 spread over depth)."""
     batch_size: int = 64
     """Teacher inference batch size."""
+    linear_weight: float = 0.5
+    """Share of a word + char n-gram linear model in the distillation targets (0 = the
+    transformer teacher alone). Two model families rank scams better together than either
+    alone; train rows get the linear model's out-of-fold scores (docs/LEVERS.md)."""
+    unlabeled: bool = True
+    """Also cache teacher targets for `unlabeled.jsonl` (rows near-duplicating valid, calib
+    or holdout texts dropped): extra soft-label-only rows for the student."""
 
     def __post_init__(self) -> None:
         problems = []
         if self.layers is not None and (not self.layers or min(self.layers) < 1):
             problems.append(f"layers: expected positive layer numbers, found {self.layers}")
+        if not 0.0 <= self.linear_weight <= 1.0:
+            problems.append(
+                f"linear_weight: expected a float in [0, 1], found {self.linear_weight}"
+            )
         if self.batch_size < 1:
             problems.append(f"batch_size: expected a positive integer, found {self.batch_size}")
         _problems_to_error(problems)
@@ -241,9 +253,27 @@ class ThresholdsConfig:
     topic_target_fpr: float = 1.0
     """Highest topic_crypto false-positive rate allowed; 1.0 (the default) sets no ceiling:
     the topic threshold then maximizes topic F1 given the scam threshold."""
+    tune_on: str = "valid+calib"
+    """Split(s) the thresholds are tuned on: calib, valid or valid+calib. More rows give a
+    steadier FPR (calib's ~150 negatives move 0.7 points per false positive)."""
+    rule: str = "guaranteed"
+    """Scam rule: empirical (FPR on the tuning rows <= target) or guaranteed (the one-sided
+    Clopper-Pearson bound on the FPR <= target at `confidence`). An empirical threshold
+    allowing k false positives among n negatives has an expected FPR of about (k+1)/(n+1),
+    slightly *above* the target; the bound keeps the budget on new data."""
+    confidence: float = 0.8
+    """Confidence of the guaranteed rule (0.8 needs >= 80 negatives for 2%)."""
 
     def __post_init__(self) -> None:
         problems = []
+        if self.tune_on not in TUNE_CHOICES:
+            problems.append(
+                f"tune_on: expected one of {', '.join(TUNE_CHOICES)}, found {self.tune_on!r}"
+            )
+        if self.rule not in RULES:
+            problems.append(f"rule: expected one of {', '.join(RULES)}, found {self.rule!r}")
+        if not 0.0 < self.confidence < 1.0:
+            problems.append(f"confidence: expected a float in (0, 1), found {self.confidence}")
         if not 0.0 < self.scam_target_fpr < 1.0:
             problems.append(
                 f"scam_target_fpr: expected a float in (0, 1), found {self.scam_target_fpr}"
@@ -258,6 +288,10 @@ class ThresholdsConfig:
     def topic_fpr_ceiling(self) -> float | None:
         """The topic FPR target handed to the tuner (None: maximize topic F1 only)."""
         return None if self.topic_target_fpr >= 1.0 else self.topic_target_fpr
+
+    @property
+    def tune_splits(self) -> tuple[str, ...]:
+        return tuple(self.tune_on.split("+"))
 
 
 @dataclass(frozen=True)
@@ -682,7 +716,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "distill": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
         "export": {"parity_rows": 200},
         "quantize": {"parity_rows": 200},
-        "thresholds": {"scam_target_fpr": 0.02, "topic_target_fpr": 1.0},
+        "thresholds": {
+            "scam_target_fpr": 0.02,
+            "topic_target_fpr": 1.0,
+            "tune_on": "valid+calib",
+            "rule": "empirical",
+        },
         "evaluate": {"bootstrap": 200},
         "report": {"top_errors": 8},
     },

@@ -220,6 +220,53 @@ def platt(scores_fit: np.ndarray, y_fit: np.ndarray, scores_apply: np.ndarray) -
     return lr.predict_proba(_logit(scores_apply)[:, None])[:, 1]
 
 
+# --- cross-fitted targets for distillation ---------------------------------------------------
+
+
+def cross_fitted_linear_heads(
+    train: Sequence[Record],
+    others: dict[str, Sequence[Record]],
+    *,
+    config=None,
+    folds: int = 5,
+    seed: int = 13,
+    fold: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Linear-model head probabilities to distill from, never scored by a model that saw the row.
+
+    A linear model scoring its own training rows is nearly certain of their labels, so its
+    in-sample probabilities teach a student nothing beyond the gold labels. Train rows are
+    therefore scored out of fold (K group-aware folds, `assign_folds`), and every other
+    split by one model fitted on all of train.
+
+    Args:
+        train: labeled training rows.
+        others: more splits to score, e.g. `{"valid": [...], "unlabeled": [...]}`.
+        config: `linear.LinearConfig` (default: its defaults).
+        folds, seed: the cross-fitting folds (`assign_folds`).
+        fold: a fold index per train row instead (e.g. to share folds between calls).
+
+    Returns:
+        `{"train": (N, 2), **{name: (M, 2)}}` probabilities `[p_scam, p_topic]`.
+    """
+    from janitr.linear import LinearConfig, fit_linear
+
+    config = config or LinearConfig()
+    norm = config.normalization
+    if fold is None:
+        fold = assign_folds(train, folds=folds, seed=seed)
+    oof = np.zeros((len(train), 2))
+    for k in np.unique(fold):
+        test = np.flatnonzero(fold == k)
+        model = fit_linear([train[i] for i in np.flatnonzero(fold != k)], config)
+        oof[test] = model.predict_heads([norm.apply(train[i].text) for i in test])
+    full = fit_linear(train, config)
+    out = {"train": oof}
+    for name, records in others.items():
+        out[name] = full.predict_heads([norm.apply(r.text) for r in records])
+    return out
+
+
 # --- cross-fitting -----------------------------------------------------------------------------
 
 

@@ -170,17 +170,39 @@ class DistillConfig:
 
 
 def hard_loss(
-    scam_logits, topic_logits, y_scam, y_topic, *, scam_class_weights=None, topic_pos_weight=None
+    scam_logits,
+    topic_logits,
+    y_scam,
+    y_topic,
+    *,
+    scam_class_weights=None,
+    topic_pos_weight=None,
+    labeled=None,
 ):
     """Class-weighted CE on the scam head + BCE (with pos_weight) on the topic head.
 
     Shapes: scam_logits (B, 2), topic_logits (B,), y_scam (B,) int64, y_topic (B,) float.
+    `labeled` (B,) bool marks the rows with gold labels (default: all); the others (soft-
+    label-only rows) are left out of both means, and a batch without any gives 0.
     """
+    import torch
     import torch.nn.functional as F
 
-    ce = F.cross_entropy(scam_logits, y_scam, weight=scam_class_weights)
-    bce = F.binary_cross_entropy_with_logits(topic_logits, y_topic, pos_weight=topic_pos_weight)
-    return ce + bce
+    if labeled is None:
+        ce = F.cross_entropy(scam_logits, y_scam, weight=scam_class_weights)
+        bce = F.binary_cross_entropy_with_logits(topic_logits, y_topic, pos_weight=topic_pos_weight)
+        return ce + bce
+    mask = labeled.to(scam_logits.dtype)
+    if not bool(labeled.any()):
+        return (scam_logits.sum() + topic_logits.sum()) * 0.0
+    ce = F.cross_entropy(scam_logits, y_scam, weight=scam_class_weights, reduction="none")
+    row_weight = mask if scam_class_weights is None else mask * scam_class_weights[y_scam]
+    bce = F.binary_cross_entropy_with_logits(
+        topic_logits, y_topic, pos_weight=topic_pos_weight, reduction="none"
+    )
+    return (ce * mask).sum() / row_weight.sum() + (bce * mask).sum() / torch.clamp(
+        mask.sum(), min=1.0
+    )
 
 
 def soft_loss(scam_logits, topic_logits, teacher_scam, teacher_topic, *, temperature: float):
@@ -239,6 +261,7 @@ def distill_loss(
     topic_pos_weight=None,
     hidden=None,
     hidden_weight: float = 0.0,
+    labeled=None,
 ) -> LossParts:
     """alpha * hard + (1 - alpha) * T^2 * soft + hidden_weight * hidden.
 
@@ -253,6 +276,7 @@ def distill_loss(
         scam_class_weights: (2,) CE weights; topic_pos_weight: (1,) BCE pos_weight.
         hidden: a precomputed `hidden_loss` (scalar) or None.
         hidden_weight: its weight.
+        labeled: (B,) bool, rows with gold labels (default: all); see `hard_loss`.
     """
     hard = hard_loss(
         scam_logits,
@@ -261,6 +285,7 @@ def distill_loss(
         y_topic,
         scam_class_weights=scam_class_weights,
         topic_pos_weight=topic_pos_weight,
+        labeled=labeled,
     )
     soft = soft_loss(
         scam_logits, topic_logits, teacher_scam, teacher_topic, temperature=temperature
@@ -284,6 +309,7 @@ class _Split:
     t_scam: np.ndarray  # (N, 2) float32 calibrated teacher logits
     t_topic: np.ndarray  # (N,) float32
     hidden: np.ndarray  # (N, L_t, H_t) float16
+    labeled: np.ndarray  # (N,) bool: has gold labels (False: soft-label-only row)
 
     @property
     def rows(self) -> int:
@@ -309,7 +335,21 @@ def _collate(split: _Split, rows: np.ndarray, pad_id: int = 0) -> dict:
         "t_scam": torch.from_numpy(split.t_scam[rows]),
         "t_topic": torch.from_numpy(split.t_topic[rows]),
         "hidden": torch.from_numpy(split.hidden[rows].astype(np.float32)),
+        "labeled": torch.from_numpy(split.labeled[rows]),
     }
+
+
+def _concat(a: _Split, b: _Split) -> _Split:
+    """Rows of `a` then rows of `b`."""
+    return _Split(
+        ids=a.ids + b.ids,
+        y_scam=np.concatenate([a.y_scam, b.y_scam]),
+        y_topic=np.concatenate([a.y_topic, b.y_topic]),
+        t_scam=np.concatenate([a.t_scam, b.t_scam]),
+        t_topic=np.concatenate([a.t_topic, b.t_topic]),
+        hidden=np.concatenate([a.hidden, b.hidden]),
+        labeled=np.concatenate([a.labeled, b.labeled]),
+    )
 
 
 def bucketed_batches(
@@ -328,11 +368,11 @@ def bucketed_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def as_records(value, name: str):
+def as_records(value, name: str, *, require_labels: bool = True):
     from janitr.records import read_records
 
     if isinstance(value, str | Path):
-        return read_records(value)
+        return read_records(value, require_labels=require_labels)
     records = list(value)
     if not records:
         raise ConfigError(f"{name}: no rows")
@@ -366,6 +406,8 @@ def distill_student(
     config: DistillConfig | None = None,
     normalization=None,
     overwrite: bool = True,
+    extra=None,
+    cache_extra: str | Path | None = None,
 ) -> DistillResult:
     """Distill a student from the teacher cache; writes the best epoch's student to `out_dir`.
 
@@ -382,6 +424,9 @@ def distill_student(
         config: `DistillConfig`.
         normalization: `NormalizationConfig` the texts are normalized with (default: plain).
         overwrite: replace an existing `out_dir`.
+        extra: optional rows without gold labels (records or JSONL path, e.g. the cleaned
+            unlabeled corpus): trained on with the soft and hidden losses only.
+        cache_extra: their teacher cache (split name `unlabeled`).
 
     Returns:
         A `DistillResult` (best epoch, its validation metric, the per-epoch history).
@@ -410,33 +455,36 @@ def distill_student(
     student_config = student_config or StudentConfig()
     normalization = normalization or NormalizationConfig()
     strip = normalization.strip_urls
-    train_records = as_records(train, "train")
-    valid_records = as_records(valid, "valid")
+    records = {"train": as_records(train, "train"), "valid": as_records(valid, "valid")}
+    cache_paths = {"train": cache_train, "valid": cache_valid}
+    if extra is not None:
+        if cache_extra is None:
+            raise ConfigError("extra rows need their teacher cache (cache_extra)")
+        records["unlabeled"] = as_records(extra, "extra", require_labels=False)
+        cache_paths["unlabeled"] = cache_extra
 
-    hashes = {
-        "train": split_hash(train_records, strip_urls=strip),
-        "valid": split_hash(valid_records, strip_urls=strip),
-    }
+    hashes = {name: split_hash(recs, strip_urls=strip) for name, recs in records.items()}
     caches = {
-        "train": read_cache(cache_train, expect={"split": "train", "split_hash": hashes["train"]}),
-        "valid": read_cache(cache_valid, expect={"split": "valid", "split_hash": hashes["valid"]}),
+        name: read_cache(path, expect={"split": name, "split_hash": hashes[name]})
+        for name, path in cache_paths.items()
     }
-    identity = ("teacher_id", "calibration", "seeds", "layer_indices", "label_map_hash")
-    diffs = [
-        k for k in identity if caches["train"].sidecar.get(k) != caches["valid"].sidecar.get(k)
-    ]
-    if caches["train"].hidden_size != caches["valid"].hidden_size:
-        diffs.append("hidden_size")
-    if diffs:
-        raise ProvenanceError(
-            f"the train and valid teacher caches differ in {diffs}: they come "
-            "from different teachers or settings; rebuild both with the same "
-            "teacher bundle"
-        )
+    identity = ("teacher_id", "calibration", "seeds", "layer_indices", "label_map_hash", "mix")
+    for name in caches:
+        diffs = [
+            k for k in identity if caches["train"].sidecar.get(k) != caches[name].sidecar.get(k)
+        ]
+        if caches["train"].hidden_size != caches[name].hidden_size:
+            diffs.append("hidden_size")
+        if diffs:
+            raise ProvenanceError(
+                f"the train and {name} teacher caches differ in {diffs}: they come "
+                "from different teachers or settings; rebuild them with the same "
+                "teacher bundle"
+            )
 
     texts = {
-        "train": [normalize_text(r.text, strip_urls=strip) for r in train_records],
-        "valid": [normalize_text(r.text, strip_urls=strip) for r in valid_records],
+        name: [normalize_text(r.text, strip_urls=strip) for r in recs]
+        for name, recs in records.items()
     }
     tok = load_tokenizer(
         tokenizer_path,
@@ -448,18 +496,24 @@ def distill_student(
     tok.no_padding()
 
     splits: dict[str, _Split] = {}
-    for name, records in (("train", train_records), ("valid", valid_records)):
-        cache = caches[name].select([r.id for r in records])
-        t = [targets(r.labels) for r in records]
+    for name, recs in records.items():
+        cache = caches[name].select([r.id for r in recs])
+        labeled = name != "unlabeled"
+        gold = np.zeros((len(recs), 2))  # soft-label-only rows: placeholders, masked out
+        if labeled:
+            gold = np.array([(t.is_scam, t.is_topic) for t in (targets(r.labels) for r in recs)])
         splits[name] = _Split(
             ids=[np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(texts[name])],
-            y_scam=np.array([x.is_scam for x in t], dtype=np.int64),
-            y_topic=np.array([x.is_topic for x in t], dtype=np.float32),
+            y_scam=gold[:, 0].astype(np.int64),
+            y_topic=gold[:, 1].astype(np.float32),
             t_scam=np.asarray(cache.scam_logits, dtype=np.float32),
             t_topic=np.asarray(cache.topic_logits, dtype=np.float32),
             hidden=cache.hidden,
+            labeled=np.full(len(recs), labeled),
         )
     train_split, valid_split = splits["train"], splits["valid"]
+    if "unlabeled" in splits:
+        train_split = _concat(train_split, splits["unlabeled"])
     mapping = layer_map(student_config.layers, caches["train"].num_layers)
     teacher_layers = [caches["train"].layer_indices[j] for j in mapping]
 
@@ -475,9 +529,9 @@ def distill_student(
             torch.nn.Linear(caches["train"].hidden_size, student_config.hidden)
             for _ in range(student_config.layers)
         )
-        n = train_split.rows
-        n_scam = int(train_split.y_scam.sum())
-        n_topic = int(train_split.y_topic.sum())
+        n = int(train_split.labeled.sum())
+        n_scam = int(train_split.y_scam[train_split.labeled].sum())
+        n_topic = int(train_split.y_topic[train_split.labeled].sum())
         class_weights = torch.tensor(
             [n / (2 * max(n - n_scam, 1)), n / (2 * max(n_scam, 1))], dtype=torch.float32
         )
@@ -495,7 +549,7 @@ def distill_student(
             ],
             lr=config.lr,
         )
-        steps_per_epoch = math.ceil(n / config.batch_size)
+        steps_per_epoch = math.ceil(train_split.rows / config.batch_size)
         total_steps = config.epochs * steps_per_epoch
         if config.max_steps:
             total_steps = min(total_steps, config.max_steps)
@@ -529,6 +583,7 @@ def distill_student(
                 topic_pos_weight=pos_weight,
                 hidden=hid,
                 hidden_weight=config.hidden_weight,
+                labeled=batch["labeled"],
             )
 
         # ---- train ----
@@ -623,7 +678,7 @@ def distill_student(
             "teacher": {k: caches["train"].sidecar.get(k) for k in identity},
             "data": {
                 name: {"rows": len(recs), "split_hash": hashes[name]}
-                for name, recs in (("train", train_records), ("valid", valid_records))
+                for name, recs in records.items()
             },
             "normalization": normalization.to_dict(),
         }

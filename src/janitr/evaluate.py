@@ -16,7 +16,7 @@ predictions needed for it are kept when asked for (`with_predictions`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +160,7 @@ def evaluate_bundle(
             "path": str(bundle.path),
             "size_bytes": int(sum(e["size"] for e in bundle.manifest["files"].values())),
             "tuning_data": bundle.manifest.get("tuning", {}).get("data"),
+            "tuning_rule": _rule_label(bundle.manifest.get("tuning", {})),
         },
         "data": {
             "path": str(data),
@@ -207,6 +208,12 @@ def write_predictions(path: str | Path, report: dict) -> int:
 def _ci(report: dict, key: str) -> str:
     ci = report.get("ci95", {}).get(key)
     return f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+
+
+def _rule_label(tuning: Mapping) -> str:
+    """How the scam threshold was chosen, e.g. `empirical` or `guaranteed@0.8`."""
+    rule = tuning.get("scam_threshold_rule", "empirical")
+    return f"{rule}@{tuning['confidence']:g}" if "confidence" in tuning else rule
 
 
 def format_evaluation(report: dict) -> str:

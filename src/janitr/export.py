@@ -300,8 +300,11 @@ def write_student_bundles(
     calib,
     parity_reports: Mapping[str, str | Path] | None = None,
     normalization=None,
+    tuning_name: str = "calib",
     scam_target_fpr: float = 0.02,
     topic_target_fpr: float | None = None,
+    rule: str = "empirical",
+    confidence: float = 0.95,
     include_torch: bool = False,
     threads: int | None = None,
 ) -> dict:
@@ -314,9 +317,11 @@ def write_student_bundles(
         out_dir: parent directory; each bundle goes to `out_dir/<name>`.
         train, valid: the distillation data (records or JSONL paths): recorded as seen.
         calib: threshold-tuning data (records or JSONL path): recorded as seen.
+        tuning_name: what the tuning data is called in the bundle (e.g. `valid+calib`).
         parity_reports: bundle name -> parity JSON to ship inside the bundle as `parity.json`.
         normalization: `NormalizationConfig` used in training (default: plain).
         scam_target_fpr, topic_target_fpr: threshold-tuning targets.
+        rule, confidence: the scam threshold rule (`thresholds.RULES`) and its confidence.
         include_torch: also write a `student-torch` bundle (for parity and evaluation).
         threads: onnxruntime threads while scoring calib.
 
@@ -328,14 +333,14 @@ def write_student_bundles(
     from janitr.distill import as_records
     from janitr.normalize import NormalizationConfig, normalize_text
     from janitr.onnx_runtime import OnnxScorer
-    from janitr.thresholds import tune_thresholds
+    from janitr.thresholds import tune_bundle_thresholds
 
     normalization = normalization or NormalizationConfig()
     strip = normalization.strip_urls
     student_dir = Path(student_dir)
     data = {
         name: as_records(value, name)
-        for name, value in (("train", train), ("valid", valid), ("calib", calib))
+        for name, value in (("train", train), ("valid", valid), (tuning_name, calib))
     }
     provenance = {
         name: {"rows": len(recs), "sha256": split_hash(recs, strip_urls=strip)}
@@ -343,13 +348,13 @@ def write_student_bundles(
     }
     provenance["train"]["role"] = "distillation"
     provenance["valid"]["role"] = "distillation (epoch selection)"
-    provenance["calib"]["role"] = "threshold tuning"
+    provenance[tuning_name]["role"] = "threshold tuning"
     seen = {
         name: seen_entry([r.id for r in recs], [r.text for r in recs])
         for name, recs in data.items()
     }
-    calib_texts = [normalize_text(r.text, strip_urls=strip) for r in data["calib"]]
-    gold = [r.gold for r in data["calib"]]
+    calib_texts = [normalize_text(r.text, strip_urls=strip) for r in data[tuning_name]]
+    gold = [r.gold for r in data[tuning_name]]
     config_file = student_dir / "student_config.json"
     tok_file = student_dir / "tokenizer.json"
     student_meta = json.loads(config_file.read_text(encoding="utf-8"))
@@ -391,25 +396,22 @@ def write_student_bundles(
 
     bundles = {}
     for name, (kind, files, scorer) in targets.items():
-        probs = scorer.predict_heads(calib_texts)
-        tuned = tune_thresholds(
+        tuned = tune_bundle_thresholds(
             gold,
-            probs[:, 0],
-            probs[:, 1],
+            scorer.predict_heads(calib_texts),
             scam_target_fpr=scam_target_fpr,
             topic_target_fpr=topic_target_fpr,
+            rule=rule,
+            confidence=confidence,
         )
         if tuned["tuning"].get("disabled"):
             log.warning(
-                "%s: thresholds disabled for %s on calib", name, tuned["tuning"]["disabled"]
+                "%s: thresholds disabled for %s on %s",
+                name,
+                tuned["tuning"]["disabled"],
+                tuning_name,
             )
-        tuning = {
-            **tuned["tuning"],
-            "data": "calib",
-            "scam_target_fpr": scam_target_fpr,
-            "topic_target_fpr": topic_target_fpr,
-            "model": name,
-        }
+        tuning = {**tuned["tuning"], "data": tuning_name, "model": name}
         model_info = {
             "family": "student",
             "variant": name,

@@ -34,13 +34,12 @@ from janitr.labels import collapse, targets
 from janitr.metrics import evaluate_predictions
 from janitr.normalize import NormalizationConfig
 from janitr.records import Record, read_records
-from janitr.thresholds import RULES, tune_thresholds
+from janitr.thresholds import RULES, TUNE_CHOICES, tune_thresholds
 
 log = logging.getLogger(__name__)
 
 FORMAT = "janitr-linear"
 FORMAT_VERSION = 1
-TUNE_CHOICES = ("calib", "valid", "valid+calib")
 
 
 @dataclass(frozen=True)

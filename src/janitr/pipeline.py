@@ -31,11 +31,11 @@ lets `janitr sweep` reuse a base run's stages.
 
 Determinism: every stage is seeded from the config. fastText trains with one thread and a
 fixed seed; the torch stages run on CPU with fixed seeds and give the same weights for the
-same inputs. Two exceptions: the `tokenizers` WordPiece trainer breaks frequency ties in hash
-order, so a *fresh* tokenizer stage can pick a slightly different vocabulary (and everything
-downstream of it then differs); and the teacher's `training_summary.json` records timings.
-Resuming a run never retrains a finished stage, so a resumed run ends with the same bundles
-as an uninterrupted one whenever the tokenizer stage had finished before the interruption.
+same inputs; the student's vocabulary is trained by SentencePiece with one thread, which gives
+byte-identical tokenizers in every process (`tokenizers`' own trainers break frequency ties in
+hash order and do not). One exception: the teacher's `training_summary.json` records timings.
+Resuming a run never retrains a finished stage, and a stage that reruns makes the same files,
+so a resumed run ends with the same bundles as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ from janitr.artifacts import (
     read_json,
     sha256_file,
     write_json,
+    write_lines,
 )
-from janitr.config import PipelineConfig, load_config, save_config
+from janitr.config import PipelineConfig, ThresholdsConfig, load_config, save_config
 from janitr.errors import ConfigError, JanitrError, PipelineError
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,9 @@ class Stage:
         provides_data: when its finished folder holds `data/train.jsonl`, every later
             stage reads its splits from that `data/` folder instead of the data directory
             (the validate stage writes one when it carves a holdout out of train).
+        version: bumped when the stage's code makes different files from the same inputs,
+            so run folders made by the old code are rebuilt instead of reused. Version 1
+            adds nothing to the stage key (older run folders keep their keys).
     """
 
     name: str
@@ -145,6 +149,7 @@ class Stage:
     enabled: Callable[[PipelineConfig], bool] = lambda config: True
     estimate_s: float = 10.0
     provides_data: bool = False
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -440,7 +445,10 @@ def run_pipeline(
             continue
         inputs = _stage_inputs(stage, stage_data, config, digests, hashes)
         sections = {name: config.section_dict(name) for name in stage.sections}
-        key = hash_object({"stage": stage.name, "inputs": inputs, "config": sections})
+        stage_identity = {"stage": stage.name, "inputs": inputs, "config": sections}
+        if stage.version > 1:
+            stage_identity["version"] = stage.version
+        key = hash_object(stage_identity)
         target = stages_root / stage_dir_name(index, stage.name)
 
         manifest = _reusable(target, key)
@@ -943,7 +951,7 @@ def stage_leakage(ctx: StageContext) -> dict:
 
 
 def stage_tokenizer(ctx: StageContext) -> dict:
-    """WordPiece vocabulary on the normalized training texts (plus unlabeled texts)."""
+    """Student vocabulary (SentencePiece unigram) on the normalized training (+ unlabeled) texts."""
     from janitr.tokenizer import save_tokenizer, tokenizer_stats, train_tokenizer
 
     cfg = ctx.config.tokenizer
@@ -1017,15 +1025,34 @@ def stage_teacher(ctx: StageContext) -> dict:
 
 
 def stage_cache(ctx: StageContext) -> dict:
-    """Calibrated teacher logits and hidden states for train and valid."""
+    """Teacher targets (calibrated logits, blended with a linear model) and hidden states."""
     from janitr.cache import build_cache
-    from janitr.records import read_records
+    from janitr.records import dump_row, read_records
 
     cfg = ctx.config.cache
     teacher = ctx.stage("teacher") / "bundle"
-    rows = {}
-    for split in ("train", "valid"):
-        records = read_records(ctx.data_file(split))
+    splits = {split: read_records(ctx.data_file(split)) for split in ("train", "valid")}
+    if cfg.unlabeled and ctx.data_file("unlabeled").is_file():
+        splits["unlabeled"] = distillation_corpus(
+            ctx.data_file("unlabeled"),
+            train=ctx.data_file("train"),
+            evals=[ctx.data_file(s) for s in ("valid", "calib", "holdout")],
+            threshold=ctx.config.leakage.threshold,
+        )
+        write_lines(ctx.out / UNLABELED_FILE, (dump_row(r.raw) for r in splits["unlabeled"]))
+    mixes = {}
+    if cfg.linear_weight > 0:
+        from janitr.crossval import cross_fitted_linear_heads
+        from janitr.linear import LinearConfig
+
+        heads = cross_fitted_linear_heads(
+            splits["train"],
+            {k: v for k, v in splits.items() if k != "train"},
+            config=LinearConfig(fold_confusables=True),
+        )
+        name = "linear (out-of-fold on train)"
+        mixes = {k: (h, cfg.linear_weight, name) for k, h in heads.items()}
+    for split, records in splits.items():
         build_cache(
             teacher=teacher,
             records=records,
@@ -1034,9 +1061,44 @@ def stage_cache(ctx: StageContext) -> dict:
             layers=cfg.layers,
             batch_size=cfg.batch_size,
             progress=not ctx.quiet,
+            mix=mixes.get(split),
         )
-        rows[split] = len(records)
-    return {"rows": rows}
+    return {"rows": {k: len(v) for k, v in splits.items()}, "linear_weight": cfg.linear_weight}
+
+
+#: The unlabeled rows the cache stage kept for distillation (JSONL, in the cache folder).
+UNLABELED_FILE = "unlabeled.jsonl"
+
+
+def distillation_corpus(
+    unlabeled: Path, *, train: Path, evals: Sequence[Path], threshold: float
+) -> list[Any]:
+    """Unlabeled rows fit to distill on: unique ids and texts, none equal to a train text,
+    and none equal to or a near duplicate (Jaccard >= `threshold`) of a text of `evals`
+    (valid, calib, holdout: files that do not exist are skipped). Rows of `unlabeled` with
+    problems are skipped (the validate stage reported them)."""
+    from janitr.neardup import NearDupConfig, near_duplicate_pairs
+    from janitr.records import Record, read_records, scan
+
+    eval_texts = sorted({r.norm_text for p in evals if p.is_file() for r in read_records(p)})
+    seen_texts = {r.norm_text for r in read_records(train)} | set(eval_texts)
+    kept: list[Record] = []
+    seen_ids: set[str] = set()
+    for row in scan([unlabeled], require_labels=False):
+        if not isinstance(row, Record) or row.id in seen_ids or row.norm_text in seen_texts:
+            continue
+        seen_ids.add(row.id)
+        seen_texts.add(row.norm_text)
+        kept.append(row)
+    pairs = near_duplicate_pairs(
+        [r.norm_text for r in kept] + eval_texts,
+        config=NearDupConfig(threshold=threshold),
+        group=[0] * len(kept) + [1] * len(eval_texts),
+    )
+    near = {i for pair in pairs for i in pair[:2] if i < len(kept)}
+    if near:
+        log.info("distillation corpus: dropped %d near-duplicates of eval rows", len(near))
+    return [r for i, r in enumerate(kept) if i not in near]
 
 
 def stage_distill(ctx: StageContext) -> dict:
@@ -1053,11 +1115,14 @@ def stage_distill(ctx: StageContext) -> dict:
         student = dataclasses.replace(student, vocab_size=vocab)
     cfg = dataclasses.replace(ctx.config.distill, progress=not ctx.quiet)
     cache = ctx.stage("cache")
+    unlabeled = cache / UNLABELED_FILE
     result = distill_student(
         train=ctx.data_file("train"),
         valid=ctx.data_file("valid"),
         cache_train=cache,
         cache_valid=cache,
+        extra=unlabeled if unlabeled.is_file() else None,
+        cache_extra=cache,
         tokenizer_path=tok_dir / "tokenizer.json",
         out_dir=ctx.out / "student",
         student_config=student,
@@ -1123,54 +1188,58 @@ def retune_bundle(
     source: Path,
     out_dir: Path,
     *,
-    calib: Path,
-    scam_target_fpr: float,
-    topic_target_fpr: float | None,
+    tuning: Sequence[Any],
+    tuning_name: str,
+    config: ThresholdsConfig,
 ) -> Any:
-    """Copy a bundle with thresholds tuned on `calib` with this very model.
+    """Copy a bundle with thresholds tuned on the `tuning` records with this very model.
+
+    Args:
+        source: the bundle to copy.
+        out_dir: where the copy goes.
+        tuning: labeled records (the splits named by `tuning_name`, e.g. valid+calib).
+        tuning_name: how the tuning data is recorded in the bundle (`tuning.data`, seen data).
+        config: the run's `ThresholdsConfig` (targets, rule, confidence).
 
     Returns:
-        The written Bundle; `calib` is added to its seen data.
+        The written Bundle; the tuning rows are added to its seen data.
     """
     from janitr.bundle import MANIFEST, SEEN_DATA, load_bundle, seen_entry, write_bundle
+    from janitr.cache import split_hash
     from janitr.evaluate import score_records
-    from janitr.records import read_records
-    from janitr.thresholds import tune_thresholds
+    from janitr.thresholds import tune_bundle_thresholds
 
     bundle = load_bundle(source)
-    records = read_records(calib)
-    heads = score_records(bundle, records)
-    tuned = tune_thresholds(
-        [r.gold for r in records],
-        heads[:, 0],
-        heads[:, 1],
-        scam_target_fpr=scam_target_fpr,
-        topic_target_fpr=topic_target_fpr,
+    tuned = tune_bundle_thresholds(
+        [r.gold for r in tuning],
+        score_records(bundle, tuning),
+        scam_target_fpr=config.scam_target_fpr,
+        topic_target_fpr=config.topic_fpr_ceiling,
+        rule=config.rule,
+        confidence=config.confidence,
     )
     for name in tuned["tuning"]["disabled"]:
         log.warning(
-            "%s: no %s threshold meets the target on calib; the class is disabled",
+            "%s: no %s threshold meets the target on %s; the class is disabled",
             source.name,
             name,
+            tuning_name,
         )
     manifest = bundle.manifest
     files = {name: source / name for name in manifest["files"] if name not in (MANIFEST, SEEN_DATA)}
     seen = bundle.seen_data()
-    seen["calib"] = seen_entry([r.id for r in records], [r.text for r in records])
+    seen[tuning_name] = seen_entry([r.id for r in tuning], [r.text for r in tuning])
     data = dict(manifest.get("data", {}))
-    data.setdefault("calib", {"rows": len(records), "sha256": sha256_file(calib)})
-    tuning = {
-        **tuned["tuning"],
-        "data": "calib",
-        "scam_target_fpr": scam_target_fpr,
-        "topic_target_fpr": topic_target_fpr,
-    }
+    data.setdefault(
+        tuning_name,
+        {"rows": len(tuning), "sha256": split_hash(tuning), "role": "threshold tuning"},
+    )
     return write_bundle(
         out_dir,
         kind=bundle.kind,
         files=files,
         thresholds=tuned["thresholds"],
-        tuning=tuning,
+        tuning={**tuned["tuning"], "data": tuning_name},
         normalization=bundle.normalization,
         data=data,
         seen=seen,
@@ -1179,20 +1248,22 @@ def retune_bundle(
 
 
 def stage_thresholds(ctx: StageContext) -> dict:
-    """Final bundles, every one tuned on calib at the same target FPRs."""
+    """Final bundles, every one tuned on the same rows (`thresholds.tune_on`) and targets."""
     from janitr.export import write_student_bundles
+    from janitr.records import read_records
 
     cfg = ctx.config.thresholds
     out = ctx.out / "bundles"
+    tuning = read_records(*(ctx.data_file(split) for split in cfg.tune_splits))
     summary = {}
     for name, stage in (("fasttext", "fasttext"), ("teacher", "teacher")):
         if stage in ctx.upstream:
             bundle = retune_bundle(
                 ctx.stage(stage) / "bundle",
                 out / name,
-                calib=ctx.data_file("calib"),
-                scam_target_fpr=cfg.scam_target_fpr,
-                topic_target_fpr=cfg.topic_fpr_ceiling,
+                tuning=tuning,
+                tuning_name=cfg.tune_on,
+                config=cfg,
             )
             summary[name] = bundle.thresholds
     if "quantize" in ctx.upstream:
@@ -1206,16 +1277,19 @@ def stage_thresholds(ctx: StageContext) -> dict:
             out_dir=out,
             train=ctx.data_file("train"),
             valid=ctx.data_file("valid"),
-            calib=ctx.data_file("calib"),
+            calib=tuning,
+            tuning_name=cfg.tune_on,
             parity_reports={
                 "student-fp32": ctx.stage("export") / "parity_fp32.json",
                 "student-int8": ctx.stage("quantize") / "parity_int8.json",
             },
             scam_target_fpr=cfg.scam_target_fpr,
             topic_target_fpr=cfg.topic_fpr_ceiling,
+            rule=cfg.rule,
+            confidence=cfg.confidence,
         )
         summary.update({name: b.thresholds for name, b in bundles.items()})
-    return {"thresholds": summary}
+    return {"thresholds": summary, "tuned_on": cfg.tune_on, "rows": len(tuning)}
 
 
 def resolve_eval_split(ctx: StageContext) -> str:
@@ -1352,6 +1426,7 @@ STAGES: tuple[Stage, ...] = (
         sections=("tokenizer", "data"),
         data=("train", "unlabeled"),
         estimate_s=5,
+        version=2,  # 2: SentencePiece (deterministic) instead of the WordPiece trainer
     ),
     Stage(
         "fasttext",
@@ -1382,8 +1457,8 @@ STAGES: tuple[Stage, ...] = (
         "cache",
         stage_cache,
         deps=("teacher",),
-        sections=("cache",),
-        data=("train", "valid"),
+        sections=("cache", "leakage"),
+        data=("train", "valid", "calib", "holdout", "unlabeled"),
         estimate_s=120,
     ),
     Stage(

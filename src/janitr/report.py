@@ -305,7 +305,7 @@ def _metric_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def _threshold_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
-    head = ["bundle", "t(scam)", "t(topic)", "tuned on"]
+    head = ["bundle", "t(scam)", "t(topic)", "tuned on", "scam rule"]
     body = []
     for name, ev in evals.items():
         th = ev["report"].get("thresholds", {})
@@ -315,6 +315,7 @@ def _threshold_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]
                 _fmt(th.get("scam"), 4),
                 _fmt(th.get("topic_crypto"), 4),
                 str(ev["report"].get("model", {}).get("tuning_data") or "calib"),
+                str(ev["report"].get("model", {}).get("tuning_rule") or "empirical"),
             ]
         )
     return head, body
@@ -592,7 +593,8 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         th = ev["report"].get("thresholds", {})
         if th.get("scam", 0) > 1:
             warnings.append(
-                f"{bname}: the scam class is disabled (no threshold meets the FPR budget on calib)."
+                f"{bname}: the scam class is disabled (no threshold meets the FPR budget on "
+                f"{ev['report'].get('model', {}).get('tuning_data') or 'calib'})."
             )
 
     figures = {

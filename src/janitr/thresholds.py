@@ -37,6 +37,8 @@ DISABLED = 2.0
 DECISION_RULE = "scam if p_scam >= t_scam, else topic_crypto if p_topic >= t_topic, else clean"
 #: Scam threshold rules of `tune_thresholds`.
 RULES = ("empirical", "guaranteed")
+#: Splits thresholds may be tuned on (never train: its scores are optimistic).
+TUNE_CHOICES = ("calib", "valid", "valid+calib")
 
 
 @dataclass(frozen=True)
@@ -371,3 +373,37 @@ def tune_thresholds(
             else None,
         }
     return out
+
+
+def tune_bundle_thresholds(
+    gold: Sequence[str],
+    heads,
+    *,
+    scam_target_fpr: float = 0.02,
+    topic_target_fpr: float | None = None,
+    rule: str = "empirical",
+    confidence: float = 0.95,
+) -> dict:
+    """`tune_thresholds` on `(N, 2)` head scores `[p_scam, p_topic]`, for a bundle.
+
+    The result's `tuning` also records the targets and the scam rule (and its confidence),
+    so a bundle says how its thresholds were chosen.
+    """
+    heads = np.asarray(heads, dtype=np.float64)
+    tuned = tune_thresholds(
+        gold,
+        heads[:, 0],
+        heads[:, 1],
+        scam_target_fpr=scam_target_fpr,
+        topic_target_fpr=topic_target_fpr,
+        rule=rule,
+        confidence=confidence,
+    )
+    tuned["tuning"].update(
+        scam_target_fpr=scam_target_fpr,
+        topic_target_fpr=topic_target_fpr,
+        scam_threshold_rule=rule,
+    )
+    if rule == "guaranteed":
+        tuned["tuning"]["confidence"] = confidence
+    return tuned
