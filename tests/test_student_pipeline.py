@@ -308,3 +308,93 @@ def test_evaluate_accepts_student_bundle(tiny, tmp_path):
     )
     report = evaluate_bundle(model=tiny["root"] / "bundles" / "student-int8", data=data, n_boot=0)
     assert report  # the one metric code path scored it
+
+
+# --- the optimized export and runtime (issue #5) ----------------------------------------------
+
+
+def test_optimized_onnx_keeps_interface_and_parity(tiny):
+    """The lean export ([CLS]-only last layer) and its int8 model keep the serving contract
+    (names, dynamic batch/sequence axes) and reproduce torch, padding and all."""
+    import onnx
+    import onnxruntime as ort
+
+    from janitr.onnx_runtime import DISABLED_OPTIMIZERS, open_session
+
+    assert tiny["fp32"].passed and tiny["int8"].passed and tiny["int8"].extra["vs_torch"]["passed"]
+    for name in ("model.onnx", "model.int8.onnx"):
+        path = tiny["root"] / "onnx" / name
+        graph = onnx.load(str(path)).graph
+        dims = {
+            v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(graph.input) + list(graph.output)
+        }
+        assert dims == {
+            "input_ids": ["batch", "seq"],
+            "attention_mask": ["batch", "seq"],
+            "p_scam": ["batch"],
+            "p_topic": ["batch"],
+        }
+        for sess in (ort.InferenceSession(str(path)), open_session(path)):
+            assert [i.name for i in sess.get_inputs()] == ["input_ids", "attention_mask"]
+            assert [o.name for o in sess.get_outputs()] == ["p_scam", "p_topic"]
+    assert "SkipLayerNormFusion" in DISABLED_OPTIMIZERS
+
+    # fp32 ONNX == torch on a padded batch of random ids, for every sequence length.
+    scorer = TorchStudentScorer.from_dir(tiny["root"] / "student")
+    sess = open_session(tiny["root"] / "onnx" / "model.onnx")
+    gen = torch.Generator().manual_seed(3)
+    for batch, seq in ((1, 1), (1, 3), (4, 9), (3, tiny["config"].max_length)):
+        ids = torch.randint(5, tiny["vocab"], (batch, seq), generator=gen)
+        mask = torch.ones_like(ids)
+        if batch > 1:
+            mask[1, max(1, seq // 2) :] = 0
+            ids[1, max(1, seq // 2) :] = 0
+        with torch.no_grad():
+            ref = [t.numpy() for t in scorer.model.predict_proba(ids, mask)]
+        got = sess.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+        for r, g in zip(ref, got, strict=True):
+            assert g.shape == (batch,)
+            np.testing.assert_allclose(g, r, atol=1e-5)
+
+
+def test_plan_batches_cover_rows_and_cut_padding():
+    from janitr.onnx_runtime import plan_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 97, size=200)
+    batches = plan_batches(lengths, 32)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(200))
+    assert all(1 <= len(b) <= 32 for b in batches)
+    assert [b.tolist() for b in batches] == [b.tolist() for b in plan_batches(lengths, 32)]
+    longest = [int(lengths[b].max()) for b in batches]
+    assert longest == sorted(longest, reverse=True)  # longest first
+    padded = sum(len(b) * int(lengths[b].max()) for b in batches)
+    order = np.argsort(lengths, kind="stable")
+    fixed = sum(len(b) * int(lengths[b].max()) for b in np.array_split(order, 7))
+    assert lengths.sum() <= padded < fixed
+    assert plan_batches([], 32) == []
+    assert [b.tolist() for b in plan_batches([5], 32)] == [[0]]
+    assert all(len(b) == 1 for b in plan_batches(lengths[:5], 1))
+
+
+def test_onnx_scorer_threads_and_batching_do_not_change_scores(tiny):
+    """Planned batches on 1 or 2 threads give each text the score it gets alone (fp32)."""
+    from janitr.onnx_runtime import OnnxScorer
+
+    student = tiny["root"] / "student"
+    model = tiny["root"] / "onnx" / "model.onnx"
+    texts = tiny["texts"][:150]
+    one = OnnxScorer.from_files(model, student / "tokenizer.json", student / "student_config.json")
+    two = OnnxScorer.from_files(
+        model, student / "tokenizer.json", student / "student_config.json", threads=2
+    )
+    alone = np.vstack([one.predict_heads([t]) for t in texts[:40]])
+    np.testing.assert_allclose(one.predict_heads(texts)[:40], alone, atol=1e-5)
+    np.testing.assert_allclose(two.predict_heads(texts), one.predict_heads(texts), atol=1e-5)
+    assert two.predict_heads([]).shape == (0, 2)
+    two.close()
+    np.testing.assert_allclose(
+        two.predict_heads(texts[:3]), one.predict_heads(texts[:3]), atol=1e-5
+    )
+    two.close()
