@@ -154,7 +154,11 @@ class DistillConfig:
             raise ConfigError("invalid distill config: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings that shape the student (`progress`, display only, is left out so a
+        quiet and a verbose run write the same files)."""
+        out = asdict(self)
+        del out["progress"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> DistillConfig:

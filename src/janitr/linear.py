@@ -345,7 +345,9 @@ def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record
 
 
 def _provenance(path: Path, rows: int) -> dict:
-    return {"path": str(path), "rows": rows, "sha256": sha256_file(path)}
+    """The file's name, rows and hash (no absolute path: a bundle does not depend on where
+    the data lay, so the same data in another directory gives the same bundle)."""
+    return {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
 
 
 def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearConfig) -> Bundle:

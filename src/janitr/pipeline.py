@@ -33,9 +33,10 @@ Determinism: every stage is seeded from the config. fastText trains with one thr
 fixed seed; the torch stages run on CPU with fixed seeds and give the same weights for the
 same inputs; the student's vocabulary is trained by SentencePiece with one thread, which gives
 byte-identical tokenizers in every process (`tokenizers`' own trainers break frequency ties in
-hash order and do not). One exception: the teacher's `training_summary.json` records timings.
-Resuming a run never retrains a finished stage, and a stage that reruns makes the same files,
-so a resumed run ends with the same bundles as an uninterrupted one.
+hash order and do not). Nothing run-specific (timings, absolute paths, progress settings)
+goes into a bundle. Resuming a run never retrains a finished stage, and a stage that reruns
+makes the same files, so a resumed run ends with the same bundles as an uninterrupted one
+(tests/test_pipeline.py; the real-data kill -9 check is in docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

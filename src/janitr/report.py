@@ -101,22 +101,24 @@ def _ci(report: dict, key: str) -> dict | None:
 # --- figures ----------------------------------------------------------------------------------
 
 
+#: The report's figure style, applied only while its figures are drawn (`rc_context`): other
+#: figures drawn in the same process (e.g. a teacher's reliability diagram) must not change.
+STYLE = {
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "figure.dpi": 110,
+}
+
+
 def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update(
-        {
-            "font.size": 9,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-            "figure.dpi": 110,
-        }
-    )
     return plt
 
 
@@ -597,13 +599,14 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
                 f"{ev['report'].get('model', {}).get('tuning_data') or 'calib'})."
             )
 
-    figures = {
-        "pr": _fig_pr(evals),
-        "roc": _fig_recall_fpr(evals, target_fpr),
-        "rel": _fig_reliability(evals),
-        "cm": _fig_confusion(evals),
-        "time": _fig_timings(stages) if stages else None,
-    }
+    with _plt().rc_context(STYLE):
+        figures = {
+            "pr": _fig_pr(evals),
+            "roc": _fig_recall_fpr(evals, target_fpr),
+            "rel": _fig_reliability(evals),
+            "cm": _fig_confusion(evals),
+            "time": _fig_timings(stages) if stages else None,
+        }
     metric_head, metric_body = _metric_table(evals)
     th_head, th_body = _threshold_table(evals)
     sg_head, sg_body = _subgroup_table(evals)

@@ -150,8 +150,11 @@ class TeacherConfig:
         return self.model_name_or_path or default_model_path()
 
     def to_dict(self) -> dict:
+        """The settings that shape the model (`progress`, display only, is left out so a
+        quiet and a verbose run record the same config and teacher id)."""
         out = asdict(self)
         out["seeds"] = list(self.seeds)
+        del out["progress"]
         return out
 
 
