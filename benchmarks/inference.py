@@ -14,6 +14,12 @@ Student example (torch fp32, ONNX fp32, ONNX int8; throughput on two threads):
           --batch-size 64 --batch-threads 2 --out benchmarks/results/inference_$b.json
     done
 
+fastText example (two cores: a scorer that holds the GIL, as fastText does, gets its batches
+split across two processes, `Classifier.load(..., processes=2)`):
+
+    python benchmarks/inference.py --model runs/r1/bundles/fasttext --data data/valid.jsonl \
+        --batch-threads 2
+
 Backends are whatever `bundle.scorer()` builds for the bundle's kind (fasttext, onnx, teacher,
 student-torch): add a backend by adding a bundle kind, nothing here changes. Thread count
 is pinned through the usual environment variables before any backend is imported.
@@ -49,8 +55,11 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
               latency_posts: int, batch_threads: int = 1) -> dict:  # fmt: skip
     """Measure latency and throughput of one bundle; returns the result dict.
 
-    Latency always runs on one thread; throughput on `batch_threads` (ONNX sessions read
-    $JANITR_ONNX_THREADS when built, torch takes `torch.set_num_threads`).
+    Latency always runs on one thread; throughput on `batch_threads` (ONNX scorers read
+    $JANITR_ONNX_THREADS when built and run that many batches at once, torch takes
+    `torch.set_num_threads`, and a scorer that holds the GIL while predicting,
+    `scorer.holds_gil` like fastText, gets its batches split across `batch_threads`
+    processes).
     """
     from janitr.runtime import Classifier
 
@@ -70,12 +79,15 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
     def pct(q: float) -> float:
         return lat[min(len(lat) - 1, int(q * len(lat)))]
 
+    processes = 1
     if batch_threads != 1:
         os.environ["JANITR_ONNX_THREADS"] = str(batch_threads)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(batch_threads)
-        clf = Classifier.load(model)
-        clf.predict(texts[:batch_size])  # warm-up
+        if getattr(clf.scorer, "holds_gil", False):
+            processes = batch_threads
+        clf = Classifier.load(model, processes=processes)
+        clf.predict(texts[:batch_size])  # warm-up (starts the worker processes, if any)
     posts = 0
     start = time.perf_counter()
     while time.perf_counter() - start < min_seconds:
@@ -83,6 +95,7 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
             clf.predict(texts[i : i + batch_size])
         posts += len(texts)
     elapsed = time.perf_counter() - start
+    clf.close()
     return {
         "model": str(model),
         "kind": clf.kind,
@@ -102,7 +115,7 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
             "posts": posts,
             "seconds": elapsed,
         },  # fmt: skip
-        "threads": {"latency": 1, "throughput": batch_threads},
+        "threads": {"latency": 1, "throughput": batch_threads, "processes": processes},
         "machine": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),

@@ -399,6 +399,21 @@ def test_demo_run_end_to_end_with_real_stages(tmp_path):
     same = compare_runs(run_dir, run_dir, n_boot=100)
     assert same["mcnemar"]["p_value"] == 1.0
 
+    # A fresh run elsewhere, with progress bars on: the same bundles, byte for byte.
+    other = tmp_path / "again"
+    assert main([*argv[:1], "--out", str(other), *argv[3:5]]) == 0
+
+    def bundle_files(run: Path) -> dict[str, bytes]:
+        root = run / "bundles"
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        }
+
+    first, second = bundle_files(run_dir), bundle_files(other)
+    assert sorted(first) == sorted(second)
+    differing = [name for name in first if first[name] != second[name]]
+    assert differing == [], differing
+
 
 def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
     from janitr.pipeline import preflight

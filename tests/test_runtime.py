@@ -1,4 +1,4 @@
-"""Classifier: no torch import, train/serve skew, empty input."""
+"""Classifier: no torch import, train/serve skew, empty input, batches split across processes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from janitr.fasttext_baseline import FastTextConfig, training_line
-from janitr.labels import CLASSES
-from janitr.runtime import Classifier, EmptyTextError
+from janitr.labels import CLASSES, class_probabilities
+from janitr.runtime import MIN_SHARE, Classifier, EmptyTextError
 from tiny_fasttext import train_tiny_bundle
 
 STRIP = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.05, strip_urls=True)
@@ -32,6 +32,16 @@ def test_predict_and_proba(bundle):
         assert p.label in CLASSES
         assert p.is_scam == (p.label == "scam")
         assert [p.probabilities[c] for c in CLASSES] == pytest.approx(row.tolist())
+
+
+def test_prediction_probabilities_are_class_probabilities(bundle):
+    """predict() builds the per-class dict on whole columns; it equals the labels rule."""
+    clf = Classifier.load(bundle.path)
+    texts = ["claim your free eth airdrop at bit.ly/x", "lovely lunch", "btc is up 5% today"]
+    heads = clf.predict_heads(texts)
+    for pred, (s, t) in zip(clf.predict(texts), heads.tolist(), strict=True):
+        assert pred.probabilities == class_probabilities(s, t)
+        assert all(type(v) is float for v in pred.probabilities.values())
 
 
 def test_empty_text_is_a_clear_error(bundle):
@@ -73,3 +83,35 @@ def test_runtime_never_imports_torch(bundle):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() in CLASSES
+
+
+TEXTS = [f"claim your free eth airdrop {i} now" if i % 3 == 0 else f"lunch in the park, day {i}"
+         for i in range(3 * MIN_SHARE + 5)]  # fmt: skip
+
+
+def test_processes_must_be_positive(bundle):
+    with pytest.raises(ValueError, match="processes"):
+        Classifier.load(bundle.path, processes=0)
+
+
+@pytest.mark.integration
+def test_batches_split_across_processes(bundle):
+    """processes=3 spawns two workers: same heads and decisions as one process, small batches
+    stay here, and errors name the index in the whole batch."""
+    serial = Classifier.load(bundle.path)
+    with Classifier.load(bundle.path, processes=3) as clf:
+        np.testing.assert_array_equal(clf.predict_heads(TEXTS), serial.predict_heads(TEXTS))
+        assert clf.predict(TEXTS) == serial.predict(TEXTS)
+        assert clf._pool is not None
+        pool, clf._pool = clf._pool, None  # a smaller batch would start a pool if it split
+        small = TEXTS[: 3 * MIN_SHARE - 1]
+        np.testing.assert_array_equal(clf.predict_heads(small), serial.predict_heads(small))
+        assert clf._pool is None
+        clf._pool = pool
+        last = len(TEXTS) - 1  # in the last worker's share
+        with pytest.raises(EmptyTextError, match=f"text {last} is empty"):
+            clf.predict(TEXTS[:last] + ["\u200b "])
+        with pytest.raises(TypeError, match="text 7 is a int"):
+            clf.predict(TEXTS[:7] + [7] + TEXTS[8:])
+        np.testing.assert_array_equal(clf.predict_heads(TEXTS), serial.predict_heads(TEXTS))
+    assert clf._pool is None

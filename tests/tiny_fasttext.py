@@ -28,7 +28,7 @@ CLEAN = [
 ]
 COINS = ["bitcoin", "eth", "solana", "doge"]
 
-#: Fast settings: seconds, not minutes; big enough for quantization (cutoff 1000).
+#: Fast settings: seconds, not minutes; big enough for quantization (the default cutoff).
 TINY = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.05, threads=1, seed=1)
 
 

@@ -376,7 +376,7 @@ def _add_train_fasttext(train_sub) -> None:
         "fasttext",
         help="fastText baseline: train, quantize to .ftz, tune thresholds, write a bundle",
         description="Train the fastText baseline on DATA/train.jsonl (one-vs-all loss: a scam "
-        "head and an independent topic head), quantize it to a ~120 KB .ftz, tune the scam "
+        "head and an independent topic head), quantize it to a ~135 KB .ftz, tune the scam "
         "threshold for maximum recall at scam FPR <= --scam-target-fpr on the tuning split "
         "(with the quantized model), tune the topic threshold for F1, and write a bundle. "
         "If DATA/valid.jsonl exists and is not used for tuning, a metrics table on it is printed."
