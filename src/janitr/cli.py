@@ -370,7 +370,8 @@ def _config_overrides(args) -> dict:
 
 
 def _add_train_fasttext(train_sub) -> None:
-    from janitr.fasttext_baseline import TUNE_CHOICES, FastTextConfig
+    from janitr.fasttext_baseline import FastTextConfig
+    from janitr.thresholds import TUNE_CHOICES
 
     p = train_sub.add_parser(
         "fasttext",
@@ -1386,7 +1387,8 @@ VERB_REGISTRARS += [_add_run, _add_runs, _add_sweep, _add_report]
 
 
 def _add_train_linear(train_sub) -> None:
-    from janitr.linear import TUNE_CHOICES, LinearConfig
+    from janitr.linear import LinearConfig
+    from janitr.thresholds import TUNE_CHOICES
 
     p = train_sub.add_parser(
         "linear",

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from janitr.errors import ConfigError
-from janitr.thresholds import RULES, TUNE_CHOICES
+from janitr.thresholds import RULES, TUNE_CHOICES, tuning_splits
 
 FORMAT = "janitr-pipeline-config"
 FORMAT_VERSION = 1
@@ -291,7 +291,7 @@ class ThresholdsConfig:
 
     @property
     def tune_splits(self) -> tuple[str, ...]:
-        return tuple(self.tune_on.split("+"))
+        return tuning_splits(self.tune_on)
 
 
 @dataclass(frozen=True)

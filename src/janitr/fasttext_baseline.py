@@ -35,13 +35,12 @@ from janitr.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_labe
 from janitr.metrics import evaluate_predictions
 from janitr.normalize import NormalizationConfig, normalize_text
 from janitr.records import Record, read_records
-from janitr.thresholds import tune_thresholds
+from janitr.thresholds import tune_thresholds, tuning_problems, tuning_splits
 
 log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "__label__"
 #: Tuning split choices: names of `<split>.jsonl` files in the data directory, `+`-joined.
-TUNE_CHOICES = ("calib", "valid", "valid+calib")
 #: An unquantized fallback model larger than this is refused rather than bundled.
 MAX_UNQUANTIZED_BYTES = 50 * 1024 * 1024
 
@@ -126,16 +125,7 @@ class FastTextConfig:
             problems.append(f"--lr must be > 0, got {self.lr!r}")
         if self.loss not in ("ova", "softmax", "hs"):
             problems.append(f"--loss must be one of ova, softmax, hs, got {self.loss!r}")
-        for name in ("scam_target_fpr", "topic_target_fpr"):
-            value = getattr(self, name)
-            if value is None and name == "topic_target_fpr":
-                continue
-            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-                problems.append(f"{flag(name)} must be in [0, 1], got {value!r}")
-        if self.tune_on not in TUNE_CHOICES:
-            problems.append(
-                f"--tune-on must be one of {', '.join(TUNE_CHOICES)}, got {self.tune_on!r}"
-            )
+        problems += tuning_problems(self.scam_target_fpr, self.topic_target_fpr, self.tune_on)
         if problems:
             raise ConfigError("invalid fastText config: " + "; ".join(problems))
 
@@ -153,7 +143,7 @@ class FastTextConfig:
 
     @property
     def tune_splits(self) -> tuple[str, ...]:
-        return tuple(self.tune_on.split("+"))
+        return tuning_splits(self.tune_on)
 
 
 def training_line(record_labels: Sequence[str], text: str, *, strip_urls: bool) -> str:

@@ -34,7 +34,12 @@ from janitr.labels import collapse, targets
 from janitr.metrics import evaluate_predictions
 from janitr.normalize import NormalizationConfig
 from janitr.records import Record, read_records
-from janitr.thresholds import RULES, TUNE_CHOICES, tune_thresholds
+from janitr.thresholds import (
+    RULES,
+    tune_thresholds,
+    tuning_problems,
+    tuning_splits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +107,9 @@ class LinearConfig:
             problems.append(f"--c must be > 0, got {self.c!r}")
         if self.class_weight not in ("balanced", "none"):
             problems.append(f"--class-weight must be balanced or none, got {self.class_weight!r}")
-        for name in ("scam_target_fpr", "topic_target_fpr"):
-            value = getattr(self, name)
-            if value is None and name == "topic_target_fpr":
-                continue
-            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-                problems.append(f"{flag(name)} must be in [0, 1], got {value!r}")
+        problems += tuning_problems(self.scam_target_fpr, self.topic_target_fpr, self.tune_on)
         if self.threshold_rule not in RULES:
             problems.append(f"--threshold-rule must be one of {', '.join(RULES)}")
-        if self.tune_on not in TUNE_CHOICES:
-            problems.append(f"--tune-on must be one of {', '.join(TUNE_CHOICES)}")
         if problems:
             raise ConfigError("invalid linear config: " + "; ".join(problems))
 
@@ -135,7 +133,7 @@ class LinearConfig:
 
     @property
     def tune_splits(self) -> tuple[str, ...]:
-        return tuple(self.tune_on.split("+"))
+        return tuning_splits(self.tune_on)
 
 
 def _vectorizers(config: LinearConfig, vocabularies: dict | None = None):

@@ -41,6 +41,26 @@ RULES = ("empirical", "guaranteed")
 TUNE_CHOICES = ("calib", "valid", "valid+calib")
 
 
+def tuning_splits(tune_on: str) -> tuple[str, ...]:
+    """The split names of a `TUNE_CHOICES` value: "valid+calib" -> ("valid", "calib")."""
+    return tuple(tune_on.split("+"))
+
+
+def tuning_problems(scam_target_fpr, topic_target_fpr, tune_on) -> list[str]:
+    """Problems with a trainer's threshold-tuning settings, worded as its CLI flags
+    (`--scam-target-fpr`, `--topic-target-fpr`: in [0, 1], topic may be None; `--tune-on`)."""
+    problems = []
+    targets = {"scam-target-fpr": scam_target_fpr, "topic-target-fpr": topic_target_fpr}
+    for name, value in targets.items():
+        if value is None and name == "topic-target-fpr":
+            continue
+        if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+            problems.append(f"--{name} must be in [0, 1], got {value!r}")
+    if tune_on not in TUNE_CHOICES:
+        problems.append(f"--tune-on must be one of {', '.join(TUNE_CHOICES)}, got {tune_on!r}")
+    return problems
+
+
 @dataclass(frozen=True)
 class ThresholdResult:
     """A tuned threshold and the confusion counts it gives on the tuning data.
