@@ -109,3 +109,55 @@ def test_cross_fitted_linear_heads_never_score_a_row_with_its_own_label(data_dir
     again = cross_fitted_linear_heads(flipped, {"valid": valid}, fold=fold)
     assert again["train"][i, 0] == pytest.approx(heads["train"][i, 0], abs=1e-12)
     assert not np.allclose(again["valid"], heads["valid"])
+
+
+@pytest.mark.integration
+def test_crossval_fasttext_scores_the_quantized_model_that_ships(data_dir, monkeypatch):
+    """Each fold's fastText member is trained and quantized as `janitr train fasttext` does
+    (fresh process, `.ftz`), with the configured epochs and learning rate; the ensemble
+    averages it with the linear member."""
+    import janitr.fasttext_baseline as ftb
+
+    fits = []
+    real_fit = ftb._fit_in_fresh_process
+
+    def recording_fit(train_txt, config, out_dir):
+        fitted = real_fit(train_txt, config, out_dir)
+        fits.append((config.epoch, config.lr, config.quantize, fitted["model_name"]))
+        return fitted
+
+    monkeypatch.setattr(ftb, "_fit_in_fresh_process", recording_fit)
+    records = read_labeled(data_dir)
+    cfg = CrossvalConfig(model="ensemble", folds=2, seed=0, n_boot=20, robustness=False,
+                         fasttext_epoch=7, fasttext_lr=0.3)  # fmt: skip
+    res = crossval(records=records, config=cfg)
+    assert fits == [(7, 0.3, True, "model.ftz")] * 2
+    p = np.asarray(res["predictions"]["p_scam"])
+    assert p.shape == (len(records),) and ((p >= 0) & (p <= 1)).all()
+
+
+def test_runs_compare_pairs_two_crossval_results(data_dir, tmp_path, capsys):
+    """`janitr runs compare` takes two crossval JSON files: deltas on the same rows, zero
+    against itself; a file of another kind is refused with a message naming it."""
+    import json
+
+    common = ["crossval", "--data", str(data_dir), "--folds", "3", "--n-boot", "20",
+              "--no-robustness"]  # fmt: skip
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main([*common, "--json", str(a)]) == 0
+    assert main([*common, "--linear-c", "0.05", "--json", str(b)]) == 0
+    capsys.readouterr()
+    assert main(["runs", "compare", str(a), str(b), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bundle"] == "crossval out-of-fold decisions"
+    assert result["rows"] == len(read_labeled(data_dir))
+    recall = result["metrics"]["scam_recall"]
+    assert recall["delta"] == pytest.approx(recall["b"] - recall["a"])
+    assert main(["runs", "compare", str(a), str(a), "--json"]) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert all(m["delta"] == 0 for m in same["metrics"].values())
+    assert same["mcnemar"]["p_value"] == 1.0
+    other = tmp_path / "other.json"
+    other.write_text('{"format": "janitr-run-info"}', encoding="utf-8")
+    assert main(["runs", "compare", str(other), str(a)]) != 0
+    assert "not a run directory or a `janitr crossval --json` file" in capsys.readouterr().err

@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 
 from janitr.bundle import load_bundle
-from janitr.errors import ConfigError
+from janitr.errors import BundleError, ConfigError
 from janitr.fasttext_baseline import (
     _LOOP_ROWS,
     FastTextConfig,
     _head_columns,
+    head_logits,
+    load_scorer,
     predict_heads_with,
+    scores_for,
     training_line,
 )
 from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
@@ -75,16 +78,97 @@ def test_predict_heads_with_matches_the_wrapper(tiny_bundle):
     assert len(texts) > _LOOP_ROWS
     labels, probs = model.predict([t.replace("\n", " ") for t in texts], k=-1, threshold=0.0)
     expected = _heads_by_loop(labels, probs)
-    np.testing.assert_array_equal(predict_heads_with(model, texts), expected)
-    np.testing.assert_array_equal(predict_heads_with(model, texts[:3]), expected[:3])
+    read = lambda texts: predict_heads_with(model, texts, scores="predict")  # noqa: E731
+    np.testing.assert_array_equal(read(texts), expected)
+    np.testing.assert_array_equal(read(texts[:3]), expected[:3])
     np.testing.assert_array_equal(_head_columns(labels[:3], probs[:3], 3), expected[:3])
-    assert predict_heads_with(model, []).shape == (0, 2)
+    assert read([]).shape == (0, 2)
 
     class WrapperOnly:  # no `f.multilinePredict`: falls back to the wrapper
         def predict(self, texts, k, threshold):
             return model.predict(texts, k=k, threshold=threshold)
 
-    np.testing.assert_array_equal(predict_heads_with(WrapperOnly(), texts), expected)
+    expected_wrapper = predict_heads_with(WrapperOnly(), texts, scores="predict")
+    np.testing.assert_array_equal(expected_wrapper, expected)
+
+
+def _fasttext_table_sigmoid(z):
+    """fastText 0.9.3's `Loss::sigmoid` (a 512-step table on [-8, 8], clamped outside) and
+    the `exp(log(p + 1e-5))` its predict returns: the reference the logits must reproduce."""
+    table = 1.0 / (1.0 + np.exp(-(np.arange(513) * 16.0 / 512 - 8.0)))
+    index = np.clip(((z + 8.0) * 512 / 16).astype(np.int64), 0, 512)
+    p = np.where(z < -8, 0.0, np.where(z > 8, 1.0, table[index]))
+    return p + 1e-5
+
+
+@pytest.fixture(scope="module")
+def confident_bundle(tmp_path_factory):
+    """A model trained long enough that fastText's predict saturates at 1.0 on scams."""
+    config = FastTextConfig(**{**TINY.to_dict(), "epoch": 150, "lr": 0.5})
+    return train_tiny_bundle(tmp_path_factory.mktemp("ft-confident"), config)
+
+
+def test_logits_are_what_predict_rounds(confident_bundle):
+    """The exact logits, put through fastText's own table sigmoid, give its `predict` output;
+    through a real sigmoid they rank the posts `predict` ties at 1.0 (the reason bundles
+    score with logits), and they never reorder posts that `predict` tells apart."""
+    model = fasttext.load_model(str(confident_bundle.file("model.ftz")))
+    texts = [r["text"] for r in _jsonl(confident_bundle.path.parent / "data" / "valid.jsonl")]
+    texts += ["", "\n", "x", "line one\nline two"]
+    assert scores_for(model) == "logits"
+    z = head_logits(model, texts)
+    labels = model.get_labels()
+    assert z.shape == (len(texts), len(labels))
+    old = predict_heads_with(model, texts, scores="predict")
+    columns = [labels.index("__label__scam"), labels.index("__label__topic_crypto")]
+    np.testing.assert_allclose(
+        np.clip(_fasttext_table_sigmoid(z[:, columns]), 0, 1), old, rtol=0, atol=1e-6
+    )
+    new = predict_heads_with(model, texts)
+    np.testing.assert_allclose(new, 1 / (1 + np.exp(-z[:, columns])), rtol=1e-12)
+    tied = old[:, 0] == 1.0
+    assert tied.sum() >= 10, "the fixture model should saturate fastText's table sigmoid"
+    assert len(np.unique(new[tied, 0])) == tied.sum() and (new[tied, 0] < 1).all()
+    for j in range(2):  # same order wherever predict's table tells two posts apart
+        a, b = np.meshgrid(old[:, j], old[:, j])
+        c, d = np.meshgrid(new[:, j], new[:, j])
+        assert not ((a > b) & (c < d)).any()
+
+
+def test_bundles_record_their_scores_and_old_bundles_keep_predict(confident_bundle):
+    bundle = load_bundle(confident_bundle.path)
+    assert bundle.manifest["model"]["scores"] == "logits"
+    scorer = bundle.scorer()
+    assert scorer.scores == "logits"
+    texts = ["claim your free eth airdrop now", "rain again", "btc up\n5%"]
+    np.testing.assert_array_equal(
+        scorer.predict_heads(texts), predict_heads_with(scorer.model, texts, scores="logits")
+    )
+    assert scorer.predict_heads([]).shape == (0, 2)
+    del bundle.manifest["model"]["scores"]  # a bundle written before the field existed
+    assert load_scorer(bundle).scores == "predict"
+    bundle.manifest["model"]["scores"] = "table"
+    with pytest.raises(BundleError, match="model.scores"):
+        load_scorer(bundle)
+
+
+@pytest.mark.integration
+def test_hierarchical_softmax_models_are_read_through_predict(tmp_path):
+    """An `hs` model has no plain output layer: its bundle says `predict` and asking it for
+    logits is refused with a message that says what to do."""
+    bundle = train_tiny_bundle(tmp_path, FastTextConfig(**{**TINY.to_dict(), "loss": "hs"}))
+    assert bundle.manifest["model"]["scores"] == "predict"
+    model = fasttext.load_model(str(bundle.file("model.ftz")))
+    assert scores_for(model) == "predict"
+    with pytest.raises(BundleError, match="scores='predict'"):
+        head_logits(model, ["hello"])
+    assert bundle.scorer().predict_heads(["hello"]).shape == (1, 2)
+
+
+def _jsonl(path):
+    import json
+
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_head_columns_clamps_and_reads_ragged_rows():

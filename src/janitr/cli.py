@@ -1275,9 +1275,20 @@ def _add_runs(sub) -> None:
     show.add_argument("run", type=Path, help="run directory")
     show.add_argument("--json", action="store_true", help="print RUN_INFO.json")
     show.set_defaults(func=_cmd_runs_show)
-    cmp_ = runs_sub.add_parser("compare", help="one bundle of two runs on the same rows")
-    cmp_.add_argument("a", type=Path, help="reference run")
-    cmp_.add_argument("b", type=Path, help="candidate run (deltas are b - a)")
+    cmp_ = runs_sub.add_parser(
+        "compare",
+        help="one bundle of two runs (or two crossval results) on the same rows",
+        description="Paired comparison on the same rows: metric deltas with paired-bootstrap "
+        "95%% intervals and an exact McNemar test on per-row scam decisions. A and B are run "
+        "directories, or `janitr crossval --json` files (their out-of-fold decisions).",
+        epilog="examples:\n  janitr runs compare runs/a runs/b --bundle student-int8\n"
+        "  janitr crossval --data DATA --model fasttext --json cv_a.json\n"
+        "  janitr crossval --data DATA --model fasttext --fasttext-lr 0.1 --json cv_b.json\n"
+        "  janitr runs compare cv_a.json cv_b.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmp_.add_argument("a", type=Path, help="reference run directory or crossval JSON")
+    cmp_.add_argument("b", type=Path, help="candidate, the same kind (deltas are b - a)")
     cmp_.add_argument(
         "--bundle",
         default="student-int8",
@@ -1485,6 +1496,8 @@ def _cmd_obfuscate(args) -> int:
 
 
 def _add_crossval(sub) -> None:
+    from janitr.fasttext_baseline import FastTextConfig
+
     p = sub.add_parser(
         "crossval",
         help="K-fold cross-fitting over all labeled rows, nested thresholds, robustness",
@@ -1545,8 +1558,17 @@ def _add_crossval(sub) -> None:
         help="inverse regularization of the linear model (default 4)",
     )
     p.add_argument(
-        "--fasttext-epoch", type=int, default=50, metavar="N", help="fastText epochs (default 50)"
-    )
+        "--fasttext-epoch", type=int, default=FastTextConfig.epoch, metavar="N",
+        help=f"fastText epochs (default {FastTextConfig.epoch})",
+    )  # fmt: skip
+    p.add_argument(
+        "--fasttext-lr", type=float, default=FastTextConfig.lr, metavar="LR",
+        help=f"fastText learning rate (default {FastTextConfig.lr})",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-fasttext-quantize", action="store_true",
+        help="score the unquantized fastText fold models (default: the quantized .ftz, as shipped)",
+    )  # fmt: skip
     p.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples")
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON")
     p.add_argument("--predictions", metavar="OUT", help="write per-row OOF predictions JSONL")
@@ -1560,7 +1582,8 @@ def _cmd_crossval(args) -> int:
         model=args.model, folds=args.folds, seed=args.seed, scam_target_fpr=args.scam_target_fpr,
         threshold_rule=args.threshold_rule, fold_confusables=args.fold_confusables,
         augment=args.augment, robustness=not args.no_robustness, linear_c=args.linear_c,
-        fasttext_epoch=args.fasttext_epoch, n_boot=args.n_boot,
+        fasttext_epoch=args.fasttext_epoch, fasttext_lr=args.fasttext_lr,
+        fasttext_quantize=not args.no_fasttext_quantize, n_boot=args.n_boot,
     )  # fmt: skip
     result = run_crossval(data_dir=args.data, config=config)
     print(format_crossval(result))

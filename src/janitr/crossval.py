@@ -13,8 +13,8 @@ pooled "oracle" threshold (tuned on all OOF rows, then measured on them) is repo
 as the optimistic reference. Both threshold rules (`empirical`, `guaranteed`) are evaluated on
 the same scores, with the FPR they actually give.
 
-Model families: `linear` (`linear.fit_linear`), `fasttext` (the baseline's training, without
-quantization: quantization is a deployment step measured elsewhere), and `ensemble`: both, each
+Model families: `linear` (`linear.fit_linear`), `fasttext` (the baseline's training and
+quantization, scored like a bundle: the `.ftz` that would ship), and `ensemble`: both, each
 head Platt-calibrated per fold on the other folds' OOF scores, then averaged. Optional levers:
 confusables folding, obfuscation augmentation of the training folds, and robustness of each
 fold model on obfuscated copies of its held-out rows.
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.errors import ConfigError, DataError, Problem
+from janitr.fasttext_baseline import FastTextConfig
 from janitr.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.metrics import evaluate_predictions
 from janitr.records import Record, read_records
@@ -40,6 +41,8 @@ from janitr.thresholds import RULES, tune_thresholds
 log = logging.getLogger(__name__)
 
 MODELS = ("linear", "fasttext", "ensemble")
+#: `format` of the `janitr crossval --json` result (`runs compare` reads it too).
+CROSSVAL_FORMAT = "janitr-crossval"
 #: Splits pooled for cross-fitting (whatever of them exists in the data directory).
 SPLITS = ("train", "valid", "calib")
 #: Obfuscation kinds used for augmentation and robustness (`mixed` only for robustness).
@@ -62,6 +65,9 @@ class CrossvalConfig:
         robustness: score obfuscated copies of each held-out fold with its fold model.
         linear_c: inverse regularization of the linear model.
         fasttext_epoch: fastText epochs.
+        fasttext_lr: fastText learning rate.
+        fasttext_quantize: quantize each fold's fastText model as `janitr train fasttext`
+            does (the `.ftz` that ships); off scores the unquantized model.
         n_boot: bootstrap resamples for the CIs.
     """
 
@@ -75,7 +81,9 @@ class CrossvalConfig:
     augment: bool = False
     robustness: bool = True
     linear_c: float = 4.0
-    fasttext_epoch: int = 50
+    fasttext_epoch: int = FastTextConfig.epoch
+    fasttext_lr: float = FastTextConfig.lr
+    fasttext_quantize: bool = True
     n_boot: int = 1000
     members: tuple[str, ...] = field(default=("fasttext", "linear"), repr=False)
 
@@ -171,16 +179,14 @@ def _linear_member(config: CrossvalConfig) -> Callable:
 
 def _fasttext_member(config: CrossvalConfig) -> Callable:
     from janitr.errors import require
-    from janitr.fasttext_baseline import (
-        LABEL_PREFIX,
-        FastTextConfig,
-        _train_supervised,
-        predict_heads_with,
-    )
+    from janitr.fasttext_baseline import LABEL_PREFIX, _fit_in_fresh_process, predict_heads_with
     from janitr.normalize import NormalizationConfig
 
     fasttext = require("fasttext", extra="train")
-    ft_cfg = FastTextConfig(epoch=config.fasttext_epoch, quantize=False, seed=config.seed)
+    ft_cfg = FastTextConfig(
+        epoch=config.fasttext_epoch, lr=config.fasttext_lr, quantize=config.fasttext_quantize,
+        seed=config.seed,
+    )  # fmt: skip
     norm = NormalizationConfig(fold_confusables=config.fold_confusables)
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
@@ -192,7 +198,9 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
                              if not w.startswith(LABEL_PREFIX)]  # fmt: skip
                     labels = " ".join(LABEL_PREFIX + c for c in training_label_set(r.labels))
                     handle.write(f"{labels} {' '.join(words)}\n")
-            model, _ = _train_supervised(fasttext, path, ft_cfg)
+            # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
+            fitted = _fit_in_fresh_process(path, ft_cfg, Path(tmp))
+            model = fasttext.load_model(str(Path(tmp) / fitted["model_name"]))
         return predict_heads_with(model, [norm.apply(t) for t in texts])
 
     return fit_score
@@ -427,7 +435,7 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     report, pred, t_scam, t_topic = headline
     pooled = tune_thresholds(gold, oof[:, 0], oof[:, 1], scam_target_fpr=config.scam_target_fpr)
     return {
-        "format": "janitr-crossval",
+        "format": CROSSVAL_FORMAT,
         "format_version": 1,
         "config": config.to_dict(),
         "rows": len(records),

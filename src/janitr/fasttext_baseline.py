@@ -8,9 +8,12 @@ the two heads), quantizes, tunes thresholds on the tuning split *with the quanti
 (the one that ships), and writes a bundle of kind `fasttext`. Intermediates live in a
 temporary directory; the unquantized matrix (hundreds of MB) is never written to the bundle.
 
-`load_scorer` / `FastTextScorer` turn a bundle back into head probabilities. The scorer
-always predicts a list of texts with `k=-1, threshold=0.0` (`predict_heads_with`): fasttext
-0.9.3's single-string `predict` calls `np.array(probs, copy=False)`, which NumPy 2 rejects.
+`load_scorer` / `FastTextScorer` turn a bundle back into head probabilities
+(`predict_heads_with`). They come from the model's exact logits (`head_logits`), not from
+fastText's `predict`, whose table sigmoid saturates at 1.0 for every logit above 8 and so
+leaves the scam threshold no room among the most confident posts (`SCORES`). Bundles record
+which of the two they were tuned with (`model.scores`). fasttext 0.9.3's single-string
+`predict` calls `np.array(probs, copy=False)`, which NumPy 2 rejects: it is never used.
 
 Metrics and threshold search are not here (`janitr.metrics`, `janitr.thresholds`).
 """
@@ -58,6 +61,10 @@ class FastTextConfig:
     cross-validation of the quantized model (3208 rows; fold seeds 13 and 7) scam recall at
     FPR <= 2% rose by +0.031 and +0.039 (paired 95% CIs [+0.011, +0.055], [+0.015, +0.064])
     and macro F1 by +0.023 and +0.028, with the same recall on obfuscated posts, at ~135 KB.
+    A learning rate of 0.1 instead of 0.5 (same 50 epochs) gives less extreme scores that
+    rank better: with the heads read from exact logits, cross-validated recall at FPR <= 2%
+    rose by +0.018 and +0.030 (paired 95% CIs [+0.004, +0.033], [+0.012, +0.048]; fold seeds
+    13 and 7) and PR-AUC from 0.847 to 0.855 (docs/LEVERS.md, "fastText recipe").
 
     Attributes:
         word_ngrams: max length of word n-grams.
@@ -89,7 +96,7 @@ class FastTextConfig:
     maxn: int = 3
     dim: int = 50
     epoch: int = 50
-    lr: float = 0.5
+    lr: float = 0.1
     loss: str = "ova"
     bucket: int = 2_000_000
     min_count: int = 1
@@ -166,21 +173,52 @@ def _fasttext():
 HEAD_LABELS = (LABEL_PREFIX + SCAM, LABEL_PREFIX + TOPIC)
 
 
-def predict_heads_with(model, texts: Sequence[str]) -> np.ndarray:
+#: How a bundle's head probabilities are read from its model (`model.scores` in bundle.json).
+#: `logits` (bundles written since this field exists): the exact output logits (the sentence
+#: vector, which is the hidden layer of a supervised model, times the output matrix) through a
+#: float64 sigmoid (ova) or softmax. `predict`: fastText's own `predict`, whose sigmoid is a
+#: 512-step lookup table clamped to [-8, 8]: every logit above 8 scores exactly 1.0, so the
+#: most confident scams (about 1 in 8 calib posts) tie and the scam threshold has no room
+#: between them and the rest. Both give the same ranking below the clamp.
+SCORES = ("logits", "predict")
+
+
+def scores_for(model) -> str:
+    """The best way to read this model's heads: `logits` when it has a plain output layer
+    (ova or softmax loss, output matrix not quantized), else `predict`."""
+    if _loss_name(model) not in ("ova", "softmax"):
+        return "predict"
+    try:
+        model.f.getOutputMatrix()
+    except (AttributeError, RuntimeError, ValueError):  # e.g. a quantized output matrix
+        return "predict"
+    return "logits"
+
+
+def predict_heads_with(model, texts: Sequence[str], *, scores: str | None = None) -> np.ndarray:
     """Head probabilities `(N, 2) = [p_scam, p_topic]` from a loaded fastText model.
 
-    Uses the list form of predict with `k=-1, threshold=0.0` (every label, every row): in
-    fasttext 0.9.3 the single-string form calls `np.array(..., copy=False)`, which raises
+    `scores="logits"` computes the exact logits, `head_logits`, and applies a float64
+    sigmoid (ova) or softmax. `scores="predict"` reads fastText's own `predict` (see
+    `SCORES`), as bundles without `model.scores` were tuned. None picks `scores_for(model)`.
+
+    The predict path uses the list form with `k=-1, threshold=0.0` (every label, every row):
+    in fasttext 0.9.3 the single-string form calls `np.array(..., copy=False)`, which raises
     under NumPy 2. The bindings' `multilinePredict` is called directly when the model has it:
     the Python wrapper only checks each line for a newline and appends one, which costs ~2 us
-    per post in Python; newlines are replaced by spaces here, as before. Probabilities are
+    per post in Python; newlines are replaced by spaces, on both paths. Probabilities are
     clamped to [0, 1] (fastText adds 1e-5 inside its log, so a sigmoid of 1 comes back as
-    1.00001). fastText holds the GIL while predicting (0.9.3): threads do not run it in
+    1.00001). fastText holds the GIL on both paths (0.9.3): threads do not run it in
     parallel (`FastTextScorer.holds_gil`).
     """
+    scores = scores or scores_for(model)
+    if scores not in SCORES:
+        raise BundleError(f"unknown fastText scores {scores!r}: expected one of {SCORES}")
     n = len(texts)
     if not n:
         return np.zeros((0, 2), dtype=np.float64)
+    if scores == "logits":
+        return LogitHeads(model).heads(texts)
     multiline = getattr(getattr(model, "f", None), "multilinePredict", None)
     if multiline is not None:
         labels, probs = multiline([t.replace("\n", " ") + "\n" for t in texts], -1, 0.0, "strict")
@@ -188,6 +226,70 @@ def predict_heads_with(model, texts: Sequence[str]) -> np.ndarray:
         texts = [t.replace("\n", " ") for t in texts]
         labels, probs = model.predict(texts, k=-1, threshold=0.0)
     return _head_columns(labels, probs, n)
+
+
+def _loss_name(model) -> str | None:
+    """The model's training loss (`ova`, `softmax`, `hs`, `ns`), None if it cannot say."""
+    try:
+        return model.f.getArgs().loss.name
+    except AttributeError:
+        return None
+
+
+class LogitHeads:
+    """Head probabilities from a supervised fastText model's exact output logits.
+
+    The hidden layer of a supervised model is the mean of the input vectors of a line's
+    words, word n-grams, char n-grams and end-of-line token, which is what
+    `getSentenceVector` returns for it; the logits are that times the output matrix. (The
+    Python wrapper's `get_output_matrix` refuses every quantized model, but with `qout`
+    off the output matrix is a plain dense one, which the bindings return.) Through
+    fastText's table sigmoid these logits give its `predict` output to ~5e-8 (checked on the
+    shared train split and by a test). The output matrix, loss and label columns are read
+    once, here; a scorer keeps one of these.
+
+    Raises:
+        BundleError: if the model has no plain output layer (`scores_for` says `predict`).
+    """
+
+    def __init__(self, model):
+        if scores_for(model) != "logits":
+            raise BundleError(
+                "this fastText model has no plain output layer (hierarchical softmax or a "
+                "quantized output matrix): read it with scores='predict'"
+            )
+        self._f = model.f
+        self._out = np.asarray(model.f.getOutputMatrix(), dtype=np.float64)
+        self._ova = _loss_name(model) == "ova"
+        labels = model.get_labels()
+        self._columns = [labels.index(head) for head in HEAD_LABELS]
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Exact output logits `(N, L)`, labels in model order; newlines become spaces."""
+        import fasttext_pybind
+
+        vector = fasttext_pybind.Vector(self._out.shape[1])  # per call: threads may share self
+        hidden = np.empty((len(texts), self._out.shape[1]), dtype=np.float32)
+        sentence_vector = self._f.getSentenceVector
+        for i, text in enumerate(texts):
+            sentence_vector(vector, text.replace("\n", " ") + "\n")
+            hidden[i] = np.asarray(vector)
+        return hidden.astype(np.float64) @ self._out.T
+
+    def heads(self, texts: Sequence[str]) -> np.ndarray:
+        """`(N, 2) = [p_scam, p_topic]`: a float64 sigmoid (ova) or softmax of the logits."""
+        z = self.logits(texts)
+        if self._ova:
+            p = np.exp(-np.logaddexp(0.0, -z))  # sigmoid, without overflow
+        else:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+        return np.ascontiguousarray(p[:, self._columns])
+
+
+def head_logits(model, texts: Sequence[str]) -> np.ndarray:
+    """Exact output logits `(N, L)` of a supervised fastText model (`LogitHeads`)."""
+    return LogitHeads(model).logits(texts)
 
 
 #: Up to this many rows, fastText's output is read row by row (numpy's fixed cost per call
@@ -234,13 +336,18 @@ class FastTextScorer:
     #: batches use several cores through `Classifier.load(..., processes=N)` instead.
     holds_gil = True
 
-    def __init__(self, model, *, path: Path | None = None):
+    def __init__(self, model, *, path: Path | None = None, scores: str = "predict"):
         self.model = model
         self.path = path
+        self.scores = scores
+        self._logit_heads = LogitHeads(model) if scores == "logits" else None
 
     def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
         """Return float array (N, 2): column 0 = p(scam), column 1 = p(topic_crypto)."""
-        return predict_heads_with(self.model, list(texts))
+        texts = list(texts)
+        if self._logit_heads is not None:
+            return self._logit_heads.heads(texts) if texts else np.zeros((0, 2))
+        return predict_heads_with(self.model, texts, scores=self.scores)
 
 
 def load_scorer(bundle: Bundle) -> FastTextScorer:
@@ -249,7 +356,15 @@ def load_scorer(bundle: Bundle) -> FastTextScorer:
     Raises:
         BundleError: if the bundle has no model file or fastText cannot read it.
     """
-    name = bundle.manifest.get("model", {}).get("file", "model.ftz")
+    info = bundle.manifest.get("model", {})
+    name = info.get("file", "model.ftz")
+    # Bundles from before `model.scores` existed were tuned on fastText's own predict.
+    scores = info.get("scores", "predict")
+    if scores not in SCORES:
+        raise BundleError(
+            f"{bundle.path / 'bundle.json'}: model.scores is {scores!r}, expected one of "
+            f"{SCORES}; rebuild the bundle with this version of janitr"
+        )
     path = bundle.file(name)
     fasttext = _fasttext()
     try:
@@ -258,7 +373,12 @@ def load_scorer(bundle: Bundle) -> FastTextScorer:
         raise BundleError(
             f"{path}: fastText cannot read this model ({exc}); rebuild the bundle"
         ) from exc
-    return FastTextScorer(model, path=path)
+    if scores == "logits" and scores_for(model) != "logits":
+        raise BundleError(
+            f"{path}: bundle.json says scores=logits, but the model has no plain "
+            "output layer; rebuild the bundle"
+        )
+    return FastTextScorer(model, path=path, scores=scores)
 
 
 #: Train-and-quantize attempts when fastText's quantizer yields NaN.
@@ -499,10 +619,11 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             )
         # Tune and report with the model as saved (reloaded), i.e. exactly what ships.
         shipped = fasttext.load_model(str(model_path))
+        scores = scores_for(shipped)
 
         def heads(records: list[Record]) -> np.ndarray:
             texts = [normalize_text(r.text, strip_urls=config.strip_urls) for r in records]
-            return predict_heads_with(shipped, texts)
+            return predict_heads_with(shipped, texts, scores=scores)
 
         tune_heads = heads(tune)
         tune_gold = [collapse(r.labels) for r in tune]
@@ -558,6 +679,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             "config": config.to_dict(),
             "labels": [LABEL_PREFIX + c for c in CLASSES],
             "quantization": quant,
+            "scores": scores,
             "size_bytes": size,
             "report": report,
         }

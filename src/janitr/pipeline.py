@@ -1436,6 +1436,7 @@ STAGES: tuple[Stage, ...] = (
         sections=("fasttext",),
         data=("train", "valid", "calib"),
         estimate_s=60,
+        version=2,  # 2: heads from the exact logits, not fastText's saturating table sigmoid
     ),
     Stage(
         "pretrain",

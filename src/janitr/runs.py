@@ -15,6 +15,7 @@ examples is noise.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -355,6 +356,37 @@ def load_predictions(run: str | Path, bundle: str) -> tuple[dict, list[dict]]:
     return report, rows
 
 
+#: What `compare_runs` reports as its `bundle` when it compares crossval results.
+CROSSVAL_ROWS = "crossval out-of-fold decisions"
+
+
+def _comparable(path: str | Path, bundle: str) -> tuple[dict, list[dict]]:
+    """`(report, rows)` for `compare_runs`: a run's evaluation of `bundle`, or the
+    out-of-fold decisions of a crossval JSON file (its `data.sha256` is the hash of its row
+    ids and gold labels, so two cross-validations of the same rows compare)."""
+    from janitr.crossval import CROSSVAL_FORMAT
+
+    path = Path(path)
+    if not path.is_file():
+        return load_predictions(path, bundle)
+    try:
+        result = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: not a run directory, and not readable JSON ({exc})") from exc
+    if not isinstance(result, dict) or result.get("format") != CROSSVAL_FORMAT:
+        raise RunError(
+            f"{path}: not a run directory or a `janitr crossval --json` file "
+            f"(format {result.get('format') if isinstance(result, dict) else None!r})"
+        )
+    pred = result["predictions"]
+    rows = [
+        {"id": i, "gold": g, "pred": p}
+        for i, g, p in zip(pred["ids"], pred["gold"], pred["pred"], strict=True)
+    ]
+    key = json.dumps(sorted((r["id"], r["gold"]) for r in rows)).encode()
+    return {"data": {"sha256": hashlib.sha256(key).hexdigest()}}, rows
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value for discordant counts b and c (binomial, p = 1/2)."""
     n = b + c
@@ -375,10 +407,14 @@ def compare_runs(
 ) -> dict:
     """Compare one bundle of two runs on the same evaluation rows.
 
+    Either side may also be a `janitr crossval --json` file: its out-of-fold decisions are
+    compared row by row (both must cover the same labeled rows), which is how two levers
+    measured by cross-validation are told apart from noise.
+
     Args:
-        a: the reference run directory.
-        b: the candidate run directory (deltas are b - a).
-        bundle: which bundle of each run to compare.
+        a: the reference run directory (or crossval JSON).
+        b: the candidate run directory (or crossval JSON; deltas are b - a).
+        bundle: which bundle of each run to compare (ignored for crossval JSON).
         n_boot: paired bootstrap resamples.
         seed: bootstrap seed.
 
@@ -394,8 +430,8 @@ def compare_runs(
     from janitr.labels import CLASSES, SCAM
     from janitr.metrics import bootstrap_metric_samples, bootstrap_weights, percentile_interval
 
-    report_a, rows_a = load_predictions(a, bundle)
-    report_b, rows_b = load_predictions(b, bundle)
+    report_a, rows_a = _comparable(a, bundle)
+    report_b, rows_b = _comparable(b, bundle)
     sha_a = report_a.get("data", {}).get("sha256")
     sha_b = report_b.get("data", {}).get("sha256")
     if sha_a != sha_b:
@@ -459,7 +495,7 @@ def compare_runs(
     return {
         "a": str(a),
         "b": str(b),
-        "bundle": bundle,
+        "bundle": CROSSVAL_ROWS if Path(a).is_file() else bundle,
         "rows": int(n),
         "data_sha256": sha_a,
         "metrics": metrics,
@@ -472,7 +508,8 @@ def compare_runs(
 def format_comparison(result: dict) -> str:
     """A text table of `compare_runs` output."""
     lines = [
-        f"bundle {result['bundle']} on {result['rows']} identical rows "
+        f"{'' if result['bundle'] == CROSSVAL_ROWS else 'bundle '}{result['bundle']} on "
+        f"{result['rows']} identical rows "
         f"(data sha256 {str(result['data_sha256'])[:16]}...)",
         f"  a = {result['a']}",
         f"  b = {result['b']}",
