@@ -161,3 +161,53 @@ def test_runs_compare_pairs_two_crossval_results(data_dir, tmp_path, capsys):
     other.write_text('{"format": "janitr-run-info"}', encoding="utf-8")
     assert main(["runs", "compare", str(other), str(a)]) != 0
     assert "not a run directory or a `janitr crossval --json` file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_teacher_member_is_cross_fitted_once_and_reused(data_dir, tmp_path, monkeypatch):
+    """`--model teacher` fine-tunes a (tiny) encoder per fold; its JSON result then feeds an
+    ensemble through `reuse` without training it again; other folds are refused."""
+    pytest.importorskip("torch")
+    from janitr.artifacts import write_json
+    from janitr.crossval import reused_scores
+    from tiny_bert import make_tiny_bert
+
+    tiny = make_tiny_bert(tmp_path / "tiny_bert")
+    records = read_labeled(data_dir)
+    common = dict(folds=2, seed=0, n_boot=20, robustness=False, teacher_model=str(tiny),
+                  teacher_epochs=1)  # fmt: skip
+    teacher = crossval(records=records, config=CrossvalConfig(model="teacher", **common))
+    p = np.asarray(teacher["predictions"]["p_scam"])
+    assert p.shape == (len(records),) and ((p > 0) & (p < 1)).all()
+    path = tmp_path / "cv_teacher.json"
+    write_json(path, teacher)
+
+    import janitr.teacher
+
+    def no_training(**kwargs):
+        raise AssertionError("the reused teacher must not be trained again")
+
+    monkeypatch.setattr(janitr.teacher, "train_teacher", no_training)
+    ensemble = crossval(
+        records=records,
+        config=CrossvalConfig(
+            model="ensemble", members=("teacher", "linear"), reuse={"teacher": str(path)}, **common
+        ),  # fmt: skip
+    )
+    assert ensemble["config"]["reuse"] == {"teacher": str(path)}
+    fold = np.asarray(teacher["predictions"]["fold"])
+    np.testing.assert_array_equal(reused_scores(path, records, fold)[:, 0], p)
+    with pytest.raises(ConfigError, match="folds differ"):
+        reused_scores(path, records, 1 - fold)
+
+
+def test_member_and_reuse_settings_are_checked():
+    with pytest.raises(ConfigError, match="--members"):
+        CrossvalConfig(model="ensemble", members=("linear",))
+    with pytest.raises(ConfigError, match="--members"):
+        CrossvalConfig(model="ensemble", members=("linear", "svm"))
+    with pytest.raises(ConfigError, match="needs --no-robustness"):
+        CrossvalConfig(model="ensemble", reuse={"fasttext": "cv.json"})
+    with pytest.raises(ConfigError, match="teacher is not cross-fitted here"):
+        CrossvalConfig(model="linear", reuse={"teacher": "cv.json"}, robustness=False)
+    assert main(["crossval", "--data", ".", "--reuse", "teacher"]) != 0

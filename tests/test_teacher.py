@@ -93,6 +93,16 @@ def test_train_refuses_one_seed_on_small_data(tiny_model, data_dir, tmp_path):
         )
 
 
+def test_train_refuses_a_max_length_beyond_the_encoder_positions(tiny_model, data_dir, tmp_path):
+    from janitr.teacher import train_teacher
+
+    config = TeacherConfig(model_name_or_path=str(tiny_model), seeds=(1,), force=True,
+                           max_length=200, progress=False)  # fmt: skip
+    with pytest.raises(ConfigError, match="longer than the 128 positions"):
+        train_teacher(data_dir=data_dir, out_dir=tmp_path / "t", config=config)
+    assert not (tmp_path / "t").exists()
+
+
 @pytest.mark.integration
 def test_teacher_bundle_scores_through_scorer(bundle, data_dir):
     from janitr.bundle import load_bundle

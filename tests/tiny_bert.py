@@ -44,7 +44,7 @@ def make_tiny_bert(out: Path) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=64,
+        max_position_embeddings=128,  # room for the default max_length (96)
     )
     transformers.BertModel(config).save_pretrained(out)
     return out

@@ -1496,6 +1496,7 @@ def _cmd_obfuscate(args) -> int:
 
 
 def _add_crossval(sub) -> None:
+    from janitr.crossval import MEMBERS, MODELS
     from janitr.fasttext_baseline import FastTextConfig
 
     p = sub.add_parser(
@@ -1518,10 +1519,21 @@ def _add_crossval(sub) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="directory with the splits")
     p.add_argument(
         "--model",
-        choices=("linear", "fasttext", "ensemble"),
+        choices=MODELS,
         default="linear",
-        help="model family (default: linear)",
+        help="model family (default: linear); teacher fine-tunes the encoder once per fold "
+        "(minutes per fold on a CPU)",
     )
+    p.add_argument(
+        "--members", default="fasttext,linear", metavar="A,B",
+        help=f"families averaged by --model ensemble, 2 or more of {','.join(MEMBERS)} "
+        "(default: fasttext,linear)",
+    )  # fmt: skip
+    p.add_argument(
+        "--reuse", action="append", default=[], metavar="MEMBER=CV.json",
+        help="take MEMBER's out-of-fold scores from an earlier `--json` result of that single "
+        "family on the same data, --folds and --seed (needs --no-robustness); repeatable",
+    )  # fmt: skip
     p.add_argument("--folds", type=int, default=5, metavar="K", help="folds (default 5)")
     p.add_argument("--seed", type=int, default=13, help="fold seed (default 13)")
     p.add_argument(
@@ -1566,6 +1578,14 @@ def _add_crossval(sub) -> None:
         help=f"fastText learning rate (default {FastTextConfig.lr})",
     )  # fmt: skip
     p.add_argument(
+        "--teacher-model", metavar="ID_OR_PATH",
+        help="encoder of the teacher member (default: the installed all-MiniLM-L6-v2)",
+    )  # fmt: skip
+    p.add_argument(
+        "--teacher-epochs", type=int, default=2, metavar="N",
+        help="teacher epochs per fold (default 2)",
+    )  # fmt: skip
+    p.add_argument(
         "--no-fasttext-quantize", action="store_true",
         help="score the unquantized fastText fold models (default: the quantized .ftz, as shipped)",
     )  # fmt: skip
@@ -1573,6 +1593,19 @@ def _add_crossval(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON")
     p.add_argument("--predictions", metavar="OUT", help="write per-row OOF predictions JSONL")
     p.set_defaults(func=_cmd_crossval)
+
+
+def _member_paths(items: list[str]) -> dict[str, str]:
+    """`--reuse MEMBER=PATH` values as a dict; a value without `=` is refused."""
+    from janitr.errors import ConfigError
+
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--reuse {item!r}: expected MEMBER=PATH, e.g. teacher=cv.json")
+        out[name.strip()] = path
+    return out
 
 
 def _cmd_crossval(args) -> int:
@@ -1583,7 +1616,10 @@ def _cmd_crossval(args) -> int:
         threshold_rule=args.threshold_rule, fold_confusables=args.fold_confusables,
         augment=args.augment, robustness=not args.no_robustness, linear_c=args.linear_c,
         fasttext_epoch=args.fasttext_epoch, fasttext_lr=args.fasttext_lr,
-        fasttext_quantize=not args.no_fasttext_quantize, n_boot=args.n_boot,
+        fasttext_quantize=not args.no_fasttext_quantize, teacher_model=args.teacher_model,
+        teacher_epochs=args.teacher_epochs, n_boot=args.n_boot,
+        members=tuple(m.strip() for m in args.members.split(",") if m.strip()),
+        reuse=_member_paths(args.reuse),
     )  # fmt: skip
     result = run_crossval(data_dir=args.data, config=config)
     print(format_crossval(result))

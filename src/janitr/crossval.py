@@ -14,8 +14,12 @@ as the optimistic reference. Both threshold rules (`empirical`, `guaranteed`) ar
 the same scores, with the FPR they actually give.
 
 Model families: `linear` (`linear.fit_linear`), `fasttext` (the baseline's training and
-quantization, scored like a bundle: the `.ftz` that would ship), and `ensemble`: both, each
-head Platt-calibrated per fold on the other folds' OOF scores, then averaged. Optional levers:
+quantization, scored like a bundle: the `.ftz` that would ship), `teacher` (the fine-tuned
+encoder, one seed per fold; an eighth of the training folds selects its epoch and fits its
+temperatures), and `ensemble`: any of them (`members`), each head Platt-calibrated per fold on
+the other folds' OOF scores, then averaged. A member's OOF scores can be reused from an
+earlier result of the same folds (`reuse`), so an expensive teacher is cross-fitted once and
+then combined with cheap members in seconds. Optional levers:
 confusables folding, obfuscation augmentation of the training folds, and robustness of each
 fold model on obfuscated copies of its held-out rows.
 """
@@ -40,7 +44,9 @@ from janitr.thresholds import RULES, tune_thresholds
 
 log = logging.getLogger(__name__)
 
-MODELS = ("linear", "fasttext", "ensemble")
+MODELS = ("linear", "fasttext", "teacher", "ensemble")
+#: Families an ensemble can combine.
+MEMBERS = ("linear", "fasttext", "teacher")
 #: `format` of the `janitr crossval --json` result (`runs compare` reads it too).
 CROSSVAL_FORMAT = "janitr-crossval"
 #: Splits pooled for cross-fitting (whatever of them exists in the data directory).
@@ -68,6 +74,12 @@ class CrossvalConfig:
         fasttext_lr: fastText learning rate.
         fasttext_quantize: quantize each fold's fastText model as `janitr train fasttext`
             does (the `.ftz` that ships); off scores the unquantized model.
+        teacher_model: encoder of the teacher member (hub id or local path; default: the
+            installed all-MiniLM-L6-v2).
+        teacher_epochs: teacher epochs per fold.
+        members: families averaged by `ensemble`.
+        reuse: `{member: crossval JSON path}`: take that member's OOF scores from an earlier
+            single-model result on the same rows and folds instead of cross-fitting it.
         n_boot: bootstrap resamples for the CIs.
     """
 
@@ -84,8 +96,11 @@ class CrossvalConfig:
     fasttext_epoch: int = FastTextConfig.epoch
     fasttext_lr: float = FastTextConfig.lr
     fasttext_quantize: bool = True
+    teacher_model: str | None = None
+    teacher_epochs: int = 2
     n_boot: int = 1000
-    members: tuple[str, ...] = field(default=("fasttext", "linear"), repr=False)
+    members: tuple[str, ...] = ("fasttext", "linear")
+    reuse: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []
@@ -101,12 +116,27 @@ class CrossvalConfig:
             problems.append(f"--confidence must be in (0, 1), got {self.confidence}")
         if self.linear_c <= 0:
             problems.append(f"--linear-c must be > 0, got {self.linear_c}")
+        bad = [m for m in self.members if m not in MEMBERS]
+        if bad or len(set(self.members)) != len(self.members) or len(self.members) < 2:
+            problems.append(
+                f"--members must name 2 or more of {', '.join(MEMBERS)} once each, "
+                f"got {','.join(self.members)}"
+            )
+        used = self.members if self.model == "ensemble" else (self.model,)
+        for name in self.reuse:
+            if name not in used:
+                problems.append(f"--reuse {name}=...: {name} is not cross-fitted here")
+        if self.reuse and self.robustness:
+            problems.append(
+                "--reuse needs --no-robustness: a reused result has no scores of obfuscated copies"
+            )
         if problems:
             raise ConfigError("invalid crossval config: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["members"] = list(self.members)
+        out["reuse"] = {k: str(v) for k, v in self.reuse.items()}
         return out
 
 
@@ -206,7 +236,66 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
     return fit_score
 
 
-MEMBER_BUILDERS = {"linear": _linear_member, "fasttext": _fasttext_member}
+def _teacher_member(config: CrossvalConfig) -> Callable:
+    from janitr.records import dump_row
+    from janitr.runtime import Classifier
+    from janitr.teacher import TeacherConfig, train_teacher
+
+    t_cfg = TeacherConfig(
+        model_name_or_path=config.teacher_model, seeds=(config.seed,),
+        epochs=config.teacher_epochs, force=True, progress=False,
+    )  # fmt: skip
+
+    def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
+        # An eighth of the training folds (near-duplicates kept together) selects the epoch
+        # and fits the temperatures; the held-out fold is only scored.
+        inner = assign_folds(train, folds=8, seed=config.seed) == 0
+        with tempfile.TemporaryDirectory(prefix="janitr-cv-teacher-") as tmp:
+            tmp = Path(tmp)
+            split_rows = {
+                "train": [r for r, v in zip(train, inner, strict=True) if not v],
+                "valid": [r for r, v in zip(train, inner, strict=True) if v],
+            }
+            split_rows["calib"] = split_rows["valid"]  # its thresholds are not used here
+            for name, rows in split_rows.items():
+                lines = [dump_row({"id": r.id, "text": r.text, "labels": list(r.labels)})
+                         for r in rows]  # fmt: skip
+                (tmp / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            bundle = train_teacher(data_dir=tmp, out_dir=tmp / "bundle", config=t_cfg)
+            with Classifier.load(bundle.path) as clf:
+                return clf.predict_heads(list(texts))
+
+    return fit_score
+
+
+MEMBER_BUILDERS = {
+    "linear": _linear_member,
+    "fasttext": _fasttext_member,
+    "teacher": _teacher_member,
+}
+
+
+def reused_scores(path: str | Path, records: Sequence[Record], fold: np.ndarray) -> np.ndarray:
+    """OOF heads `(N, 2)` from an earlier crossval JSON result on the same rows and folds.
+
+    Raises:
+        ConfigError: if the file is not a crossval result or covers other rows or folds.
+    """
+    from janitr.artifacts import read_json
+
+    try:
+        result = read_json(path)
+        pred = result["predictions"]
+        by_id = {i: k for k, i in enumerate(pred["ids"])}
+        rows = [by_id[r.id] for r in records]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--reuse {path}: not a crossval result of these rows ({exc!r})") from exc
+    if len(by_id) != len(records) or [pred["fold"][k] for k in rows] != fold.tolist():
+        raise ConfigError(
+            f"--reuse {path}: its folds differ from this run's (cross-validate both with the "
+            "same --folds and --seed on the same data)"
+        )
+    return np.array([[pred["p_scam"][k], pred["p_topic"][k]] for k in rows], dtype=np.float64)
 
 
 # --- calibration of ensemble members ----------------------------------------------------------
@@ -398,6 +487,11 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     members = config.members if config.model == "ensemble" else (config.model,)
     member_scores = {}
     for name in members:
+        if name in config.reuse:
+            log.info("reusing the OOF scores of %s from %s", name, config.reuse[name])
+            scores = reused_scores(config.reuse[name], records, fold)
+            member_scores[name] = (scores, np.zeros((0, 2)))
+            continue
         log.info("cross-fitting %s (%d folds, %d rows)", name, config.folds, len(records))
         member_scores[name] = _cross_fit(
             records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
@@ -449,8 +543,8 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
             "fold": fold.tolist(),
             "gold": gold,
             "pred": [CLASSES[i] for i in pred],
-            "p_scam": [round(float(x), 6) for x in oof[:, 0]],
-            "p_topic": [round(float(x), 6) for x in oof[:, 1]],
+            "p_scam": [float(x) for x in oof[:, 0]],  # full precision: `reuse` reads them
+            "p_topic": [float(x) for x in oof[:, 1]],
             "t_scam": [round(float(x), 6) for x in t_scam],
             "t_topic": [round(float(x), 6) for x in t_topic],
         },

@@ -486,6 +486,12 @@ def train_one_seed(
 
     set_seed(seed)
     encoder = _load_encoder(model_path)
+    positions = getattr(encoder.config, "max_position_embeddings", None)
+    if positions is not None and config.max_length > positions:
+        raise ConfigError(
+            f"--max-length {config.max_length} is longer than the {positions} positions of "
+            f"the encoder {model_path}; use --max-length {positions} or less"
+        )
     model = build_model_class()(encoder, pooling=config.pooling, dropout=config.dropout).to(device)
     if config.freeze_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
