@@ -10,10 +10,12 @@ from janitr.crossval import (
     CrossvalConfig,
     assign_folds,
     crossval,
+    format_crossval,
     lever_table,
     nested_thresholds,
     platt,
     read_labeled,
+    stack,
 )
 from janitr.demo import write_demo_dataset
 from janitr.errors import ConfigError
@@ -112,10 +114,11 @@ def test_cross_fitted_linear_heads_never_score_a_row_with_its_own_label(data_dir
 
 
 @pytest.mark.integration
-def test_crossval_fasttext_scores_the_quantized_model_that_ships(data_dir, monkeypatch):
+@pytest.mark.parametrize("combine", ["mean", "stack"])
+def test_crossval_fasttext_scores_the_quantized_model_that_ships(data_dir, monkeypatch, combine):
     """Each fold's fastText member is trained and quantized as `janitr train fasttext` does
     (fresh process, `.ftz`), with the configured epochs and learning rate; the ensemble
-    averages it with the linear member."""
+    combines it with the linear member (stacking reports its weights)."""
     import janitr.fasttext_baseline as ftb
 
     fits = []
@@ -129,11 +132,32 @@ def test_crossval_fasttext_scores_the_quantized_model_that_ships(data_dir, monke
     monkeypatch.setattr(ftb, "_fit_in_fresh_process", recording_fit)
     records = read_labeled(data_dir)
     cfg = CrossvalConfig(model="ensemble", folds=2, seed=0, n_boot=20, robustness=False,
-                         fasttext_epoch=7, fasttext_lr=0.3)  # fmt: skip
+                         fasttext_epoch=7, fasttext_lr=0.3, combine=combine)  # fmt: skip
     res = crossval(records=records, config=cfg)
     assert fits == [(7, 0.3, True, "model.ftz")] * 2
     p = np.asarray(res["predictions"]["p_scam"])
     assert p.shape == (len(records),) and ((p >= 0) & (p <= 1)).all()
+    text = format_crossval(res)
+    assert f"ensemble: {combine} of fasttext, linear" in text
+    if combine == "stack":
+        assert set(res["stack_weights"]) == {"scam", "topic_crypto"}
+        assert set(res["stack_weights"]["scam"]) == {"fasttext", "linear"}
+        assert "stacking weights on member logits (scam" in text
+    else:
+        assert res["stack_weights"] is None
+
+
+def test_stacking_weights_follow_the_informative_member():
+    """Fitted on rows where one member's logit carries the label and another is noise, the
+    stack puts a large positive weight on the first, ~0 on the second, and ranks by it."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    informative = 1 / (1 + np.exp(-(3.0 * (2 * y - 1) + rng.normal(0, 2, y.size))))
+    noise = rng.uniform(0.01, 0.99, y.size)
+    members = np.stack([informative, noise], axis=1)
+    combined, coef = stack(members[:1500], y[:1500], members[1500:])
+    assert coef[0] > 0.5 and abs(coef[1]) < 0.15
+    assert np.corrcoef(combined, informative[1500:])[0, 1] > 0.95
 
 
 def test_runs_compare_pairs_two_crossval_results(data_dir, tmp_path, capsys):

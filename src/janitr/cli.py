@@ -1496,7 +1496,7 @@ def _cmd_obfuscate(args) -> int:
 
 
 def _add_crossval(sub) -> None:
-    from janitr.crossval import MEMBERS, MODELS
+    from janitr.crossval import COMBINES, MEMBERS, MODELS
     from janitr.fasttext_baseline import FastTextConfig
 
     p = sub.add_parser(
@@ -1528,6 +1528,11 @@ def _add_crossval(sub) -> None:
         "--members", default="fasttext,linear", metavar="A,B",
         help=f"families averaged by --model ensemble, 2 or more of {','.join(MEMBERS)} "
         "(default: fasttext,linear)",
+    )  # fmt: skip
+    p.add_argument(
+        "--combine", choices=COMBINES, default="mean",
+        help="how --model ensemble combines its members: mean of Platt-scaled members, or "
+        "stack (a logistic regression on their logits, fitted on the other folds; default mean)",
     )  # fmt: skip
     p.add_argument(
         "--reuse", action="append", default=[], metavar="MEMBER=CV.json",
@@ -1619,6 +1624,7 @@ def _cmd_crossval(args) -> int:
         fasttext_quantize=not args.no_fasttext_quantize, teacher_model=args.teacher_model,
         teacher_epochs=args.teacher_epochs, n_boot=args.n_boot,
         members=tuple(m.strip() for m in args.members.split(",") if m.strip()),
+        combine=args.combine,
         reuse=_member_paths(args.reuse),
     )  # fmt: skip
     result = run_crossval(data_dir=args.data, config=config)

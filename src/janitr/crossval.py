@@ -16,10 +16,11 @@ the same scores, with the FPR they actually give.
 Model families: `linear` (`linear.fit_linear`), `fasttext` (the baseline's training and
 quantization, scored like a bundle: the `.ftz` that would ship), `teacher` (the fine-tuned
 encoder, one seed per fold; an eighth of the training folds selects its epoch and fits its
-temperatures), and `ensemble`: any of them (`members`), each head Platt-calibrated per fold on
-the other folds' OOF scores, then averaged. A member's OOF scores can be reused from an
-earlier result of the same folds (`reuse`), so an expensive teacher is cross-fitted once and
-then combined with cheap members in seconds. Optional levers:
+temperatures), and `ensemble`: any of them (`members`), per fold and head either Platt-scaled
+on the other folds' OOF scores and averaged (`combine = mean`), or stacked by a logistic
+regression on their logits fitted on the other folds (`stack`). A member's OOF scores can be
+reused from an earlier result of the same folds (`reuse`), so an expensive teacher is
+cross-fitted once and then combined with cheap members in seconds. Optional levers:
 confusables folding, obfuscation augmentation of the training folds, and robustness of each
 fold model on obfuscated copies of its held-out rows.
 """
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 MODELS = ("linear", "fasttext", "teacher", "ensemble")
 #: Families an ensemble can combine.
 MEMBERS = ("linear", "fasttext", "teacher")
+#: How an ensemble combines its members (`_combined`).
+COMBINES = ("mean", "stack")
 #: `format` of the `janitr crossval --json` result (`runs compare` reads it too).
 CROSSVAL_FORMAT = "janitr-crossval"
 #: Splits pooled for cross-fitting (whatever of them exists in the data directory).
@@ -77,7 +80,9 @@ class CrossvalConfig:
         teacher_model: encoder of the teacher member (hub id or local path; default: the
             installed all-MiniLM-L6-v2).
         teacher_epochs: teacher epochs per fold.
-        members: families averaged by `ensemble`.
+        members: families combined by `ensemble`.
+        combine: how `ensemble` combines them: `mean` of Platt-scaled members, or `stack`
+            (a logistic regression on the members' logits; its weights are reported).
         reuse: `{member: crossval JSON path}`: take that member's OOF scores from an earlier
             single-model result on the same rows and folds instead of cross-fitting it.
         n_boot: bootstrap resamples for the CIs.
@@ -100,6 +105,7 @@ class CrossvalConfig:
     teacher_epochs: int = 2
     n_boot: int = 1000
     members: tuple[str, ...] = ("fasttext", "linear")
+    combine: str = "mean"
     reuse: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,6 +128,8 @@ class CrossvalConfig:
                 f"--members must name 2 or more of {', '.join(MEMBERS)} once each, "
                 f"got {','.join(self.members)}"
             )
+        if self.combine not in COMBINES:
+            problems.append(f"--combine must be one of {', '.join(COMBINES)}, got {self.combine!r}")
         used = self.members if self.model == "ensemble" else (self.model,)
         for name in self.reuse:
             if name not in used:
@@ -387,14 +395,47 @@ def _cross_fit(records, fold, config, member: Callable, obf_rows):
     return oof, obf
 
 
-def _calibrated_mean(members_oof, members_obf, y, fold, obf_fold, folds):
-    """Per fold and head: Platt-fit each member on the other folds' OOF, apply, average."""
+def stack(members_fit: np.ndarray, y_fit: np.ndarray, members_apply: np.ndarray):
+    """Stacking: one logistic regression on the members' logits, fitted and applied.
+
+    Args:
+        members_fit: `(n_fit, M)` member probabilities of the fitting rows.
+        y_fit: `(n_fit,)` 0/1 targets.
+        members_apply: `(n_apply, M)` member probabilities to combine.
+
+    Returns:
+        `(combined probabilities (n_apply,), coefficients (M,))`.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y_fit)) < 2:
+        return np.mean(members_apply, axis=1), np.full(members_fit.shape[1], np.nan)
+    lr = LogisticRegression(C=1.0, max_iter=1000)
+    lr.fit(_logit(members_fit), y_fit)
+    return lr.predict_proba(_logit(members_apply))[:, 1], lr.coef_[0]
+
+
+def _combined(members_oof, members_obf, y, fold, obf_fold, folds, combine: str):
+    """Per fold and head, fitted on the other folds' OOF scores only: each member Platt-scaled
+    and averaged (`mean`), or one logistic regression on all members' logits (`stack`).
+
+    Returns:
+        `(oof (N, 2), obf (n_obf, 2), stack coefficients (folds, 2, M) or None)`.
+    """
     n = y.shape[0]
     oof = np.zeros((n, 2))
     obf = np.zeros((obf_fold.size, 2))
+    coefs = np.full((folds, 2, len(members_oof)), np.nan)
     for k in range(folds):
         fit, app, app_obf = fold != k, fold == k, obf_fold == k
         for head in range(2):
+            if combine == "stack":
+                cols = np.stack([m[:, head] for m in members_oof], axis=1)
+                oof[app, head], coefs[k, head] = stack(cols[fit], y[fit, head], cols[app])
+                if app_obf.any():
+                    cols_obf = np.stack([mo[app_obf, head] for mo in members_obf], axis=1)
+                    obf[app_obf, head] = stack(cols[fit], y[fit, head], cols_obf)[0]
+                continue
             cal = [platt(m[fit, head], y[fit, head], m[app, head]) for m in members_oof]
             oof[app, head] = np.mean(cal, axis=0)
             if app_obf.any():
@@ -403,7 +444,7 @@ def _calibrated_mean(members_oof, members_obf, y, fold, obf_fold, folds):
                     for m, mo in zip(members_oof, members_obf, strict=True)
                 ]
                 obf[app_obf, head] = np.mean(cal_obf, axis=0)
-    return oof, obf
+    return oof, obf, (coefs if combine == "stack" else None)
 
 
 def nested_thresholds(gold, oof, fold, *, folds, target, rule, confidence):
@@ -496,11 +537,18 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
         member_scores[name] = _cross_fit(
             records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
         )
+    stack_weights = None
     if config.model == "ensemble":
-        oof, obf = _calibrated_mean(
+        oof, obf, coefs = _combined(
             [member_scores[m][0] for m in members], [member_scores[m][1] for m in members],
-            y, fold, obf_fold, config.folds,
+            y, fold, obf_fold, config.folds, config.combine,
         )  # fmt: skip
+        if coefs is not None:  # mean over folds, per head and member
+            stack_weights = {
+                head: dict(zip(members, np.nanmean(coefs[:, j], axis=0).round(4).tolist(),
+                               strict=True))
+                for j, head in enumerate((SCAM, TOPIC))
+            }  # fmt: skip
     else:
         oof, obf = member_scores[config.model]
 
@@ -538,6 +586,7 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
         "rules": rules,
         "pooled": {"thresholds": pooled["thresholds"], "scam": pooled["tuning"][SCAM]},
         "robustness": rules[config.threshold_rule].get("robustness", {}),
+        "stack_weights": stack_weights,
         "predictions": {
             "ids": [r.id for r in records],
             "fold": fold.tolist(),
@@ -581,6 +630,17 @@ def format_crossval(result: dict) -> str:
         f"{cfg['seed']}, sizes {result['fold_sizes']}), {result['seconds']}s",
         f"levers: fold_confusables={cfg['fold_confusables']} augment={cfg['augment']} "
         f"linear_c={cfg['linear_c']}",
+    ]
+    if cfg["model"] == "ensemble":
+        reused = ", ".join(f"{m} from {p}" for m, p in cfg.get("reuse", {}).items())
+        lines.append(
+            f"ensemble: {cfg.get('combine', 'mean')} of {', '.join(cfg['members'])}"
+            + (f" (reused: {reused})" if reused else "")
+        )
+    for head, weights in (result.get("stack_weights") or {}).items():
+        shown = "  ".join(f"{m} {w:+.3f}" for m, w in weights.items())
+        lines.append(f"stacking weights on member logits ({head}, mean over folds): {shown}")
+    lines += [
         "",
         "nested thresholds (each fold decided with thresholds tuned on the other folds):",
     ]
