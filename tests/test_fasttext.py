@@ -18,6 +18,8 @@ from janitr.fasttext_baseline import (
     scores_for,
     training_line,
 )
+from janitr.normalize import NormalizationConfig
+from janitr.records import read_records
 from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
 
 
@@ -33,9 +35,11 @@ def test_config_validation_names_the_flag():
 
 def test_training_line():
     line = training_line(["giveaway", "topic_crypto"], "Claim\u200b YOUR\nAirdrop __label__x",
-                         strip_urls=False)  # fmt: skip
+                         normalization=NormalizationConfig())  # fmt: skip
     assert line == "__label__scam __label__topic_crypto claim your airdrop"
-    assert training_line(["topic_news"], "Hi", strip_urls=False) == "__label__clean hi"
+    assert training_line(["topic_news"], "Hi", normalization=NormalizationConfig()) == (
+        "__label__clean hi"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +117,7 @@ def test_logits_are_what_predict_rounds(confident_bundle):
     through a real sigmoid they rank the posts `predict` ties at 1.0 (the reason bundles
     score with logits), and they never reorder posts that `predict` tells apart."""
     model = fasttext.load_model(str(confident_bundle.file("model.ftz")))
-    texts = [r["text"] for r in _jsonl(confident_bundle.path.parent / "data" / "valid.jsonl")]
+    texts = [r.text for r in read_records(confident_bundle.path.parent / "data" / "valid.jsonl")]
     texts += ["", "\n", "x", "line one\nline two"]
     assert scores_for(model) == "logits"
     z = head_logits(model, texts)
@@ -163,12 +167,6 @@ def test_hierarchical_softmax_models_are_read_through_predict(tmp_path):
     with pytest.raises(BundleError, match="scores='predict'"):
         head_logits(model, ["hello"])
     assert bundle.scorer().predict_heads(["hello"]).shape == (1, 2)
-
-
-def _jsonl(path):
-    import json
-
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_head_columns_clamps_and_reads_ragged_rows():

@@ -65,7 +65,7 @@ def test_train_serve_skew(bundle):
     clf.scorer = Spy()
     raw = "  Claim\u200b YOUR  ＦＲＥＥ airdrop\nhttps://scam.example/x NOW "
     clf.predict([raw])
-    trained = training_line(["scam"], raw, strip_urls=bundle.normalization.strip_urls)
+    trained = training_line(["scam"], raw, normalization=bundle.normalization)
     assert bundle.normalization.strip_urls is True
     assert seen == [trained.split(" ", 1)[1]]
     assert seen == ["claim your free airdrop now"]

@@ -217,7 +217,7 @@ def _linear_member(config: CrossvalConfig) -> Callable:
 
 def _fasttext_member(config: CrossvalConfig) -> Callable:
     from janitr.errors import require
-    from janitr.fasttext_baseline import LABEL_PREFIX, _fit_in_fresh_process, predict_heads_with
+    from janitr.fasttext_baseline import _fit_in_fresh_process, predict_heads_with, training_line
     from janitr.normalize import NormalizationConfig
 
     fasttext = require("fasttext", extra="train")
@@ -232,10 +232,7 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
             path = Path(tmp) / "train.txt"
             with open(path, "w", encoding="utf-8", newline="\n") as handle:
                 for r in _augmented(train, config):
-                    words = [w for w in norm.apply(r.text).split(" ")
-                             if not w.startswith(LABEL_PREFIX)]  # fmt: skip
-                    labels = " ".join(LABEL_PREFIX + c for c in training_label_set(r.labels))
-                    handle.write(f"{labels} {' '.join(words)}\n")
+                    handle.write(training_line(r.labels, r.text, normalization=norm) + "\n")
             # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
             fitted = _fit_in_fresh_process(path, ft_cfg, Path(tmp))
             model = fasttext.load_model(str(Path(tmp) / fitted["model_name"]))
@@ -245,6 +242,7 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
 
 
 def _teacher_member(config: CrossvalConfig) -> Callable:
+    from janitr.artifacts import write_lines
     from janitr.records import dump_row
     from janitr.runtime import Classifier
     from janitr.teacher import TeacherConfig, train_teacher
@@ -266,9 +264,7 @@ def _teacher_member(config: CrossvalConfig) -> Callable:
             }
             split_rows["calib"] = split_rows["valid"]  # its thresholds are not used here
             for name, rows in split_rows.items():
-                lines = [dump_row({"id": r.id, "text": r.text, "labels": list(r.labels)})
-                         for r in rows]  # fmt: skip
-                (tmp / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+                write_lines(tmp / f"{name}.jsonl", (dump_row(r.raw) for r in rows))
             bundle = train_teacher(data_dir=tmp, out_dir=tmp / "bundle", config=t_cfg)
             with Classifier.load(bundle.path) as clf:
                 return clf.predict_heads(list(texts))
@@ -415,35 +411,40 @@ def stack(members_fit: np.ndarray, y_fit: np.ndarray, members_apply: np.ndarray)
     return lr.predict_proba(_logit(members_apply))[:, 1], lr.coef_[0]
 
 
+def _platt_mean(members_fit: np.ndarray, y_fit: np.ndarray, members_apply: np.ndarray):
+    """Each member Platt-scaled (fitted on `members_fit`), then averaged; no coefficients."""
+    cal = [
+        platt(members_fit[:, j], y_fit, members_apply[:, j]) for j in range(members_fit.shape[1])
+    ]
+    return np.mean(cal, axis=0), None
+
+
 def _combined(members_oof, members_obf, y, fold, obf_fold, folds, combine: str):
     """Per fold and head, fitted on the other folds' OOF scores only: each member Platt-scaled
-    and averaged (`mean`), or one logistic regression on all members' logits (`stack`).
+    and averaged (`mean`), or one logistic regression on all members' logits (`stack`). The
+    fold's rows and its obfuscated copies are combined by the same fit.
 
     Returns:
         `(oof (N, 2), obf (n_obf, 2), stack coefficients (folds, 2, M) or None)`.
     """
-    n = y.shape[0]
-    oof = np.zeros((n, 2))
+    combine_fn = stack if combine == "stack" else _platt_mean
+    oof = np.zeros((y.shape[0], 2))
     obf = np.zeros((obf_fold.size, 2))
     coefs = np.full((folds, 2, len(members_oof)), np.nan)
     for k in range(folds):
         fit, app, app_obf = fold != k, fold == k, obf_fold == k
+        n_app = int(app.sum())
         for head in range(2):
-            if combine == "stack":
-                cols = np.stack([m[:, head] for m in members_oof], axis=1)
-                oof[app, head], coefs[k, head] = stack(cols[fit], y[fit, head], cols[app])
-                if app_obf.any():
-                    cols_obf = np.stack([mo[app_obf, head] for mo in members_obf], axis=1)
-                    obf[app_obf, head] = stack(cols[fit], y[fit, head], cols_obf)[0]
-                continue
-            cal = [platt(m[fit, head], y[fit, head], m[app, head]) for m in members_oof]
-            oof[app, head] = np.mean(cal, axis=0)
+            cols = np.stack([m[:, head] for m in members_oof], axis=1)
+            rows = cols[app]
             if app_obf.any():
-                cal_obf = [
-                    platt(m[fit, head], y[fit, head], mo[app_obf, head])
-                    for m, mo in zip(members_oof, members_obf, strict=True)
-                ]
-                obf[app_obf, head] = np.mean(cal_obf, axis=0)
+                obf_cols = np.stack([mo[app_obf, head] for mo in members_obf], axis=1)
+                rows = np.vstack([rows, obf_cols])
+            combined, coef = combine_fn(cols[fit], y[fit, head], rows)
+            oof[app, head] = combined[:n_app]
+            obf[app_obf, head] = combined[n_app:]
+            if coef is not None:
+                coefs[k, head] = coef
     return oof, obf, (coefs if combine == "stack" else None)
 
 

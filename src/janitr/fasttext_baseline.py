@@ -43,7 +43,6 @@ from janitr.thresholds import tune_thresholds, tuning_problems, tuning_splits
 log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "__label__"
-#: Tuning split choices: names of `<split>.jsonl` files in the data directory, `+`-joined.
 #: An unquantized fallback model larger than this is refused rather than bundled.
 MAX_UNQUANTIZED_BYTES = 50 * 1024 * 1024
 
@@ -153,14 +152,15 @@ class FastTextConfig:
         return tuning_splits(self.tune_on)
 
 
-def training_line(record_labels: Sequence[str], text: str, *, strip_urls: bool) -> str:
-    """One fastText training line: labels then the normalized text.
+def training_line(
+    record_labels: Sequence[str], text: str, *, normalization: NormalizationConfig
+) -> str:
+    """One fastText training line: labels then the text, normalized with `normalization`.
 
     Tokens starting with `__label__` are dropped from the text: fastText would read them as
     extra labels in training (and ignores them when predicting, so nothing is lost).
     """
-    norm = normalize_text(text, strip_urls=strip_urls)
-    words = [w for w in norm.split(" ") if not w.startswith(LABEL_PREFIX)]
+    words = [w for w in normalization.apply(text).split(" ") if not w.startswith(LABEL_PREFIX)]
     labels = " ".join(LABEL_PREFIX + name for name in training_label_set(record_labels))
     return f"{labels} {' '.join(words)}"
 
@@ -214,11 +214,11 @@ def predict_heads_with(model, texts: Sequence[str], *, scores: str | None = None
     scores = scores or scores_for(model)
     if scores not in SCORES:
         raise BundleError(f"unknown fastText scores {scores!r}: expected one of {SCORES}")
+    if scores == "logits":
+        return LogitHeads(model).heads(texts)  # (0, 2) for no texts
     n = len(texts)
     if not n:
         return np.zeros((0, 2), dtype=np.float64)
-    if scores == "logits":
-        return LogitHeads(model).heads(texts)
     multiline = getattr(getattr(model, "f", None), "multilinePredict", None)
     if multiline is not None:
         labels, probs = multiline([t.replace("\n", " ") + "\n" for t in texts], -1, 0.0, "strict")
@@ -346,7 +346,7 @@ class FastTextScorer:
         """Return float array (N, 2): column 0 = p(scam), column 1 = p(topic_crypto)."""
         texts = list(texts)
         if self._logit_heads is not None:
-            return self._logit_heads.heads(texts) if texts else np.zeros((0, 2))
+            return self._logit_heads.heads(texts)
         return predict_heads_with(self.model, texts, scores=self.scores)
 
 
@@ -596,7 +596,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
         train_txt = tmp / "train.txt"
         with open(train_txt, "w", encoding="utf-8", newline="\n") as handle:
             for r in train:
-                handle.write(training_line(r.labels, r.text, strip_urls=config.strip_urls) + "\n")
+                handle.write(training_line(r.labels, r.text, normalization=norm_cfg) + "\n")
         log.info(
             "training fastText on %d rows (%d epochs, dim %d, bucket %d)",
             len(train),
