@@ -41,7 +41,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 
 def _texts(path: str | None, limit: int) -> list[str]:
-    from janitr.records import read_records
+    from janitr.data.records import read_records
 
     if path is None:
         base = ["claim your free airdrop now, connect wallet", "btc is up 5% today",
@@ -61,7 +61,7 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
     `scorer.holds_gil` like fastText, gets its batches split across `batch_threads`
     processes).
     """
-    from janitr.runtime import Classifier
+    from janitr.runtime.classifier import Classifier
 
     t0 = time.perf_counter()
     clf = Classifier.load(model)

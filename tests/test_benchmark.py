@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from janitr.benchmark import freeze_benchmark, verify_benchmark
 from janitr.cli import main
-from janitr.demo import write_demo_dataset
+from janitr.data.benchmark import freeze_benchmark, verify_benchmark
+from janitr.data.demo import write_demo_dataset
+from janitr.data.splits import split_dataset
 from janitr.errors import BenchmarkError
-from janitr.splits import split_dataset
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from janitr.bundle import MANIFEST, load_bundle, write_bundle
+from janitr.data.normalize import NormalizationConfig
 from janitr.errors import BundleError
-from janitr.normalize import NormalizationConfig
+from janitr.runtime.bundle import MANIFEST, load_bundle, write_bundle
 
 
 @pytest.fixture

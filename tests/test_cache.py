@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from janitr.cache import (
+from janitr.data.records import Record
+from janitr.errors import ProvenanceError
+from janitr.teacher.cache import (
     TeacherCache,
     default_layer_indices,
     label_map_hash,
@@ -13,8 +15,6 @@ from janitr.cache import (
     split_hash,
     write_cache,
 )
-from janitr.errors import ProvenanceError
-from janitr.records import Record
 
 
 def make_cache(n=5, layers=(1, 3, 4, 6), h=8, seed=0):
@@ -116,7 +116,7 @@ def test_default_layers():
 
 
 def test_mix_logits_blends_log_odds():
-    from janitr.cache import mix_logits
+    from janitr.teacher.cache import mix_logits
 
     cache = make_cache(n=4)
     heads = np.array([[0.9, 0.2], [0.1, 0.5], [0.5, 0.99], [0.3, 0.01]])

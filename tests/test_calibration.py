@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from janitr.calibration import (
+from janitr.teacher.calibration import (
     binary_nll,
     calibrate_heads,
     fit_temperature,

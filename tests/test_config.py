@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from janitr.config import (
+from janitr.errors import ConfigError
+from janitr.pipeline.config import (
     coerce,
     config_from_dict,
     load_config,
     load_saved_config,
     save_config,
 )
-from janitr.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,7 +159,7 @@ def test_coerce_examples():
 
 def test_loading_a_config_does_not_import_torch():
     code = (
-        "import sys; from janitr.config import load_config; load_config(); "
+        "import sys; from janitr.pipeline.config import load_config; load_config(); "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run(
@@ -167,6 +167,6 @@ def test_loading_a_config_does_not_import_torch():
     ).stdout.strip()
     if out == "True":
         pytest.xfail(
-            "janitr.student imports torch at module level, so loading StudentConfig "
+            "janitr.student.model imports torch at module level, so loading StudentConfig "
             "imports it (move StudentConfig to a torch-free module to fix)"
         )

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from janitr.cli import main
-from janitr.crossval import (
+from janitr.data.demo import write_demo_dataset
+from janitr.data.neardup import duplicate_groups
+from janitr.errors import ConfigError
+from janitr.evaluation.thresholds import tune_thresholds
+from janitr.pipeline.crossval import (
     CrossvalConfig,
     assign_folds,
     crossval,
@@ -17,10 +21,6 @@ from janitr.crossval import (
     read_labeled,
     stack,
 )
-from janitr.demo import write_demo_dataset
-from janitr.errors import ConfigError
-from janitr.neardup import duplicate_groups
-from janitr.thresholds import tune_thresholds
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_config_errors():
 def test_cross_fitted_linear_heads_never_score_a_row_with_its_own_label(data_dir):
     import dataclasses
 
-    from janitr.crossval import cross_fitted_linear_heads
+    from janitr.pipeline.crossval import cross_fitted_linear_heads
 
     records = read_labeled(data_dir, ("train",))
     valid = read_labeled(data_dir, ("valid",))
@@ -119,7 +119,7 @@ def test_crossval_fasttext_scores_the_quantized_model_that_ships(data_dir, monke
     """Each fold's fastText member is trained and quantized as `janitr train fasttext` does
     (fresh process, `.ftz`), with the configured epochs and learning rate; the ensemble
     combines it with the linear member (stacking reports its weights)."""
-    import janitr.fasttext_baseline as ftb
+    import janitr.baselines.fasttext as ftb
 
     fits = []
     real_fit = ftb._fit_in_fresh_process
@@ -193,7 +193,7 @@ def test_teacher_member_is_cross_fitted_once_and_reused(data_dir, tmp_path, monk
     ensemble through `reuse` without training it again; other folds are refused."""
     pytest.importorskip("torch")
     from janitr.artifacts import write_json
-    from janitr.crossval import reused_scores
+    from janitr.pipeline.crossval import reused_scores
     from tiny_bert import make_tiny_bert
 
     tiny = make_tiny_bert(tmp_path / "tiny_bert")
@@ -206,12 +206,12 @@ def test_teacher_member_is_cross_fitted_once_and_reused(data_dir, tmp_path, monk
     path = tmp_path / "cv_teacher.json"
     write_json(path, teacher)
 
-    import janitr.teacher
+    import janitr.teacher.model
 
     def no_training(**kwargs):
         raise AssertionError("the reused teacher must not be trained again")
 
-    monkeypatch.setattr(janitr.teacher, "train_teacher", no_training)
+    monkeypatch.setattr(janitr.teacher.model, "train_teacher", no_training)
     ensemble = crossval(
         records=records,
         config=CrossvalConfig(

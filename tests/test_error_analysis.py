@@ -7,8 +7,8 @@ import json
 import pytest
 
 from janitr.cli import main
-from janitr.error_analysis import error_analysis, format_errors
 from janitr.errors import ConfigError, DataError
+from janitr.evaluation.error_analysis import error_analysis, format_errors
 
 
 def _write(path, rows):

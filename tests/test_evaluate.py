@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from janitr.data.labels import CLASSES
 from janitr.errors import DataError, LeakageError
-from janitr.evaluate import evaluate_bundle, format_evaluation, write_predictions
-from janitr.labels import CLASSES
+from janitr.evaluation.evaluate import evaluate_bundle, format_evaluation, write_predictions
 from tiny_fasttext import train_tiny_bundle
 
 

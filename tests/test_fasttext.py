@@ -6,9 +6,7 @@ import fasttext
 import numpy as np
 import pytest
 
-from janitr.bundle import load_bundle
-from janitr.errors import BundleError, ConfigError
-from janitr.fasttext_baseline import (
+from janitr.baselines.fasttext import (
     _LOOP_ROWS,
     FastTextConfig,
     _head_columns,
@@ -18,8 +16,10 @@ from janitr.fasttext_baseline import (
     scores_for,
     training_line,
 )
-from janitr.normalize import NormalizationConfig
-from janitr.records import read_records
+from janitr.data.normalize import NormalizationConfig
+from janitr.data.records import read_records
+from janitr.errors import BundleError, ConfigError
+from janitr.runtime.bundle import load_bundle
 from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
 
 
@@ -210,7 +210,7 @@ def test_quantization_fallback_is_recorded(tmp_path):
     """
     data = write_tiny_splits(tmp_path / "data")
     config = FastTextConfig(**{**TINY.to_dict(), "qout": True})
-    from janitr.fasttext_baseline import train_fasttext
+    from janitr.baselines.fasttext import train_fasttext
 
     bundle = train_fasttext(data_dir=data, out_dir=tmp_path / "b", config=config)
     quant = bundle.manifest["model"]["quantization"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from janitr.labels import CLASSES, collapse, decide, targets, training_label_set
-from janitr.taxonomy import known_labels
+from janitr.data.labels import CLASSES, collapse, decide, targets, training_label_set
+from janitr.data.taxonomy import known_labels
 
 
 @pytest.mark.parametrize(

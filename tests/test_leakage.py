@@ -7,8 +7,8 @@ import json
 import pytest
 
 from janitr.cli import main
+from janitr.data.leakage import check_leakage
 from janitr.errors import ConfigError, LeakageError
-from janitr.leakage import check_leakage
 
 TEXTS = [
     "Connect your wallet at claim-drop.xyz to receive 500 tokens before midnight",

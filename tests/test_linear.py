@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from janitr.bundle import load_bundle
+from janitr.baselines.linear import LinearConfig, LinearModel, fit_linear, train_linear
 from janitr.cli import main
-from janitr.demo import write_demo_dataset
+from janitr.data.demo import write_demo_dataset
+from janitr.data.records import read_records
 from janitr.errors import ConfigError
-from janitr.evaluate import evaluate_bundle
-from janitr.linear import LinearConfig, LinearModel, fit_linear, train_linear
-from janitr.records import read_records
-from janitr.runtime import Classifier
+from janitr.evaluation.evaluate import evaluate_bundle
+from janitr.runtime.bundle import load_bundle
+from janitr.runtime.classifier import Classifier
 
 
 @pytest.fixture(scope="module")

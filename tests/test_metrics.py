@@ -13,8 +13,8 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from janitr.labels import CLASSES
-from janitr.metrics import (
+from janitr.data.labels import CLASSES
+from janitr.evaluation.metrics import (
     average_precision,
     bootstrap_ci,
     bootstrap_metric_samples,
@@ -25,7 +25,7 @@ from janitr.metrics import (
     expected_calibration_error,
     per_class_metrics,
 )
-from janitr.metrics import confusion_matrix as our_confusion
+from janitr.evaluation.metrics import confusion_matrix as our_confusion
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from janitr.neardup import (
+from janitr.data.neardup import (
     NearDupConfig,
     band_params,
     duplicate_groups,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from janitr.normalize import (
+from janitr.data.normalize import (
     URL_RE,
     ZERO_WIDTH,
     _normalize_ascii,

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from janitr.errors import ConfigError
-from janitr.normalize import NormalizationConfig, normalize_text
-from janitr.obfuscate import (
+from janitr.data.normalize import NormalizationConfig, normalize_text
+from janitr.data.obfuscate import (
     KINDS,
     homoglyph_table,
     obfuscate_records,
@@ -19,7 +18,8 @@ from janitr.obfuscate import (
     robustness_report,
     write_obfuscated,
 )
-from janitr.records import Record, read_records
+from janitr.data.records import Record, read_records
+from janitr.errors import ConfigError
 
 TEXT = "Claim your FREE airdrop now at https://evil-site.com/x before it ends"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from janitr.artifacts import read_json
-from janitr.config import load_config
 from janitr.errors import ConfigError, PipelineError
-from janitr.pipeline import MANIFEST, Stage, run_pipeline, verify_outputs
+from janitr.pipeline.config import load_config
+from janitr.pipeline.run import MANIFEST, Stage, run_pipeline, verify_outputs
 
 
 def _data(tmp_path: Path) -> Path:
@@ -296,8 +296,8 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
 
 
 def test_sweep_reuses_unchanged_stages_and_ranks(tmp_path):
-    from janitr.runs import EVAL_FILE, PREDICTIONS_FILE
-    from janitr.sweep import format_sweep, parse_grid, run_sweep
+    from janitr.pipeline.runs import EVAL_FILE, PREDICTIONS_FILE
+    from janitr.pipeline.sweep import format_sweep, parse_grid, run_sweep
 
     data = _data(tmp_path)
 
@@ -348,9 +348,9 @@ def test_sweep_reuses_unchanged_stages_and_ranks(tmp_path):
 @pytest.mark.slow
 def test_demo_run_end_to_end_with_real_stages(tmp_path):
     """`janitr run` with configs/fast.toml on the demo data, then resume after a lost stage."""
-    from janitr.bundle import load_bundle
     from janitr.cli import main
-    from janitr.runs import compare_runs, load_run_info
+    from janitr.pipeline.runs import compare_runs, load_run_info
+    from janitr.runtime.bundle import load_bundle
 
     root = Path(__file__).resolve().parents[1]
     run_dir = tmp_path / "demo"
@@ -380,7 +380,7 @@ def test_demo_run_end_to_end_with_real_stages(tmp_path):
     stages = run_dir / "stages"
     (stages / "10-quantize" / MANIFEST).unlink()
     (stages / ".10-quantize.x1y2.tmp").mkdir()
-    from janitr.config import load_config
+    from janitr.pipeline.config import load_config
 
     result = run_pipeline(
         data_dir=None,
@@ -416,7 +416,7 @@ def test_demo_run_end_to_end_with_real_stages(tmp_path):
 
 
 def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
-    from janitr.pipeline import preflight
+    from janitr.pipeline.run import preflight
 
     data = _data(tmp_path)
     preflight(load_config(), data)  # no holdout.jsonl: the validate stage carves one
@@ -431,7 +431,7 @@ def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
 
 
 def _ctx(tmp_path: Path, data: Path, overrides=()):
-    from janitr.pipeline import StageContext
+    from janitr.pipeline.run import StageContext
 
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
@@ -447,7 +447,7 @@ def _ctx(tmp_path: Path, data: Path, overrides=()):
 
 def test_leakage_stops_only_for_holdout_overlap_by_default(tmp_path):
     from janitr.errors import LeakageError
-    from janitr.pipeline import stage_leakage
+    from janitr.pipeline.run import stage_leakage
 
     data = _data(tmp_path)
     row = {"id": "dup", "text": "post 1 of train", "labels": ["clean"]}
@@ -496,7 +496,7 @@ def test_a_stage_can_provide_the_data_of_later_stages(tmp_path):
 
 def _leaky_demo(tmp_path: Path) -> Path:
     """Demo data whose train repeats a few valid/calib texts (exactly and nearly)."""
-    from janitr.demo import write_demo_dataset
+    from janitr.data.demo import write_demo_dataset
 
     data = write_demo_dataset(tmp_path / "demo", rows=300, seed=5)
     valid = [json.loads(x) for x in (data / "valid.jsonl").read_text().splitlines()]
@@ -512,10 +512,10 @@ def _leaky_demo(tmp_path: Path) -> Path:
 
 
 def test_carve_holdout_is_group_aware_seeded_and_clean(tmp_path):
-    from janitr.leakage import check_leakage
-    from janitr.neardup import duplicate_groups
-    from janitr.normalize import normalize_text
-    from janitr.pipeline import carve_holdout
+    from janitr.data.leakage import check_leakage
+    from janitr.data.neardup import duplicate_groups
+    from janitr.data.normalize import normalize_text
+    from janitr.pipeline.run import carve_holdout
 
     data = _leaky_demo(tmp_path)
     report = carve_holdout(data, tmp_path / "a", fraction=0.2, seed=1, threshold=0.8)
@@ -561,7 +561,7 @@ def test_carve_holdout_is_group_aware_seeded_and_clean(tmp_path):
 
 
 def test_validate_stage_carves_and_later_stages_use_it(tmp_path):
-    from janitr.pipeline import STAGES
+    from janitr.pipeline.run import STAGES
 
     data = _leaky_demo(tmp_path)
     run = run_pipeline(
@@ -591,7 +591,7 @@ def test_validate_stage_carves_and_later_stages_use_it(tmp_path):
 def test_cli_run_without_config_uses_fast_settings_for_the_demo(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    import janitr.pipeline
+    import janitr.pipeline.run
     from janitr.cli import main
 
     seen = {}
@@ -600,7 +600,7 @@ def test_cli_run_without_config_uses_fast_settings_for_the_demo(tmp_path, monkey
         seen[data_dir] = config
         return SimpleNamespace(name="x", run_dir=out_dir)
 
-    monkeypatch.setattr(janitr.pipeline, "run_pipeline", fake_run_pipeline)
+    monkeypatch.setattr(janitr.pipeline.run, "run_pipeline", fake_run_pipeline)
     assert main(["run", "--out", str(tmp_path / "a"), "--quiet"]) == 0
     data = _data(tmp_path)
     assert main(["run", "--data", str(data), "--out", str(tmp_path / "b"), "--quiet"]) == 0
@@ -609,7 +609,7 @@ def test_cli_run_without_config_uses_fast_settings_for_the_demo(tmp_path, monkey
 
 
 def test_distillation_corpus_drops_duplicates_and_eval_lookalikes(tmp_path):
-    from janitr.pipeline import distillation_corpus
+    from janitr.pipeline.run import distillation_corpus
 
     def write(name, rows):
         path = tmp_path / f"{name}.jsonl"

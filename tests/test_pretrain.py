@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from janitr.data.records import Record
 from janitr.errors import ConfigError, LeakageError
-from janitr.pretrain import PretrainConfig, check_no_eval_overlap, mask_tokens, pretrain_mlm
-from janitr.records import Record
+from janitr.teacher.pretrain import PretrainConfig, check_no_eval_overlap, mask_tokens, pretrain_mlm
 from tiny_bert import make_tiny_bert, synthetic_rows
 
 

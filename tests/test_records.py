@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from janitr.data.records import dump_row, iter_lines, parse_row, read_records, scan
 from janitr.errors import DataError, Problem
-from janitr.records import dump_row, iter_lines, parse_row, read_records, scan
 
 
 def _write(path, lines: list[bytes]) -> str:

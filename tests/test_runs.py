@@ -10,7 +10,7 @@ import pytest
 
 from janitr.artifacts import write_json
 from janitr.errors import RunError
-from janitr.runs import (
+from janitr.pipeline.runs import (
     compare_runs,
     format_comparison,
     list_runs,

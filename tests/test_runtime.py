@@ -9,9 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from janitr.fasttext_baseline import FastTextConfig, training_line
-from janitr.labels import CLASSES, class_probabilities
-from janitr.runtime import MIN_SHARE, Classifier, EmptyTextError
+from janitr.baselines.fasttext import FastTextConfig, training_line
+from janitr.data.labels import CLASSES, class_probabilities
+from janitr.runtime.classifier import MIN_SHARE, Classifier, EmptyTextError
 from tiny_fasttext import train_tiny_bundle
 
 STRIP = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.05, strip_urls=True)

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from janitr.demo import write_demo_dataset
+from janitr.data.demo import write_demo_dataset
+from janitr.data.neardup import duplicate_groups
+from janitr.data.normalize import normalize_text
+from janitr.data.splits import DEFAULT_RATIOS, parse_ratios, split_dataset
 from janitr.errors import ConfigError, DataError, SplitError
-from janitr.neardup import duplicate_groups
-from janitr.normalize import normalize_text
-from janitr.splits import DEFAULT_RATIOS, parse_ratios, split_dataset
 
 
 def _read(path) -> list[dict]:

@@ -8,15 +8,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from janitr.distill import (  # noqa: E402
+from janitr.errors import BundleError, ConfigError  # noqa: E402
+from janitr.student.distill import (  # noqa: E402
     DistillConfig,
     distill_loss,
     hidden_loss,
     layer_map,
     soft_loss,
 )
-from janitr.errors import BundleError, ConfigError  # noqa: E402
-from janitr.student import (  # noqa: E402
+from janitr.student.model import (  # noqa: E402
     StudentConfig,
     StudentModel,
     count_parameters,
@@ -157,7 +157,7 @@ def test_cli_help_has_examples(verb, capsys):
 
 
 def test_hard_loss_mask_leaves_soft_only_rows_out():
-    from janitr.distill import hard_loss
+    from janitr.student.distill import hard_loss
 
     torch.manual_seed(0)
     scam, topic = torch.randn(6, 2), torch.randn(6)

@@ -17,12 +17,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from janitr.distill import DistillConfig, distill_student  # noqa: E402
+from janitr.data.normalize import normalize_text  # noqa: E402
 from janitr.errors import ProvenanceError  # noqa: E402
-from janitr.export import ParityError, export_onnx, write_student_bundles  # noqa: E402
-from janitr.normalize import normalize_text  # noqa: E402
-from janitr.quantize import quantize_onnx  # noqa: E402
-from janitr.student import StudentConfig, TorchStudentScorer  # noqa: E402
+from janitr.student.distill import DistillConfig, distill_student  # noqa: E402
+from janitr.student.export import ParityError, export_onnx, write_student_bundles  # noqa: E402
+from janitr.student.model import StudentConfig, TorchStudentScorer  # noqa: E402
+from janitr.student.quantize import quantize_onnx  # noqa: E402
 from tiny_student import build_cache, build_tokenizer, make_records, parity_texts  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -222,8 +222,8 @@ def test_deeper_student_than_cache_and_determinism(tiny, tmp_path):
 
 
 def test_distill_trains_on_soft_label_only_rows(tiny, tmp_path):
+    from janitr.data.records import Record
     from janitr.errors import ConfigError
-    from janitr.records import Record
 
     extra = [
         Record(id=f"u-{i}", text=r.text + " extra", labels=(), path="u", line=i + 1)
@@ -248,7 +248,7 @@ def test_distill_trains_on_soft_label_only_rows(tiny, tmp_path):
 
 
 def test_bundles_thresholds_and_seen_data(tiny):
-    from janitr.bundle import load_bundle
+    from janitr.runtime.bundle import load_bundle
 
     for name in ("student-fp32", "student-int8"):
         bundle = load_bundle(tiny["root"] / "bundles" / name)
@@ -265,7 +265,7 @@ def test_bundles_thresholds_and_seen_data(tiny):
 
 def test_train_serve_skew_via_classifier(tiny):
     """Raw text through Classifier (ONNX) == torch student on normalize_text(raw)."""
-    from janitr.runtime import Classifier
+    from janitr.runtime.classifier import Classifier
 
     raw = [
         "CLAIM  Free\u200b AIRDROP now!!",
@@ -286,7 +286,7 @@ def test_onnx_runtime_never_imports_torch(tiny):
     bundle = tiny["root"] / "bundles" / "student-int8"
     code = (
         "import sys\n"
-        "from janitr.runtime import Classifier\n"
+        "from janitr.runtime.classifier import Classifier\n"
         f"clf = Classifier.load({str(bundle)!r})\n"
         "pred = clf.predict(['claim free airdrop now', 'coffee with friends'])\n"
         "assert len(pred) == 2\n"
@@ -297,7 +297,7 @@ def test_onnx_runtime_never_imports_torch(tiny):
 
 
 def test_evaluate_accepts_student_bundle(tiny, tmp_path):
-    from janitr.evaluate import evaluate_bundle
+    from janitr.evaluation.evaluate import evaluate_bundle
 
     fresh = make_records("fresh", 30, seed=9)
     data = tmp_path / "fresh.jsonl"
@@ -319,7 +319,7 @@ def test_optimized_onnx_keeps_interface_and_parity(tiny):
     import onnx
     import onnxruntime as ort
 
-    from janitr.onnx_runtime import DISABLED_OPTIMIZERS, open_session
+    from janitr.runtime.onnx import DISABLED_OPTIMIZERS, open_session
 
     assert tiny["fp32"].passed and tiny["int8"].passed and tiny["int8"].extra["vs_torch"]["passed"]
     for name in ("model.onnx", "model.int8.onnx"):
@@ -359,7 +359,7 @@ def test_optimized_onnx_keeps_interface_and_parity(tiny):
 
 
 def test_plan_batches_cover_rows_and_cut_padding():
-    from janitr.onnx_runtime import plan_batches
+    from janitr.runtime.onnx import plan_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 97, size=200)
@@ -380,7 +380,7 @@ def test_plan_batches_cover_rows_and_cut_padding():
 
 def test_onnx_scorer_threads_and_batching_do_not_change_scores(tiny):
     """Planned batches on 1 or 2 threads give each text the score it gets alone (fp32)."""
-    from janitr.onnx_runtime import OnnxScorer
+    from janitr.runtime.onnx import OnnxScorer
 
     student = tiny["root"] / "student"
     model = tiny["root"] / "onnx" / "model.onnx"

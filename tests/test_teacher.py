@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from janitr.errors import ConfigError, ProvenanceError
-from janitr.teacher import TeacherConfig, check_seed_guard, recall_at_fpr
+from janitr.teacher.model import TeacherConfig, check_seed_guard, recall_at_fpr
 from tiny_bert import make_tiny_bert, synthetic_rows
 
 
@@ -38,7 +38,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(tiny_model, data_dir, tmp_path_factory):
-    from janitr.teacher import train_teacher
+    from janitr.teacher.model import train_teacher
 
     config = TeacherConfig(
         model_name_or_path=str(tiny_model),
@@ -83,7 +83,7 @@ def test_recall_at_fpr_matches_brute_force():
 
 
 def test_train_refuses_one_seed_on_small_data(tiny_model, data_dir, tmp_path):
-    from janitr.teacher import train_teacher
+    from janitr.teacher.model import train_teacher
 
     with pytest.raises(ConfigError, match="--force"):
         train_teacher(
@@ -94,7 +94,7 @@ def test_train_refuses_one_seed_on_small_data(tiny_model, data_dir, tmp_path):
 
 
 def test_train_refuses_a_max_length_beyond_the_encoder_positions(tiny_model, data_dir, tmp_path):
-    from janitr.teacher import train_teacher
+    from janitr.teacher.model import train_teacher
 
     config = TeacherConfig(model_name_or_path=str(tiny_model), seeds=(1,), force=True,
                            max_length=200, progress=False)  # fmt: skip
@@ -105,8 +105,8 @@ def test_train_refuses_a_max_length_beyond_the_encoder_positions(tiny_model, dat
 
 @pytest.mark.integration
 def test_teacher_bundle_scores_through_scorer(bundle, data_dir):
-    from janitr.bundle import load_bundle
-    from janitr.evaluate import evaluate_bundle
+    from janitr.evaluation.evaluate import evaluate_bundle
+    from janitr.runtime.bundle import load_bundle
 
     loaded = load_bundle(bundle.path)
     assert loaded.kind == "teacher" and loaded.manifest["model"]["seeds"] == [13, 42, 7]
@@ -134,8 +134,8 @@ def test_teacher_bundle_scores_through_scorer(bundle, data_dir):
 
 @pytest.mark.integration
 def test_cache_round_trip_and_refusals(bundle, data_dir, tmp_path):
-    from janitr.cache import build_cache, label_map_hash, read_cache, split_hash
-    from janitr.records import read_records
+    from janitr.data.records import read_records
+    from janitr.teacher.cache import build_cache, label_map_hash, read_cache, split_hash
 
     train = read_records(data_dir / "train.jsonl")
     path = build_cache(

@@ -7,8 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from janitr.labels import CLASSES, decide
-from janitr.thresholds import DISABLED, tune_threshold, tune_thresholds, tune_topic_threshold
+from janitr.data.labels import CLASSES, decide
+from janitr.evaluation.thresholds import (
+    DISABLED,
+    tune_threshold,
+    tune_thresholds,
+    tune_topic_threshold,
+)
 
 
 def brute_force(y, s, target):

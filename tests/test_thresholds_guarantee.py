@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-from janitr.thresholds import (
+from janitr.evaluation.thresholds import (
     DISABLED,
     fpr_upper_bound,
     min_negatives_for_guarantee,

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from janitr.errors import ConfigError, TokenizerError
-from janitr.tokenizer import (
+from janitr.student.tokenizer import (
     SPECIAL_TOKENS,
     STATS_FILE,
     TOKENIZER_FILE,
@@ -103,7 +103,7 @@ def test_hf_ids_equal_sentencepiece_ids(trained):
 
 TRAIN_IN_SUBPROCESS = """
 import json, sys
-from janitr.tokenizer import TokenizerConfig, save_tokenizer, train_tokenizer
+from janitr.student.tokenizer import TokenizerConfig, save_tokenizer, train_tokenizer
 texts = json.loads(open(sys.argv[1], encoding="utf-8").read())
 tok = train_tokenizer(texts, config=TokenizerConfig(vocab_size=int(sys.argv[3])))
 save_tokenizer(tok, sys.argv[2])

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from janitr.cli import main
-from janitr.validate import format_report, validate_files
+from janitr.data.validate import format_report, validate_files
 
 
 def _row(i: int, text: str = "hello world", labels=("clean",)) -> bytes:

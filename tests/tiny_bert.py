@@ -25,7 +25,7 @@ def make_tiny_bert(out: Path) -> Path:
     """Save a 2-layer, hidden-32 BertModel + a small tokenizer to `out`; returns `out`."""
     import transformers
 
-    from janitr.tokenizer import TokenizerConfig, train_tokenizer
+    from janitr.student.tokenizer import TokenizerConfig, train_tokenizer
 
     texts = [r["text"] for r in synthetic_rows(300)]
     tok = train_tokenizer(texts, config=TokenizerConfig(vocab_size=200, min_frequency=1))

@@ -6,7 +6,7 @@ import json
 import random
 from pathlib import Path
 
-from janitr.fasttext_baseline import FastTextConfig, train_fasttext
+from janitr.baselines.fasttext import FastTextConfig, train_fasttext
 
 SCAM = [
     "claim your free {coin} airdrop now at bit.ly/x{n}",

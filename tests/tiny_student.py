@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from janitr.cache import TeacherCache, split_hash, write_cache
-from janitr.normalize import normalize_text
-from janitr.records import Record
+from janitr.data.normalize import normalize_text
+from janitr.data.records import Record
+from janitr.teacher.cache import TeacherCache, split_hash, write_cache
 
 SCAM = [
     "claim",
@@ -62,7 +62,7 @@ def parity_texts(n: int = 1000, seed: int = 1) -> list[str]:
 
 
 def build_tokenizer(records, out_dir: Path):
-    from janitr.tokenizer import TokenizerConfig, save_tokenizer, train_tokenizer
+    from janitr.student.tokenizer import TokenizerConfig, save_tokenizer, train_tokenizer
 
     tok = train_tokenizer(
         [r.norm_text for r in records], config=TokenizerConfig(vocab_size=200, min_frequency=1)

@@ -15,7 +15,7 @@ __all__ = ["Classifier", "__version__"]
 
 def __getattr__(name: str):
     if name == "Classifier":
-        from janitr.runtime import Classifier
+        from janitr.runtime.classifier import Classifier
 
         return Classifier
     raise AttributeError(f"module 'janitr' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Baseline model families: fastText and a word + char n-gram linear model."""

@@ -1,0 +1,693 @@
+"""The fastText baseline: train, quantize to a ~135 KB `.ftz`, tune thresholds, bundle.
+
+`train_fasttext` reads `train.jsonl` and the tuning split(s) from a data directory, writes a
+fastText training file (`__label__scam __label__topic_crypto <normalized text>`, the
+co-occurrence label set of `labels.training_label_set`), trains with the official `fasttext`
+package (one-vs-all loss: one independent sigmoid per label, so `p_scam` and `p_topic` are
+the two heads), quantizes, tunes thresholds on the tuning split *with the quantized model*
+(the one that ships), and writes a bundle of kind `fasttext`. Intermediates live in a
+temporary directory; the unquantized matrix (hundreds of MB) is never written to the bundle.
+
+`load_scorer` / `FastTextScorer` turn a bundle back into head probabilities
+(`predict_heads_with`). They come from the model's exact logits (`head_logits`), not from
+fastText's `predict`, whose table sigmoid saturates at 1.0 for every logit above 8 and so
+leaves the scam threshold no room among the most confident posts (`SCORES`). Bundles record
+which of the two they were tuned with (`model.scores`). fasttext 0.9.3's single-string
+`predict` calls `np.array(probs, copy=False)`, which NumPy 2 rejects: it is never used.
+
+Metrics and threshold search are not here (`janitr.evaluation.metrics`,
+`janitr.evaluation.thresholds`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from janitr.artifacts import sha256_file
+from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
+from janitr.data.normalize import NormalizationConfig, normalize_text
+from janitr.data.records import Record, read_records
+from janitr.errors import BundleError, ConfigError, DataError, Problem, require
+from janitr.evaluation.metrics import evaluate_predictions
+from janitr.evaluation.thresholds import tune_thresholds, tuning_problems, tuning_splits
+from janitr.pipeline.config import dataclass_from_dict
+from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
+
+log = logging.getLogger(__name__)
+
+LABEL_PREFIX = "__label__"
+#: An unquantized fallback model larger than this is refused rather than bundled.
+MAX_UNQUANTIZED_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FastTextConfig:
+    """Settings of `janitr train fasttext` (each field is a CLI flag of the same name).
+
+    The default recipe (issue #3: char 3-grams only, dim 50, cutoff 5000) predicts ~1.9x
+    faster than the former one (char 2- to 5-grams, dim 100, cutoff 1000): most of fastText's
+    predict time goes into building and hashing the char n-grams of every word, and one
+    n-gram length instead of four cuts that work. Halving `dim` halves the product-
+    quantization codebook (dim x 256 floats, most of the `.ftz`), which pays for keeping 5000
+    rows instead of 1000, and the rows kept matter most for quality: in 5-fold
+    cross-validation of the quantized model (3208 rows; fold seeds 13 and 7) scam recall at
+    FPR <= 2% rose by +0.031 and +0.039 (paired 95% CIs [+0.011, +0.055], [+0.015, +0.064])
+    and macro F1 by +0.023 and +0.028, with the same recall on obfuscated posts, at ~135 KB.
+    A learning rate of 0.1 instead of 0.5 (same 50 epochs) gives less extreme scores that
+    rank better: with the heads read from exact logits, cross-validated recall at FPR <= 2%
+    rose by +0.018 and +0.030 (paired 95% CIs [+0.004, +0.033], [+0.012, +0.048]; fold seeds
+    13 and 7) and PR-AUC from 0.847 to 0.855 (docs/LEVERS.md, "fastText recipe").
+
+    Attributes:
+        word_ngrams: max length of word n-grams.
+        minn: min length of character n-grams (0 disables char n-grams).
+        maxn: max length of character n-grams.
+        dim: embedding dimension.
+        epoch: training epochs.
+        lr: learning rate.
+        loss: `ova` (one sigmoid per label: two independent heads), `softmax` or `hs`.
+        bucket: hash buckets for n-grams; 2M matches the original model.
+        min_count: minimum word count to enter the vocabulary.
+        quantize: quantize to `.ftz` (off keeps a small unquantized model; refused
+            if it is larger than 50 MB).
+        cutoff: rows of the embedding matrix kept by quantization.
+        dsub: sub-vector size of product quantization.
+        qnorm: quantize vector norms separately.
+        qout: quantize the output matrix too (needs >= 256 labels, so it falls back
+            to off for our 3 labels, noted in the bundle).
+        seed: random seed of fastText.
+        threads: training threads; 1 makes training reproducible.
+        scam_target_fpr: scam FPR ceiling for threshold tuning.
+        topic_target_fpr: optional topic FPR ceiling.
+        tune_on: split(s) the thresholds are tuned on: calib, valid or valid+calib.
+        strip_urls: strip URLs in the normalization (saved in the bundle).
+    """
+
+    word_ngrams: int = 2
+    minn: int = 3
+    maxn: int = 3
+    dim: int = 50
+    epoch: int = 50
+    lr: float = 0.1
+    loss: str = "ova"
+    bucket: int = 2_000_000
+    min_count: int = 1
+    quantize: bool = True
+    cutoff: int = 5000
+    dsub: int = 8
+    qnorm: bool = False
+    qout: bool = False
+    seed: int = 0
+    threads: int = 1
+    scam_target_fpr: float = 0.02
+    topic_target_fpr: float | None = None
+    tune_on: str = "calib"
+    strip_urls: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+
+        def flag(name: str) -> str:
+            return "--" + name.replace("_", "-")
+
+        for name in ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{flag(name)} must be a positive integer, got {value!r}")
+        for name in ("minn", "maxn", "cutoff", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                problems.append(f"{flag(name)} must be an integer >= 0, got {value!r}")
+        if isinstance(self.minn, int) and isinstance(self.maxn, int) and self.maxn < self.minn:
+            problems.append(f"--maxn ({self.maxn}) must be >= --minn ({self.minn})")
+        if not (isinstance(self.lr, int | float) and self.lr > 0):
+            problems.append(f"--lr must be > 0, got {self.lr!r}")
+        if self.loss not in ("ova", "softmax", "hs"):
+            problems.append(f"--loss must be one of ova, softmax, hs, got {self.loss!r}")
+        problems += tuning_problems(self.scam_target_fpr, self.topic_target_fpr, self.tune_on)
+        if problems:
+            raise ConfigError("invalid fastText config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FastTextConfig:
+        """Build from a dict, rejecting unknown keys.
+
+        Raises:
+            ConfigError: on unknown keys or invalid values.
+        """
+        return dataclass_from_dict(cls, data, what="fastText")
+
+    @property
+    def tune_splits(self) -> tuple[str, ...]:
+        return tuning_splits(self.tune_on)
+
+
+def training_line(
+    record_labels: Sequence[str], text: str, *, normalization: NormalizationConfig
+) -> str:
+    """One fastText training line: labels then the text, normalized with `normalization`.
+
+    Tokens starting with `__label__` are dropped from the text: fastText would read them as
+    extra labels in training (and ignores them when predicting, so nothing is lost).
+    """
+    words = [w for w in normalization.apply(text).split(" ") if not w.startswith(LABEL_PREFIX)]
+    labels = " ".join(LABEL_PREFIX + name for name in training_label_set(record_labels))
+    return f"{labels} {' '.join(words)}"
+
+
+def _fasttext():
+    return require("fasttext", extra="train")
+
+
+#: fastText labels of the two heads, in column order.
+HEAD_LABELS = (LABEL_PREFIX + SCAM, LABEL_PREFIX + TOPIC)
+
+
+#: How a bundle's head probabilities are read from its model (`model.scores` in bundle.json).
+#: `logits` (bundles written since this field exists): the exact output logits (the sentence
+#: vector, which is the hidden layer of a supervised model, times the output matrix) through a
+#: float64 sigmoid (ova) or softmax. `predict`: fastText's own `predict`, whose sigmoid is a
+#: 512-step lookup table clamped to [-8, 8]: every logit above 8 scores exactly 1.0, so the
+#: most confident scams (about 1 in 8 calib posts) tie and the scam threshold has no room
+#: between them and the rest. Both give the same ranking below the clamp.
+SCORES = ("logits", "predict")
+
+
+def scores_for(model) -> str:
+    """The best way to read this model's heads: `logits` when it has a plain output layer
+    (ova or softmax loss, output matrix not quantized), else `predict`."""
+    if _loss_name(model) not in ("ova", "softmax"):
+        return "predict"
+    try:
+        model.f.getOutputMatrix()
+    except (AttributeError, RuntimeError, ValueError):  # e.g. a quantized output matrix
+        return "predict"
+    return "logits"
+
+
+def predict_heads_with(model, texts: Sequence[str], *, scores: str | None = None) -> np.ndarray:
+    """Head probabilities `(N, 2) = [p_scam, p_topic]` from a loaded fastText model.
+
+    `scores="logits"` computes the exact logits, `head_logits`, and applies a float64
+    sigmoid (ova) or softmax. `scores="predict"` reads fastText's own `predict` (see
+    `SCORES`), as bundles without `model.scores` were tuned. None picks `scores_for(model)`.
+
+    The predict path uses the list form with `k=-1, threshold=0.0` (every label, every row):
+    in fasttext 0.9.3 the single-string form calls `np.array(..., copy=False)`, which raises
+    under NumPy 2. The bindings' `multilinePredict` is called directly when the model has it:
+    the Python wrapper only checks each line for a newline and appends one, which costs ~2 us
+    per post in Python; newlines are replaced by spaces, on both paths. Probabilities are
+    clamped to [0, 1] (fastText adds 1e-5 inside its log, so a sigmoid of 1 comes back as
+    1.00001). fastText holds the GIL on both paths (0.9.3): threads do not run it in
+    parallel (`FastTextScorer.holds_gil`).
+    """
+    scores = scores or scores_for(model)
+    if scores not in SCORES:
+        raise BundleError(f"unknown fastText scores {scores!r}: expected one of {SCORES}")
+    if scores == "logits":
+        return LogitHeads(model).heads(texts)  # (0, 2) for no texts
+    n = len(texts)
+    if not n:
+        return np.zeros((0, 2), dtype=np.float64)
+    multiline = getattr(getattr(model, "f", None), "multilinePredict", None)
+    if multiline is not None:
+        labels, probs = multiline([t.replace("\n", " ") + "\n" for t in texts], -1, 0.0, "strict")
+    else:
+        texts = [t.replace("\n", " ") for t in texts]
+        labels, probs = model.predict(texts, k=-1, threshold=0.0)
+    return _head_columns(labels, probs, n)
+
+
+def _loss_name(model) -> str | None:
+    """The model's training loss (`ova`, `softmax`, `hs`, `ns`), None if it cannot say."""
+    try:
+        return model.f.getArgs().loss.name
+    except AttributeError:
+        return None
+
+
+class LogitHeads:
+    """Head probabilities from a supervised fastText model's exact output logits.
+
+    The hidden layer of a supervised model is the mean of the input vectors of a line's
+    words, word n-grams, char n-grams and end-of-line token, which is what
+    `getSentenceVector` returns for it; the logits are that times the output matrix. (The
+    Python wrapper's `get_output_matrix` refuses every quantized model, but with `qout`
+    off the output matrix is a plain dense one, which the bindings return.) Through
+    fastText's table sigmoid these logits give its `predict` output to ~5e-8 (checked on the
+    shared train split and by a test). The output matrix, loss and label columns are read
+    once, here; a scorer keeps one of these.
+
+    Raises:
+        BundleError: if the model has no plain output layer (`scores_for` says `predict`).
+    """
+
+    def __init__(self, model):
+        if scores_for(model) != "logits":
+            raise BundleError(
+                "this fastText model has no plain output layer (hierarchical softmax or a "
+                "quantized output matrix): read it with scores='predict'"
+            )
+        self._f = model.f
+        self._out = np.asarray(model.f.getOutputMatrix(), dtype=np.float64)
+        self._ova = _loss_name(model) == "ova"
+        labels = model.get_labels()
+        self._columns = [labels.index(head) for head in HEAD_LABELS]
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Exact output logits `(N, L)`, labels in model order; newlines become spaces."""
+        import fasttext_pybind
+
+        vector = fasttext_pybind.Vector(self._out.shape[1])  # per call: threads may share self
+        hidden = np.empty((len(texts), self._out.shape[1]), dtype=np.float32)
+        sentence_vector = self._f.getSentenceVector
+        for i, text in enumerate(texts):
+            sentence_vector(vector, text.replace("\n", " ") + "\n")
+            hidden[i] = np.asarray(vector)
+        return hidden.astype(np.float64) @ self._out.T
+
+    def heads(self, texts: Sequence[str]) -> np.ndarray:
+        """`(N, 2) = [p_scam, p_topic]`: a float64 sigmoid (ova) or softmax of the logits."""
+        z = self.logits(texts)
+        if self._ova:
+            p = np.exp(-np.logaddexp(0.0, -z))  # sigmoid, without overflow
+        else:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+        return np.ascontiguousarray(p[:, self._columns])
+
+
+def head_logits(model, texts: Sequence[str]) -> np.ndarray:
+    """Exact output logits `(N, L)` of a supervised fastText model (`LogitHeads`)."""
+    return LogitHeads(model).logits(texts)
+
+
+#: Up to this many rows, fastText's output is read row by row (numpy's fixed cost per call
+#: is larger than the loop there).
+_LOOP_ROWS = 16
+
+
+def _head_columns(labels: Sequence[Sequence[str]], probs: Sequence, n: int) -> np.ndarray:
+    """`(n, 2)` head probabilities in [0, 1] from fastText's per-row labels and probabilities.
+
+    With `k=-1, threshold=0.0` every row lists every label (sorted by probability), so large
+    batches stack into `(n, L)` arrays and the heads are picked with two vectorized masks,
+    ~2.5x faster than a loop over rows; small batches and ragged rows (another k or
+    threshold) take the loop.
+    """
+    if n > _LOOP_ROWS:
+        try:
+            p = np.asarray(probs, dtype=np.float64)
+            lab = np.asarray(labels, dtype=str)
+        except ValueError:  # rows of different lengths
+            p = lab = None
+        if p is not None and p.ndim == 2 and p.shape == lab.shape and p.shape[0] == n:
+            out = np.empty((n, 2), dtype=np.float64)
+            for j, head in enumerate(HEAD_LABELS):
+                out[:, j] = np.where(lab == head, p, 0.0).sum(axis=1)
+            return np.clip(out, 0.0, 1.0, out=out)
+    scam, topic = HEAD_LABELS
+    rows = []
+    for row_labels, row_probs in zip(labels, probs, strict=True):
+        s = t = 0.0
+        for label, prob in zip(row_labels, row_probs, strict=True):
+            if label == scam:
+                s = min(max(float(prob), 0.0), 1.0)
+            elif label == topic:
+                t = min(max(float(prob), 0.0), 1.0)
+        rows.append((s, t))
+    return np.array(rows, dtype=np.float64).reshape(n, 2)
+
+
+class FastTextScorer:
+    """Scorer of a `fasttext` bundle: normalized texts -> `(N, 2)` head probabilities."""
+
+    #: fastText predicts on one core and holds the GIL (0.9.3): threads take turns, so
+    #: batches use several cores through `Classifier.load(..., processes=N)` instead.
+    holds_gil = True
+
+    def __init__(self, model, *, path: Path | None = None, scores: str = "predict"):
+        self.model = model
+        self.path = path
+        self.scores = scores
+        self._logit_heads = LogitHeads(model) if scores == "logits" else None
+
+    def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float array (N, 2): column 0 = p(scam), column 1 = p(topic_crypto)."""
+        texts = list(texts)
+        if self._logit_heads is not None:
+            return self._logit_heads.heads(texts)
+        return predict_heads_with(self.model, texts, scores=self.scores)
+
+
+def load_scorer(bundle: Bundle) -> FastTextScorer:
+    """Build the scorer of a loaded `fasttext` bundle.
+
+    Raises:
+        BundleError: if the bundle has no model file or fastText cannot read it.
+    """
+    info = bundle.manifest.get("model", {})
+    name = info.get("file", "model.ftz")
+    # Bundles from before `model.scores` existed were tuned on fastText's own predict.
+    scores = info.get("scores", "predict")
+    if scores not in SCORES:
+        raise BundleError(
+            f"{bundle.path / 'bundle.json'}: model.scores is {scores!r}, expected one of "
+            f"{SCORES}; rebuild the bundle with this version of janitr"
+        )
+    path = bundle.file(name)
+    fasttext = _fasttext()
+    try:
+        model = fasttext.load_model(str(path))
+    except ValueError as exc:
+        raise BundleError(
+            f"{path}: fastText cannot read this model ({exc}); rebuild the bundle"
+        ) from exc
+    if scores == "logits" and scores_for(model) != "logits":
+        raise BundleError(
+            f"{path}: bundle.json says scores=logits, but the model has no plain "
+            "output layer; rebuild the bundle"
+        )
+    return FastTextScorer(model, path=path, scores=scores)
+
+
+#: Train-and-quantize attempts when fastText's quantizer yields NaN.
+QUANTIZE_ATTEMPTS = 4
+
+
+def _text_lines(train_txt: Path) -> list[str]:
+    """The texts of a fastText training file (labels removed), to check a model with."""
+    with open(train_txt, encoding="utf-8") as handle:
+        return [line.rstrip("\n").split(" ", 1)[-1] for line in handle]
+
+
+def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, attempts: int = 4):
+    """`fasttext.train_supervised` with our config; returns `(model, lr_used)`.
+
+    fastText 0.9.3 sometimes stops with "Encountered NaN" (a NaN met in `DenseMatrix::dotRow`)
+    on small, fast runs, in training or later when predicting, and not reproducibly: the same
+    call succeeds on a rerun, more often at lower learning rates. So each retry halves the
+    learning rate; the rate that succeeded is returned and recorded in the bundle, with a
+    warning in the log.
+
+    Raises:
+        ConfigError: if every attempt ends in NaN (lower --lr).
+    """
+    lr = config.lr
+    # Training can also end without an error but with NaN weights, which only shows when
+    # predicting; scoring the training lines once catches that as well.
+    check = _text_lines(train_txt)
+    for attempt in range(1, attempts + 1):
+        try:
+            model = fasttext.train_supervised(
+                input=str(train_txt), lr=lr, dim=config.dim, epoch=config.epoch,
+                minCount=config.min_count, minn=config.minn, maxn=config.maxn,
+                wordNgrams=config.word_ngrams, loss=config.loss, bucket=config.bucket,
+                thread=config.threads, seed=config.seed, verbose=0,
+            )  # fmt: skip
+            model.predict(check, k=-1, threshold=0.0)
+            return model, lr
+        except RuntimeError as exc:
+            if "nan" not in str(exc).lower():
+                raise
+            error = exc
+            log.warning(
+                "fastText reported NaN at lr %g (attempt %d of %d); retrying at lr %g",
+                lr, attempt, attempts, lr / 2,
+            )  # fmt: skip
+            lr /= 2
+    raise ConfigError(
+        f"fastText training diverged ({error}) from --lr {config.lr} down to {lr * 2:g}; "
+        "lower --lr or --epoch"
+    ) from error
+
+
+def _split_file(data_dir: Path, split: str) -> Path:
+    return data_dir / f"{split}.jsonl"
+
+
+def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record]]:
+    """Read the named splits together (all problems of all files reported at once).
+
+    Raises:
+        DataError: on missing files or bad rows.
+    """
+    missing = [_split_file(data_dir, s) for s in splits if not _split_file(data_dir, s).is_file()]
+    if missing:
+        raise DataError(
+            [
+                Problem(
+                    str(p),
+                    0,
+                    "<file>",
+                    "file not found",
+                    f"--data must be a directory holding {', '.join(s + '.jsonl' for s in splits)}",
+                )
+                for p in missing
+            ],
+            summary=f"{data_dir}: missing split file(s)",
+        )
+    records = read_records(*(_split_file(data_dir, s) for s in splits))
+    by_split: dict[str, list[Record]] = {s: [] for s in splits}
+    for record in records:
+        by_split[Path(record.path).stem].append(record)
+    return by_split
+
+
+def _quantize_once(model, config: FastTextConfig, check: list[str], *, cutoff: int, qout: bool):
+    """Quantize in place with one setting and score `check`; returns None or the error text."""
+    try:
+        model.quantize(
+            input=None, qout=qout, cutoff=cutoff, retrain=False, dsub=config.dsub,
+            qnorm=config.qnorm, thread=config.threads, verbose=0,
+        )  # fmt: skip
+        model.predict(check, k=-1, threshold=0.0)
+    except (ValueError, RuntimeError) as exc:
+        return str(exc)
+    return None
+
+
+def _quantize_options(config: FastTextConfig) -> list[tuple[int, bool]]:
+    """(cutoff, qout) settings to try in order: as configured, then simpler fallbacks."""
+    options = [(config.cutoff, config.qout)]
+    if config.qout:
+        options.append((config.cutoff, False))
+    if config.cutoff:
+        options.append((0, False))
+    return options
+
+
+def _fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path) -> dict:
+    """Train and quantize in a freshly spawned process; the model file lands in `out_dir`.
+
+    fastText 0.9.3 (compiled from source here) sometimes meets NaN in training or
+    quantization depending on what the calling process did before (seen only inside long test
+    sessions, never in a fresh process, whatever the learning rate). A spawned process starts
+    clean, which makes training reproducible wherever it is called from.
+
+    Returns:
+        `{"lr", "quantization", "model_name"}` as reported by `_fit_and_save`.
+
+    Raises:
+        ConfigError: from the child, if training keeps diverging.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        job = pool.submit(_fit_and_save, str(train_txt), config.to_dict(), str(out_dir))
+        try:
+            return job.result()
+        except BrokenProcessPool as exc:
+            raise ConfigError(
+                "fastText crashed while training or quantizing; try --no-quantize or other "
+                "--cutoff/--dsub values"
+            ) from exc
+
+
+def _fit_and_save(train_txt: str, config_dict: dict, out_dir: str) -> dict:
+    """Train, quantize (retraining on a NaN codebook) and save; runs in the spawned process."""
+    fasttext = _fasttext()
+    config = FastTextConfig.from_dict(config_dict)
+    train_txt = Path(train_txt)
+    model, lr_used = _train_supervised(fasttext, train_txt, config)
+    quant: dict = {"status": "skipped"}
+    if config.quantize:
+        # A failed quantization leaves the model changed in place (a later quantize may then
+        # crash or meet NaN), so every retry starts again from a freshly trained model.
+        # fastText's quantizer also meets NaN now and then; the same setting is retried.
+        check = _text_lines(train_txt)
+        quant = {"status": "failed", "attempts": []}
+        retrain = replace(config, lr=lr_used)
+        for cutoff, qout in _quantize_options(config):
+            for _ in range(QUANTIZE_ATTEMPTS):
+                error = _quantize_once(model, config, check, cutoff=cutoff, qout=qout)
+                if error is None:
+                    quant.update(status="quantized", cutoff=cutoff, dsub=config.dsub, qout=qout)
+                    quant["qnorm"] = config.qnorm
+                    break
+                quant["attempts"].append({"cutoff": cutoff, "qout": qout, "error": error})
+                log.warning("quantization (cutoff %d, qout %s) failed: %s", cutoff, qout, error)
+                model, _ = _train_supervised(fasttext, train_txt, retrain, attempts=1)
+                if "nan" not in error.lower():
+                    break  # e.g. a matrix too small: try the next setting
+            if quant["status"] == "quantized":
+                break
+    model_name = "model.ftz" if quant["status"] == "quantized" else "model.bin"
+    model.save_model(str(Path(out_dir) / model_name))
+    return {"lr": lr_used, "quantization": quant, "model_name": model_name}
+
+
+def _provenance(path: Path, rows: int) -> dict:
+    """The file's name, rows and hash (no absolute path: a bundle does not depend on where
+    the data lay, so the same data in another directory gives the same bundle)."""
+    return {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
+
+
+def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTextConfig) -> Bundle:
+    """Train, quantize, tune and bundle a fastText baseline.
+
+    Args:
+        data_dir: directory with `train.jsonl` and the tuning split(s) (`calib.jsonl`,
+            `valid.jsonl`); `valid.jsonl`, when present and not used for tuning, gets a
+            metrics report stored in the bundle (`model.report`).
+        out_dir: bundle directory to write (replaced atomically if it exists).
+        config: training, quantization and tuning settings.
+
+    Returns:
+        the written, verified Bundle (`bundle.manifest["model"]["report"]` holds the
+        evaluation on valid, if any).
+
+    Raises:
+        DataError: on missing split files or bad rows (all listed at once).
+        ConfigError: if training diverges (NaN; lower --lr) or the unquantized fallback
+            would be too large to bundle.
+        MissingDependencyError: if fasttext is not installed.
+    """
+    fasttext = _fasttext()
+    data_dir = Path(data_dir)
+    tune_splits = config.tune_splits
+    report_split = "valid" if "valid" not in tune_splits else None
+    wanted = ["train", *tune_splits]
+    if report_split and _split_file(data_dir, report_split).is_file():
+        wanted.append(report_split)
+    else:
+        report_split = None
+    splits = _read_splits(data_dir, wanted)
+    train = splits["train"]
+    tune = [r for s in tune_splits for r in splits[s]]
+    norm_cfg = NormalizationConfig(strip_urls=config.strip_urls)
+    started = time.perf_counter()
+
+    with tempfile.TemporaryDirectory(prefix="janitr-fasttext-") as tmp:
+        tmp = Path(tmp)
+        train_txt = tmp / "train.txt"
+        with open(train_txt, "w", encoding="utf-8", newline="\n") as handle:
+            for r in train:
+                handle.write(training_line(r.labels, r.text, normalization=norm_cfg) + "\n")
+        log.info(
+            "training fastText on %d rows (%d epochs, dim %d, bucket %d)",
+            len(train),
+            config.epoch,
+            config.dim,
+            config.bucket,
+        )
+        fitted = _fit_in_fresh_process(train_txt, config, tmp)
+        if fitted["lr"] != config.lr:
+            config = replace(config, lr=fitted["lr"])  # the bundle records the rate used
+        quant = fitted["quantization"]
+        log.info("fastText trained and quantized in %.1fs", time.perf_counter() - started)
+        model_name = fitted["model_name"]
+        model_path = tmp / model_name
+        size = os.path.getsize(model_path)
+        if model_name == "model.bin" and size > MAX_UNQUANTIZED_BYTES:
+            raise ConfigError(
+                f"the unquantized model is {size / 1e6:.0f} MB (quantization: "
+                f"{quant['status']}); lower --bucket or keep quantization on"
+            )
+        # Tune and report with the model as saved (reloaded), i.e. exactly what ships.
+        shipped = fasttext.load_model(str(model_path))
+        scores = scores_for(shipped)
+
+        def heads(records: list[Record]) -> np.ndarray:
+            texts = [normalize_text(r.text, strip_urls=config.strip_urls) for r in records]
+            return predict_heads_with(shipped, texts, scores=scores)
+
+        tune_heads = heads(tune)
+        tune_gold = [collapse(r.labels) for r in tune]
+        tuned = tune_thresholds(
+            tune_gold, tune_heads[:, 0], tune_heads[:, 1],
+            scam_target_fpr=config.scam_target_fpr, topic_target_fpr=config.topic_target_fpr,
+        )  # fmt: skip
+        for name in tuned["tuning"]["disabled"]:
+            log.warning(
+                "no %s threshold reaches a positive %s on %s within the constraints: the class "
+                "is disabled (never predicted); use more tuning data or a looser target",
+                name, "recall" if name == SCAM else "F1", config.tune_on,
+            )  # fmt: skip
+        tuning = {
+            "data": config.tune_on,
+            "scam_target_fpr": config.scam_target_fpr,
+            "topic_target_fpr": config.topic_target_fpr,
+            "model_file": model_name,
+            **tuned["tuning"],
+        }
+        data = {"train": _provenance(_split_file(data_dir, "train"), len(train))}
+        seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
+        for s in tune_splits:
+            data[s] = _provenance(_split_file(data_dir, s), len(splits[s]))
+            seen[s] = seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]])
+        report = None
+        if report_split:
+            # Rows duplicated (by id or normalized text) in train/tuning data would flatter
+            # the report: score only unseen ones, as `janitr evaluate` insists.
+            seen_ids = {i for e in seen.values() for i in e["ids"]}
+            seen_keys = {k for e in seen.values() for k in e["text_keys"]}
+            all_rows = splits[report_split]
+            rows = [
+                r for r in all_rows if r.id not in seen_ids and text_key(r.text) not in seen_keys
+            ]
+            h = heads(rows)
+            full = evaluate_predictions(
+                [collapse(r.labels) for r in rows], h[:, 0], h[:, 1],
+                thresholds=tuned["thresholds"], is_topic=[targets(r.labels).is_topic for r in rows],
+                texts_raw=[r.text for r in rows], n_boot=1000, seed=config.seed,
+            )  # fmt: skip
+            report = {
+                "split": report_split,
+                "rows": full["rows"],
+                "excluded_overlap": len(all_rows) - len(rows),
+                "metrics": full["metrics"],
+                "ci95": full["ci95"],
+                "thresholds": full["thresholds"],
+            }
+        model_info = {
+            "file": model_name,
+            "framework": f"fasttext {getattr(fasttext, '__version__', '0.9.3')}",
+            "config": config.to_dict(),
+            "labels": [LABEL_PREFIX + c for c in CLASSES],
+            "quantization": quant,
+            "scores": scores,
+            "size_bytes": size,
+            "report": report,
+        }
+        bundle = write_bundle(
+            out_dir, kind="fasttext", files={model_name: model_path},
+            thresholds=tuned["thresholds"], tuning=tuning, normalization=norm_cfg,
+            data=data, seen=seen, model=model_info,
+        )  # fmt: skip
+    log.info("wrote %s (%s, %.1f KB)", out_dir, model_name, size / 1024)
+    return bundle

@@ -1,0 +1,442 @@
+"""A word + character n-gram linear model: two logistic-regression heads (kind `linear`).
+
+Features are the concatenation of two TF-IDF blocks of the normalized text (each block
+L2-normalized on its own): word 1-2-grams and `char_wb` 2-5-grams, sublinear tf. Two
+independent `LogisticRegression` models sit on top: scam-vs-not and the topic bit, so a crypto
+scam is positive for both heads, as in every other model of the project.
+
+`fit_linear(records, config)` returns a `LinearModel` in memory (for cross-fitting);
+`train_linear(...)` also tunes thresholds on the calib split and writes a bundle. A bundle holds
+no pickle: `linear.npz` (idf vectors, coefficients, intercepts; loaded with
+`allow_pickle=False`) and `vocab.json` (the two vocabularies, term -> column). `load_scorer`
+rebuilds the vectorizers from them; the saved model scores bit-for-bit like the fitted one.
+
+Threshold search and metrics are not here (`janitr.evaluation.thresholds`,
+`janitr.evaluation.metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from janitr.artifacts import sha256_file
+from janitr.data.labels import collapse, targets
+from janitr.data.normalize import NormalizationConfig
+from janitr.data.records import Record, read_records
+from janitr.errors import BundleError, ConfigError, DataError, Problem
+from janitr.evaluation.metrics import evaluate_predictions
+from janitr.evaluation.thresholds import (
+    RULES,
+    tune_thresholds,
+    tuning_problems,
+    tuning_splits,
+)
+from janitr.pipeline.config import dataclass_from_dict
+from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
+
+log = logging.getLogger(__name__)
+
+FORMAT = "janitr-linear"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LinearConfig:
+    """Settings of `janitr train linear` (each field is a CLI flag of the same name).
+
+    Attributes:
+        word_max_n: longest word n-gram (word n-grams are 1..word_max_n).
+        char_min_n: shortest character n-gram (`char_wb`, inside word boundaries).
+        char_max_n: longest character n-gram.
+        min_df: minimum number of training rows an n-gram must occur in.
+        max_features: cap on each block's vocabulary (most frequent kept); 0 = no cap.
+        c: inverse regularization strength of both logistic regressions.
+        class_weight: `balanced` (reweight classes) or `none`.
+        max_iter: solver iterations.
+        scam_target_fpr: scam FPR ceiling for threshold tuning.
+        topic_target_fpr: optional topic FPR ceiling.
+        threshold_rule: `empirical` or `guaranteed` (Clopper-Pearson bound <= target).
+        tune_on: split(s) the thresholds are tuned on: calib, valid or valid+calib.
+        strip_urls: strip URLs in the normalization (saved in the bundle).
+        fold_confusables: fold Unicode confusables to ASCII in the normalization.
+        seed: random seed (solver tie-breaking only; the fit is deterministic).
+    """
+
+    word_max_n: int = 2
+    char_min_n: int = 2
+    char_max_n: int = 5
+    min_df: int = 1
+    max_features: int = 0
+    c: float = 4.0
+    class_weight: str = "balanced"
+    max_iter: int = 2000
+    scam_target_fpr: float = 0.02
+    topic_target_fpr: float | None = None
+    threshold_rule: str = "empirical"
+    tune_on: str = "calib"
+    strip_urls: bool = False
+    fold_confusables: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+
+        def flag(name: str) -> str:
+            return "--" + name.replace("_", "-")
+
+        for name in ("word_max_n", "char_min_n", "char_max_n", "min_df", "max_iter"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{flag(name)} must be a positive integer, got {value!r}")
+        if not isinstance(self.max_features, int) or self.max_features < 0:
+            problems.append(f"--max-features must be an integer >= 0, got {self.max_features!r}")
+        if (
+            isinstance(self.char_min_n, int)
+            and isinstance(self.char_max_n, int)
+            and self.char_max_n < self.char_min_n
+        ):
+            problems.append(f"--char-max-n ({self.char_max_n}) must be >= --char-min-n")
+        if not (isinstance(self.c, int | float) and self.c > 0):
+            problems.append(f"--c must be > 0, got {self.c!r}")
+        if self.class_weight not in ("balanced", "none"):
+            problems.append(f"--class-weight must be balanced or none, got {self.class_weight!r}")
+        problems += tuning_problems(self.scam_target_fpr, self.topic_target_fpr, self.tune_on)
+        if self.threshold_rule not in RULES:
+            problems.append(f"--threshold-rule must be one of {', '.join(RULES)}")
+        if problems:
+            raise ConfigError("invalid linear config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LinearConfig:
+        """Build from a dict, rejecting unknown keys.
+
+        Raises:
+            ConfigError: on unknown keys or invalid values.
+        """
+        return dataclass_from_dict(cls, data, what="linear")
+
+    @property
+    def normalization(self) -> NormalizationConfig:
+        return NormalizationConfig(
+            strip_urls=self.strip_urls, fold_confusables=self.fold_confusables
+        )
+
+    @property
+    def tune_splits(self) -> tuple[str, ...]:
+        return tuning_splits(self.tune_on)
+
+
+def _vectorizers(config: LinearConfig, vocabularies: dict | None = None):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    common = {"sublinear_tf": True, "lowercase": False, "dtype": np.float64}
+    cap = config.max_features or None
+    word = TfidfVectorizer(
+        analyzer="word", ngram_range=(1, config.word_max_n), token_pattern=r"(?u)\b\w+\b",
+        min_df=config.min_df, max_features=cap,
+        vocabulary=None if vocabularies is None else vocabularies["word"], **common,
+    )  # fmt: skip
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(config.char_min_n, config.char_max_n),
+        min_df=config.min_df, max_features=cap,
+        vocabulary=None if vocabularies is None else vocabularies["char"], **common,
+    )  # fmt: skip
+    return word, char
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+
+
+@dataclass
+class LinearModel:
+    """A fitted two-head linear model. `predict_heads` takes normalized texts."""
+
+    config: LinearConfig
+    word: object  # fitted TfidfVectorizer (word n-grams)
+    char: object  # fitted TfidfVectorizer (char_wb n-grams)
+    coef: np.ndarray  # (2, F): rows scam, topic
+    intercept: np.ndarray  # (2,)
+
+    def features(self, texts: Sequence[str]):
+        """Sparse (N, F) features: [word TF-IDF | char TF-IDF]."""
+        from scipy.sparse import hstack
+
+        texts = list(texts)
+        return hstack([self.word.transform(texts), self.char.transform(texts)]).tocsr()
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """Logits (N, 2) of the two heads."""
+        return np.asarray(self.features(texts) @ self.coef.T) + self.intercept
+
+    def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float array (N, 2): column 0 = p(scam), column 1 = p(topic_crypto)."""
+        if len(texts) == 0:
+            return np.zeros((0, 2))
+        return _sigmoid(self.decision_function(texts))
+
+    def save(self, directory: str | Path) -> dict[str, Path]:
+        """Write `linear.npz` and `vocab.json` into directory; returns name -> path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        npz = directory / "linear.npz"
+        with open(npz, "wb") as handle:
+            np.savez(
+                handle,
+                idf_word=self.word.idf_,
+                idf_char=self.char.idf_,
+                coef=self.coef,
+                intercept=self.intercept,
+            )
+        vocab = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            # term -> column, sorted by column so the file diffs and hashes stably
+            "word": dict(sorted(self.word.vocabulary_.items(), key=lambda kv: kv[1])),
+            "char": dict(sorted(self.char.vocabulary_.items(), key=lambda kv: kv[1])),
+        }
+        vocab_path = directory / "vocab.json"
+        vocab_path.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        return {"linear.npz": npz, "vocab.json": vocab_path}
+
+    @classmethod
+    def load(cls, npz_path: str | Path, vocab_path: str | Path) -> LinearModel:
+        """Rebuild a model from `linear.npz` + `vocab.json` (no pickle).
+
+        Raises:
+            BundleError: on another format version or inconsistent shapes.
+        """
+        vocab = json.loads(Path(vocab_path).read_text(encoding="utf-8"))
+        if vocab.get("format") != FORMAT or vocab.get("format_version") != FORMAT_VERSION:
+            raise BundleError(
+                f"{vocab_path}: expected {FORMAT} v{FORMAT_VERSION}, found "
+                f"{vocab.get('format')!r} v{vocab.get('format_version')!r}; retrain the model"
+            )
+        config = LinearConfig.from_dict(vocab["config"])
+        with np.load(npz_path, allow_pickle=False) as arrays:
+            idf_word, idf_char = arrays["idf_word"], arrays["idf_char"]
+            coef, intercept = arrays["coef"], arrays["intercept"]
+        word, char = _vectorizers(config, {"word": vocab["word"], "char": vocab["char"]})
+        # A vectorizer built with a fixed vocabulary only needs its idf to transform.
+        for vec, idf, name in ((word, idf_word, "word"), (char, idf_char, "char")):
+            if idf.shape != (len(vocab[name]),):
+                raise BundleError(
+                    f"{npz_path}: {name} idf has {idf.shape} for "
+                    f"{len(vocab[name])} terms; the model files do not match"
+                )
+            vec._validate_vocabulary()
+            vec.idf_ = idf
+        if coef.shape != (2, idf_word.size + idf_char.size):
+            raise BundleError(
+                f"{npz_path}: coefficients {coef.shape} do not match the "
+                "vocabularies; the model files do not match"
+            )
+        return cls(config=config, word=word, char=char, coef=coef, intercept=intercept)
+
+
+def head_targets(records: Sequence[Record]) -> np.ndarray:
+    """(N, 2) int targets: is_scam, is_topic (independent)."""
+    t = [targets(r.labels) for r in records]
+    return np.array([[x.is_scam, x.is_topic] for x in t], dtype=np.int64)
+
+
+def fit_linear(
+    records: Sequence[Record],
+    config: LinearConfig,
+    *,
+    texts: Sequence[str] | None = None,
+    y: np.ndarray | None = None,
+) -> LinearModel:
+    """Fit both heads on labeled records (or explicit normalized texts + (N, 2) targets).
+
+    Args:
+        records: training rows; their text is normalized with the config's settings.
+        config: features and regularization.
+        texts: normalized texts to use instead of the records' (e.g. augmented copies).
+        y: (N, 2) targets to use with `texts`.
+
+    Returns:
+        the fitted LinearModel.
+
+    Raises:
+        ConfigError: if a head has only one class in the training rows.
+    """
+    from scipy.sparse import hstack
+    from sklearn.linear_model import LogisticRegression
+
+    if texts is None:
+        norm = config.normalization
+        texts = [norm.apply(r.text) for r in records]
+        y = head_targets(records)
+    texts = list(texts)
+    y = np.asarray(y, dtype=np.int64)
+    word, char = _vectorizers(config)
+    x = hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr()
+    coef = np.zeros((2, x.shape[1]))
+    intercept = np.zeros(2)
+    for head, name in enumerate(("scam", "topic")):
+        if len(np.unique(y[:, head])) < 2:
+            raise ConfigError(
+                f"the {name} head has a single class in the training rows; "
+                "linear training needs positives and negatives for both heads"
+            )
+        lr = LogisticRegression(
+            C=config.c, class_weight=None if config.class_weight == "none" else "balanced",
+            max_iter=config.max_iter, solver="liblinear", random_state=config.seed,
+        )  # fmt: skip
+        lr.fit(x, y[:, head])
+        coef[head] = lr.coef_[0]
+        intercept[head] = lr.intercept_[0]
+    return LinearModel(config=config, word=word, char=char, coef=coef, intercept=intercept)
+
+
+class LinearScorer:
+    """Scorer of a `linear` bundle: normalized texts -> (N, 2) head probabilities.
+
+    Callers normalize with the bundle's settings; if the model folds confusables and a caller
+    only applied the default normalization, folding is applied here as well (folding an
+    already normalized text gives the same result as folding the raw text).
+    """
+
+    def __init__(self, model: LinearModel):
+        self.model = model
+
+    def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float array (N, 2): column 0 = p(scam), column 1 = p(topic_crypto)."""
+        texts = list(texts)
+        if self.model.config.fold_confusables:
+            texts = [self.model.config.normalization.apply(t) for t in texts]
+        return self.model.predict_heads(texts)
+
+
+def load_scorer(bundle: Bundle) -> LinearScorer:
+    """Build the scorer of a `linear` bundle."""
+    return LinearScorer(LinearModel.load(bundle.file("linear.npz"), bundle.file("vocab.json")))
+
+
+def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record]]:
+    paths = [data_dir / f"{s}.jsonl" for s in splits]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise DataError(
+            [Problem(str(p), 0, "<file>", "file not found",
+                     f"--data must hold {', '.join(s + '.jsonl' for s in splits)}")
+             for p in missing],
+            summary=f"{data_dir}: missing split file(s)",
+        )  # fmt: skip
+    records = read_records(*paths)
+    by_split: dict[str, list[Record]] = {s: [] for s in splits}
+    for r in records:
+        by_split[Path(r.path).stem].append(r)
+    return by_split
+
+
+def _provenance(path: Path, rows: int) -> dict:
+    """The file's name, rows and hash (no absolute path: a bundle does not depend on where
+    the data lay, so the same data in another directory gives the same bundle)."""
+    return {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
+
+
+def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearConfig) -> Bundle:
+    """Train the linear model on train.jsonl, tune thresholds, write a bundle.
+
+    Args:
+        data_dir: directory with `train.jsonl` and the tuning split(s); `valid.jsonl`, when
+            present and not used for tuning, gets a metrics report (`model.report`).
+        out_dir: bundle directory to write (replaced atomically if it exists).
+        config: features, regularization and tuning settings.
+
+    Returns:
+        the written, verified Bundle.
+
+    Raises:
+        DataError: on missing split files or bad rows.
+        ConfigError: if a head has a single class in train.
+    """
+    data_dir = Path(data_dir)
+    report_split = "valid" if "valid" not in config.tune_splits else None
+    wanted = ["train", *config.tune_splits]
+    if report_split and (data_dir / "valid.jsonl").is_file():
+        wanted.append(report_split)
+    else:
+        report_split = None
+    splits = _read_splits(data_dir, wanted)
+    train = splits["train"]
+    tune = [r for s in config.tune_splits for r in splits[s]]
+    norm = config.normalization
+    started = time.perf_counter()
+    model = fit_linear(train, config)
+    log.info("linear model trained in %.1fs", time.perf_counter() - started)
+
+    def heads(rows: list[Record]) -> np.ndarray:
+        return model.predict_heads([norm.apply(r.text) for r in rows])
+
+    th = heads(tune)
+    tuned = tune_thresholds(
+        [collapse(r.labels) for r in tune], th[:, 0], th[:, 1],
+        scam_target_fpr=config.scam_target_fpr, topic_target_fpr=config.topic_target_fpr,
+        rule=config.threshold_rule,
+    )  # fmt: skip
+    for name in tuned["tuning"]["disabled"]:
+        log.warning("no %s threshold meets the constraints on %s: the class is disabled",
+                    name, config.tune_on)  # fmt: skip
+    data = {"train": _provenance(data_dir / "train.jsonl", len(train))}
+    seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
+    for s in config.tune_splits:
+        data[s] = _provenance(data_dir / f"{s}.jsonl", len(splits[s]))
+        seen[s] = seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]])
+    report = None
+    if report_split:
+        seen_ids = {i for e in seen.values() for i in e["ids"]}
+        seen_keys = {k for e in seen.values() for k in e["text_keys"]}
+        rows = [r for r in splits[report_split]
+                if r.id not in seen_ids and text_key(r.text) not in seen_keys]  # fmt: skip
+        h = heads(rows)
+        full = evaluate_predictions(
+            [collapse(r.labels) for r in rows], h[:, 0], h[:, 1],
+            thresholds=tuned["thresholds"], is_topic=[targets(r.labels).is_topic for r in rows],
+            texts_raw=[r.text for r in rows], n_boot=1000, seed=config.seed,
+        )  # fmt: skip
+        report = {
+            "split": report_split,
+            "rows": full["rows"],
+            "excluded_overlap": len(splits[report_split]) - len(rows),
+            "metrics": full["metrics"],
+            "ci95": full["ci95"],
+            "thresholds": full["thresholds"],
+        }
+    with tempfile.TemporaryDirectory(prefix="janitr-linear-") as tmp:
+        files = model.save(tmp)
+        size = sum(p.stat().st_size for p in files.values())
+        info = {
+            "file": "linear.npz",
+            "framework": "scikit-learn TF-IDF + LogisticRegression (liblinear)",
+            "config": config.to_dict(),
+            "features": {"word": len(model.word.vocabulary_), "char": len(model.char.vocabulary_)},
+            "size_bytes": size,
+            "report": report,
+        }
+        tuning = {
+            "data": config.tune_on,
+            "scam_target_fpr": config.scam_target_fpr,
+            "topic_target_fpr": config.topic_target_fpr,
+            **tuned["tuning"],
+        }
+        bundle = write_bundle(
+            out_dir, kind="linear", files=files, thresholds=tuned["thresholds"], tuning=tuning,
+            normalization=norm, data=data, seen=seen, model=info,
+        )  # fmt: skip
+    log.info("wrote %s (%.1f KB)", out_dir, size / 1024)
+    return bundle

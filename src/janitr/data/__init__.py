@@ -1,0 +1,1 @@
+"""Data: records, labels, normalization, validation, splits, leakage, frozen benchmarks."""

@@ -1,0 +1,325 @@
+"""Obfuscated copies of posts, and how well a model resists them.
+
+Scammers dodge keyword filters by rewriting text so that people still read it: `cl4im`,
+Cyrillic or Greek look-alike letters, zero-width characters, fullwidth letters,
+`s p a c e d` words, defanged links (`hxxps://site[.]com`). `obfuscate_text` applies one such
+kind to a text with a seeded random generator (same seed, same output);
+`obfuscate_records` makes one new row per (record, kind) with the id suffixed and the labels
+kept; `robustness_report` scores originals and copies with a model and reports, per kind,
+scam recall on obfuscated scams and scam FPR on obfuscated clean and topic_crypto posts next
+to the same numbers on the originals.
+
+Look-alike letters come from the Unicode confusables data (`confusable_homoglyphs`), not a
+hand list. This module only rewrites text and counts; models and thresholds come from callers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from janitr.data.labels import CLASSES, CLEAN, SCAM, TOPIC, collapse, decide
+from janitr.data.normalize import ZERO_WIDTH, NormalizationConfig
+from janitr.data.records import Record
+from janitr.errors import ConfigError
+
+#: Every obfuscation kind, in report order (`mixed` applies two or three of the others).
+KINDS: tuple[str, ...] = (
+    "leet", "homoglyph", "zero_width", "fullwidth", "spaced", "defang", "mixed",
+)  # fmt: skip
+#: Fraction of eligible characters (or words) a kind rewrites.
+RATE = 0.5
+_LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7", "l": "1", "b": "8", "g": "9"}
+_URL_RE = re.compile(r"\b(https?)://([^\s/]+)", re.IGNORECASE)
+_DOMAIN_RE = re.compile(r"\b([a-z0-9-]+)\.(com|io|xyz|org|net|app|finance|co|me|gg|link)\b", re.I)
+_WORD_RE = re.compile(r"[A-Za-z]{4,}")
+
+
+@functools.lru_cache(maxsize=1)
+def homoglyph_table() -> dict[str, tuple[str, ...]]:
+    """ASCII letter -> Cyrillic/Greek characters listed as confusable with it (Unicode data).
+
+    Only look-alikes that survive the project's normalization unchanged (NFKC + lower-case
+    leave them as they are) are kept, so an obfuscated copy stays obfuscated for the model.
+
+    Raises:
+        MissingDependencyError: if confusable_homoglyphs is not installed.
+    """
+    from importlib import resources
+
+    from janitr.data.normalize import normalize_text
+    from janitr.errors import require
+
+    require("confusable_homoglyphs", extra="train")
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
+    out: dict[str, tuple[str, ...]] = {}
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        glyphs = sorted(
+            e["c"]
+            for e in data.get(letter, [])
+            if len(e["c"]) == 1
+            and e["n"].startswith(("CYRILLIC SMALL", "GREEK SMALL"))
+            and normalize_text(e["c"]) == e["c"]
+        )
+        if glyphs:
+            out[letter] = tuple(glyphs)
+    return out
+
+
+def _fullwidth(ch: str) -> str:
+    return chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ("\u3000" if ch == " " else ch)
+
+
+def _leet(text: str, rng: random.Random) -> str:
+    idx = [i for i, c in enumerate(text) if c.lower() in _LEET]
+    chosen = {i for i in idx if rng.random() < RATE} or set(rng.sample(idx, min(1, len(idx))))
+    return "".join(_LEET[c.lower()] if i in chosen else c for i, c in enumerate(text))
+
+
+def _homoglyph(text: str, rng: random.Random) -> str:
+    table = homoglyph_table()
+    idx = [i for i, c in enumerate(text) if c.lower() in table]
+    chosen = {i for i in idx if rng.random() < RATE} or set(rng.sample(idx, min(1, len(idx))))
+    return "".join(rng.choice(table[c.lower()]) if i in chosen else c for i, c in enumerate(text))
+
+
+def _zero_width(text: str, rng: random.Random) -> str:
+    out = []
+    for i, c in enumerate(text):
+        out.append(c)
+        if c.isalnum() and i + 1 < len(text) and text[i + 1].isalnum() and rng.random() < RATE:
+            out.append(rng.choice(ZERO_WIDTH))
+    return "".join(out)
+
+
+def _fullwidth_text(text: str, rng: random.Random) -> str:
+    words = text.split(" ")
+    return " ".join("".join(_fullwidth(c) for c in w) if rng.random() < RATE else w for w in words)
+
+
+def _spaced(text: str, rng: random.Random) -> str:
+    words = list(_WORD_RE.finditer(text))
+    if not words:
+        return text
+    # The longest words carry the most signal ("airdrop", "giveaway"): space 1-3 of them.
+    ranked = sorted(words, key=lambda m: (-len(m.group()), m.start()))
+    chosen = sorted(ranked[: rng.randint(1, 3)], key=lambda m: m.start(), reverse=True)
+    for m in chosen:
+        text = text[: m.start()] + " ".join(m.group()) + text[m.end() :]
+    return text
+
+
+def _defang(text: str, rng: random.Random) -> str:
+    text = _URL_RE.sub(lambda m: m.group(1).replace("tt", "xx") + "://" + m.group(2), text)
+    return _DOMAIN_RE.sub(lambda m: f"{m.group(1)}[.]{m.group(2)}", text)
+
+
+_APPLY = {
+    "leet": _leet,
+    "homoglyph": _homoglyph,
+    "zero_width": _zero_width,
+    "fullwidth": _fullwidth_text,
+    "spaced": _spaced,
+    "defang": _defang,
+}
+
+
+def _check_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ConfigError(
+            f"--kinds: unknown or empty {unknown or kinds}; known: {', '.join(KINDS)}"
+        )
+    return kinds
+
+
+def obfuscate_text(text: str, kind: str, rng: random.Random) -> str:
+    """Rewrite one text with one obfuscation kind (may return it unchanged, e.g. defang
+    on a text without links).
+
+    Raises:
+        ConfigError: on an unknown kind.
+    """
+    _check_kinds([kind])
+    if kind == "mixed":
+        parts = rng.sample([k for k in _APPLY if k != "spaced"], rng.randint(2, 3))
+        # spacing first (it needs plain ASCII words), zero-width last (it splits everything)
+        if rng.random() < 0.5:
+            text = _spaced(text, rng)
+        for k in sorted(parts, key=lambda k: k == "zero_width"):
+            text = _APPLY[k](text, rng)
+        return text
+    return _APPLY[kind](text, rng)
+
+
+def _row_seed(seed: int, row_id: str, kind: str) -> int:
+    # Per-row seeds: a row's copy does not change when other rows are added or removed.
+    import hashlib
+
+    digest = hashlib.blake2b(f"{seed}\0{row_id}\0{kind}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def obfuscate_records(
+    records: Sequence[Record],
+    *,
+    seed: int = 0,
+    kinds: Iterable[str] = KINDS,
+    keep_unchanged: bool = False,
+) -> list[dict]:
+    """One obfuscated copy per (record, kind), as new JSONL rows.
+
+    Args:
+        records: labeled (or unlabeled) rows.
+        seed: seed of the rewrites (same seed, same rows).
+        kinds: obfuscation kinds to apply (see KINDS).
+        keep_unchanged: also emit copies the kind did not change (e.g. defang without links).
+
+    Returns:
+        rows `{"id": "<id>::obf-<kind>", "text", "labels", "obfuscation": kind,
+        "source_id": original id}` in record order, kinds in the given order.
+
+    Raises:
+        ConfigError: on an unknown kind.
+    """
+    kinds = _check_kinds(kinds)
+    rows = []
+    for r in records:
+        for kind in kinds:
+            text = obfuscate_text(r.text, kind, random.Random(_row_seed(seed, r.id, kind)))
+            if text == r.text and not keep_unchanged:
+                continue
+            row = {"id": f"{r.id}::obf-{kind}", "text": text}
+            if r.labels:
+                row["labels"] = list(r.labels)
+            row["obfuscation"] = kind
+            row["source_id"] = r.id
+            rows.append(row)
+    return rows
+
+
+def write_obfuscated(
+    *, data: str | Path, out: str | Path, seed: int = 0, kinds: Iterable[str] = KINDS
+) -> int:
+    """`janitr obfuscate`: read a JSONL file, write its obfuscated copies; returns the count.
+
+    Raises:
+        DataError: on bad rows in the input.
+        ConfigError: on an unknown kind.
+    """
+    from janitr.artifacts import write_lines
+    from janitr.data.records import dump_row, read_records
+
+    records = read_records(data, require_labels=False)
+    rows = obfuscate_records(records, seed=seed, kinds=kinds)
+    return write_lines(out, (dump_row(r) for r in rows))
+
+
+def _rates(gold: np.ndarray, pred: np.ndarray) -> dict:
+    scam = CLASSES.index(SCAM)
+    out: dict = {"rows": int(gold.size)}
+    is_scam = gold == scam
+    out["scams"] = int(is_scam.sum())
+    out["scam_recall"] = float((pred[is_scam] == scam).mean()) if is_scam.any() else 0.0
+    for name in (CLEAN, TOPIC):
+        rows = gold == CLASSES.index(name)
+        out[f"{name}_rows"] = int(rows.sum())
+        out[f"scam_fpr_{name}"] = float((pred[rows] == scam).mean()) if rows.any() else 0.0
+    return out
+
+
+def robustness_report(
+    scorer,
+    records: Sequence[Record],
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    normalization: NormalizationConfig | None = None,
+    seed: int = 0,
+    kinds: Iterable[str] = KINDS,
+) -> dict:
+    """Scam recall and scam FPR on obfuscated copies vs on the originals, per kind.
+
+    Args:
+        scorer: a `Bundle` (its thresholds and normalization are used) or any object with
+            `predict_heads(normalized_texts) -> (N, 2)`.
+        records: labeled rows (the originals).
+        thresholds: `{"scam", "topic_crypto"}`; required unless `scorer` is a bundle.
+        normalization: normalization settings; default: the bundle's, else the default.
+        seed: obfuscation seed.
+        kinds: obfuscation kinds.
+
+    Returns:
+        `{"seed", "thresholds", "original": {...}, "kinds": {kind: {"obfuscated": {...},
+        "original": {...}}}}`, where each `{...}` holds rows, scam_recall, scam_fpr_clean,
+        scam_fpr_topic_crypto; a kind's `original` is measured on the same source rows as
+        its copies (a kind leaves some rows unchanged, e.g. defang without links).
+
+    Raises:
+        ConfigError: if thresholds are missing or a kind is unknown.
+    """
+    from janitr.runtime.bundle import Bundle
+
+    if isinstance(scorer, Bundle):
+        thresholds = thresholds or scorer.thresholds
+        normalization = normalization or scorer.normalization
+        scorer = scorer.scorer()
+    if thresholds is None:
+        raise ConfigError("robustness_report needs thresholds (or a bundle)")
+    norm = normalization or NormalizationConfig()
+    kinds = _check_kinds(kinds)
+
+    def predict(texts: Sequence[str]) -> np.ndarray:
+        heads = scorer.predict_heads([norm.apply(t) for t in texts])
+        return decide(heads[:, 0], heads[:, 1], t_scam=thresholds[SCAM],
+                      t_topic=thresholds[TOPIC])  # fmt: skip
+
+    gold = np.array([CLASSES.index(collapse(r.labels)) for r in records], dtype=np.int64)
+    pred = predict([r.text for r in records])
+    position = {r.id: i for i, r in enumerate(records)}
+    report = {
+        "seed": seed,
+        "thresholds": {SCAM: float(thresholds[SCAM]), TOPIC: float(thresholds[TOPIC])},
+        "original": _rates(gold, pred),
+        "kinds": {},
+    }
+    rows = obfuscate_records(records, seed=seed, kinds=kinds)
+    for kind in kinds:
+        copies = [row for row in rows if row["obfuscation"] == kind]
+        src = np.array([position[row["source_id"]] for row in copies], dtype=np.int64)
+        obf_pred = predict([row["text"] for row in copies]) if copies else np.zeros(0, int)
+        report["kinds"][kind] = {
+            "obfuscated": _rates(gold[src], obf_pred),
+            "original": _rates(gold[src], pred[src]),
+        }
+    return report
+
+
+def format_robustness(report: dict) -> str:
+    """A table: per kind, scam recall and scam FPR (clean / topic) original -> obfuscated."""
+    lines = [
+        f"{'kind':<12}{'rows':>6}{'scam recall':>20}{'FPR clean':>20}{'FPR topic':>20}",
+    ]
+
+    def cell(a: float, b: float) -> str:
+        return f"{a:.3f} -> {b:.3f}"
+
+    o = report["original"]
+    lines.append(f"{'(original)':<12}{o['rows']:>6}{o['scam_recall']:>20.3f}"
+                 f"{o['scam_fpr_clean']:>20.3f}{o['scam_fpr_topic_crypto']:>20.3f}")  # fmt: skip
+    for kind, v in report["kinds"].items():
+        a, b = v["original"], v["obfuscated"]
+        lines.append(
+            f"{kind:<12}{b['rows']:>6}{cell(a['scam_recall'], b['scam_recall']):>20}"
+            f"{cell(a['scam_fpr_clean'], b['scam_fpr_clean']):>20}"
+            f"{cell(a['scam_fpr_topic_crypto'], b['scam_fpr_topic_crypto']):>20}"
+        )
+    return "\n".join(lines)

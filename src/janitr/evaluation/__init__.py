@@ -1,0 +1,1 @@
+"""Metrics, threshold tuning and the one evaluation path for every bundle."""

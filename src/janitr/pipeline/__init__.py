@@ -1,0 +1,1 @@
+"""Reproducible runs: config, the stage runner, run registry, sweeps, reports."""

@@ -1,0 +1,830 @@
+"""The pipeline config: one typed section per stage, loaded from TOML, overridable per key.
+
+    [run]         seed and name of the run
+    [data]        which files of the data directory are which split; demo data size
+    [leakage]     overlap checks between splits
+    [tokenizer]   -> janitr.student.tokenizer.TokenizerConfig
+    [fasttext]    -> janitr.baselines.fasttext.FastTextConfig
+    [pretrain]    optional domain-adaptive MLM pretraining (off by default)
+    [teacher]     -> janitr.teacher.model.TeacherConfig (calibrated inside the teacher stage)
+    [cache]       teacher logit cache
+    [distill]     -> janitr.student.distill.DistillConfig
+    [student]     -> janitr.student.model.StudentConfig
+    [export], [quantize]  ONNX export and int8 quantization, with their parity gates
+    [thresholds]  target FPR per head
+    [evaluate]    which split, bootstrap size
+    [report]      the HTML/Markdown report
+
+Sections owned by a stage module reuse that module's own config dataclass: it is referenced
+by name ("module:Class") and imported only when a config is built, so loading a config
+never imports torch (stage modules import it inside their functions). Values are checked
+against the dataclass field types, `--set key=value` strings are coerced from those types
+(`--set teacher.seeds=13,42,7`), and every problem is collected and reported at once with
+the full key (`teacher.lr: expected a float, found 'abc'`). Unknown keys are rejected with
+a did-you-mean suggestion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from janitr.errors import ConfigError
+from janitr.evaluation.thresholds import RULES, TUNE_CHOICES, tuning_splits
+
+FORMAT = "janitr-pipeline-config"
+FORMAT_VERSION = 1
+
+
+def dataclass_from_dict(cls, data: dict, *, what: str):
+    """Build a stage config dataclass from a dict, rejecting unknown keys.
+
+    A typo in a key must not be silently ignored, so unknown keys are an error naming them
+    and the known ones.
+
+    Raises:
+        ConfigError: on unknown keys (or invalid values, from the dataclass itself).
+    """
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} config key(s) {unknown} (known: {sorted(known)})")
+    return cls(**data)
+
+
+def _problems_to_error(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+# --- sections owned by the pipeline ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of the run as a whole."""
+
+    seed: int = 13
+    """Seed of everything the pipeline itself draws: demo data, bootstrap resamples."""
+    name: str = ""
+    """Run name; empty: `YYYY-MM-DD-<adjective>-<noun>` drawn at the first start of the run."""
+    name_from_seed: bool = False
+    """Draw the generated name from `seed` (reproducible names, for tests)."""
+
+    def __post_init__(self) -> None:
+        # '.' is allowed: sweep variants are named like `BASE--alpha-0.5`.
+        if self.name and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", self.name):
+            raise ConfigError(
+                f"name: expected lower-case letters, digits, '.' and '-', found {self.name!r}"
+            )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data directory holds `train.jsonl`, `valid.jsonl`, `calib.jsonl` and optionally
+    `holdout.jsonl` and `unlabeled.jsonl` (the file names every stage reads)."""
+
+    demo_rows: int = 600
+    """Labeled rows of the generated demo dataset when no data directory is given."""
+    tokenizer_unlabeled: bool = True
+    """Also train the tokenizer on `unlabeled.jsonl` (if present)."""
+    holdout_fraction: float = 0.2
+    """When the data directory has no `holdout.jsonl`, the first stage carves this share of
+    `train.jsonl` into a holdout (group-aware and stratified, `janitr.data.splits`); every later
+    stage trains on the rest and the final evaluation uses the holdout. 0 turns it off."""
+    holdout_seed: int = 13
+    """Seed of the holdout carve."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.demo_rows < 30:
+            problems.append(f"demo_rows: expected an integer >= 30, found {self.demo_rows}")
+        if not (self.holdout_fraction == 0 or 0.02 <= self.holdout_fraction <= 0.5):
+            problems.append(
+                "holdout_fraction: expected 0 (off) or a float in [0.02, 0.5], "
+                f"found {self.holdout_fraction}"
+            )
+        _problems_to_error(problems)
+
+
+@dataclass(frozen=True)
+class LeakageConfig:
+    """Overlap checks between the splits before anything trains."""
+
+    threshold: float = 0.8
+    """Jaccard similarity from which two texts count as near-duplicates."""
+    fail: bool = True
+    """Stop the run when the holdout (the evaluation split) overlaps any other split."""
+    fail_any: bool = False
+    """Also stop when train, valid and calib overlap each other (otherwise: a warning and a
+    note in the report; such overlap flatters model selection, not the final numbers)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"threshold: expected a float in (0, 1], found {self.threshold}")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Optional domain-adaptive MLM pretraining of the teacher encoder on unlabeled text."""
+
+    enabled: bool = False
+    """Run the pretraining stage."""
+    steps: int = 100
+    """Optimizer steps of masked-language-model training."""
+    lr: float = 5e-5
+    """Learning rate."""
+    mlm_probability: float = 0.15
+    """Share of tokens masked."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.steps < 1:
+            problems.append(f"steps: expected a positive integer, found {self.steps}")
+        if not self.lr > 0:
+            problems.append(f"lr: expected a positive float, found {self.lr}")
+        if not 0 < self.mlm_probability < 1:
+            problems.append(
+                f"mlm_probability: expected a float in (0, 1), found {self.mlm_probability}"
+            )
+        _problems_to_error(problems)
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """The teacher logit / hidden-state cache that distillation reads."""
+
+    layers: tuple[int, ...] | None = None
+    """1-based teacher layers whose [CLS] vectors are cached (default: 4 spread over depth)."""
+    batch_size: int = 64
+    """Teacher inference batch size."""
+    linear_weight: float = 0.5
+    """Share of a word + char n-gram linear model in the distillation targets (0 = the
+    transformer teacher alone). Two model families rank scams better together than either
+    alone; train rows get the linear model's out-of-fold scores (docs/LEVERS.md)."""
+    unlabeled: bool = True
+    """Also cache teacher targets for `unlabeled.jsonl` (rows near-duplicating valid, calib
+    or holdout texts dropped): extra soft-label-only rows for the student."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.layers is not None and (not self.layers or min(self.layers) < 1):
+            problems.append(f"layers: expected positive layer numbers, found {self.layers}")
+        if not 0.0 <= self.linear_weight <= 1.0:
+            problems.append(
+                f"linear_weight: expected a float in [0, 1], found {self.linear_weight}"
+            )
+        if self.batch_size < 1:
+            problems.append(f"batch_size: expected a positive integer, found {self.batch_size}")
+        _problems_to_error(problems)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """ONNX export of the student and its parity gate against torch."""
+
+    opset: int = 17
+    """ONNX opset."""
+    parity_rows: int = 1000
+    """Texts (train + valid + unlabeled, normalized) the parity check needs at least."""
+    max_mean_delta: float = 0.01
+    """Largest mean |delta p| per head between torch and ONNX."""
+    min_agreement: float = 0.99
+    """Smallest share of identical decisions."""
+
+    def __post_init__(self) -> None:
+        problems = _parity_gate_problems(self)
+        if self.opset < 11:
+            problems.append(f"opset: expected an integer >= 11, found {self.opset}")
+        _problems_to_error(problems)
+
+
+def _parity_gate_problems(section) -> list[str]:
+    """Problems in a parity gate's settings (shared by the export and quantize sections)."""
+    problems = []
+    if section.parity_rows < 1:
+        problems.append(f"parity_rows: expected a positive integer, found {section.parity_rows}")
+    if not 0 < section.max_mean_delta < 1:
+        problems.append(
+            f"max_mean_delta: expected a float in (0, 1), found {section.max_mean_delta}"
+        )
+    if not 0 < section.min_agreement <= 1:
+        problems.append(f"min_agreement: expected a float in (0, 1], found {section.min_agreement}")
+    return problems
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """Int8 quantization of the exported student and its parity gate."""
+
+    mode: Literal["dynamic", "static"] = "dynamic"
+    """dynamic (no calibration data) or static (QDQ, ranges from training texts)."""
+    per_channel: bool = False
+    """Per-channel weight scales."""
+    parity_rows: int = 1000
+    """Texts the int8 parity check needs at least."""
+    max_mean_delta: float = 0.01
+    """Largest mean |delta p| per head between fp32 and int8."""
+    min_agreement: float = 0.99
+    """Smallest share of identical decisions."""
+
+    def __post_init__(self) -> None:
+        _problems_to_error(_parity_gate_problems(self))
+
+
+@dataclass(frozen=True)
+class ThresholdsConfig:
+    """Per-head threshold tuning on the calibration split (rows no model trained on)."""
+
+    scam_target_fpr: float = 0.02
+    """Highest scam false-positive rate allowed; the product rule is 2%."""
+    topic_target_fpr: float = 1.0
+    """Highest topic_crypto false-positive rate allowed; 1.0 (the default) sets no ceiling:
+    the topic threshold then maximizes topic F1 given the scam threshold."""
+    tune_on: str = "valid+calib"
+    """Split(s) the thresholds are tuned on: calib, valid or valid+calib. More rows give a
+    steadier FPR (calib's ~150 negatives move 0.7 points per false positive)."""
+    rule: str = "guaranteed"
+    """Scam rule: empirical (FPR on the tuning rows <= target) or guaranteed (the one-sided
+    Clopper-Pearson bound on the FPR <= target at `confidence`). An empirical threshold
+    allowing k false positives among n negatives has an expected FPR of about (k+1)/(n+1),
+    slightly *above* the target; the bound keeps the budget on new data."""
+    confidence: float = 0.8
+    """Confidence of the guaranteed rule (0.8 needs >= 80 negatives for 2%)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.tune_on not in TUNE_CHOICES:
+            problems.append(
+                f"tune_on: expected one of {', '.join(TUNE_CHOICES)}, found {self.tune_on!r}"
+            )
+        if self.rule not in RULES:
+            problems.append(f"rule: expected one of {', '.join(RULES)}, found {self.rule!r}")
+        if not 0.0 < self.confidence < 1.0:
+            problems.append(f"confidence: expected a float in (0, 1), found {self.confidence}")
+        if not 0.0 < self.scam_target_fpr < 1.0:
+            problems.append(
+                f"scam_target_fpr: expected a float in (0, 1), found {self.scam_target_fpr}"
+            )
+        if not 0.0 < self.topic_target_fpr <= 1.0:
+            problems.append(
+                f"topic_target_fpr: expected a float in (0, 1], found {self.topic_target_fpr}"
+            )
+        _problems_to_error(problems)
+
+    @property
+    def topic_fpr_ceiling(self) -> float | None:
+        """The topic FPR target handed to the tuner (None: maximize topic F1 only)."""
+        return None if self.topic_target_fpr >= 1.0 else self.topic_target_fpr
+
+    @property
+    def tune_splits(self) -> tuple[str, ...]:
+        return tuning_splits(self.tune_on)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Final evaluation of every bundle, on one split, with one metric code path."""
+
+    split: str = "auto"
+    """Split to evaluate on: auto (holdout if present, else valid), holdout, valid or calib."""
+    allow_overlap: bool = False
+    """Score rows a model trained or was tuned on (the numbers are then not honest)."""
+    bootstrap: int = 1000
+    """Bootstrap resamples for confidence intervals."""
+    seed: int = 0
+    """Bootstrap seed."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.split not in ("auto", "holdout", "valid", "calib"):
+            problems.append(
+                f"split: expected one of auto, holdout, valid, calib, found {self.split!r}"
+            )
+        if self.bootstrap < 0:
+            problems.append(f"bootstrap: expected an integer >= 0, found {self.bootstrap}")
+        _problems_to_error(problems)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The run report (HTML with embedded images, and Markdown)."""
+
+    enabled: bool = True
+    """Render the report at the end of the run."""
+    top_errors: int = 15
+    """False positives and false negatives listed per bundle."""
+
+    def __post_init__(self) -> None:
+        if self.top_errors < 0:
+            raise ConfigError(f"top_errors: expected an integer >= 0, found {self.top_errors}")
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """Fallback section for a stage whose module defines no config of its own."""
+
+
+# --- the composed config ------------------------------------------------------------------
+
+#: Section name -> its dataclass, or "module:Class" for a stage module's own config
+#: (imported when a config is built; the module must not import torch at import time).
+SECTIONS: dict[str, type | str] = {
+    "run": RunConfig,
+    "data": DataConfig,
+    "leakage": LeakageConfig,
+    "tokenizer": "janitr.student.tokenizer:TokenizerConfig",
+    "fasttext": "janitr.baselines.fasttext:FastTextConfig",
+    "pretrain": PretrainConfig,
+    "teacher": "janitr.teacher.model:TeacherConfig",
+    "cache": CacheConfig,
+    "distill": "janitr.student.distill:DistillConfig",
+    "student": "janitr.student.model:StudentConfig",
+    "export": ExportConfig,
+    "quantize": QuantizeConfig,
+    "thresholds": ThresholdsConfig,
+    "evaluate": EvaluateConfig,
+    "report": ReportConfig,
+}
+
+
+def section_class(name: str) -> type:
+    """The dataclass of a section, importing a stage module's config if needed.
+
+    A stage module that is absent or defines no such class gives the empty `StageOptions`
+    (the section then accepts no keys).
+    """
+    spec = SECTIONS[name]
+    if isinstance(spec, type):
+        return spec
+    module_name, _, class_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return StageOptions
+    return getattr(module, class_name, StageOptions)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The resolved configuration of one pipeline run: one instance per section.
+
+    Build it with `load_config` (TOML + overrides) or `config_from_dict`; the constructor
+    does not check sections. `section(name)` returns a section, `to_dict()` plain data.
+    """
+
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        sections = object.__getattribute__(self, "sections")
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"PipelineConfig has no section {name!r}")
+
+    def section(self, name: str) -> Any:
+        return self.sections[name]
+
+    def section_dict(self, name: str) -> dict:
+        """One section as plain JSON data (what stage manifests hash)."""
+        return _to_plain(self.sections[name])
+
+    def to_dict(self) -> dict:
+        return {name: _to_plain(value) for name, value in self.sections.items()}
+
+    def with_overrides(self, overrides: Sequence[str] | Mapping[str, Any]) -> PipelineConfig:
+        """A new config with `key=value` overrides applied (checked like `load_config`)."""
+        return config_from_dict(self.to_dict(), overrides=overrides)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
+# --- type coercion ---------------------------------------------------------------------------
+
+_NONE_WORDS = {"none", "null", ""}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # unresolved TYPE_CHECKING names: resolve what we can field by field
+        namespace = {"Path": Path, "Literal": Literal, "Any": Any, **vars(typing)}
+        out = {}
+        for f in dataclasses.fields(cls):
+            try:
+                out[f.name] = eval(f.type, namespace) if isinstance(f.type, str) else f.type
+            except Exception:
+                out[f.name] = Any
+        return out
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a float"
+    if tp is bool:
+        return "true or false"
+    if tp in (str, Path):
+        return "a string"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, tuple, Sequence):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        inner = _describe(args[0]) if args else "a value"
+        return f"a comma-separated list of {inner.removeprefix('an ').removeprefix('a ')}s"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(
+            _describe(a) if a is not type(None) else "none" for a in typing.get_args(tp)
+        )
+    return "a value"
+
+
+class _Bad(Exception):
+    pass
+
+
+def coerce(value: Any, tp: Any) -> Any:
+    """Coerce a TOML value or a `--set` string to a field type.
+
+    Raises:
+        ValueError: with "expected ..., found ..." if the value does not fit.
+    """
+    try:
+        return _coerce(value, tp)
+    except _Bad:
+        raise ValueError(f"expected {_describe(tp)}, found {value!r}") from None
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if type(None) in args and (
+            value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)
+        ):
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg)
+            except _Bad:
+                continue
+        raise _Bad
+    if tp is type(None):
+        if value is None:
+            return None
+        raise _Bad
+    if origin is Literal:
+        for choice in typing.get_args(tp):
+            if value == choice or (isinstance(value, str) and str(choice) == value.strip()):
+                return choice
+        raise _Bad
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise _Bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise _Bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip().replace("_", ""))
+            except ValueError:
+                raise _Bad from None
+        raise _Bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise _Bad
+        if isinstance(value, (int, float)):
+            out = float(value)
+        elif isinstance(value, str):
+            try:
+                out = float(value.strip())
+            except ValueError:
+                raise _Bad from None
+        else:
+            raise _Bad
+        if not math.isfinite(out):
+            raise _Bad
+        return out
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _Bad
+    if tp is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise _Bad
+    if origin in (list, tuple, Sequence):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        inner = args[0] if args else Any
+        if isinstance(value, str):
+            items = [v for v in (s.strip() for s in value.split(",")) if v]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise _Bad
+        out = [_coerce(v, inner) for v in items]
+        return tuple(out) if origin is tuple else out
+    if origin is dict or tp is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise _Bad
+    return value
+
+
+# --- building a config ---------------------------------------------------------------------
+
+
+def _suggest(name: str, choices: Sequence[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {prefix}{close[0]}?)"
+    return f" (known: {', '.join(choices)})" if choices else " (this section takes no keys)"
+
+
+def _flag_to_key(message: str, section: str, names: set[str]) -> str:
+    """Rewrite a stage config's `--flag-name` in an error message as `section.flag_name`."""
+
+    def repl(match: re.Match) -> str:
+        key = match.group(1).replace("-", "_")
+        return f"{section}.{key}" if key in names else match.group(0)
+
+    return re.sub(r"--([a-z][a-z0-9-]*)", repl, message)
+
+
+def _build_section(name: str, values: Mapping[str, Any], problems: list[str]) -> Any:
+    cls = section_class(name)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = _field_types(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            problems.append(f"{name}.{key}: unknown key{_suggest(key, sorted(fields), name + '.')}")
+            continue
+        try:
+            kwargs[key] = coerce(value, hints.get(key, Any))
+        except ValueError as exc:
+            problems.append(f"{name}.{key}: {exc}")
+    if any(p.startswith(f"{name}.") for p in problems):
+        return None
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        for part in str(exc).split("; "):
+            part = re.sub(r"^invalid [\w ]+ config: ", "", part)
+            part = _flag_to_key(part, name, set(fields))
+            part = re.sub(rf"^({re.escape(name)}\.\w+) (?!\()", r"\1: ", part)
+            if not part.startswith(f"{name}."):
+                head, sep, _ = part.partition(":")
+                part = f"{name}.{part}" if sep and head in fields else f"{name}: {part}"
+            problems.append(part)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{name}: {exc}")
+    return None
+
+
+def _cross_checks(sections: Mapping[str, Any]) -> list[str]:
+    """Constraints between sections (each names the key to change)."""
+    problems = []
+    tok, student = sections.get("tokenizer"), sections.get("student")
+    tv, sv = getattr(tok, "vocab_size", None), getattr(student, "vocab_size", None)
+    if tv is not None and sv is not None and tv != sv:
+        problems.append(f"student.vocab_size: expected {tv} (= tokenizer.vocab_size), found {sv}")
+    return problems
+
+
+def parse_override(item: str) -> tuple[str, str]:
+    """Split `section.key=value` into its key and value.
+
+    Raises:
+        ConfigError: if the item has no `=` or the key is not `section.key`.
+    """
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or "." not in key:
+        raise ConfigError(
+            f"--set {item!r}: expected section.key=value, e.g. --set distill.temperature=2"
+        )
+    return key, value
+
+
+def config_from_dict(
+    data: Mapping[str, Any], *, overrides: Sequence[str] | Mapping[str, Any] = ()
+) -> PipelineConfig:
+    """Build and check a config from nested plain data plus `key=value` overrides.
+
+    Args:
+        data: `{section: {key: value}}` (e.g. parsed TOML); missing keys take defaults.
+        overrides: `["distill.temperature=2", ...]` strings, or a `{"section.key": value}`
+            mapping; applied after `data`.
+
+    Raises:
+        ConfigError: listing every problem found, each naming its full key.
+    """
+    problems: list[str] = []
+    merged: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for section, values in data.items():
+        if section in ("format", "format_version"):
+            continue
+        if section not in SECTIONS:
+            problems.append(f"{section}: unknown section{_suggest(section, list(SECTIONS))}")
+            continue
+        if not isinstance(values, Mapping):
+            problems.append(f"{section}: expected a table of keys, found {values!r}")
+            continue
+        merged[section].update(values)
+    items = (
+        overrides.items()
+        if isinstance(overrides, Mapping)
+        else (parse_override(o) for o in overrides)
+    )
+    for key, value in items:
+        section, _, name = key.partition(".")
+        if section not in SECTIONS:
+            hint = _suggest(section, list(SECTIONS))
+            problems.append(f"{key}: unknown section {section!r}{hint}")
+            continue
+        merged[section][name] = value
+    sections = {name: _build_section(name, values, problems) for name, values in merged.items()}
+    if not problems:
+        problems += _cross_checks(sections)
+    _problems_to_error(problems)
+    return PipelineConfig(sections=sections)
+
+
+#: Built-in configs, usable without the repository's `configs/` folder (an installed
+#: package has none). The defaults of every section are `configs/default.toml`; "fast" is
+#: `configs/fast.toml` (tests check that both stay equal to their files).
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    "fast": {
+        "run": {"seed": 13},
+        "data": {"demo_rows": 600, "holdout_fraction": 0.2},
+        "tokenizer": {"vocab_size": 2000, "min_frequency": 1},
+        "fasttext": {"dim": 16, "epoch": 10, "bucket": 100000, "cutoff": 1000, "threads": 1},
+        "teacher": {
+            "seeds": [13],
+            "force": True,
+            "epochs": 1,
+            "max_steps": 8,
+            "batch_size": 16,
+            "eval_batch_size": 64,
+            "max_length": 48,
+        },
+        "cache": {"batch_size": 64},
+        "student": {
+            "vocab_size": 2000,
+            "layers": 2,
+            "hidden": 64,
+            "heads": 2,
+            "ffn": 128,
+            "max_length": 48,
+        },
+        "distill": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
+        "export": {"parity_rows": 200},
+        "quantize": {"parity_rows": 200},
+        "thresholds": {
+            "scam_target_fpr": 0.02,
+            "topic_target_fpr": 1.0,
+            "tune_on": "valid+calib",
+            "rule": "empirical",
+        },
+        "evaluate": {"bootstrap": 200},
+        "report": {"top_errors": 8},
+    },
+}
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    preset: str | None = None,
+) -> PipelineConfig:
+    """Load a pipeline config from TOML (defaults if `path` is None) plus overrides.
+
+    Args:
+        path: a TOML file; None: the built-in `preset` (default: the section defaults).
+        overrides: `key=value` strings or a mapping, applied last.
+        preset: a name in `PRESETS` ("default", "fast"), used only when `path` is None.
+
+    Raises:
+        ConfigError: if the file is missing or not TOML, the preset unknown, or any key is
+            unknown or invalid (all problems at once, each with its full key).
+    """
+    import tomllib
+
+    data: dict[str, Any] = {}
+    if path is None and preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown config preset {preset!r}{_suggest(preset, list(PRESETS))}")
+        data = json.loads(json.dumps(PRESETS[preset]))
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (see configs/default.toml)")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    try:
+        return config_from_dict(data, overrides=overrides)
+    except ConfigError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{exc}") from None
+
+
+# --- saving ----------------------------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(config: PipelineConfig) -> str:
+    """The resolved config as TOML (keys whose value is None are written as comments)."""
+    lines = [f"# janitr resolved pipeline config (format {FORMAT} v{FORMAT_VERSION})"]
+    for name, values in config.to_dict().items():
+        lines.append("")
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            if value is None:
+                lines.append(f"# {key} = (none)")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def save_config(config: PipelineConfig, run_dir: str | Path) -> None:
+    """Write `config.toml` (readable) and `config.json` (exact) into a run directory."""
+    from janitr.artifacts import write_json, write_text
+
+    run_dir = Path(run_dir)
+    write_text(run_dir / "config.toml", to_toml(config))
+    write_json(
+        run_dir / "config.json",
+        {"format": FORMAT, "format_version": FORMAT_VERSION, **config.to_dict()},
+    )
+
+
+def load_saved_config(run_dir: str | Path) -> PipelineConfig:
+    """Load the config a run was made with (its `config.json`).
+
+    Raises:
+        ConfigError: if the run has no saved config or it has another format version.
+    """
+    from janitr.artifacts import read_json
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist: {run_dir} is not a `janitr run` directory")
+    data = read_json(path)
+    if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(
+            f"{path}: expected {FORMAT} v{FORMAT_VERSION}, found "
+            f"{data.get('format')!r} v{data.get('format_version')!r}"
+        )
+    return config_from_dict(data)

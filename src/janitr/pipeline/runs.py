@@ -1,0 +1,530 @@
+"""The run registry: readable run names, `RUN_INFO.json`, list / show / compare.
+
+Every `janitr run` directory gets a name (`YYYY-MM-DD-<adjective>-<noun>`) and, when it
+finishes, a `RUN_INFO.json`: format version, name, git commit of the code, resolved config,
+data hashes, stage timings, final metrics per bundle, and every shipped file with its size
+and SHA-256.
+
+`compare_runs` puts two runs' evaluations of one bundle side by side, but only if both were
+evaluated on the very same rows (same data SHA-256 and the same row ids): comparing numbers
+measured on different data is how the original project fooled itself. On the same rows it
+gives the metric deltas with paired-bootstrap 95% intervals and an exact McNemar test on
+per-row scam correctness, because with a few hundred rows a difference of two or three
+examples is noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from janitr.artifacts import file_entry, read_json, write_json
+from janitr.errors import RunError
+
+RUN_INFO = "RUN_INFO.json"
+RUN_INFO_FORMAT = "janitr-run-info"
+RUN_INFO_VERSION = 1
+EVAL_FILE = "eval.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+#: Metrics shown by `runs list/show/compare`, in order.
+KEY_METRICS: tuple[str, ...] = (
+    "scam_precision", "scam_recall", "scam_f1", "scam_fpr", "macro_f1", "exact_match",
+)  # fmt: skip
+
+ADJECTIVES = (
+    "agile", "amber", "apex", "bold", "brave", "bright", "calm", "clever", "cosmic", "crisp",
+    "daring", "eager", "fierce", "gentle", "glossy", "golden", "happy", "humble", "jolly",
+    "keen", "lively", "lucid", "mellow", "nimble", "noble", "plucky", "quiet", "rapid",
+    "serene", "sharp", "silver", "steady", "swift", "tidy", "vivid", "witty",
+)  # fmt: skip
+NOUNS = (
+    "albatross", "badger", "beaver", "bison", "cheetah", "condor", "crane", "dolphin",
+    "falcon", "ferret", "gazelle", "heron", "ibis", "jaguar", "koala", "lemur", "lynx",
+    "marten", "narwhal", "ocelot", "otter", "owl", "panda", "pelican", "puffin", "quokka",
+    "raven", "robin", "salmon", "sparrow", "stork", "tapir", "toucan", "walrus", "wombat",
+    "zebra",
+)  # fmt: skip
+
+
+def make_run_name(*, seed: int | None = None, date: str | None = None) -> str:
+    """A readable run name `YYYY-MM-DD-<adjective>-<noun>`.
+
+    Args:
+        seed: draw the words from this seed (reproducible); None draws them at random.
+        date: `YYYY-MM-DD` (default: today, UTC).
+
+    >>> make_run_name(seed=1, date="2026-02-15")
+    '2026-02-15-bright-owl'
+    """
+    date = date or datetime.now(UTC).strftime("%Y-%m-%d")
+    rng = random.Random(seed) if seed is not None else random.SystemRandom()
+    return f"{date}-{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}"
+
+
+def git_commit(path: Path | None = None) -> dict | None:
+    """`{"commit", "dirty"}` of the git checkout holding the code, or None outside git."""
+    cwd = path or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+# --- reading a run ----------------------------------------------------------------------------
+
+
+def _stage_dirs(run_dir: Path) -> list[Path]:
+    return sorted(p for p in (run_dir / "stages").glob("[0-9][0-9]-*") if p.is_dir())
+
+
+def stage_manifests(run_dir: str | Path) -> list[dict]:
+    """The manifests of the run's finished stages, in order."""
+    from janitr.pipeline.run import read_manifest
+
+    out = []
+    for stage_dir in _stage_dirs(Path(run_dir)):
+        manifest = read_manifest(stage_dir)
+        if manifest is not None:
+            out.append(manifest)
+    return out
+
+
+def evaluation_dir(run_dir: str | Path) -> Path | None:
+    """The run's evaluate stage folder, or None if the run has not evaluated yet."""
+    found = [p for p in _stage_dirs(Path(run_dir)) if p.name.endswith("-evaluate")]
+    return found[-1] if found else None
+
+
+def collect_metrics(run_dir: str | Path) -> dict[str, dict]:
+    """`{bundle: {"metrics", "ci95", "thresholds", "data", "rows"}}` from the evaluate stage."""
+    eval_dir = evaluation_dir(run_dir)
+    out: dict[str, dict] = {}
+    if eval_dir is None:
+        return out
+    order = ("fasttext", "teacher", "student-fp32", "student-int8")
+    paths = sorted(
+        eval_dir.glob(f"*/{EVAL_FILE}"),
+        key=lambda p: (order.index(p.parent.name) if p.parent.name in order else 9, p.parent.name),
+    )
+    for path in paths:
+        report = read_json(path)
+        out[path.parent.name] = {
+            "metrics": report.get("metrics", {}),
+            "ci95": report.get("ci95", {}),
+            "thresholds": report.get("thresholds", {}),
+            "data": report.get("data", {}),
+            "rows": report.get("rows"),
+        }
+    return out
+
+
+def _data_hashes(manifests: Sequence[dict]) -> dict:
+    data: dict[str, dict] = {}
+    for manifest in manifests:
+        for key, entry in manifest.get("inputs", {}).items():
+            if key.startswith("data:") and entry:
+                data[key.removeprefix("data:")] = entry
+    return data
+
+
+def write_run_info(run_dir: str | Path) -> dict:
+    """Write (or refresh) `RUN_INFO.json` for a run directory and return it."""
+    run_dir = Path(run_dir)
+    identity = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    manifests = stage_manifests(run_dir)
+    files = []
+    shipped = [run_dir / n for n in ("config.toml", "config.json", "report.html", "report.md")]
+    for path in shipped + sorted((run_dir / "bundles").rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            files.append({"path": path.relative_to(run_dir).as_posix(), **file_entry(path)})
+    config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    info = {
+        "format": RUN_INFO_FORMAT,
+        "format_version": RUN_INFO_VERSION,
+        "name": identity.get("name", run_dir.name),
+        "created_at": identity.get("created_at"),
+        "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data_dir": identity.get("data_dir"),
+        "git": git_commit(),
+        "config": {k: v for k, v in config.items() if k not in ("format", "format_version")},
+        "data": _data_hashes(manifests),
+        "stages": [
+            {
+                "index": m["index"],
+                "name": m["stage"],
+                "seconds": m["seconds"],
+                "finished_at": m["finished_at"],
+            }
+            for m in manifests
+        ],
+        "total_stage_seconds": round(sum(m["seconds"] for m in manifests), 3),
+        "metrics": collect_metrics(run_dir),
+        "files": files,
+        "file_count": len(files),
+        "total_bytes": sum(f["size"] for f in files),
+    }
+    write_json(run_dir / RUN_INFO, info)
+    return info
+
+
+def load_run_info(run: str | Path) -> dict:
+    """Read a run's `RUN_INFO.json`.
+
+    Raises:
+        RunError: if the directory is not a finished run or the file has another format.
+    """
+    run = Path(run)
+    path = run / RUN_INFO
+    if not path.is_file():
+        hint = (
+            "it has started but not finished; rerun `janitr run` to resume it"
+            if (run / "run.json").is_file()
+            else "pass a directory made by `janitr run`"
+        )
+        raise RunError(f"{run}: no {RUN_INFO} ({hint})")
+    info = read_json(path)
+    if info.get("format") != RUN_INFO_FORMAT or info.get("format_version") != RUN_INFO_VERSION:
+        raise RunError(
+            f"{path}: expected {RUN_INFO_FORMAT} v{RUN_INFO_VERSION}, found "
+            f"{info.get('format')!r} v{info.get('format_version')!r}"
+        )
+    return info
+
+
+# --- list / show ------------------------------------------------------------------------------
+
+
+def _flat(metrics: dict) -> dict[str, float]:
+    """`{"scam_recall": ..., "macro_f1": ...}` from a nested metrics dict."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                if isinstance(v, (int, float)):
+                    out[f"{key}_{sub}"] = float(v)
+        elif isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def list_runs(root: str | Path = "runs") -> list[dict]:
+    """Every run directory under `root` (finished or not), newest first.
+
+    Returns:
+        `[{"name", "path", "status", "created_at", "metrics": {bundle: flat metrics}}]`.
+    """
+    root = Path(root)
+    rows = []
+    if not root.is_dir():
+        return rows
+    for run_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (run_dir / RUN_INFO).is_file():
+            try:
+                info = load_run_info(run_dir)
+            except (RunError, ValueError):
+                continue
+            rows.append(
+                {
+                    "name": info["name"],
+                    "path": str(run_dir),
+                    "status": "complete",
+                    "created_at": info.get("created_at") or "",
+                    "metrics": {b: _flat(m["metrics"]) for b, m in info["metrics"].items()},
+                }
+            )
+        elif (run_dir / "run.json").is_file():
+            identity = read_json(run_dir / "run.json")
+            rows.append(
+                {
+                    "name": identity.get("name", run_dir.name),
+                    "path": str(run_dir),
+                    "status": "incomplete",
+                    "created_at": identity.get("created_at", ""),
+                    "metrics": {},
+                }
+            )
+    rows.sort(key=lambda r: (r["created_at"], r["name"]), reverse=True)
+    return rows
+
+
+def format_runs(rows: Sequence[dict], *, bundle: str = "student-int8") -> str:
+    """A text table of `list_runs` output."""
+    if not rows:
+        return "no runs found"
+    head = f"{'name':<32} {'status':<10} {'scam R':>7} {'scam FPR':>8} {'macro F1':>8}  path"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        m = r["metrics"].get(bundle, {})
+
+        def cell(key: str, width: int, m=m) -> str:
+            return f"{m[key]:>{width}.3f}" if key in m else f"{'-':>{width}}"
+
+        lines.append(
+            f"{r['name']:<32} {r['status']:<10} {cell('scam_recall', 7)} "
+            f"{cell('scam_fpr', 8)} {cell('macro_f1', 8)}  {r['path']}"
+        )
+    lines.append(f"(metrics of bundle {bundle})")
+    return "\n".join(lines)
+
+
+def show_run(run: str | Path) -> dict:
+    """The `RUN_INFO.json` of a run (see `format_run` for text)."""
+    return load_run_info(run)
+
+
+def format_run(info: dict) -> str:
+    """A readable summary of a run: identity, data, stage timings, metrics per bundle."""
+    git = info.get("git") or {}
+    lines = [
+        f"run {info['name']}",
+        f"  created   {info.get('created_at')}",
+        f"  commit    {git.get('commit', 'n/a')}{' (dirty)' if git.get('dirty') else ''}",
+        f"  data      {info.get('data_dir')}",
+    ]
+    for split, entry in sorted(info.get("data", {}).items()):
+        lines.append(f"    {split:<10} {entry['size']:>10} B  sha256 {entry['sha256'][:16]}")
+    lines.append("  stages")
+    for s in info.get("stages", []):
+        lines.append(f"    {s['index']:02d} {s['name']:<12} {s['seconds']:>9.1f}s")
+    lines.append(f"  metrics (evaluated on {_eval_split(info)})")
+    lines.append(f"    {'bundle':<14}" + "".join(f"{m:>16}" for m in KEY_METRICS))
+    for bundle, entry in info.get("metrics", {}).items():
+        flat = _flat(entry["metrics"])
+        lines.append(
+            f"    {bundle:<14}"
+            + "".join(f"{flat[m]:>16.3f}" if m in flat else f"{'-':>16}" for m in KEY_METRICS)
+        )
+    lines.append(
+        f"  files     {info.get('file_count', 0)} files, {info.get('total_bytes', 0) / 1e6:.1f} MB"
+    )
+    return "\n".join(lines)
+
+
+def _eval_split(info: dict) -> str:
+    for entry in info.get("metrics", {}).values():
+        data = entry.get("data", {})
+        if data:
+            return f"{data.get('split', '?')}, {data.get('rows', '?')} rows"
+    return "n/a"
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+
+def load_predictions(run: str | Path, bundle: str) -> tuple[dict, list[dict]]:
+    """The evaluation report and per-row predictions of one bundle of a run.
+
+    Raises:
+        RunError: if the run has no evaluation of that bundle.
+    """
+    eval_dir = evaluation_dir(run)
+    if eval_dir is None:
+        raise RunError(f"{run}: the run has no evaluate stage yet; finish it with `janitr run`")
+    folder = eval_dir / bundle
+    if not (folder / EVAL_FILE).is_file() or not (folder / PREDICTIONS_FILE).is_file():
+        known = sorted(p.name for p in eval_dir.iterdir() if (p / EVAL_FILE).is_file())
+        raise RunError(
+            f"{run}: no evaluation of bundle {bundle!r} (evaluated: "
+            f"{', '.join(known) or 'none'}); pass --bundle NAME"
+        )
+    report = read_json(folder / EVAL_FILE)
+    with open(folder / PREDICTIONS_FILE, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return report, rows
+
+
+#: What `compare_runs` reports as its `bundle` when it compares crossval results.
+CROSSVAL_ROWS = "crossval out-of-fold decisions"
+
+
+def _comparable(path: str | Path, bundle: str) -> tuple[dict, list[dict]]:
+    """`(report, rows)` for `compare_runs`: a run's evaluation of `bundle`, or the
+    out-of-fold decisions of a crossval JSON file (its `data.sha256` is the hash of its row
+    ids and gold labels, so two cross-validations of the same rows compare)."""
+    from janitr.pipeline.crossval import CROSSVAL_FORMAT
+
+    path = Path(path)
+    if not path.is_file():
+        return load_predictions(path, bundle)
+    try:
+        result = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: not a run directory, and not readable JSON ({exc})") from exc
+    if not isinstance(result, dict) or result.get("format") != CROSSVAL_FORMAT:
+        raise RunError(
+            f"{path}: not a run directory or a `janitr crossval --json` file "
+            f"(format {result.get('format') if isinstance(result, dict) else None!r})"
+        )
+    pred = result["predictions"]
+    rows = [
+        {"id": i, "gold": g, "pred": p}
+        for i, g, p in zip(pred["ids"], pred["gold"], pred["pred"], strict=True)
+    ]
+    key = json.dumps(sorted((r["id"], r["gold"]) for r in rows)).encode()
+    return {"data": {"sha256": hashlib.sha256(key).hexdigest()}}, rows
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for discordant counts b and c (binomial, p = 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
+def compare_runs(
+    a: str | Path,
+    b: str | Path,
+    *,
+    bundle: str = "student-int8",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Compare one bundle of two runs on the same evaluation rows.
+
+    Either side may also be a `janitr crossval --json` file: its out-of-fold decisions are
+    compared row by row (both must cover the same labeled rows), which is how two levers
+    measured by cross-validation are told apart from noise.
+
+    Args:
+        a: the reference run directory (or crossval JSON).
+        b: the candidate run directory (or crossval JSON; deltas are b - a).
+        bundle: which bundle of each run to compare (ignored for crossval JSON).
+        n_boot: paired bootstrap resamples.
+        seed: bootstrap seed.
+
+    Returns:
+        `{"a", "b", "bundle", "rows", "data_sha256", "metrics": {name: {"a", "b", "delta",
+        "ci95": {"low", "high"}, "p_boot"}}, "mcnemar": {"a_only_correct", "b_only_correct",
+        "p_value"}, "verdict"}`.
+
+    Raises:
+        RunError: if either run lacks the bundle's evaluation, or the two evaluations were
+            made on different data (different SHA-256 or different row ids).
+    """
+    from janitr.data.labels import CLASSES, SCAM
+    from janitr.evaluation.metrics import (
+        bootstrap_metric_samples,
+        bootstrap_weights,
+        percentile_interval,
+    )
+
+    report_a, rows_a = _comparable(a, bundle)
+    report_b, rows_b = _comparable(b, bundle)
+    sha_a = report_a.get("data", {}).get("sha256")
+    sha_b = report_b.get("data", {}).get("sha256")
+    if sha_a != sha_b:
+        raise RunError(
+            f"refusing to compare: {a} was evaluated on data sha256 {str(sha_a)[:16]}... and "
+            f"{b} on {str(sha_b)[:16]}...; metrics on different rows are not comparable "
+            "(evaluate both bundles on the same file with `janitr evaluate`)"
+        )
+    ids_a = [r["id"] for r in rows_a]
+    ids_b = [r["id"] for r in rows_b]
+    if sorted(ids_a) != sorted(ids_b) or len(set(ids_a)) != len(ids_a):
+        raise RunError(
+            f"refusing to compare: {a} and {b} have predictions for different row "
+            "ids although their data hashes agree; the evaluations are damaged, "
+            "rerun the evaluate stage"
+        )
+    by_id = {r["id"]: r for r in rows_b}
+    rows_b = [by_id[i] for i in ids_a]
+    if any(ra["gold"] != rb["gold"] for ra, rb in zip(rows_a, rows_b, strict=True)):
+        raise RunError("refusing to compare: the two evaluations disagree on gold labels")
+
+    gold = np.array([CLASSES.index(r["gold"]) for r in rows_a])
+    pred_a = np.array([CLASSES.index(r["pred"]) for r in rows_a])
+    pred_b = np.array([CLASSES.index(r["pred"]) for r in rows_b])
+    n = gold.size
+    weights = bootstrap_weights(n, n_boot=n_boot, seed=seed)  # (B, N), shared: paired
+    ones = np.ones((1, n))
+    point_a = bootstrap_metric_samples(gold, pred_a, weights=ones)
+    point_b = bootstrap_metric_samples(gold, pred_b, weights=ones)
+    boot_a = bootstrap_metric_samples(gold, pred_a, weights=weights)
+    boot_b = bootstrap_metric_samples(gold, pred_b, weights=weights)
+    metrics = {}
+    for name in KEY_METRICS:
+        delta = boot_b[name] - boot_a[name]
+        p_boot = min(1.0, 2.0 * min(float(np.mean(delta <= 0)), float(np.mean(delta >= 0))))
+        metrics[name] = {
+            "a": float(point_a[name][0]),
+            "b": float(point_b[name][0]),
+            "delta": float(point_b[name][0] - point_a[name][0]),
+            "ci95": percentile_interval(delta),
+            "p_boot": p_boot,
+        }
+
+    scam = CLASSES.index(SCAM)
+    right_a = (pred_a == scam) == (gold == scam)
+    right_b = (pred_b == scam) == (gold == scam)
+    only_a = int(np.sum(right_a & ~right_b))
+    only_b = int(np.sum(right_b & ~right_a))
+    p_value = mcnemar_exact(only_a, only_b)
+    if p_value < 0.05:
+        better = "b" if only_b > only_a else "a"
+        verdict = (
+            f"scam decisions differ significantly (McNemar p={p_value:.3g}); "
+            f"run {better} is right more often"
+        )
+    else:
+        verdict = (
+            f"no significant difference in scam decisions (McNemar p={p_value:.3g}: "
+            f"{only_a} rows only a gets right, {only_b} only b); treat the deltas as noise"
+        )
+    return {
+        "a": str(a),
+        "b": str(b),
+        "bundle": CROSSVAL_ROWS if Path(a).is_file() else bundle,
+        "rows": int(n),
+        "data_sha256": sha_a,
+        "metrics": metrics,
+        "n_boot": n_boot,
+        "mcnemar": {"a_only_correct": only_a, "b_only_correct": only_b, "p_value": p_value},
+        "verdict": verdict,
+    }
+
+
+def format_comparison(result: dict) -> str:
+    """A text table of `compare_runs` output."""
+    lines = [
+        f"{'' if result['bundle'] == CROSSVAL_ROWS else 'bundle '}{result['bundle']} on "
+        f"{result['rows']} identical rows "
+        f"(data sha256 {str(result['data_sha256'])[:16]}...)",
+        f"  a = {result['a']}",
+        f"  b = {result['b']}",
+        "",
+        f"{'metric':<16}{'a':>9}{'b':>9}{'b - a':>9}   {'95% CI (paired bootstrap)':<28}",
+    ]
+    for name, m in result["metrics"].items():
+        ci = m["ci95"]
+        lines.append(
+            f"{name:<16}{m['a']:>9.3f}{m['b']:>9.3f}{m['delta']:>+9.3f}   "
+            f"[{ci['low']:+.3f}, {ci['high']:+.3f}]"
+        )
+    lines += ["", result["verdict"]]
+    return "\n".join(lines)

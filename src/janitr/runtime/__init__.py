@@ -1,0 +1,1 @@
+"""Inference runtime: bundles and their scorers. Never imports torch."""

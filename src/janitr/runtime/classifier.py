@@ -1,0 +1,256 @@
+"""`janitr.Classifier`: load a bundle and classify posts.
+
+The serving side of the project. It loads a verified bundle, normalizes each text with
+the bundle's own `NormalizationConfig` (exactly what training used),
+asks the bundle's scorer for the two head probabilities, and applies the bundle's
+thresholds with `labels.decide`. It imports numpy and the scorer's backend (fastText, or
+onnxruntime + tokenizers), never torch, so `pip install janitr` can classify.
+
+`Classifier.load(..., processes=N)` splits each large batch across N processes (this one
+and N - 1 spawned workers that load the same bundle), each normalizing and scoring its share:
+the way to use several cores with a scorer that runs on one core and holds the GIL while
+predicting (fastText 0.9.3; threads would take turns). ONNX and torch scorers have their own
+intra-op threads and do not need it.
+
+Training, tuning and evaluation are elsewhere; this module only predicts.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from janitr.data.labels import CLASSES, CLEAN, SCAM, TOPIC, decide
+from janitr.errors import EmptyTextError
+from janitr.runtime.bundle import Bundle, Scorer, load_bundle
+
+#: Texts scored per scorer call (bounds memory on large inputs).
+BATCH_SIZE = 4096
+#: With `processes > 1`, a batch is split only if every share gets at least this many texts
+#: (below that, sending texts to a worker costs more than it saves).
+MIN_SHARE = 64
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The decision for one post.
+
+    Attributes:
+        label: one of CLASSES (scam, topic_crypto, clean).
+        probabilities: per-class scores (`labels.class_probabilities`; clean = 1 - max).
+        is_scam: label == "scam".
+    """
+
+    label: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    is_scam: bool = False
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "is_scam": self.is_scam, "probabilities": self.probabilities}
+
+
+class Classifier:
+    """Classify posts with a model bundle.
+
+    >>> clf = Classifier.load("bundles/fasttext")          # doctest: +SKIP
+    >>> clf.predict(["claim your free airdrop now"])[0].label  # doctest: +SKIP
+    'scam'
+    """
+
+    def __init__(self, bundle: Bundle, scorer: Scorer, *, processes: int = 1):
+        if not isinstance(processes, int) or processes < 1:
+            raise ValueError(f"processes must be a positive integer, got {processes!r}")
+        self.bundle = bundle
+        self.scorer = scorer
+        self.thresholds = bundle.thresholds
+        self.normalization = bundle.normalization
+        self.processes = processes
+        self._pool = None
+        self._pool_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, *, verify: bool = True, processes: int = 1) -> Classifier:
+        """Load and verify a bundle and build its scorer.
+
+        Args:
+            bundle_dir: the bundle directory.
+            verify: check the bundle files against their checksums.
+            processes: split batches of at least `processes * MIN_SHARE` texts across this
+                many processes (this one included). The workers are spawned on the first
+                such batch (about a second), each loads the bundle with its own scorer, and
+                they stop with `close()`, at exit, or when the Classifier is
+                garbage-collected. For fastText, which holds the GIL while predicting. The
+                workers are spawned, so a script using this needs the usual
+                `if __name__ == "__main__":` guard of multiprocessing.
+
+        Raises:
+            BundleError: if the bundle is missing, of another format version, or damaged.
+        """
+        bundle = load_bundle(bundle_dir, verify=verify)
+        return cls(bundle, bundle.scorer(), processes=processes)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (a later parallel batch starts them again)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def kind(self) -> str:
+        return self.bundle.kind
+
+    def normalize(self, texts: Sequence[str]) -> list[str]:
+        """The normalized texts the scorer receives (the training normalization).
+
+        Raises:
+            EmptyTextError: if a text is empty after normalization.
+            TypeError: if a text is not a string.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        return _normalize_all(self.normalization, texts)
+
+    def predict_heads(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Head probabilities `(N, 2) = [p_scam, p_topic]` for raw texts.
+
+        Raises:
+            EmptyTextError: if a text is empty after normalization.
+            TypeError: if a text is not a string.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        if self.processes > 1 and len(texts) >= self.processes * MIN_SHARE:
+            return self._predict_heads_parallel(texts)
+        return _heads(self.normalization, self.scorer, texts)
+
+    def _predict_heads_parallel(self, texts: Sequence[str]) -> np.ndarray:
+        """Share 0 here, shares 1.. in the workers; errors name the index in `texts`."""
+        if not all(isinstance(t, str) for t in texts):
+            return _heads(self.normalization, self.scorer, texts)  # raises the TypeError
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = _start_pool(self.bundle.path, self.processes - 1)
+                # Stop the workers when this Classifier goes away without close().
+                weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+            pool = self._pool
+        bounds = np.linspace(0, len(texts), self.processes + 1).round().astype(int).tolist()
+        texts = list(texts)
+        jobs = [
+            pool.submit(_worker_heads, texts[a:b], a)
+            for a, b in zip(bounds[1:-1], bounds[2:], strict=True)
+        ]
+        try:
+            first = _heads(self.normalization, self.scorer, texts[: bounds[1]])
+        except Exception:
+            for job in jobs:
+                job.cancel()
+            raise
+        return np.concatenate([first, *(job.result() for job in jobs)])
+
+    def predict_proba(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Per-class scores `(N, 3)` in CLASSES order (scam, topic_crypto, clean).
+
+        Raises:
+            EmptyTextError: if a text is empty after normalization.
+        """
+        heads = self.predict_heads(texts)
+        clean = 1.0 - heads.max(axis=1, initial=0.0) if heads.size else np.zeros(0)
+        return np.column_stack([heads[:, 0], heads[:, 1], clean])
+
+    def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
+        """The decision for each text (a single string counts as one text).
+
+        Raises:
+            EmptyTextError: if a text is empty after normalization.
+        """
+        heads = self.predict_heads(texts)
+        idx = decide(
+            heads[:, 0], heads[:, 1], t_scam=self.thresholds[SCAM], t_topic=self.thresholds[TOPIC]
+        )
+        # `labels.class_probabilities` on whole columns (clean = 1 - max of the heads); plain
+        # floats from tolist() are ~1.5x faster than indexing numpy rows one by one.
+        clean = (1.0 - heads.max(axis=1)).tolist()
+        return [
+            Prediction(label=CLASSES[i], probabilities={SCAM: s, TOPIC: t, CLEAN: c},
+                       is_scam=i == _SCAM_INDEX)
+            for i, (s, t), c in zip(idx.tolist(), heads.tolist(), clean, strict=True)
+        ]  # fmt: skip
+
+
+_SCAM_INDEX = CLASSES.index(SCAM)
+
+
+def _normalize_all(normalization, texts: Sequence[str], offset: int = 0) -> list[str]:
+    """Normalize texts; error messages count from `offset` (a share of a larger batch)."""
+    apply = normalization.apply
+    out = []
+    for i, text in enumerate(texts, offset):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
+        norm = apply(text)
+        if not norm:
+            raise EmptyTextError(
+                f"text {i} is empty after normalization ({text[:40]!r}); "
+                "pass the post's text, not an empty string"
+            )
+        out.append(norm)
+    return out
+
+
+def _heads(normalization, scorer: Scorer, texts: Sequence[str], offset: int = 0) -> np.ndarray:
+    """Normalize and score texts in chunks of BATCH_SIZE; `(N, 2)` head probabilities."""
+    norm = _normalize_all(normalization, texts, offset)
+    out = np.zeros((len(norm), 2), dtype=np.float64)
+    for start in range(0, len(norm), BATCH_SIZE):
+        chunk = norm[start : start + BATCH_SIZE]
+        out[start : start + len(chunk)] = scorer.predict_heads(chunk)
+    return out
+
+
+# --- worker processes of `Classifier(processes=N)` --------------------------------------------
+
+_worker: Classifier | None = None
+
+
+def _start_pool(bundle_dir: Path, workers: int):
+    """Spawned processes, each holding the bundle's Classifier, started and loaded now (the
+    bundle was verified when this process loaded it)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(str(bundle_dir),),
+    )  # fmt: skip
+    try:
+        for job in [pool.submit(_worker_ready) for _ in range(workers)]:
+            job.result()  # a worker that cannot load the bundle breaks the pool: raise now
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    return pool
+
+
+def _init_worker(bundle_dir: str) -> None:
+    global _worker
+    _worker = Classifier.load(bundle_dir, verify=False)
+
+
+def _worker_ready() -> bool:
+    return _worker is not None
+
+
+def _worker_heads(texts: list[str], offset: int) -> np.ndarray:
+    return _heads(_worker.normalization, _worker.scorer, texts, offset)

@@ -1,0 +1,1 @@
+"""The tiny student: tokenizer, model, distillation, ONNX export, int8."""

@@ -1,0 +1,743 @@
+"""Distillation of the tiny student from the cached, calibrated teacher (`janitr distill`).
+
+The teacher is never run here: every target comes from the provenance-checked cache
+(`cache.py`), which is refused unless its sidecar matches the data being trained on.
+
+Loss per batch (`distill_loss`), with T the distillation temperature:
+
+    total = alpha * hard + (1 - alpha) * T^2 * soft + hidden_weight * hidden
+    hard  = class-weighted CE(scam head, y_scam) + BCE(topic logit, y_topic; pos_weight)
+    soft  = KL(softmax(teacher_scam / T) || softmax(student_scam / T))
+            + BCE(student_topic / T, sigmoid(teacher_topic / T))
+    hidden = mean over student layers i of MSE(student CLS_i, P_i(teacher CLS_map(i)))
+
+On temperatures: the cache holds *calibrated* teacher logits (raw logits divided by the
+per-head calibration temperature, so the teacher's probabilities are honest at T = 1). We
+distill from those and soften them once more by T. This is deliberate, not the original's
+accident (UPSTREAM.md §12.13): calibration fixes the teacher's confidence, T only widens
+both distributions equally to expose the teacher's "dark knowledge", and the T^2 factor
+restores the gradient scale of that second softening only. Divide T by the calibration
+temperature yourself if you want an effective softening of the raw logits instead.
+
+Hidden-state matching goes through learned projections P_i = Linear(teacher_H -> student_H),
+one per student layer; they exist only during training and are not saved with the student.
+Student layer i is matched to cached teacher layer `layer_map(L_s, L_t)[i]`, which works for
+ANY pair of depths (the original crashed with an IndexError for 6 student layers against a
+4-layer cache, UPSTREAM.md §12.1).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from janitr.errors import ConfigError, ProvenanceError
+from janitr.pipeline.config import dataclass_from_dict
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "distill_report.json"
+CONFIG_FILE = "distill_config.json"
+#: Validation metrics a run can select its best epoch by (higher is better for all).
+SELECT_METRICS = ("scam_ap", "macro_ap", "neg_loss")
+
+
+def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
+    """Which cached teacher layer each student layer matches: 0-based slots into the cache.
+
+    Student layer i (1-based) sits at relative depth i / L_s and is matched to the cached
+    layer at the same relative depth, `round_half_up(i * L_t / L_s)` (at least 1). The last
+    student layer always meets the last cached layer; depths need not be equal.
+
+    >>> layer_map(4, 4)
+    [0, 1, 2, 3]
+    >>> layer_map(6, 4)
+    [0, 0, 1, 2, 2, 3]
+    >>> layer_map(2, 4)
+    [1, 3]
+    >>> layer_map(1, 4)
+    [3]
+
+    Raises:
+        ConfigError: if either depth is < 1.
+    """
+    if student_layers < 1 or teacher_layers < 1:
+        raise ConfigError(
+            f"layer_map needs depths >= 1, got student_layers={student_layers}, "
+            f"teacher_layers={teacher_layers}"
+        )
+    out = []
+    for i in range(1, student_layers + 1):
+        j = math.floor(i * teacher_layers / student_layers + 0.5)
+        out.append(min(max(j, 1), teacher_layers) - 1)
+    return out
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Settings of `distill_student`. Validated on construction.
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: training texts per step.
+        eval_batch_size: texts per forward pass when scoring validation data.
+        lr: peak AdamW learning rate (linear warmup, then linear decay to 0).
+        warmup_ratio: share of the total steps spent warming up.
+        weight_decay: AdamW weight decay (not applied to biases and LayerNorm).
+        temperature: distillation temperature T (applied on top of calibrated logits).
+        alpha: weight of the hard-label loss; 1 - alpha goes to the soft loss.
+        hidden_weight: weight (beta) of hidden-state matching; 0 turns it off.
+        grad_clip: max gradient norm (0 = no clipping).
+        seed: seeds weights, dropout and data order (same seed, same weights).
+        threads: torch CPU threads (default: leave torch's setting).
+        max_steps: stop after this many optimizer steps (smoke tests); None = all
+            epochs.
+        select_metric: validation metric that picks the best epoch: scam_ap (average
+            precision of the scam head: threshold-free, and the ranking is what an FPR-capped
+            threshold uses), macro_ap (mean AP of both heads) or neg_loss (lowest
+            validation distill loss).
+        max_unk_rate: refuse a tokenizer that turns more training tokens into [UNK].
+        progress: Show tqdm progress bars.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    lr: float = 3e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    temperature: float = 3.0
+    alpha: float = 0.5
+    hidden_weight: float = 0.2
+    grad_clip: float = 1.0
+    seed: int = 42
+    threads: int | None = None
+    max_steps: int | None = None
+    select_metric: str = "scam_ap"
+    max_unk_rate: float = 0.05
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if self.lr <= 0:
+            problems.append(f"--lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.temperature <= 0:
+            problems.append(f"--temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            problems.append(f"--alpha must be in [0, 1], got {self.alpha}")
+        if self.hidden_weight < 0:
+            problems.append(f"--hidden-weight must be >= 0, got {self.hidden_weight}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            problems.append("--weight-decay and --grad-clip must be >= 0")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"--threads must be >= 1, got {self.threads}")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
+        if self.select_metric not in SELECT_METRICS:
+            problems.append(
+                f"--select-metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"
+            )
+        if problems:
+            raise ConfigError("invalid distill config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        """The settings that shape the student (`progress`, display only, is left out so a
+        quiet and a verbose run write the same files)."""
+        out = asdict(self)
+        del out["progress"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DistillConfig:
+        """Build from a dict, rejecting unknown keys.
+
+        Raises:
+            ConfigError: on unknown keys or invalid values.
+        """
+        return dataclass_from_dict(cls, data, what="distill")
+
+
+# --- losses (small pure functions) -----------------------------------------------------------
+
+
+def hard_loss(
+    scam_logits,
+    topic_logits,
+    y_scam,
+    y_topic,
+    *,
+    scam_class_weights=None,
+    topic_pos_weight=None,
+    labeled=None,
+):
+    """Class-weighted CE on the scam head + BCE (with pos_weight) on the topic head.
+
+    Shapes: scam_logits (B, 2), topic_logits (B,), y_scam (B,) int64, y_topic (B,) float.
+    `labeled` (B,) bool marks the rows with gold labels (default: all); the others (soft-
+    label-only rows) are left out of both means, and a batch without any gives 0.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if labeled is None:
+        ce = F.cross_entropy(scam_logits, y_scam, weight=scam_class_weights)
+        bce = F.binary_cross_entropy_with_logits(topic_logits, y_topic, pos_weight=topic_pos_weight)
+        return ce + bce
+    mask = labeled.to(scam_logits.dtype)
+    if not bool(labeled.any()):
+        return (scam_logits.sum() + topic_logits.sum()) * 0.0
+    ce = F.cross_entropy(scam_logits, y_scam, weight=scam_class_weights, reduction="none")
+    row_weight = mask if scam_class_weights is None else mask * scam_class_weights[y_scam]
+    bce = F.binary_cross_entropy_with_logits(
+        topic_logits, y_topic, pos_weight=topic_pos_weight, reduction="none"
+    )
+    return (ce * mask).sum() / row_weight.sum() + (bce * mask).sum() / torch.clamp(
+        mask.sum(), min=1.0
+    )
+
+
+def soft_loss(scam_logits, topic_logits, teacher_scam, teacher_topic, *, temperature: float):
+    """KL(teacher || student) on the scam head and BCE to the teacher's topic probability,
+    both at temperature T (without the T^2 factor; `distill_loss` applies it)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = temperature
+    kl = F.kl_div(
+        F.log_softmax(scam_logits / t, dim=-1),
+        F.softmax(teacher_scam / t, dim=-1),
+        reduction="batchmean",
+    )
+    bce = F.binary_cross_entropy_with_logits(topic_logits / t, torch.sigmoid(teacher_topic / t))
+    return kl + bce
+
+
+def hidden_loss(student_cls, teacher_cls, projections, mapping: Sequence[int]):
+    """Mean over student layers of MSE(student CLS_i, P_i(teacher CLS_{mapping[i]})).
+
+    Shapes: student_cls (B, L_s, H_s), teacher_cls (B, L_t, H_t); `projections[i]` maps
+    H_t -> H_s; `mapping` is `layer_map(L_s, L_t)`.
+    """
+    import torch.nn.functional as F
+
+    teacher_cls = teacher_cls.float()
+    losses = [
+        F.mse_loss(student_cls[:, i], projections[i](teacher_cls[:, j]))
+        for i, j in enumerate(mapping)
+    ]
+    return sum(losses) / len(losses)
+
+
+@dataclass
+class LossParts:
+    """The total loss and its (unweighted) parts."""
+
+    total: object
+    hard: object
+    soft: object
+    hidden: object | None = None
+
+
+def distill_loss(
+    scam_logits,
+    topic_logits,
+    teacher_scam,
+    teacher_topic,
+    y_scam,
+    y_topic,
+    *,
+    temperature: float,
+    alpha: float,
+    scam_class_weights=None,
+    topic_pos_weight=None,
+    hidden=None,
+    hidden_weight: float = 0.0,
+    labeled=None,
+) -> LossParts:
+    """alpha * hard + (1 - alpha) * T^2 * soft + hidden_weight * hidden.
+
+    Args:
+        scam_logits: student scam logits (B, 2).
+        topic_logits: student topic logits (B,).
+        teacher_scam: calibrated teacher scam logits (B, 2).
+        teacher_topic: calibrated teacher topic logits (B,).
+        y_scam: gold scam targets (B,) int64; y_topic: gold topic targets (B,) float.
+        temperature: distillation temperature T.
+        alpha: hard-loss weight.
+        scam_class_weights: (2,) CE weights; topic_pos_weight: (1,) BCE pos_weight.
+        hidden: a precomputed `hidden_loss` (scalar) or None.
+        hidden_weight: its weight.
+        labeled: (B,) bool, rows with gold labels (default: all); see `hard_loss`.
+    """
+    hard = hard_loss(
+        scam_logits,
+        topic_logits,
+        y_scam,
+        y_topic,
+        scam_class_weights=scam_class_weights,
+        topic_pos_weight=topic_pos_weight,
+        labeled=labeled,
+    )
+    soft = soft_loss(
+        scam_logits, topic_logits, teacher_scam, teacher_topic, temperature=temperature
+    )
+    total = alpha * hard + (1.0 - alpha) * temperature**2 * soft
+    if hidden is not None and hidden_weight:
+        total = total + hidden_weight * hidden
+    return LossParts(total=total, hard=hard, soft=soft, hidden=hidden)
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Split:
+    """One split, tokenized and aligned with its cache rows."""
+
+    ids: list[np.ndarray]  # token ids per row (variable length)
+    y_scam: np.ndarray  # (N,) int64
+    y_topic: np.ndarray  # (N,) float32
+    t_scam: np.ndarray  # (N, 2) float32 calibrated teacher logits
+    t_topic: np.ndarray  # (N,) float32
+    hidden: np.ndarray  # (N, L_t, H_t) float16
+    labeled: np.ndarray  # (N,) bool: has gold labels (False: soft-label-only row)
+
+    @property
+    def rows(self) -> int:
+        return len(self.ids)
+
+
+def _collate(split: _Split, rows: np.ndarray, pad_id: int = 0) -> dict:
+    """Pad the rows' token ids to the longest of them: ids/mask (B, T) int64."""
+    import torch
+
+    width = max(len(split.ids[r]) for r in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for k, r in enumerate(rows):
+        n = len(split.ids[r])
+        ids[k, :n] = split.ids[r]
+        mask[k, :n] = 1
+    return {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(mask),
+        "y_scam": torch.from_numpy(split.y_scam[rows]),
+        "y_topic": torch.from_numpy(split.y_topic[rows]),
+        "t_scam": torch.from_numpy(split.t_scam[rows]),
+        "t_topic": torch.from_numpy(split.t_topic[rows]),
+        "hidden": torch.from_numpy(split.hidden[rows].astype(np.float32)),
+        "labeled": torch.from_numpy(split.labeled[rows]),
+    }
+
+
+def _concat(a: _Split, b: _Split) -> _Split:
+    """Rows of `a` then rows of `b`."""
+    return _Split(
+        ids=a.ids + b.ids,
+        y_scam=np.concatenate([a.y_scam, b.y_scam]),
+        y_topic=np.concatenate([a.y_topic, b.y_topic]),
+        t_scam=np.concatenate([a.t_scam, b.t_scam]),
+        t_topic=np.concatenate([a.t_topic, b.t_topic]),
+        hidden=np.concatenate([a.hidden, b.hidden]),
+        labeled=np.concatenate([a.labeled, b.labeled]),
+    )
+
+
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, *, bucket: int = 50
+) -> list[np.ndarray]:
+    """Shuffled batches of similar-length rows: shuffle, cut into chunks of `bucket` batches,
+    sort each chunk by length, split into batches, shuffle the batch order. Dynamic padding
+    then wastes little compute, and every epoch still sees a fresh order."""
+    order = rng.permutation(len(lengths))
+    batches = []
+    chunk = batch_size * bucket
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def as_records(value, name: str, *, require_labels: bool = True):
+    from janitr.data.records import read_records
+
+    if isinstance(value, str | Path):
+        return read_records(value, require_labels=require_labels)
+    records = list(value)
+    if not records:
+        raise ConfigError(f"{name}: no rows")
+    return records
+
+
+# --- the run: setup, train, save -----------------------------------------------------------
+
+
+@dataclass
+class DistillResult:
+    """What `distill_student` produced."""
+
+    student_dir: Path
+    best_epoch: int
+    best_metric: float
+    select_metric: str
+    parameters: int
+    history: list[dict] = field(default_factory=list)
+
+
+def distill_student(
+    *,
+    train,
+    valid,
+    cache_train: str | Path,
+    cache_valid: str | Path,
+    tokenizer_path: str | Path,
+    out_dir: str | Path,
+    student_config=None,
+    config: DistillConfig | None = None,
+    normalization=None,
+    overwrite: bool = True,
+    extra=None,
+    cache_extra: str | Path | None = None,
+) -> DistillResult:
+    """Distill a student from the teacher cache; writes the best epoch's student to `out_dir`.
+
+    Args:
+        train: training records (`janitr.data.records.Record`s) or a JSONL path.
+        valid: validation records or a JSONL path (selects the best epoch).
+        cache_train: teacher cache of `train` (directory holding `train.safetensors`, or the
+            file); refused unless its sidecar's split hash matches `train`.
+        cache_valid: teacher cache of `valid`, likewise.
+        tokenizer_path: the student's `tokenizer.json` (or its directory).
+        out_dir: student directory to write (model.safetensors, student_config.json,
+            tokenizer.json, distill_config.json, distill_report.json).
+        student_config: `StudentConfig` (default: 4 x 192; vocab_size must match the tokenizer).
+        config: `DistillConfig`.
+        normalization: `NormalizationConfig` the texts are normalized with (default: plain).
+        overwrite: replace an existing `out_dir`.
+        extra: optional rows without gold labels (records or JSONL path, e.g. the cleaned
+            unlabeled corpus): trained on with the soft and hidden losses only.
+        cache_extra: their teacher cache (split name `unlabeled`).
+
+    Returns:
+        A `DistillResult` (best epoch, its validation metric, the per-epoch history).
+
+    Raises:
+        ProvenanceError: if a cache does not match its split, or the train and valid caches
+            come from different teachers, calibrations or layers.
+        TokenizerError: if the tokenizer's vocabulary differs from the student's or its UNK
+            rate on the training texts is too high.
+        ConfigError: on invalid settings.
+    """
+    import shutil
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from janitr.artifacts import atomic_dir, write_json
+    from janitr.data.labels import targets
+    from janitr.data.normalize import NormalizationConfig, normalize_text
+    from janitr.student.model import StudentConfig, build_model, save_student
+    from janitr.student.tokenizer import load_tokenizer
+    from janitr.teacher.cache import read_cache, split_hash
+
+    # ---- setup ----
+    config = config or DistillConfig()
+    student_config = student_config or StudentConfig()
+    normalization = normalization or NormalizationConfig()
+    strip = normalization.strip_urls
+    records = {"train": as_records(train, "train"), "valid": as_records(valid, "valid")}
+    cache_paths = {"train": cache_train, "valid": cache_valid}
+    if extra is not None:
+        if cache_extra is None:
+            raise ConfigError("extra rows need their teacher cache (cache_extra)")
+        records["unlabeled"] = as_records(extra, "extra", require_labels=False)
+        cache_paths["unlabeled"] = cache_extra
+
+    hashes = {name: split_hash(recs, strip_urls=strip) for name, recs in records.items()}
+    caches = {
+        name: read_cache(path, expect={"split": name, "split_hash": hashes[name]})
+        for name, path in cache_paths.items()
+    }
+    identity = ("teacher_id", "calibration", "seeds", "layer_indices", "label_map_hash", "mix")
+    for name in caches:
+        diffs = [
+            k for k in identity if caches["train"].sidecar.get(k) != caches[name].sidecar.get(k)
+        ]
+        if caches["train"].hidden_size != caches[name].hidden_size:
+            diffs.append("hidden_size")
+        if diffs:
+            raise ProvenanceError(
+                f"the train and {name} teacher caches differ in {diffs}: they come "
+                "from different teachers or settings; rebuild them with the same "
+                "teacher bundle"
+            )
+
+    texts = {
+        name: [normalize_text(r.text, strip_urls=strip) for r in recs]
+        for name, recs in records.items()
+    }
+    tok = load_tokenizer(
+        tokenizer_path,
+        expected_vocab_size=student_config.vocab_size,
+        max_unk_rate=config.max_unk_rate,
+        sample_texts=texts["train"],
+    )
+    tok.enable_truncation(student_config.max_length)
+    tok.no_padding()
+
+    splits: dict[str, _Split] = {}
+    for name, recs in records.items():
+        cache = caches[name].select([r.id for r in recs])
+        labeled = name != "unlabeled"
+        gold = np.zeros((len(recs), 2))  # soft-label-only rows: placeholders, masked out
+        if labeled:
+            gold = np.array([(t.is_scam, t.is_topic) for t in (targets(r.labels) for r in recs)])
+        splits[name] = _Split(
+            ids=[np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(texts[name])],
+            y_scam=gold[:, 0].astype(np.int64),
+            y_topic=gold[:, 1].astype(np.float32),
+            t_scam=np.asarray(cache.scam_logits, dtype=np.float32),
+            t_topic=np.asarray(cache.topic_logits, dtype=np.float32),
+            hidden=cache.hidden,
+            labeled=np.full(len(recs), labeled),
+        )
+    train_split, valid_split = splits["train"], splits["valid"]
+    if "unlabeled" in splits:
+        train_split = _concat(train_split, splits["unlabeled"])
+    mapping = layer_map(student_config.layers, caches["train"].num_layers)
+    teacher_layers = [caches["train"].layer_indices[j] for j in mapping]
+
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        torch.manual_seed(config.seed)
+        model = build_model(student_config)
+        projections = torch.nn.ModuleList(
+            torch.nn.Linear(caches["train"].hidden_size, student_config.hidden)
+            for _ in range(student_config.layers)
+        )
+        n = int(train_split.labeled.sum())
+        n_scam = int(train_split.y_scam[train_split.labeled].sum())
+        n_topic = int(train_split.y_topic[train_split.labeled].sum())
+        class_weights = torch.tensor(
+            [n / (2 * max(n - n_scam, 1)), n / (2 * max(n_scam, 1))], dtype=torch.float32
+        )
+        pos_weight = torch.tensor([(n - n_topic) / max(n_topic, 1)], dtype=torch.float32)
+
+        params = list(model.named_parameters()) + [
+            (f"proj.{k}", p) for k, p in projections.named_parameters()
+        ]
+        decay = [p for k, p in params if p.ndim >= 2]
+        no_decay = [p for k, p in params if p.ndim < 2]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": config.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=config.lr,
+        )
+        steps_per_epoch = math.ceil(train_split.rows / config.batch_size)
+        total_steps = config.epochs * steps_per_epoch
+        if config.max_steps:
+            total_steps = min(total_steps, config.max_steps)
+        warmup = int(config.warmup_ratio * total_steps)
+
+        def lr_factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+        lengths = np.array([len(x) for x in train_split.ids])
+        rng = np.random.default_rng(config.seed)
+
+        def loss_of(batch, *, with_hidden: bool) -> LossParts:
+            use_hidden = with_hidden and config.hidden_weight > 0
+            scam, topic, layers = model.forward_with_hidden(
+                batch["input_ids"], batch["attention_mask"], hidden=use_hidden
+            )
+            hid = hidden_loss(layers, batch["hidden"], projections, mapping) if use_hidden else None
+            return distill_loss(
+                scam,
+                topic,
+                batch["t_scam"],
+                batch["t_topic"],
+                batch["y_scam"],
+                batch["y_topic"],
+                temperature=config.temperature,
+                alpha=config.alpha,
+                scam_class_weights=class_weights,
+                topic_pos_weight=pos_weight,
+                hidden=hid,
+                hidden_weight=config.hidden_weight,
+                labeled=batch["labeled"],
+            )
+
+        # ---- train ----
+        history: list[dict] = []
+        best = {"metric": -math.inf, "epoch": 0, "state": None}
+        step = 0
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            projections.train()
+            totals = {"loss": 0.0, "hard": 0.0, "soft": 0.0, "hidden": 0.0}
+            batches = bucketed_batches(lengths, config.batch_size, rng)
+            if config.max_steps:
+                batches = batches[: max(0, total_steps - step)]
+            bar = tqdm(
+                batches,
+                desc=f"distill epoch {epoch}/{config.epochs}",
+                disable=not config.progress,
+                leave=False,
+            )
+            for rows in bar:
+                parts = loss_of(_collate(train_split, rows), with_hidden=True)
+                optimizer.zero_grad(set_to_none=True)
+                parts.total.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(
+                        list(model.parameters()) + list(projections.parameters()), config.grad_clip
+                    )
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                totals["loss"] += parts.total.item() * len(rows)
+                totals["hard"] += parts.hard.item() * len(rows)
+                totals["soft"] += parts.soft.item() * len(rows)
+                if parts.hidden is not None:
+                    totals["hidden"] += parts.hidden.item() * len(rows)
+                bar.set_postfix(loss=f"{parts.total.item():.4f}")
+            seen = sum(len(b) for b in batches) or 1
+            record = {
+                "epoch": epoch,
+                "step": step,
+                "train": {k: v / seen for k, v in totals.items()},
+                "valid": _evaluate(model, valid_split, config, loss_of),
+            }
+            record["metric"] = record["valid"][config.select_metric]
+            history.append(record)
+            log.info(
+                "epoch %d: train loss %.4f, valid %s %.4f",
+                epoch,
+                record["train"]["loss"],
+                config.select_metric,
+                record["metric"],
+            )
+            if record["metric"] > best["metric"]:
+                best = {
+                    "metric": record["metric"],
+                    "epoch": epoch,
+                    "state": copy.deepcopy(model.state_dict()),
+                }
+            if config.max_steps and step >= total_steps:
+                break
+
+        # ---- save ----
+        if best["state"] is None:  # every epoch's metric was NaN: keep the last weights
+            log.warning(
+                "validation %s was never finite; keeping the last epoch's weights",
+                config.select_metric,
+            )
+            best = {
+                "metric": float("nan"),
+                "epoch": history[-1]["epoch"],
+                "state": copy.deepcopy(model.state_dict()),
+            }
+        model.load_state_dict(best["state"])
+        model.eval()
+        parameters = model.count_parameters()
+        tok_file = Path(tokenizer_path)
+        tok_file = tok_file / "tokenizer.json" if tok_file.is_dir() else tok_file
+        report = {
+            "format": "janitr-distill-report",
+            "format_version": 1,
+            "best_epoch": best["epoch"],
+            "select_metric": config.select_metric,
+            "best_metric": best["metric"],
+            "parameters": parameters,
+            "history": history,
+            "layer_map": {
+                "student_layer_to_cache_slot": mapping,
+                "student_layer_to_teacher_layer": teacher_layers,
+            },
+            "temperature_note": "teacher logits in the cache are calibrated; the distill "
+            "temperature is applied on top (see janitr.student.distill)",
+            "teacher": {k: caches["train"].sidecar.get(k) for k in identity},
+            "data": {
+                name: {"rows": len(recs), "split_hash": hashes[name]}
+                for name, recs in records.items()
+            },
+            "normalization": normalization.to_dict(),
+        }
+        with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+            save_student(model, tmp)
+            shutil.copyfile(tok_file, tmp / "tokenizer.json")
+            write_json(
+                tmp / CONFIG_FILE,
+                {
+                    "format": "janitr-distill-config",
+                    "format_version": 1,
+                    "distill": config.to_dict(),
+                    "student": student_config.to_dict(),
+                },
+            )
+            write_json(tmp / REPORT_FILE, report)
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det)
+    return DistillResult(
+        student_dir=Path(out_dir),
+        best_epoch=best["epoch"],
+        best_metric=float(best["metric"]),
+        select_metric=config.select_metric,
+        parameters=parameters,
+        history=history,
+    )
+
+
+def _evaluate(model, split: _Split, config: DistillConfig, loss_of) -> dict:
+    """Validation metrics of the current weights: head APs and the mean distill loss."""
+    import torch
+
+    from janitr.evaluation.metrics import average_precision
+
+    model.eval()
+    p_scam = np.zeros(split.rows)
+    p_topic = np.zeros(split.rows)
+    loss = 0.0
+    order = np.argsort([len(x) for x in split.ids], kind="stable")
+    with torch.inference_mode():
+        for start in range(0, split.rows, config.eval_batch_size):
+            rows = order[start : start + config.eval_batch_size]
+            batch = _collate(split, rows)
+            scam, topic = model(batch["input_ids"], batch["attention_mask"])
+            p_scam[rows] = torch.softmax(scam, dim=-1)[:, 1].double().numpy()
+            p_topic[rows] = torch.sigmoid(topic).double().numpy()
+            loss += float(loss_of(batch, with_hidden=False).total) * len(rows)
+    scam_ap = average_precision(split.y_scam, p_scam)
+    topic_ap = average_precision(split.y_topic, p_topic)
+    mean_loss = loss / max(split.rows, 1)
+    return {
+        "scam_ap": scam_ap,
+        "topic_ap": topic_ap,
+        "macro_ap": (scam_ap + topic_ap) / 2,
+        "loss": mean_loss,
+        "neg_loss": -mean_loss,
+    }

@@ -1,0 +1,1 @@
+"""The transformer teacher: model, MLM pretraining, calibration, logit cache."""

