@@ -359,6 +359,11 @@ def load_scorer(bundle: Bundle) -> FastTextScorer:
     """
     info = bundle.manifest.get("model", {})
     name = info.get("file", "model.ftz")
+    if not isinstance(name, str):
+        raise BundleError(
+            f"{bundle.path / 'bundle.json'}: model.file is {name!r}, expected the name of the "
+            "model file in the bundle (e.g. model.ftz); rebuild the bundle"
+        )
     # Bundles from before `model.scores` existed were tuned on fastText's own predict.
     scores = info.get("scores", "predict")
     if scores not in SCORES:

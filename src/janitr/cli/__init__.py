@@ -34,6 +34,15 @@ def _add_common_data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_bundle_id_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bundle-id",
+        metavar="ID",
+        help="refuse the bundle unless its content id is ID (at least 12 hex digits of the id "
+        "that classify --json and evaluate print): pins the exact bundle",
+    )
+
+
 # --- validate -----------------------------------------------------------------------------
 
 
@@ -477,6 +486,7 @@ def _add_evaluate(sub) -> None:
         help="bootstrap resamples for the CIs (default: 1000; 0 = none)",
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    _add_bundle_id_flag(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -487,7 +497,7 @@ def _cmd_evaluate(args) -> int:
     report = evaluate_bundle(
         model=args.model, data=args.data, allow_overlap=args.allow_overlap,
         exclude_overlap=args.exclude_overlap, n_boot=args.n_boot, seed=args.seed,
-        with_predictions=bool(args.predictions),
+        with_predictions=bool(args.predictions), content_id=args.bundle_id,
     )  # fmt: skip
     if args.predictions:
         write_predictions(args.predictions, report)
@@ -519,14 +529,20 @@ def _add_classify(sub) -> None:
     p.add_argument("--stdin", action="store_true", help="read one post per line from stdin")
     p.add_argument("--input", metavar="FILE", help="JSONL file with id and text per row")
     p.add_argument("--output", metavar="FILE", help="JSONL output for --input")
-    p.add_argument("--json", action="store_true", help="print one JSON object per post")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per post (with the bundle's content_id)",
+    )
+    _add_bundle_id_flag(p)
     _add_common_data_flags(p)
     p.set_defaults(func=_cmd_classify)
 
 
-def _print_prediction(text: str, pred, *, as_json: bool) -> None:
+def _print_prediction(text: str, pred, *, as_json: bool, content_id: str) -> None:
     if as_json:
-        print(json.dumps({"text": text, **pred.to_dict()}, ensure_ascii=False))
+        row = {"text": text, **pred.to_dict(), "content_id": content_id}
+        print(json.dumps(row, ensure_ascii=False))
     else:
         probs = "  ".join(f"{k}={v:.3f}" for k, v in pred.probabilities.items())
         print(f"{pred.label:<13} {probs}  {text[:60]!r}")
@@ -541,7 +557,7 @@ def _cmd_classify(args) -> int:
         raise ConfigError("give exactly one of: TEXT arguments, --stdin, or --input FILE.jsonl")
     if args.input and not args.output:
         raise ConfigError("--input needs --output FILE.jsonl")
-    clf = Classifier.load(args.model)
+    clf = Classifier.load(args.model, content_id=args.bundle_id)
     if args.input:
         from tqdm import tqdm
 
@@ -558,13 +574,16 @@ def _cmd_classify(args) -> int:
                     rows.append(dump_row({"id": r.id, **pred.to_dict()}))
                 bar.update(len(chunk))
         write_lines(args.output, rows)
-        print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+        print(
+            f"wrote {len(rows)} predictions to {args.output} (bundle {clf.content_id[:12]})",
+            file=sys.stderr,
+        )
         return 0
     texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
     if args.stdin:
         texts = [t for t in texts if t.strip()]
     for text, pred in zip(texts, clf.predict(texts), strict=True):
-        _print_prediction(text, pred, as_json=args.json)
+        _print_prediction(text, pred, as_json=args.json, content_id=clf.content_id)
     return 0
 
 

@@ -413,8 +413,8 @@ def build_cache(
         layer_indices=layers,
     )
     sidecar = {
-        "teacher_id": bundle.manifest["model"].get("teacher_id", bundle.sha256[:16]),
-        "teacher_bundle_sha256": bundle.sha256,
+        "teacher_id": bundle.manifest["model"].get("teacher_id", bundle.content_id[:16]),
+        "teacher_bundle_sha256": bundle.content_id,
         "calibration": bundle.manifest["model"].get("calibration", {}),
         "seeds": bundle.manifest["model"].get("seeds", []),
         "split_hash": split_hash(records, strip_urls=strip),
