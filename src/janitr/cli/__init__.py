@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -1741,6 +1742,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
+    # SIGTERM unwinds like Ctrl-C: `finally` blocks and context managers run, so child
+    # processes are stopped and temporary files (fastText's training text) removed.
+    previous = _terminate_with_exit()
     try:
         return int(args.func(args) or 0)
     except DataError as exc:
@@ -1754,6 +1758,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_with_exit():
+    """Make SIGTERM raise SystemExit(143) here; returns the previous handler (None when this
+    is not the main thread, where handlers cannot be set)."""
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover
