@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+from janitr import __version__
 from janitr.errors import DataError, JanitrError
 
 DESCRIPTION = """\
@@ -452,7 +453,7 @@ def _add_evaluate(sub) -> None:
         "evaluate",
         help="metrics of a bundle on a labeled JSONL file, with 95%% CIs",
         description="Score a model bundle on a labeled JSONL file and print per-class "
-        "precision, recall, F1, FPR, FNR, macro F1, exact match, scam PR-AUC, bootstrap 95%% "
+        "precision, recall, F1, FPR, FNR, macro F1, exact match, scam PR-AUC, bootstrap 95% "
         "confidence intervals, calibration and subgroups. Rows the bundle trained or was "
         "tuned on (same id or same normalized text) are refused unless --allow-overlap."
         "\n\nexamples:\n"
@@ -1280,7 +1281,7 @@ def _add_runs(sub) -> None:
         "runs",
         help="list, show and compare pipeline runs",
         description="The run registry. `compare` refuses runs evaluated on different data and "
-        "reports metric deltas with paired-bootstrap 95%% intervals and an exact McNemar test.",
+        "reports metric deltas with paired-bootstrap 95% intervals and an exact McNemar test.",
         epilog="examples:\n  janitr runs list runs/\n  janitr runs show runs/demo\n"
         "  janitr runs compare runs/a runs/b --bundle student-int8",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1299,7 +1300,7 @@ def _add_runs(sub) -> None:
         "compare",
         help="one bundle of two runs (or two crossval results) on the same rows",
         description="Paired comparison on the same rows: metric deltas with paired-bootstrap "
-        "95%% intervals and an exact McNemar test on per-row scam decisions. A and B are run "
+        "95% intervals and an exact McNemar test on per-row scam decisions. A and B are run "
         "directories, or `janitr crossval --json` files (their out-of-fold decisions).",
         epilog="examples:\n  janitr runs compare runs/a runs/b --bundle student-int8\n"
         "  janitr crossval --data DATA --model fasttext --json cv_a.json\n"
@@ -1526,7 +1527,7 @@ def _add_crossval(sub) -> None:
         "by label set, near-duplicates kept together), train the model family on K-1 folds and "
         "score the last, for every fold: an out-of-fold score for every row. Each fold is "
         "decided with thresholds tuned on the other folds' OOF scores (empirical and "
-        "guaranteed rules), and measured once with bootstrap 95%% CIs; scam FPR is shown on "
+        "guaranteed rules), and measured once with bootstrap 95% CIs; scam FPR is shown on "
         "clean and topic_crypto negatives separately; fold models are also scored on "
         "obfuscated copies of their held-out rows."
         "\n\nexamples:\n"
@@ -1725,6 +1726,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="janitr", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"janitr {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for register in VERB_REGISTRARS:
         register(sub)
@@ -1745,6 +1747,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C: `finally` blocks and context managers run, so child
     # processes are stopped and temporary files (fastText's training text) removed.
     previous = _terminate_with_exit()
+    # `--quiet` is `quiet=True`, or `cfg_progress=False` where it maps onto a config field.
+    quiet = getattr(args, "quiet", False) or getattr(args, "cfg_progress", True) is False
+    saved_env = _silence_libraries() if quiet else None
     try:
         return int(args.func(args) or 0)
     except DataError as exc:
@@ -1761,6 +1766,44 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if saved_env is not None:
+            _restore_env(saved_env)
+
+
+#: Environment read by Hugging Face libraries and tqdm when they are imported (and by the
+#: processes we spawn): no progress bars, and transformers' load reports ("LOAD REPORT",
+#: unexpected keys) and advisories logged only at error level.
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def _silence_libraries() -> dict[str, str | None]:
+    """`--quiet`: set QUIET_ENV (and tell transformers directly when it is already
+    imported, since it reads the environment once). Returns the previous values."""
+    import os
+
+    saved = {key: os.environ.get(key) for key in QUIET_ENV}
+    os.environ.update(QUIET_ENV)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    return saved
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    import os
+
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _terminate_with_exit():
