@@ -218,3 +218,20 @@ def test_cli_bundle_id_pin(bundle, tmp_path, capsys):
     argv = ["evaluate", "--model", str(bundle.path), "--data", str(data), "--bundle-id", "ab" * 8]
     assert main(argv) == 1
     assert "not the pinned bundle" in capsys.readouterr().err
+
+
+def test_teacher_seed_dir_outside_the_bundle_is_refused(tmp_path):
+    """A teacher's seed folders come from `model.seed_dirs`: each must be listed."""
+    from janitr.teacher.model import load_scorer
+
+    src = tmp_path / "seed"
+    src.mkdir()
+    (src / "model.safetensors").write_bytes(b"w")
+    bundle = write_bundle(
+        tmp_path / "b", kind="teacher", files={"seed_1": src}, thresholds={"scam": 0.5,
+        "topic_crypto": 0.5}, tuning={}, normalization=NormalizationConfig(),
+        data={"train": {}}, seen={"train": {"ids": [], "text_keys": []}},
+        model={"seed_dirs": ["seed_1", "../../elsewhere"]},
+    )  # fmt: skip
+    with pytest.raises(BundleError, match=r"no file '../../elsewhere/model.safetensors'"):
+        load_scorer(bundle)
