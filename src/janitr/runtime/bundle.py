@@ -250,12 +250,12 @@ def load_bundle(path: str | Path, *, verify: bool = True, content_id: str | None
             "with this version of janitr"
         )
     problems = manifest_problems(manifest, kinds=KIND_MODULES)
-    if not problems:
-        problems = layout_problems(path, manifest["files"])
-        if not verify:  # unlisted files are an integrity matter: checked with the hashes
-            problems = [p for p in problems if "not listed" not in p]
     if problems:
         raise BundleError(f"{manifest_path}: invalid bundle manifest: " + "; ".join(problems))
+    # Unlisted files are an integrity matter: looked for with the hashes (`verify`).
+    problems = layout_problems(path, manifest["files"], unlisted=verify)
+    if problems:
+        raise BundleError(f"{path}: bundle does not match its manifest: " + "; ".join(problems))
     if verify:
         for name, entry in manifest["files"].items():
             file = path / name

@@ -214,9 +214,10 @@ def manifest_problems(manifest, *, kinds: Iterable[str]) -> list[str]:
     return problems
 
 
-def layout_problems(root: Path, names: Iterable[str]) -> list[str]:
+def layout_problems(root: Path, names: Iterable[str], *, unlisted: bool = True) -> list[str]:
     """How the directory `root` differs from a bundle holding exactly `names` (plus the
-    manifest): symlinks, non-regular files, and files nobody listed. Empty if none.
+    manifest): symlinks, non-regular files, and (with `unlisted`) files nobody listed.
+    Empty if none.
 
     `names` must have passed `path_problem`. Nothing is followed through a symlink.
     """
@@ -228,8 +229,8 @@ def layout_problems(root: Path, names: Iterable[str]) -> list[str]:
             path = path / part
             try:
                 mode = os.lstat(path).st_mode
-            except FileNotFoundError:
-                break  # reported as missing by the checksum pass
+            except OSError:  # missing: reported by the checksum pass
+                break
             if stat.S_ISLNK(mode):
                 problems.append(
                     f"{name}: {path.relative_to(root).as_posix()} is a symlink (a bundle holds "
@@ -239,6 +240,13 @@ def layout_problems(root: Path, names: Iterable[str]) -> list[str]:
         else:
             if not stat.S_ISREG(mode):
                 problems.append(f"{name}: not a regular file")
+    if unlisted:
+        problems += _unlisted_problems(root, names)
+    return problems
+
+
+def _unlisted_problems(root: Path, names: set[str]) -> list[str]:
+    """Files (and symlinked folders) under `root` that are neither listed nor the manifest."""
     extra = []
     for dirpath, dirnames, filenames in os.walk(root):  # never follows symlinked folders
         here = Path(dirpath)
@@ -246,13 +254,13 @@ def layout_problems(root: Path, names: Iterable[str]) -> list[str]:
             rel = (here / entry).relative_to(root).as_posix()
             if rel != MANIFEST and rel not in names:
                 extra.append(rel)
-    if extra:
-        shown = ", ".join(sorted(extra)[:10]) + (" ..." if len(extra) > 10 else "")
-        problems.append(
-            f"{len(extra)} file(s) not listed in {MANIFEST}: {shown} (a bundle holds exactly "
-            "the files its manifest lists; remove them or rebuild the bundle)"
-        )
-    return problems
+    if not extra:
+        return []
+    shown = ", ".join(sorted(extra)[:10]) + (" ..." if len(extra) > 10 else "")
+    return [
+        f"{len(extra)} file(s) not listed in {MANIFEST}: {shown} (a bundle holds exactly "
+        "the files its manifest lists; remove them or rebuild the bundle)"
+    ]
 
 
 def seen_data_problems(seen, data: Mapping) -> list[str]:
