@@ -69,8 +69,11 @@ def test_kill_during_training_leaves_no_process_and_no_temp_dir(tmp_path, sig):
             "--out", str(tmp_path / "bundle"), "--epoch", "100000", "--dim", "16",
             "--bucket", "20000", "--no-quantize"]  # fmt: skip
     parent = subprocess.Popen(
-        argv, env={**os.environ, "TMPDIR": str(tmp)}, stderr=subprocess.PIPE, text=True
-    )
+        argv, env={**os.environ, "TMPDIR": str(tmp)}, stderr=subprocess.PIPE, text=True,
+        # A test run in the background (`make test &`) inherits SIGINT ignored; Python keeps
+        # an ignored SIGINT ignored, so give the CLI the default a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     try:
         # Training runs once the child exists and the training text is written.
         temp_dirs = _wait_for(lambda: list(tmp.glob("janitr-fasttext-*")), "the temp folder")
