@@ -71,8 +71,12 @@ class ParityError(JanitrError):
         self.report = report
 
 
-class EmptyTextError(JanitrError, ValueError):
-    """A text to classify is empty (or only whitespace / zero-width characters)."""
+class TextError(JanitrError, ValueError):
+    """A text cannot be classified: nothing visible in it, or not valid Unicode."""
+
+
+class EmptyTextError(TextError):
+    """A text to classify is empty (or only whitespace, control or invisible characters)."""
 
 
 class MissingDependencyError(JanitrError):

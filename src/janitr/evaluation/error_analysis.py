@@ -81,13 +81,15 @@ def find_prediction_files(source: str | Path) -> dict[str, Path]:
     )  # fmt: skip
 
 
-def _rows_from_bundle(model, data: Sequence[str | Path], allow_overlap: bool) -> list[dict]:
+def _rows_from_bundle(
+    model, data: Sequence[str | Path], allow_overlap: bool, exclude_overlap: bool
+) -> list[dict]:
     from janitr.evaluation.evaluate import evaluate_bundle
 
     if len(data) != 1:
         raise ConfigError("--model needs exactly one --data FILE to score")
     report = evaluate_bundle(model=model, data=data[0], allow_overlap=allow_overlap, n_boot=0,
-                             with_predictions=True)  # fmt: skip
+                             exclude_overlap=exclude_overlap, with_predictions=True)  # fmt: skip
     p = report["predictions"]
     return [
         {"id": i, "gold": g, "pred": pr, "p_scam": s, "p_topic": t}
@@ -152,6 +154,7 @@ def error_analysis(
     data: Sequence[str | Path] = (),
     top: int = 15,
     allow_overlap: bool = False,
+    exclude_overlap: bool = False,
 ) -> dict:
     """Worst errors of each predictions source.
 
@@ -161,6 +164,7 @@ def error_analysis(
         data: labeled JSONL file(s): texts and raw labels by id.
         top: entries per list.
         allow_overlap: with `model`, score rows the bundle trained or was tuned on.
+        exclude_overlap: with `model`, drop those rows and score the rest.
 
     Returns:
         `{"sources": {name: worst_errors(...)}}`.
@@ -173,7 +177,7 @@ def error_analysis(
         raise ConfigError("give a RUN_OR_PREDICTIONS source, or --model BUNDLE --data FILE")
     records = {r.id: r for r in read_records(*data)} if data else {}
     if model is not None:
-        sources = {Path(model).name: _rows_from_bundle(model, data, allow_overlap)}
+        sources = {Path(model).name: _rows_from_bundle(model, data, allow_overlap, exclude_overlap)}
     else:
         sources = {name: read_predictions(p) for name, p in find_prediction_files(source).items()}
     return {

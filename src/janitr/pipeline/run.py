@@ -62,7 +62,13 @@ from janitr.artifacts import (
     write_lines,
 )
 from janitr.errors import ConfigError, JanitrError, PipelineError
-from janitr.pipeline.config import PipelineConfig, ThresholdsConfig, load_config, save_config
+from janitr.pipeline.config import (
+    PipelineConfig,
+    ThresholdsConfig,
+    flags_to_keys,
+    load_config,
+    save_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -488,6 +494,9 @@ def run_pipeline(
             )
             try:
                 summary = dict(stage.run(ctx) or {})
+            except ConfigError as exc:
+                # Stage modules name their settings as CLI flags; a run sets config keys.
+                raise ConfigError(flags_to_keys(str(exc), stage.sections)) from exc
             except JanitrError:
                 raise
             except Exception as exc:
@@ -559,6 +568,7 @@ def preflight(config: PipelineConfig, data_dir: Path) -> None:
         ConfigError: if the evaluation split is one the models select or tune on (valid,
             calib) and `evaluate.allow_overlap` is false, or the named split is missing.
     """
+    _preflight_teacher(config, data_dir)
     split = config.evaluate.split
     carved = will_carve_holdout(config, data_dir)
     if split == "auto":
@@ -581,6 +591,20 @@ def preflight(config: PipelineConfig, data_dir: Path) -> None:
             "a holdout.jsonl (`janitr split` writes one), or set evaluate.allow_overlap = true "
             "(the report then flags the numbers as optimistic)"
         )
+
+
+def _preflight_teacher(config: PipelineConfig, data_dir: Path) -> None:
+    """The teacher's seed guard, checked now rather than after the first five stages: the
+    lines of train.jsonl bound the rows the teacher will train on (a carved holdout only
+    removes rows), so a guard that fires on that bound fires at the teacher stage too."""
+    from janitr.teacher.model import check_seed_guard
+
+    train = data_dir / "train.jsonl"
+    if not train.is_file():
+        return  # the validate stage reports the missing file with its path
+    with open(train, "rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    check_seed_guard(config.teacher, lines, keys=("teacher.seeds", "teacher.force"))
 
 
 def will_carve_holdout(config: PipelineConfig, data_dir: Path) -> bool:
