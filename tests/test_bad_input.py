@@ -298,3 +298,56 @@ def test_errors_accepts_the_flag_its_message_names(bundle, tmp_path, capsys):
     _fails(capsys, argv, "pass --exclude-overlap")
     assert main([*argv, "--exclude-overlap", "--top", "2"]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+# --- quantize: another run's student ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_quantize_refuses_another_students_onnx(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from janitr.errors import ProvenanceError
+    from janitr.student.distill import DistillConfig, distill_student
+    from janitr.student.export import LINEAGE_KEY, check_lineage, export_onnx
+    from janitr.student.model import StudentConfig
+    from tiny_student import build_cache, build_tokenizer, make_records, parity_texts
+
+    train, valid = make_records("train", 60), make_records("valid", 30)
+    vocab = build_tokenizer(train, tmp_path / "tok")
+    for split, rows in (("train", train), ("valid", valid)):
+        build_cache(tmp_path / "cache", split, rows)
+    fast = DistillConfig(epochs=1, batch_size=16, max_steps=2, progress=False, threads=1)
+    for name, hidden in (("a", 32), ("b", 16)):  # run B's student is another shape
+        distill_student(
+            train=train, valid=valid, cache_train=tmp_path / "cache",
+            cache_valid=tmp_path / "cache", tokenizer_path=tmp_path / "tok",
+            out_dir=tmp_path / name, config=fast,
+            student_config=StudentConfig(vocab_size=vocab, layers=1, hidden=hidden, heads=2,
+                                         ffn=32, max_length=32),
+        )  # fmt: skip
+    onnx_a = tmp_path / "onnx" / "model.onnx"
+    export_onnx(student_dir=tmp_path / "a", out_path=onnx_a, parity_texts=parity_texts())
+    import onnx
+
+    assert LINEAGE_KEY in {p.key for p in onnx.load(str(onnx_a)).metadata_props}
+    check_lineage(onnx_a, tmp_path / "a")  # its own student passes
+    data = write_tiny_splits(tmp_path / "data", n_train=2000, n_eval=100)  # 1000+ parity texts
+    argv = ["quantize", "--fp32", str(onnx_a), "--student", str(tmp_path / "b"), "--data",
+            str(data), "--out", str(tmp_path / "onnx" / "model.int8.onnx")]  # fmt: skip
+    _fails(capsys, argv, f"{onnx_a} was exported from a student with weights sha256",
+           f"but {tmp_path / 'b'} has", "give the student directory the model was exported")  # fmt: skip
+    assert not (tmp_path / "onnx" / "model.int8.onnx").exists()
+    # A file exported before lineage was stamped: a probe text is scored, and onnxruntime's
+    # failure (token ids beyond the model's vocabulary) becomes the same kind of error.
+    model = onnx.load(str(onnx_a))
+    del model.metadata_props[:]
+    onnx.save(model, str(onnx_a))
+
+    class OutOfVocabulary:
+        def predict_heads(self, texts):
+            raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : indices out of bounds")
+
+    with pytest.raises(ProvenanceError, match="does not run with the tokenizer and config"):
+        check_lineage(onnx_a, tmp_path / "b", scorer_factory=OutOfVocabulary)
+    check_lineage(onnx_a, tmp_path / "b")  # unstamped and no probe: nothing to go on
