@@ -247,6 +247,13 @@ def test_directory_as_data_file(bundle, data, capsys):
            f"e.g. {data / 'calib.jsonl'})")  # fmt: skip
     assert main(["validate", str(data)]) == 1
     assert "is a directory" in capsys.readouterr().out
+    # ... and the other way round: a file where a data directory is expected.
+    train = data / "train.jsonl"
+    for model in ("fasttext", "linear"):
+        _fails(capsys, ["train", model, "--data", str(train), "--out", str(data / "b")],
+               f"{train}:0: <dir>: is a file, not a directory (--data must")  # fmt: skip
+    _fails(capsys, ["run", "--data", str(train), "--out", str(data / "run")],
+           f"data directory {train} is a file, not a directory")  # fmt: skip
 
 
 # --- config ----------------------------------------------------------------------------------
@@ -335,8 +342,10 @@ def test_quantize_refuses_another_students_onnx(tmp_path, capsys):
     data = write_tiny_splits(tmp_path / "data", n_train=2000, n_eval=100)  # 1000+ parity texts
     argv = ["quantize", "--fp32", str(onnx_a), "--student", str(tmp_path / "b"), "--data",
             str(data), "--out", str(tmp_path / "onnx" / "model.int8.onnx")]  # fmt: skip
-    _fails(capsys, argv, f"{onnx_a} was exported from a student with weights sha256",
-           f"but {tmp_path / 'b'} has", "give the student directory the model was exported")  # fmt: skip
+    _fails(
+        capsys, argv, f"{onnx_a} was exported from a student with weights sha256",
+        f"but {tmp_path / 'b'} has", "give the student directory the model was exported",
+    )  # fmt: skip
     assert not (tmp_path / "onnx" / "model.int8.onnx").exists()
     # A file exported before lineage was stamped: a probe text is scored, and onnxruntime's
     # failure (token ids beyond the model's vocabulary) becomes the same kind of error.

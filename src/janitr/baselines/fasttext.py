@@ -35,7 +35,7 @@ from janitr.artifacts import sha256_file
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.normalize import NormalizationConfig, normalize_text
 from janitr.data.records import Record, file_problem, read_records, require_rows
-from janitr.errors import BundleError, ConfigError, DataError, require
+from janitr.errors import BundleError, ConfigError, DataError, Problem, require
 from janitr.evaluation.metrics import evaluate_predictions
 from janitr.evaluation.thresholds import tune_thresholds, tuning_problems, tuning_splits
 from janitr.pipeline.config import dataclass_from_dict
@@ -444,6 +444,8 @@ def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record
         DataError: on missing files or bad rows.
     """
     hint = f"--data must be a directory holding {', '.join(s + '.jsonl' for s in splits)}"
+    if data_dir.is_file():
+        raise DataError([Problem(str(data_dir), 0, "<dir>", "is a file, not a directory", hint)])
     bad = [file_problem(_split_file(data_dir, s), hint=hint) for s in splits]
     if any(bad):
         raise DataError([p for p in bad if p], summary=f"{data_dir}: missing split file(s)")

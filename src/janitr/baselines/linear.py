@@ -31,7 +31,7 @@ from janitr.artifacts import sha256_file
 from janitr.data.labels import collapse, targets
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
-from janitr.errors import BundleError, ConfigError, DataError
+from janitr.errors import BundleError, ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
 from janitr.evaluation.thresholds import (
     RULES,
@@ -329,6 +329,8 @@ def load_scorer(bundle: Bundle) -> LinearScorer:
 def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record]]:
     paths = [data_dir / f"{s}.jsonl" for s in splits]
     hint = f"--data must hold {', '.join(s + '.jsonl' for s in splits)}"
+    if data_dir.is_file():
+        raise DataError([Problem(str(data_dir), 0, "<dir>", "is a file, not a directory", hint)])
     bad = [file_problem(p, hint=hint) for p in paths]
     if any(bad):
         raise DataError([p for p in bad if p], summary=f"{data_dir}: missing split file(s)")

@@ -42,8 +42,9 @@ def _add_validate(sub) -> None:
         "validate",
         help="check JSONL datasets row by row",
         description="Check every row of one or more labeled JSONL files: UTF-8, JSON, a string "
-        "id unique across all files, text non-empty after normalization, labels a non-empty "
-        "list of taxonomy labels. Reports every problem as file:line: field: what (how to fix) "
+        "id unique across all files, text with something visible after normalization and no "
+        "lone surrogate, labels a non-empty list of taxonomy labels; an empty file is a "
+        "problem too. Reports every problem as file:line: field: what (how to fix) "
         "and exits 1 if there is any; otherwise prints row and label counts.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="JSONL files to check")

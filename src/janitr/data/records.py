@@ -1,10 +1,14 @@
 """Reading and writing labeled JSONL, one streamed row at a time.
 
-A row is a JSON object with a string `id`, a string `text` (non-empty once normalized) and,
-for labeled data, `labels`: a non-empty list of taxonomy labels. Unknown fields are kept.
-Files of any size stream through `scan`; CRLF line ends, a UTF-8 BOM, blank lines and very
-long lines are handled. Problems are collected, never raised one at a time: a caller sees
-every bad row of every file at once (`read_records` raises one `DataError` listing them).
+A row is a JSON object with a string `id`, a string `text` (something visible left once
+normalized, and valid Unicode: `normalize.text_problem`) and, for labeled data, `labels`: a
+non-empty list of taxonomy labels. Unknown fields are kept. Files of any size stream through
+`scan`; CRLF line ends, a UTF-8 BOM, blank lines and very long lines are handled. Whatever a
+line holds (invalid UTF-8, JSON nested past the parser's limit, a 5,000-digit number, a lone
+surrogate) becomes a `Problem` of that line, and a file that is missing, a directory or empty
+is a `Problem` of the file. Problems are collected, never raised one at a time: a caller
+sees every bad row of every file at once (`read_records` raises one `DataError` listing
+them). `require_rows` refuses a split that lacks a kind of row its role needs.
 """
 
 from __future__ import annotations
