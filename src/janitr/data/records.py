@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,9 +119,11 @@ def parse_row(
             "JSON nested too deeply to read",
             'write rows as flat objects {"id": ..., "text": ..., "labels": [...]}',
         )
-    except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
+    except ValueError:  # json raises it for an integer of more digits than Python converts
         return problem(
-            "<line>", f"unreadable JSON value: {exc}"[:200], "write long numbers as strings"
+            "<line>",
+            f"a number longer than {sys.get_int_max_str_digits()} digits",
+            "write long numbers (ids, amounts) as strings",
         )
     if not isinstance(obj, dict):
         return problem(
