@@ -88,6 +88,11 @@ def test_lone_surrogate_is_marked_by_classify_and_refused_by_the_library(bundle,
     clf = Classifier.load(bundle.path)
     with pytest.raises(TextError, match="text 1 cannot be classified: lone surrogate"):
         clf.predict(["fine", "gm \ud83d"])
+    each = clf.predict_each(["claim free eth", "gm \ud83d", "", "hello"])
+    assert [type(x).__name__ for x in each] == ["Prediction", "TextError", "EmptyTextError",
+                                                "Prediction"]  # fmt: skip
+    assert [each[0], each[3]] == clf.predict(["claim free eth", "hello"])
+    assert each[1].reason.startswith("lone surrogate") and "text 2 is empty" in str(each[2])
 
 
 # --- unreadable JSON values -------------------------------------------------------------------
@@ -360,3 +365,22 @@ def test_quantize_refuses_another_students_onnx(tmp_path, capsys):
     with pytest.raises(ProvenanceError, match="does not run with the tokenizer and config"):
         check_lineage(onnx_a, tmp_path / "b", scorer_factory=OutOfVocabulary)
     check_lineage(onnx_a, tmp_path / "b")  # unstamped and no probe: nothing to go on
+
+
+def test_classify_input_marks_a_text_the_bundles_normalization_empties(tmp_path, capsys):
+    # A URL-only post passes the default normalization (validate) but is empty for a bundle
+    # that strips URLs: that row alone is marked, the others are answered.
+    from dataclasses import replace
+
+    from tiny_fasttext import TINY
+
+    bundle = train_tiny_bundle(tmp_path / "t", replace(TINY, strip_urls=True))
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text('{"id": "u", "text": "https://example.com/x"}\n{"id": "h", "text": "hello"}\n')
+    argv = ["classify", "--model", str(bundle.path), "--input", str(inp), "--output", str(out),
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 1
+    assert f"{inp}:1: text: empty after normalization" in capsys.readouterr().err
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rows[0] == {"id": "u", "error": "text: empty after normalization"}
+    assert rows[1]["id"] == "h" and "label" in rows[1]

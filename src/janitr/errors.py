@@ -72,7 +72,15 @@ class ParityError(JanitrError):
 
 
 class TextError(JanitrError, ValueError):
-    """A text cannot be classified: nothing visible in it, or not valid Unicode."""
+    """A text cannot be classified: nothing visible in it, or not valid Unicode.
+
+    `reason` is the bare reason (e.g. "empty after normalization"), without the text's
+    position, for callers that report it in their own terms (a file line).
+    """
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class EmptyTextError(TextError):

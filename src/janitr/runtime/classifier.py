@@ -176,7 +176,10 @@ class Classifier:
                 lone surrogate).
             TypeError: if `texts` is not a string or a sequence of strings.
         """
-        heads = self.predict_heads(texts)
+        return self._decisions(self.predict_heads(texts))
+
+    def _decisions(self, heads: np.ndarray) -> list[Prediction]:
+        """Predictions from head probabilities `(N, 2)` and the bundle's thresholds."""
         idx = decide(
             heads[:, 0], heads[:, 1], t_scam=self.thresholds[SCAM], t_topic=self.thresholds[TOPIC]
         )
@@ -198,15 +201,16 @@ class Classifier:
         """
         texts = _as_texts(texts)
         results: list[Prediction | TextError | None] = [None] * len(texts)
+        norm: list[str] = []
         good: list[int] = []
         for i, text in enumerate(texts):
             try:
-                _normalize_all(self.normalization, [text], offset=i)
+                norm += _normalize_all(self.normalization, [text], offset=i)
             except TextError as exc:
                 results[i] = exc
             else:
                 good.append(i)
-        for i, pred in zip(good, self.predict([texts[i] for i in good]), strict=True):
+        for i, pred in zip(good, self._decisions(_score(self.scorer, norm)), strict=True):
             results[i] = pred
         return results
 
@@ -256,14 +260,18 @@ def _normalize_all(normalization, texts: Sequence[str], offset: int = 0) -> list
             what = (
                 f"is {reason}" if reason.startswith("empty") else f"cannot be classified: {reason}"
             )
-            raise error(f"text {i} {what} ({text[:40]!r}); pass the post's visible text")
+            raise error(f"text {i} {what} ({text[:40]!r}); pass the post's visible text", reason)
         out.append(norm)
     return out
 
 
 def _heads(normalization, scorer: Scorer, texts: Sequence[str], offset: int = 0) -> np.ndarray:
     """Normalize and score texts in chunks of BATCH_SIZE; `(N, 2)` head probabilities."""
-    norm = _normalize_all(normalization, texts, offset)
+    return _score(scorer, _normalize_all(normalization, texts, offset))
+
+
+def _score(scorer: Scorer, norm: Sequence[str]) -> np.ndarray:
+    """Score normalized texts in chunks of BATCH_SIZE; `(N, 2)` head probabilities."""
     out = np.zeros((len(norm), 2), dtype=np.float64)
     for start in range(0, len(norm), BATCH_SIZE):
         chunk = norm[start : start + BATCH_SIZE]
@@ -360,7 +368,7 @@ def classify_jsonl(
         raise DataError([Problem(str(input), 0, "<file>", "no rows: the file is empty")])
     rows: list[dict | None] = [None] * len(lines)
     errors: list[str] = []
-    todo: list[tuple[int, str, str]] = []  # (index, id, text)
+    todo: list[tuple[int, str]] = []  # (index, text)
     for i, raw in enumerate(lines):
         raw = raw.rstrip(b"\r")
         if i == 0 and raw.startswith(b"\xef\xbb\xbf"):
@@ -376,14 +384,19 @@ def classify_jsonl(
             errors += [str(p) for p in result]
         else:
             rows[i] = {"id": result.id}
-            todo.append((i, result.id, result.text))
+            todo.append((i, result.text))
     with tqdm(total=len(todo), unit="post", disable=not progress, file=sys.stderr) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            for (i, _, _), pred in zip(
-                chunk, classifier.predict([t for *_, t in chunk]), strict=True
-            ):
-                rows[i].update(pred.to_dict())
+            answers = classifier.predict_each([text for _, text in chunk])
+            for (i, _), answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, TextError):
+                    # Rows pass the default normalization; the bundle's own (strip_urls,
+                    # say) may still leave nothing: the same error, on this row only.
+                    rows[i]["error"] = f"text: {answer.reason}"
+                    errors.append(f"{input}:{i + 1}: text: {answer.reason}")
+                else:
+                    rows[i].update(answer.to_dict())
             bar.update(len(chunk))
     write_lines(output, (dump_row(r) for r in rows))
     return len(rows), errors
