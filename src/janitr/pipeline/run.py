@@ -595,17 +595,39 @@ def preflight(config: PipelineConfig, data_dir: Path) -> None:
 
 
 def _preflight_teacher(config: PipelineConfig, data_dir: Path) -> None:
-    """The teacher's seed guard, checked now rather than after the first five stages: the
-    lines of train.jsonl bound the rows the teacher will train on (a carved holdout only
-    removes rows), so a guard that fires on that bound fires at the teacher stage too."""
+    """The teacher settings that depend on the data or the encoder, checked now rather than
+    at the teacher and cache stages (minutes later), each problem naming its config key.
+
+    The seed guard: the lines of train.jsonl bound the rows the teacher will train on (a
+    carved holdout only removes rows), so a guard that fires on that bound fires at the
+    teacher stage too. The encoder's positions and depth: read from its config.json when it
+    is a local directory (the default encoder is; a hub id is checked at its stage).
+    """
     from janitr.teacher.model import check_seed_guard
 
     train = data_dir / "train.jsonl"
-    if not train.is_file():
-        return  # the validate stage reports the missing file with its path
-    with open(train, "rb") as handle:
-        lines = sum(1 for line in handle if line.strip())
-    check_seed_guard(config.teacher, lines, keys=("teacher.seeds", "teacher.force"))
+    if train.is_file():  # else the validate stage reports the missing file with its path
+        with open(train, "rb") as handle:
+            lines = sum(1 for line in handle if line.strip())
+        check_seed_guard(config.teacher, lines, keys=("teacher.seeds", "teacher.force"))
+    spec = Path(config.teacher.resolved_model()) / "config.json"
+    if not spec.is_file():
+        return
+    encoder = read_json(spec)
+    problems = []
+    positions = encoder.get("max_position_embeddings")
+    if isinstance(positions, int) and config.teacher.max_length > positions:
+        problems.append(
+            f"teacher.max_length: {config.teacher.max_length} is longer than the {positions} "
+            f"positions of the encoder {spec.parent}; use {positions} or less"
+        )
+    depth = encoder.get("num_hidden_layers")
+    layers = config.cache.layers or ()
+    bad = [i for i in layers if isinstance(depth, int) and not 1 <= i <= depth]
+    if bad:
+        problems.append(f"cache.layers: {bad} outside the encoder's layers 1..{depth}")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def will_carve_holdout(config: PipelineConfig, data_dir: Path) -> bool:
