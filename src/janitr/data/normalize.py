@@ -156,7 +156,8 @@ def _normalize_full(text: str, *, strip_urls: bool) -> str:
     return " ".join(text.split())
 
 
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+#: A surrogate code point: never part of valid text in a Python str (pairs are decoded).
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def text_problem(normalized: str) -> str | None:
@@ -187,7 +188,7 @@ def text_problem(normalized: str) -> str | None:
         if visible_first or any(" " < c < "\x7f" for c in normalized):
             return None
         return f"only control characters ({_codepoints(normalized)})"
-    lone = _SURROGATE_RE.search(normalized)
+    lone = SURROGATE_RE.search(normalized)
     if lone:
         return (
             f"lone surrogate U+{ord(lone.group()):04X} at character {lone.start()} (not "

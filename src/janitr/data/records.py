@@ -14,18 +14,15 @@ them). `require_rows` refuses a split that lacks a kind of row its role needs.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from janitr.data.labels import collapse, targets
-from janitr.data.normalize import normalize_text, text_problem
+from janitr.data.normalize import SURROGATE_RE, normalize_text, text_problem
 from janitr.data.taxonomy import known_labels
 from janitr.errors import DataError, Problem
-
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -138,7 +135,7 @@ def parse_row(
         problems += problem(
             "id", f"expected a non-empty string, found {found}", "give every row a unique string id"
         )
-    elif not row_id.isascii() and _SURROGATE_RE.search(row_id):
+    elif not row_id.isascii() and SURROGATE_RE.search(row_id):
         problems += problem(
             "id", f"lone surrogate in {row_id!r}"[:80], "ids must be valid Unicode text"
         )
@@ -290,8 +287,8 @@ def require_rows(
 def dump_row(obj: dict) -> str:
     """One JSONL line for a row (UTF-8 kept readable, key order preserved)."""
     line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    if not line.isascii() and _SURROGATE_RE.search(line):
+    if not line.isascii() and SURROGATE_RE.search(line):
         # A lone surrogate (in a field no check looks at) cannot be written as UTF-8; as a
         # \uXXXX escape it is valid JSON and reads back as the same string.
-        line = _SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+        line = SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
     return line

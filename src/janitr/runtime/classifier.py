@@ -116,7 +116,7 @@ class Classifier:
         """The normalized texts the scorer receives (the training normalization).
 
         Raises:
-            EmptyTextError: if a text is empty after normalization.
+            TextError: if a text cannot be classified (see `predict`).
             TypeError: if a text is not a string.
         """
         return _normalize_all(self.normalization, _as_texts(texts))
@@ -125,7 +125,7 @@ class Classifier:
         """Head probabilities `(N, 2) = [p_scam, p_topic]` for raw texts.
 
         Raises:
-            EmptyTextError: if a text is empty after normalization.
+            TextError: if a text cannot be classified (see `predict`).
             TypeError: if a text is not a string.
         """
         texts = _as_texts(texts)
@@ -161,7 +161,7 @@ class Classifier:
         """Per-class scores `(N, 3)` in CLASSES order (scam, topic_crypto, clean).
 
         Raises:
-            EmptyTextError: if a text is empty after normalization.
+            TextError: if a text cannot be classified (see `predict`).
         """
         heads = self.predict_heads(texts)
         clean = 1.0 - heads.max(axis=1, initial=0.0) if heads.size else np.zeros(0)
