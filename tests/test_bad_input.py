@@ -394,3 +394,17 @@ def test_classify_input_marks_a_text_the_bundles_normalization_empties(tmp_path,
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert rows[0] == {"id": "u", "error": "text: empty after normalization"}
     assert rows[1]["id"] == "h" and "label" in rows[1]
+
+
+def test_errors_reads_a_broken_predictions_file_line_by_line(tmp_path, capsys):
+    preds = tmp_path / "preds.jsonl"
+    preds.write_bytes(
+        b'{"id": "1", "gold": "scam", "pred": "clean", "p_scam": 0.1}\n'
+        + b"[" * 100_000
+        + b'\n5\n{"id": "caf\xe9"}\n{"id": "2"}\n'
+    )
+    _fails(
+        capsys, ["errors", str(preds)], f"{preds}:2: <line>: JSON nested too deeply",
+        f"{preds}:3: <line>: expected a JSON object, found int",
+        f"{preds}:4: <line>: invalid UTF-8 at byte 11", f"{preds}:5: gold,pred,p_scam: missing",
+    )  # fmt: skip

@@ -88,6 +88,53 @@ def file_problem(path: str | Path, *, hint: str = "check the path") -> Problem |
     return None
 
 
+def parse_object(
+    raw_line: bytes,
+    *,
+    path: str,
+    line: int,
+    example: str = '{"id": ..., "text": ..., "labels": [...]}',
+) -> dict | list[Problem]:
+    """Decode one JSONL line into a JSON object, or the `<line>` problem that stops it.
+
+    Every way a line can fail to be an object is a problem of that line, never an exception:
+    invalid UTF-8, invalid JSON, nesting past the parser's recursion limit, an integer longer
+    than Python converts, a value that is not an object. Every JSONL reader uses it.
+
+    Args:
+        raw_line: the line's bytes (no line end).
+        path, line: where it is, for the problem.
+        example: the row shape the hint shows.
+    """
+
+    def problem(message: str, hint: str) -> list[Problem]:
+        return [Problem(path, line, "<line>", message, hint)]
+
+    try:
+        decoded = raw_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return problem(f"invalid UTF-8 at byte {exc.start}", "re-encode the file as UTF-8")
+    try:
+        obj = json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        return problem(
+            f"invalid JSON: {exc.msg} at column {exc.colno}",
+            "each line must be one complete JSON object",
+        )
+    except RecursionError:
+        return problem("JSON nested too deeply to read", f"write rows as flat objects {example}")
+    except ValueError:  # json raises it for an integer of more digits than Python converts
+        return problem(
+            f"a number longer than {sys.get_int_max_str_digits()} digits",
+            "write long numbers (ids, amounts) as strings",
+        )
+    if not isinstance(obj, dict):
+        return problem(
+            f"expected a JSON object, found {type(obj).__name__}", f"write rows as {example}"
+        )
+    return obj
+
+
 def parse_row(
     raw_line: bytes, *, path: str, line: int, require_labels: bool = True
 ) -> Record | list[Problem]:
@@ -96,38 +143,9 @@ def parse_row(
     def problem(field_: str, message: str, hint: str = "") -> list[Problem]:
         return [Problem(path, line, field_, message, hint)]
 
-    try:
-        decoded = raw_line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return problem(
-            "<line>", f"invalid UTF-8 at byte {exc.start}", "re-encode the file as UTF-8"
-        )
-    try:
-        obj = json.loads(decoded)
-    except json.JSONDecodeError as exc:
-        return problem(
-            "<line>",
-            f"invalid JSON: {exc.msg} at column {exc.colno}",
-            "each line must be one complete JSON object",
-        )
-    except RecursionError:
-        return problem(
-            "<line>",
-            "JSON nested too deeply to read",
-            'write rows as flat objects {"id": ..., "text": ..., "labels": [...]}',
-        )
-    except ValueError:  # json raises it for an integer of more digits than Python converts
-        return problem(
-            "<line>",
-            f"a number longer than {sys.get_int_max_str_digits()} digits",
-            "write long numbers (ids, amounts) as strings",
-        )
-    if not isinstance(obj, dict):
-        return problem(
-            "<line>",
-            f"expected a JSON object, found {type(obj).__name__}",
-            'write rows as {"id": ..., "text": ..., "labels": [...]}',
-        )
+    obj = parse_object(raw_line, path=path, line=line)
+    if isinstance(obj, list):
+        return obj
     problems: list[Problem] = []
     row_id = obj.get("id")
     if not isinstance(row_id, str) or not row_id.strip():

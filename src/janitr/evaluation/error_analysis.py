@@ -12,12 +12,11 @@ is most sure are fine), and topic_crypto confusions. Nothing is re-tuned or re-m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from janitr.data.labels import SCAM, TOPIC
-from janitr.data.records import Record, read_records
+from janitr.data.records import Record, file_problem, iter_lines, parse_object, read_records
 from janitr.errors import ConfigError, DataError, Problem
 
 PREDICTIONS_GLOB = "predictions*.jsonl"
@@ -30,32 +29,30 @@ def read_predictions(path: str | Path) -> list[dict]:
         DataError: on a missing file, bad JSON or a row without the needed fields.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError([Problem(str(path), 0, "<file>", "file not found", "check the path")])
+    bad_file = file_problem(path)
+    if bad_file is not None:
+        raise DataError([bad_file])
     rows, problems = [], []
     need = ("id", "gold", "pred", "p_scam")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(str(path), number, "<line>", f"invalid JSON: {exc.msg}"))
-                continue
-            missing = [k for k in need if k not in row]
-            if missing:
-                problems.append(
-                    Problem(
-                        str(path),
-                        number,
-                        ",".join(missing),
-                        "missing",
-                        "expected a predictions file (id, gold, pred, p_scam)",
-                    )
+    for number, line in iter_lines(path):
+        row = parse_object(line, path=str(path), line=number,
+                           example='{"id", "gold", "pred", "p_scam", ...}')  # fmt: skip
+        if isinstance(row, list):
+            problems += row
+            continue
+        missing = [k for k in need if k not in row]
+        if missing:
+            problems.append(
+                Problem(
+                    str(path),
+                    number,
+                    ",".join(missing),
+                    "missing",
+                    "expected a predictions file (id, gold, pred, p_scam)",
                 )
-                continue
-            rows.append(row)
+            )
+            continue
+        rows.append(row)
     if problems:
         raise DataError(problems)
     return rows
