@@ -246,6 +246,15 @@ def test_train_fasttext_refuses_unusable_splits(data, tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
+def test_every_trainer_refuses_a_split_without_scam_rows(data, tmp_path, capsys):
+    calib = data / "calib.jsonl"
+    calib.write_text("".join(r for r in calib.read_text().splitlines(True) if '"scam"' not in r))
+    for argv in (["train", "linear"], ["train", "teacher", "--seeds", "13", "--force"]):
+        out = ["--data", str(data), "--out", str(tmp_path / "b")]
+        _fails(capsys, [*argv, *out], f"{calib}:0: labels: no scam rows among 20 row(s)")
+    assert not (tmp_path / "b").exists()
+
+
 def test_directory_as_data_file(bundle, data, capsys):
     _fails(capsys, ["evaluate", "--model", str(bundle.path), "--data", str(data)],
            f"{data}:0: <file>: is a directory, expected a JSONL file (give a file inside it, "

@@ -709,6 +709,13 @@ def train_teacher(
         _records(data_dir, s) for s in ("train", "valid", "calib")
     )
     check_seed_guard(config, len(train_recs))
+    from janitr.data.records import require_rows
+
+    roles = (("train", train_recs, "training", ("scam", "topic_crypto", "not scam")),
+             ("valid", valid_recs, "epoch selection and calibration", ("scam", "not scam")),
+             ("calib", calib_recs, "threshold tuning", ("scam", "not scam")))  # fmt: skip
+    for name, recs, role, kinds in roles:
+        require_rows(recs, path=data_dir / f"{name}.jsonl", role=role, kinds=kinds)
     model_path = config.resolved_model()
     device = select_device(config.threads)
     normalization = NormalizationConfig()
