@@ -143,6 +143,7 @@ def test_bit_equal_tensors_give_identical_files(tmp_path):
 
     from janitr.artifacts import sha256_file
 
+    pytest.importorskip("safetensors")  # the `train` extra
     cache = make_cache(n=7)
     files = [write_cache(tmp_path / f"c{i}", split="train", cache=cache, sidecar=SIDE)
              for i in range(8)]  # fmt: skip
