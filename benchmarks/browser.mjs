@@ -15,7 +15,7 @@
 // (onnxruntime-web wasm, one thread, not cross-origin isolated). With --probes/--sweep it
 // also checks parity inside Chromium (its own ICU and wasm), as the Node tests do under Node.
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync, statSync, writeFileSync, mkdtempSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -309,6 +309,7 @@ try {
 } finally {
   await browser.close();
   server.close();
+  rmSync(tmp, { recursive: true, force: true });
 }
 const out = opts.out ?? path.join(repo, "benchmarks", "results", `browser_${result.model.id.split("-").slice(0, 2).join("-")}.json`);
 writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
