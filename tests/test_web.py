@@ -243,3 +243,15 @@ def test_committed_normalize_cases_are_current():
     if committed["normalization"]["unicode_version"] != unicodedata.unidata_version:
         pytest.skip("fixture written by a Python with other Unicode data")
     assert committed == json.loads(json.dumps(normalize_cases()))
+
+
+def test_web_export_never_imports_torch(student, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from janitr.runtime.web import export_web; "
+        f"export_web({str(student.path)!r}, {str(tmp_path / 'w')!r}); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -38,8 +38,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from janitr.artifacts import atomic_dir, file_entry, write_json, write_text
 from janitr.data.labels import CLASSES, SCAM, TOPIC, decide
 from janitr.data.normalize import ZERO_WIDTH, NormalizationConfig, confusables_table
@@ -51,6 +49,8 @@ from janitr.runtime.onnx import (
     MODEL_FILE,
     OUTPUT_NAMES,
     TOKENIZER_FILE,
+    encode_batch,
+    load_scorer,
     read_config,
 )
 
@@ -196,6 +196,7 @@ def export_web(model: str | Path, out_dir: str | Path, *, overwrite: bool = True
     bundle = _load_student(model)
     config = read_config(bundle.file(CONFIG_FILE))
     _check_tokenizer(bundle.file(TOKENIZER_FILE))
+    load_scorer(bundle, threads=1)  # the model loads and has the inputs/outputs written below
     normalization = web_normalization(bundle.manifest.get("normalization", {}))
     described = bundle.manifest.get("model", {})
     variant = described.get("variant") or bundle.path.name
@@ -301,8 +302,6 @@ def probes(bundle: Bundle, texts: Iterable[str]) -> list[dict]:
     `p_topic`, `label` (the bundle's thresholds); a text empty after normalization has
     `ids`, the probabilities and `label` set to None, as the extension reports it.
     """
-    from janitr.runtime.onnx import _encode, load_scorer
-
     scorer = load_scorer(bundle, threads=1)
     normalization = bundle.normalization
     t = bundle.thresholds
@@ -312,11 +311,10 @@ def probes(bundle: Bundle, texts: Iterable[str]) -> list[dict]:
         probe = {"raw": raw, "normalized": norm, "ids": None, "p_scam": None, "p_topic": None,
                  "label": None}  # fmt: skip
         if norm:
-            (enc,) = _encode(scorer.tokenizer, [norm], max_length=scorer.max_length)
-            ids = np.asarray([enc.ids], dtype=np.int64)
-            p_scam, p_topic = scorer.run(ids, np.ones_like(ids))
+            ids, mask = encode_batch(scorer.tokenizer, [norm], max_length=scorer.max_length)
+            p_scam, p_topic = scorer.run(ids, mask)
             (label,) = decide(p_scam, p_topic, t_scam=t[SCAM], t_topic=t[TOPIC])
-            probe.update(ids=list(enc.ids), p_scam=float(p_scam[0]), p_topic=float(p_topic[0]),
+            probe.update(ids=ids[0].tolist(), p_scam=float(p_scam[0]), p_topic=float(p_topic[0]),
                          label=CLASSES[int(label)])  # fmt: skip
         out.append(probe)
     return out
