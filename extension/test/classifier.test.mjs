@@ -98,6 +98,7 @@ test("fp32: a post's scores do not depend on its batch-mates", async () => {
     }
   }
   await clf.close();
+  console.log(JSON.stringify({ model: clf.manifest.id, batch_mates_max_abs_delta: worst }));
   assert.ok(worst <= 1e-6, `batch-mates change a score by ${worst}`);
 });
 
