@@ -91,7 +91,11 @@ function serve(routes) {
       return;
     }
     if (url.pathname === "/blank.html") {
-      res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>janitr bench</title>");
+      // The import map does for "@huggingface/tokenizers" what the extension's build does.
+      res.writeHead(200, { "content-type": "text/html" }).end(
+        '<!doctype html><title>janitr bench</title><script type="importmap">' +
+          '{"imports": {"@huggingface/tokenizers": "/tokenizers/tokenizers.min.mjs"}}</script>',
+      );
       return;
     }
     for (const [prefix, dir] of Object.entries(routes)) {
@@ -114,11 +118,11 @@ function fileSize(file) {
 function payload(webDir) {
   const model = Object.fromEntries(readdirSync(webDir).map((f) => [f, fileSize(path.join(webDir, f))]));
   const scripts = {};
-  for (const dir of ["src", "src/vendor"]) {
-    for (const f of readdirSync(path.join(extension, dir))) {
-      if (f.endsWith(".js") || f.endsWith(".mjs")) scripts[`${dir}/${f}`] = fileSize(path.join(extension, dir, f));
-    }
+  for (const f of readdirSync(path.join(extension, "src"))) {
+    if (f.endsWith(".js") || f.endsWith(".mjs")) scripts[`src/${f}`] = fileSize(path.join(extension, "src", f));
   }
+  const tok = path.join(extension, "node_modules", "@huggingface", "tokenizers", "dist", "tokenizers.min.mjs");
+  scripts["vendor/tokenizers.min.mjs"] = fileSize(tok);
   const ort = { [ORT_MODULE]: fileSize(path.join(ORT_DIST, ORT_MODULE)), [ORT_WASM]: fileSize(path.join(ORT_DIST, ORT_WASM)) };
   const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
   return { model, onnxruntime_web: ort, scripts, total_bytes: sum(model) + sum(ort) + sum(scripts) };
@@ -253,7 +257,8 @@ const webDir = path.resolve(opts.web);
 const fixtures = {};
 if (opts.probes) fixtures["probes.json"] = path.resolve(opts.probes);
 if (opts.sweep) fixtures["sweep.json"] = path.resolve(opts.sweep);
-const routes = { "/src/": path.join(extension, "src"), "/ort/": ORT_DIST, "/model/": webDir };
+const routes = { "/src/": path.join(extension, "src"), "/ort/": ORT_DIST, "/model/": webDir,
+                 "/tokenizers/": path.join(extension, "node_modules", "@huggingface", "tokenizers", "dist") };
 for (const [name, file] of Object.entries(fixtures)) routes[`/fixtures/${name.replace(".json", "")}/`] = path.dirname(file);
 const server = await serve(routes);
 const base = `http://127.0.0.1:${server.address().port}`;

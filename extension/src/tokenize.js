@@ -5,7 +5,9 @@
 //   ids = [CLS] pieces... [SEP], the pieces cut to max_length minus the special tokens
 //
 // Input is already normalized (normalize.js); the tokenizer has no normalizer of its own.
-import { Tokenizer } from "./vendor/tokenizers.mjs";
+// The bare specifier resolves through node_modules under Node; extension pages cannot resolve
+// it, so the build rewrites it to the vendored copy (and benchmarks/browser.mjs maps it).
+import { Tokenizer } from "@huggingface/tokenizers";
 
 /**
  * Build the encoder of a parsed tokenizer.json.
