@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= runs/demo
 
 .PHONY: setup demo test test-fast lint format clean extension-deps extension-fixtures \
-	test-extension test-extension-node
+	test-extension test-extension-node test-extension-browser chromium extension
 
 setup: $(VENV)/.installed
 
@@ -63,8 +63,32 @@ extension-fixtures: setup extension-deps
 	done
 	$(BIN)/janitr export sweep --out $(WEB_FIXTURES)/sweep.json
 
-test-extension: test-extension-node
+test-extension: test-extension-node test-extension-browser
 
 # normalize.js, tokenize.js and classifier.js against the Python runtime (node --test).
 test-extension-node: extension-fixtures
 	cd extension && JANITR_WEB_FIXTURES=$(abspath $(WEB_FIXTURES)) npm run --silent test:node
+
+# Debian's Chromium for the browser tests (never a browser download): installed when missing.
+CHROMIUM ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
+
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "error: no Chromium at $(CHROMIUM); apt-get install chromium, or set CHROMIUM=PATH" >&2; exit 1; }
+
+# The extension in headless Chromium on a fixture x.com page (test/browser.test.mjs). Its
+# decisions are checked against the Python runtime on the same posts (the fp32 demo student:
+# the smoke model's scores sit close to its thresholds, and fp32 agrees to 1e-5).
+test-extension-browser: extension-fixtures chromium
+	$(BIN)/python extension/test/fixture_posts.py --model $(DEMO)/bundles/student-fp32 \
+	  --data $(PROBE_DATA) --out $(WEB_FIXTURES)/posts-fp32.json
+	cd extension && JANITR_WEB_MODEL=$(abspath $(WEB_FIXTURES))/fp32 \
+	  JANITR_POSTS=$(abspath $(WEB_FIXTURES))/posts-fp32.json CHROMIUM=$(CHROMIUM) \
+	  npm run --silent test:browser
+
+## Build the unpacked extension into extension/dist/ from a run's int8 student
+## (RUN=runs/NAME, default the demo run), for chrome://extensions -> Load unpacked.
+RUN ?= $(DEMO)
+extension: setup extension-deps
+	$(BIN)/janitr export web --model $(RUN)/bundles/student-int8 --out $(RUN)/web/student-int8
+	cd extension && npm run --silent build -- --model $(abspath $(RUN))/web/student-int8

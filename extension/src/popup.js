@@ -36,7 +36,9 @@ function showStatus({ model, page }) {
   } else {
     $("model").textContent = "Model: not loaded.";
   }
-  if (page) {
+  if (page && error) {
+    $("page-stats").textContent = "No posts checked: the model is not loaded.";
+  } else if (page) {
     $("page-stats").textContent =
       `${plural(page.scam, "likely scam", "likely scams")} and ` +
       `${plural(page.topic_crypto, "crypto post", "crypto posts")} ` +

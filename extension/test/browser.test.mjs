@@ -139,14 +139,29 @@ async function openPopup(browser, tabId) {
   return popup;
 }
 
-/** The tab id the service worker has counts for (the only x.com tab). */
+/** Poll `fn` until `ok(value)` (the page's report to the worker is asynchronous). */
+async function until(fn, ok, what) {
+  const deadline = Date.now() + WAIT.timeout;
+  for (;;) {
+    const value = await fn();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The tab id the service worker keeps counts for (the only x.com tab). */
 async function xTabId(browser) {
-  const ids = await worker(browser).evaluate(async () =>
-    Object.keys(await chrome.storage.session.get(null)).map((k) => Number(k.split(":")[1])),
+  const ids = await until(
+    () => worker(browser).evaluate(async () => Object.keys(await chrome.storage.session.get(null))),
+    (keys) => keys.length > 0,
+    "counts of the x.com tab",
   );
   assert.equal(ids.length, 1, `expected counts for one tab, got ${ids}`);
-  return ids[0];
+  return Number(ids[0].split(":")[1]);
 }
+
+const badge = (browser, tabId) => worker(browser).evaluate((id) => chrome.action.getBadgeText({ tabId: id }), tabId);
 
 // A step that hangs fails after this long instead of holding CI.
 const STEP = { timeout: 120_000 };
@@ -163,7 +178,7 @@ describe("the extension on a fixture x.com page", () => {
     await close(browser);
   });
 
-  test("the unpacked extension loads, with its model", STEP, async () => {
+  test("the unpacked extension loads", STEP, async () => {
     assert.match(browser.extensionId, /^[a-p]{32}$/);
     const manifest = await worker(browser).evaluate(() => chrome.runtime.getManifest());
     assert.equal(manifest.manifest_version, 3);
@@ -187,8 +202,8 @@ describe("the extension on a fixture x.com page", () => {
       }
     }
     tabId = await xTabId(browser);
-    const scams = posts.page.filter((p) => p.expected === "scam").length;
-    assert.equal(await worker(browser).evaluate((id) => chrome.action.getBadgeText({ tabId: id }), tabId), String(scams));
+    const scams = String(posts.page.filter((p) => p.expected === "scam").length);
+    await until(() => badge(browser, tabId), (text) => text === scams, `the badge (want ${scams})`);
   });
 
   test("posts inserted later by scrolling are classified", STEP, async () => {
@@ -225,6 +240,8 @@ describe("the extension on a fixture x.com page", () => {
     assert.match(await popup.locator("#model").innerText(), /^Model: \S+.*running on this computer/);
     assert.equal(await popup.locator("#action-scam").inputValue(), "hide");
     assert.equal(await popup.locator("#action-topic_crypto").inputValue(), "none");
+    mkdirSync(RESULTS, { recursive: true });
+    await popup.locator("body").screenshot({ path: join(RESULTS, "popup.png") });
 
     // Crypto posts: from "Leave alone" to "Label".
     await popup.locator("#action-topic_crypto").selectOption("label");
@@ -338,20 +355,15 @@ describe("a tampered model", () => {
   test("disables classification and shows the error", STEP, async () => {
     const page = await browser.context.newPage();
     await page.goto("https://x.com/home");
-    const tabId = await (async () => {
-      await page.waitForFunction(() => true);
-      for (;;) {
-        const keys = await worker(browser).evaluate(async () => Object.keys(await chrome.storage.session.get(null)));
-        if (keys.length) return Number(keys[0].split(":")[1]);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    const tabId = await xTabId(browser);
     const popup = await openPopup(browser, tabId);
     await popup.locator("#error").waitFor({ state: "visible", ...WAIT });
     const message = await popup.locator("#error").innerText();
     assert.match(message, /Janitr is not checking posts/);
     assert.match(message, /model\.onnx/);
-    assert.equal(await worker(browser).evaluate((id) => chrome.action.getBadgeText({ tabId: id }), tabId), "!");
+    mkdirSync(RESULTS, { recursive: true });
+    await popup.locator("body").screenshot({ path: join(RESULTS, "popup-error.png") });
+    await until(() => badge(browser, tabId), (text) => text === "!", "the badge (want !)");
     // Nothing was hidden on a guess: every post is shown as X shows it.
     for (const post of posts.page) {
       assert.equal(await text(page, post).isVisible(), true);
