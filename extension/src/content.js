@@ -20,6 +20,7 @@
   const seen = new WeakMap();
   /** Per-page counts: each distinct post text counted once (text kept in memory only). */
   const counted = new Map(); // text -> label
+  let countedPath = location.pathname;
   let pending = []; // elements waiting to be sent
   let sending = false;
   let scanTimer = null;
@@ -54,6 +55,11 @@
   /** Queue every post whose text is new or changed (X reuses elements as it scrolls). */
   function scan() {
     if (!settings.enabled) return;
+    if (location.pathname !== countedPath) {
+      // X navigates without reloading: "this page" starts again on a new path.
+      countedPath = location.pathname;
+      counted.clear();
+    }
     for (const article of document.querySelectorAll(POST)) {
       const text = postText(article);
       const known = seen.get(article);
@@ -174,9 +180,10 @@
   }
 
   function start() {
-    if (observer) return;
-    observer = new MutationObserver(scheduleScan);
-    observer.observe(document.documentElement, { childList: true, subtree: true, characterData: true });
+    if (!observer) {
+      observer = new MutationObserver(scheduleScan);
+      observer.observe(document.documentElement, { childList: true, subtree: true, characterData: true });
+    }
     scan();
   }
 

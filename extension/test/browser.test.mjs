@@ -215,6 +215,19 @@ describe("the extension on a fixture x.com page", () => {
     }
   });
 
+  test("a post whose text X replaces in place is classified again", STEP, async () => {
+    // X reuses a post's elements as the timeline scrolls: same <article>, new text.
+    const clean = posts.later.find((p) => p.expected === "clean");
+    const scam = posts.later.find((p) => p.expected === "scam");
+    await text(page, clean).evaluate((el, t) => (el.firstElementChild.textContent = t), scam.text);
+    await page.waitForFunction((id) => document.querySelector(`article[data-post-id="${id}"]`).dataset.janitrLabel === "scam", clean.id, WAIT);
+    assert.equal(await text(page, clean).isVisible(), false);
+    await text(page, clean).evaluate((el, t) => (el.firstElementChild.textContent = t), clean.text);
+    await page.waitForFunction((id) => document.querySelector(`article[data-post-id="${id}"]`).dataset.janitrLabel === "clean", clean.id, WAIT);
+    assert.equal(await text(page, clean).isVisible(), true);
+    assert.equal(await article(page, clean).locator(".janitr-bar").count(), 0);
+  });
+
   test('"Show anyway" reveals a hidden post, "Hide again" folds it back', STEP, async () => {
     const scam = posts.page.find((p) => p.expected === "scam");
     await article(page, scam).getByRole("button", { name: "Show anyway" }).click();
