@@ -33,7 +33,7 @@ function required(name) {
 }
 
 const posts = JSON.parse(readFileSync(required("JANITR_POSTS"), "utf8"));
-const fixtureHtml = readFileSync(join(HERE, "fixture", "x.html"), "utf8");
+const fixtureHtml = readFileSync(join(HERE, "fixtures", "x.html"), "utf8");
 
 /** The fixture page with its posts; JSON inside <script> with `<` escaped. */
 function renderPage(title, page, later) {
