@@ -3,7 +3,6 @@
 // forwards the request there. It also keeps each tab's counts of flagged posts (in
 // chrome.storage.session, which lives in memory and survives this worker being stopped) and
 // shows them on the toolbar badge. It never stores post text.
-import "./settings.js";
 
 const OFFSCREEN_URL = "src/offscreen.html";
 /** How often to retry a message to an offscreen document that is still starting. */

@@ -1,6 +1,6 @@
-// The user's choices and their defaults, shared by the content script, the service worker and
-// the popup. A classic script that also works as a side-effect module import: the content
-// script cannot import ES modules, so both kinds of script read `globalThis.JanitrSettings`.
+// The user's choices and their defaults, shared by the content script and the popup. A
+// classic script that also works as a side-effect module import: the content script cannot
+// import ES modules, so both read `globalThis.JanitrSettings`.
 // Settings live in chrome.storage.local (never `sync`: nothing leaves this machine).
 (() => {
   /** What can be done to a post of a class, in the order the popup lists them. */
