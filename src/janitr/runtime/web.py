@@ -62,8 +62,10 @@ SWEEP_FORMAT = "janitr-normalize-sweep"
 #: The normalization settings `normalize.js` implements; a bundle with any other is refused.
 PORTED_SETTINGS = frozenset({"strip_urls", "fold_confusables"})
 #: The decision rule `classifier.js` applies (the rule of `janitr.data.labels.decide`).
-DECISION_RULE = "scam if p_scam >= thresholds.scam, else topic_crypto if p_topic >= " \
-    "thresholds.topic_crypto, else clean"  # fmt: skip
+DECISION_RULE = (
+    "scam if p_scam >= thresholds.scam, else topic_crypto if p_topic >= "
+    "thresholds.topic_crypto, else clean"
+)
 #: Data splits whose rows become probes (train is left out: the model has seen it).
 PROBE_SPLITS = ("valid", "calib", "unlabeled")
 
