@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Build the unpacked extension: `node scripts/build.mjs --model DIR [--out dist]`.
 //
-// A copy step, no bundler: manifest.json and src/ as they are, the two onnxruntime-web files
+// A copy step, no bundler: manifest.json, src/ and icons/ as they are, the two onnxruntime-web files
 // the offscreen document loads (the single-file ESM build and its wasm), the tokenizer library,
 // and the web bundle that `janitr export web` wrote (DIR: janitr-web.json plus the files it
 // names) into dist/model/. The one rewrite: the bare import of `@huggingface/tokenizers`
@@ -86,6 +86,7 @@ export function build({ model, out = join(ROOT, "dist") }) {
   mkdirSync(out, { recursive: true });
   cpSync(join(ROOT, "manifest.json"), join(out, "manifest.json"));
   cpSync(join(ROOT, "src"), join(out, "src"), { recursive: true });
+  cpSync(join(ROOT, "icons"), join(out, "icons"), { recursive: true });
   for (const name of readdirSync(join(out, "src"))) {
     if (name.endsWith(".js")) rewriteImports(join(out, "src", name));
   }

@@ -27,6 +27,8 @@ test("the build holds every file the manifest, the pages and the modules name", 
     ...manifest.content_scripts.flatMap((c) => [...c.js, ...c.css]),
     manifest.action.default_popup,
     manifest.options_ui.page,
+    ...Object.values(manifest.icons),
+    ...Object.values(manifest.action.default_icon),
   ];
   for (const file of named) assert.ok(existsSync(path.join(out, file)), `${file} is named in manifest.json but missing`);
   // Relative imports and page scripts resolve inside dist/ (no bare specifier is left).
