@@ -266,8 +266,12 @@ describe("the extension on a fixture x.com page", () => {
     await popup.locator("#action-scam").selectOption("blur");
     const scam = posts.page.filter((p) => p.expected === "scam")[1];
     await page.waitForFunction((id) => document.querySelector(`article[data-post-id="${id}"]`).dataset.janitrAction === "blur", scam.id, WAIT);
-    const filter = await text(page, scam).evaluate((el) => getComputedStyle(el.closest("article").firstElementChild).filter);
-    assert.match(filter, /blur/);
+    const blurred = () => text(page, scam).evaluate((el) => getComputedStyle(el.closest("article").firstElementChild).filter);
+    assert.match(await blurred(), /blur/);
+    await article(page, scam).getByRole("button", { name: "Show anyway" }).click();
+    assert.equal(await blurred(), "none");
+    await article(page, scam).getByRole("button", { name: "Blur again" }).click();
+    assert.match(await blurred(), /blur/);
 
     // Off: everything as X shows it; on again: the verdicts come back without a new request.
     await popup.locator("#enabled").uncheck();
