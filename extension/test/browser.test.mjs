@@ -38,7 +38,11 @@ const fixtureHtml = readFileSync(join(HERE, "fixtures", "x.html"), "utf8");
 /** The fixture page with its posts; JSON inside <script> with `<` escaped. */
 function renderPage(title, page, later) {
   const json = (value) => JSON.stringify(value).replaceAll("<", "\\u003c");
-  return fixtureHtml.replaceAll("%TITLE%", title).replace("%POSTS%", json(page)).replace("%LATER%", json(later));
+  // Replacement functions: a post's "$&" or "$'" must stay text, not a replacement pattern.
+  return fixtureHtml
+    .replaceAll("%TITLE%", () => title)
+    .replace("%POSTS%", () => json(page))
+    .replace("%LATER%", () => json(later));
 }
 
 /** Build the extension into a temporary folder; `tamper(dir)` may damage it afterwards. */
@@ -86,7 +90,7 @@ async function launch(extensionDir) {
   let [worker] = context.serviceWorkers();
   worker ??= await context.waitForEvent("serviceworker", WAIT);
   const extensionId = new URL(worker.url()).host;
-  return { context, userDir, extensionId, seen, blocked };
+  return { context, userDir, extensionDir, extensionId, seen, blocked };
 }
 
 /** URL requests in Chromium's network log (written as the browser closes): {url, initiator}. */
@@ -104,6 +108,7 @@ async function close(browser) {
   if (!browser) return;
   await browser.context.close(); // a second close is harmless
   rmSync(browser.userDir, { recursive: true, force: true });
+  rmSync(browser.extensionDir, { recursive: true, force: true });
 }
 
 /** The current service worker (a new one after a restart). */
