@@ -88,7 +88,9 @@ test-extension-browser: extension-fixtures chromium
 
 ## Build the unpacked extension into extension/dist/ from a run's int8 student
 ## (RUN=runs/NAME, default the demo run), for chrome://extensions -> Load unpacked.
+## The web bundle goes to runs/web/NAME (the run's own folder is left as the run wrote it).
 RUN ?= $(DEMO)
+RUN_WEB = runs/web/$(notdir $(abspath $(RUN)))
 extension: setup extension-deps
-	$(BIN)/janitr export web --model $(RUN)/bundles/student-int8 --out $(RUN)/web/student-int8
-	cd extension && npm run --silent build -- --model $(abspath $(RUN))/web/student-int8
+	$(BIN)/janitr export web --model $(RUN)/bundles/student-int8 --out $(RUN_WEB)
+	cd extension && npm run --silent build -- --model $(abspath $(RUN_WEB))
