@@ -25,10 +25,8 @@ from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
 
 def test_config_validation_names_the_flag():
     with pytest.raises(ConfigError, match="--epoch") as info:
-        FastTextConfig(epoch=0, scam_target_fpr=3.0)
-    assert "--scam-target-fpr" in str(info.value)  # all problems at once
-    with pytest.raises(ConfigError, match="--tune-on"):
-        FastTextConfig(tune_on="test")
+        FastTextConfig(epoch=0, lr=-1)
+    assert "--lr" in str(info.value)  # all problems at once
     with pytest.raises(ConfigError, match="unknown"):
         FastTextConfig.from_dict({"epochs": 3})
 

@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
+from janitr.config import dataclass_from_dict
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.normalize import NormalizationConfig, normalize_text
 from janitr.data.records import Record, read_records
 from janitr.errors import BundleError, ConfigError, DataError, Problem, require
 from janitr.evaluation.metrics import evaluate_predictions
-from janitr.evaluation.thresholds import tune_thresholds, tuning_problems, tuning_splits
-from janitr.pipeline.config import dataclass_from_dict
+from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,6 @@ class FastTextConfig:
             to off for our 3 labels, noted in the bundle).
         seed: random seed of fastText.
         threads: training threads; 1 makes training reproducible.
-        scam_target_fpr: scam FPR ceiling for threshold tuning.
-        topic_target_fpr: optional topic FPR ceiling.
-        tune_on: split(s) the thresholds are tuned on: calib, valid or valid+calib.
         strip_urls: strip URLs in the normalization (saved in the bundle).
     """
 
@@ -107,9 +104,6 @@ class FastTextConfig:
     qout: bool = False
     seed: int = 0
     threads: int = 1
-    scam_target_fpr: float = 0.02
-    topic_target_fpr: float | None = None
-    tune_on: str = "calib"
     strip_urls: bool = False
 
     def __post_init__(self) -> None:
@@ -132,7 +126,6 @@ class FastTextConfig:
             problems.append(f"--lr must be > 0, got {self.lr!r}")
         if self.loss not in ("ova", "softmax", "hs"):
             problems.append(f"--loss must be one of ova, softmax, hs, got {self.loss!r}")
-        problems += tuning_problems(self.scam_target_fpr, self.topic_target_fpr, self.tune_on)
         if problems:
             raise ConfigError("invalid fastText config: " + "; ".join(problems))
 
@@ -147,10 +140,6 @@ class FastTextConfig:
             ConfigError: on unknown keys or invalid values.
         """
         return dataclass_from_dict(cls, data, what="fastText")
-
-    @property
-    def tune_splits(self) -> tuple[str, ...]:
-        return tuning_splits(self.tune_on)
 
 
 def training_line(
@@ -488,7 +477,7 @@ def _quantize_options(config: FastTextConfig) -> list[tuple[int, bool]]:
     return options
 
 
-def _fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path) -> dict:
+def fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path) -> dict:
     """Train and quantize in a freshly spawned process; the model file lands in `out_dir`.
 
     fastText 0.9.3 (compiled from source here) sometimes meets NaN in training or
@@ -557,7 +546,13 @@ def _provenance(path: Path, rows: int) -> dict:
     return {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
 
 
-def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTextConfig) -> Bundle:
+def train_fasttext(
+    *,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: FastTextConfig,
+    thresholds: ThresholdPolicy = DEFAULT_POLICY,
+) -> Bundle:
     """Train, quantize, tune and bundle a fastText baseline.
 
     Args:
@@ -565,7 +560,9 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             `valid.jsonl`); `valid.jsonl`, when present and not used for tuning, gets a
             metrics report stored in the bundle (`model.report`).
         out_dir: bundle directory to write (replaced atomically if it exists).
-        config: training, quantization and tuning settings.
+        config: training and quantization settings.
+        thresholds: the threshold policy (targets, rule, tuning split(s)); recorded with
+            the config in the bundle.
 
     Returns:
         the written, verified Bundle (`bundle.manifest["model"]["report"]` holds the
@@ -579,7 +576,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
     """
     fasttext = _fasttext()
     data_dir = Path(data_dir)
-    tune_splits = config.tune_splits
+    tune_splits = thresholds.tune_splits
     report_split = "valid" if "valid" not in tune_splits else None
     wanted = ["train", *tune_splits]
     if report_split and _split_file(data_dir, report_split).is_file():
@@ -605,7 +602,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             config.dim,
             config.bucket,
         )
-        fitted = _fit_in_fresh_process(train_txt, config, tmp)
+        fitted = fit_in_fresh_process(train_txt, config, tmp)
         if fitted["lr"] != config.lr:
             config = replace(config, lr=fitted["lr"])  # the bundle records the rate used
         quant = fitted["quantization"]
@@ -628,23 +625,14 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
 
         tune_heads = heads(tune)
         tune_gold = [collapse(r.labels) for r in tune]
-        tuned = tune_thresholds(
-            tune_gold, tune_heads[:, 0], tune_heads[:, 1],
-            scam_target_fpr=config.scam_target_fpr, topic_target_fpr=config.topic_target_fpr,
-        )  # fmt: skip
+        tuned = thresholds.tune(tune_gold, tune_heads)
         for name in tuned["tuning"]["disabled"]:
             log.warning(
                 "no %s threshold reaches a positive %s on %s within the constraints: the class "
                 "is disabled (never predicted); use more tuning data or a looser target",
-                name, "recall" if name == SCAM else "F1", config.tune_on,
+                name, "recall" if name == SCAM else "F1", thresholds.tune_on,
             )  # fmt: skip
-        tuning = {
-            "data": config.tune_on,
-            "scam_target_fpr": config.scam_target_fpr,
-            "topic_target_fpr": config.topic_target_fpr,
-            "model_file": model_name,
-            **tuned["tuning"],
-        }
+        tuning = {"data": thresholds.tune_on, "model_file": model_name, **tuned["tuning"]}
         data = {"train": _provenance(_split_file(data_dir, "train"), len(train))}
         seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
         for s in tune_splits:
@@ -677,7 +665,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
         model_info = {
             "file": model_name,
             "framework": f"fasttext {getattr(fasttext, '__version__', '0.9.3')}",
-            "config": config.to_dict(),
+            "config": {**config.to_dict(), **thresholds.record()},
             "labels": [LABEL_PREFIX + c for c in CLASSES],
             "quantization": quant,
             "scores": scores,

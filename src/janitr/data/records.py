@@ -180,3 +180,20 @@ def read_records(*paths: str | Path, require_labels: bool = True) -> list[Record
 def dump_row(obj: dict) -> str:
     """One JSONL line for a row (UTF-8 kept readable, key order preserved)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def split_hash(records: Iterable, *, strip_urls: bool = False) -> str:
+    """Content hash of a split: ids, normalized texts and two-head targets, in order.
+
+    Args:
+        records: `Record`s (anything with `id`, `text`, `labels`).
+        strip_urls: the normalization setting the model uses.
+    """
+    from janitr.artifacts import hash_object
+    from janitr.data.labels import targets
+
+    rows = []
+    for r in records:
+        t = targets(r.labels)
+        rows.append([r.id, normalize_text(r.text, strip_urls=strip_urls), t.is_scam, t.is_topic])
+    return hash_object(rows)

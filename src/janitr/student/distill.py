@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from janitr.config import dataclass_from_dict
 from janitr.errors import ConfigError, ProvenanceError
-from janitr.pipeline.config import dataclass_from_dict
 
 log = logging.getLogger(__name__)
 

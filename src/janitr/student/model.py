@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from janitr.artifacts import read_json, write_json
+from janitr.config import dataclass_from_dict
 from janitr.errors import BundleError, ConfigError, require
-from janitr.pipeline.config import dataclass_from_dict
 
 if TYPE_CHECKING:  # pragma: no cover
     from janitr.runtime.bundle import Bundle

@@ -22,15 +22,16 @@ no pickle is ever loaded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from janitr.artifacts import atomic_path, hash_object, read_json, sha256_file, write_json
-from janitr.data.labels import CLASSES, SCAM_RAW_LABELS, TOPIC_RAW_LABELS, targets
+from janitr.data.labels import CLASSES, SCAM_RAW_LABELS, TOPIC_RAW_LABELS
 from janitr.data.normalize import normalize_text
+from janitr.data.records import split_hash
 from janitr.errors import ProvenanceError
 
 FORMAT = "janitr-teacher-cache"
@@ -140,20 +141,6 @@ def label_map_hash() -> str:
             "topic_raw_labels": sorted(TOPIC_RAW_LABELS),
         }
     )
-
-
-def split_hash(records: Iterable, *, strip_urls: bool = False) -> str:
-    """Content hash of a split: ids, normalized texts and two-head targets, in order.
-
-    Args:
-        records: `janitr.data.records.Record`s (anything with `id`, `text`, `labels`).
-        strip_urls: the normalization setting the model uses.
-    """
-    rows = []
-    for r in records:
-        t = targets(r.labels)
-        rows.append([r.id, normalize_text(r.text, strip_urls=strip_urls), t.is_scam, t.is_topic])
-    return hash_object(rows)
 
 
 def cache_files(path: str | Path, split: str | None = None) -> tuple[Path, Path]:
