@@ -6,20 +6,19 @@ import fasttext
 import numpy as np
 import pytest
 
-from janitr.baselines.fasttext import (
+from janitr.baselines.fasttext import FastTextConfig, training_line
+from janitr.data.normalize import NormalizationConfig
+from janitr.data.records import read_records
+from janitr.errors import BundleError, ConfigError
+from janitr.runtime.bundle import load_bundle
+from janitr.runtime.fasttext import (
     _LOOP_ROWS,
-    FastTextConfig,
     _head_columns,
     head_logits,
     load_scorer,
     predict_heads_with,
     scores_for,
-    training_line,
 )
-from janitr.data.normalize import NormalizationConfig
-from janitr.data.records import read_records
-from janitr.errors import BundleError, ConfigError
-from janitr.runtime.bundle import load_bundle
 from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
 
 

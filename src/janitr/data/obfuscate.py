@@ -56,7 +56,7 @@ def homoglyph_table() -> dict[str, tuple[str, ...]]:
     from janitr.data.normalize import normalize_text
     from janitr.errors import require
 
-    require("confusable_homoglyphs", extra="train")
+    require("confusable_homoglyphs", extra=None)
     data = json.loads(
         resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
     )
@@ -268,9 +268,7 @@ def robustness_report(
     Raises:
         ConfigError: if thresholds are missing or a kind is unknown.
     """
-    from janitr.runtime.bundle import Bundle
-
-    if isinstance(scorer, Bundle):
+    if hasattr(scorer, "scorer") and hasattr(scorer, "thresholds"):  # a loaded bundle
         thresholds = thresholds or scorer.thresholds
         normalization = normalization or scorer.normalization
         scorer = scorer.scorer()

@@ -212,7 +212,7 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
     from janitr.data.normalize import NormalizationConfig
     from janitr.errors import require
 
-    fasttext = require("fasttext", extra="train")
+    fasttext = require("fasttext", extra=None)
     ft_cfg = FastTextConfig(
         epoch=config.fasttext_epoch, lr=config.fasttext_lr, quantize=config.fasttext_quantize,
         seed=config.seed,

@@ -114,9 +114,9 @@ STYLE = {
 
 
 def _plt():
-    import matplotlib
+    from janitr.errors import require
 
-    matplotlib.use("Agg")
+    require("matplotlib", extra="train").use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -559,7 +559,7 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     """
     from janitr.errors import RunError, require
 
-    require("matplotlib")
+    require("matplotlib", extra="train")
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
     evals = _load_evaluations(run_dir)

@@ -37,7 +37,7 @@ SEEN_DATA = "seen_data.json"
 
 #: Bundle kind -> module that defines `load_scorer(bundle) -> Scorer`.
 KIND_MODULES: dict[str, str] = {
-    "fasttext": "janitr.baselines.fasttext",
+    "fasttext": "janitr.runtime.fasttext",
     "onnx": "janitr.runtime.onnx",
     "teacher": "janitr.teacher.model",
     "student-torch": "janitr.student.model",

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.config import dataclass_from_dict
-from janitr.errors import ConfigError, ProvenanceError
+from janitr.errors import ConfigError, ProvenanceError, require
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,8 @@ def hard_loss(
     `labeled` (B,) bool marks the rows with gold labels (default: all); the others (soft-
     label-only rows) are left out of both means, and a batch without any gives 0.
     """
-    import torch
-    import torch.nn.functional as F
+    torch = require("torch", extra="train")
+    F = require("torch.nn.functional", extra="train")
 
     if labeled is None:
         ce = F.cross_entropy(scam_logits, y_scam, weight=scam_class_weights)
@@ -212,8 +212,8 @@ def hard_loss(
 def soft_loss(scam_logits, topic_logits, teacher_scam, teacher_topic, *, temperature: float):
     """KL(teacher || student) on the scam head and BCE to the teacher's topic probability,
     both at temperature T (without the T^2 factor; `distill_loss` applies it)."""
-    import torch
-    import torch.nn.functional as F
+    torch = require("torch", extra="train")
+    F = require("torch.nn.functional", extra="train")
 
     t = temperature
     kl = F.kl_div(
@@ -231,7 +231,7 @@ def hidden_loss(student_cls, teacher_cls, projections, mapping: Sequence[int]):
     Shapes: student_cls (B, L_s, H_s), teacher_cls (B, L_t, H_t); `projections[i]` maps
     H_t -> H_s; `mapping` is `layer_map(L_s, L_t)`.
     """
-    import torch.nn.functional as F
+    F = require("torch.nn.functional", extra="train")
 
     teacher_cls = teacher_cls.float()
     losses = [
@@ -322,7 +322,7 @@ class _Split:
 
 def _collate(split: _Split, rows: np.ndarray, pad_id: int = 0) -> dict:
     """Pad the rows' token ids to the longest of them: ids/mask (B, T) int64."""
-    import torch
+    torch = require("torch", extra="train")
 
     width = max(len(split.ids[r]) for r in rows)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
@@ -444,7 +444,7 @@ def distill_student(
     """
     import shutil
 
-    import torch
+    torch = require("torch", extra="train")
     from tqdm.auto import tqdm
 
     from janitr.artifacts import atomic_dir, write_json
@@ -714,7 +714,7 @@ def distill_student(
 
 def _evaluate(model, split: _Split, config: DistillConfig, loss_of) -> dict:
     """Validation metrics of the current weights: head APs and the mean distill loss."""
-    import torch
+    torch = require("torch", extra="train")
 
     from janitr.evaluation.metrics import average_precision
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from janitr.errors import ConfigError, ParityError
+from janitr.errors import ConfigError, ParityError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def _probability_module(model):
     the encoder's work for 4 layers (more for fewer) and changes no output; the parity check
     against the torch model in `export_onnx` confirms it.
     """
-    import torch
+    torch = require("torch", extra="train")
 
     class StudentProbabilities(torch.nn.Module):
         def __init__(self, student):
@@ -259,7 +259,7 @@ def export_onnx(
     """
     import warnings
 
-    import torch
+    torch = require("torch", extra="train")
 
     from janitr.artifacts import atomic_path
     from janitr.runtime.onnx import INPUT_NAMES, OUTPUT_NAMES, OnnxScorer

