@@ -45,6 +45,22 @@ def test_verb_help_mentions_flags(capsys, argv, flags):
         assert flag in text, f"{flag} missing from `janitr {' '.join(argv)} --help`"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "fasttext"], ["train", "linear"], ["train", "teacher"], ["quantize"], ["run"]],
+)
+def test_help_names_the_one_default_threshold_rule(capsys, argv):
+    """Every verb that tunes thresholds says the same default: janitr run's [thresholds]."""
+    from janitr.evaluation.thresholds import DEFAULT_POLICY
+
+    text = " ".join(_help(capsys, argv).split())
+    assert DEFAULT_POLICY.describe() in text
+    assert "guaranteed rule at 80% confidence" in text and "tuned on valid+calib" in text
+    if argv[0] != "run":
+        for flag in ("--scam-target-fpr", "--topic-target-fpr", "--tune-on", "--threshold-rule"):
+            assert flag in text
+
+
 def test_labels_prints_taxonomy_and_rule(capsys):
     assert main(["labels"]) == 0
     out = capsys.readouterr().out

@@ -1264,6 +1264,13 @@ outputs verify are skipped; an interrupted stage (even after kill -9) runs again
 
 
 def _add_run(sub) -> None:
+    from janitr.evaluation.thresholds import DEFAULT_POLICY
+
+    thresholds = (
+        "\nThresholds: the thresholds stage tunes every final bundle with [thresholds] "
+        f"(default: {DEFAULT_POLICY.describe()}; the same default as `janitr train`; "
+        "configs/fast.toml uses the empirical rule).\n"
+    )
     p = sub.add_parser(
         "run",
         help="the whole pipeline: data -> validated, trained, exported, evaluated bundles",
@@ -1272,7 +1279,7 @@ def _add_run(sub) -> None:
         "evaluate, report. Each stage writes RUNDIR/stages/NN-<name>/ with a manifest; final "
         "bundles go to RUNDIR/bundles/{fasttext,teacher,student-fp32,student-int8}, the "
         "report to RUNDIR/report.html and RUNDIR/report.md.",
-        epilog=RUN_EXAMPLES,
+        epilog=RUN_EXAMPLES + thresholds,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
