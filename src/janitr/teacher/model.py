@@ -738,6 +738,7 @@ def train_teacher(
             valid=valid,
             pad_id=pad_id,
             device=device,
+            target_fpr=thresholds.scam_target_fpr,
         )
         seed_dir = work / f"seed_{seed}"
         _save_seed_dir(seed_dir, state=result.pop("state"), model_path=model_path, config=config)
