@@ -310,7 +310,7 @@ def test_evaluate_accepts_student_bundle(tiny, tmp_path):
     )
     bundle_dir = tiny["root"] / "bundles" / "student-int8"
     report = evaluate_bundle(model=bundle_dir, data=data, n_boot=0)
-    assert report["rows"] == len(fresh) and report["model"]["kind"] == "onnx"
+    assert report["data"]["rows"] == len(fresh) and report["model"]["kind"] == "onnx"
     # The same numbers as the bundle's own classifier through the one metric code path.
     from janitr.evaluation.metrics import evaluate_predictions
     from janitr.runtime.bundle import load_bundle
