@@ -292,6 +292,14 @@ SECTIONS: dict[str, type | str] = {
 }
 
 
+#: Keys that runs made before the threshold policy saved in their trainer sections (the
+#: trainers' provisional tuning, now fixed: `stages.PROVISIONAL`); dropped on reading.
+RETIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "fasttext": ("scam_target_fpr", "topic_target_fpr", "tune_on"),
+    "teacher": ("scam_target_fpr",),
+}
+
+
 def section_class(name: str) -> type:
     """The dataclass of a section, importing a stage module's config if needed.
 
@@ -523,6 +531,12 @@ def _build_section(name: str, values: Mapping[str, Any], problems: list[str]) ->
     hints = _field_types(cls)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
+        if key in RETIRED_KEYS.get(name, ()):
+            problems.append(
+                f"{name}.{key}: unknown key (threshold settings live in [thresholds]: "
+                f"set thresholds.{key})"
+            )
+            continue
         if key not in fields:
             problems.append(f"{name}.{key}: unknown key{_suggest(key, sorted(fields), name + '.')}")
             continue
@@ -738,7 +752,8 @@ def save_config(config: PipelineConfig, run_dir: str | Path) -> None:
 
 
 def load_saved_config(run_dir: str | Path) -> PipelineConfig:
-    """Load the config a run was made with (its `config.json`).
+    """Load the config a run was made with (its `config.json`; keys in `RETIRED_KEYS` are
+    dropped, so older runs still load).
 
     Raises:
         ConfigError: if the run has no saved config or it has another format version.
@@ -754,4 +769,7 @@ def load_saved_config(run_dir: str | Path) -> PipelineConfig:
             f"{path}: expected {FORMAT} v{FORMAT_VERSION}, found "
             f"{data.get('format')!r} v{data.get('format_version')!r}"
         )
+    for section, keys in RETIRED_KEYS.items():
+        for key in keys:
+            data.get(section, {}).pop(key, None)
     return config_from_dict(data)
