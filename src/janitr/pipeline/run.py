@@ -62,10 +62,12 @@ class RunResult:
 
     @property
     def ran(self) -> list[str]:
+        """Names of the stages that ran in this invocation."""
         return [s.name for s in self.stages if s.status == "ran"]
 
     @property
     def skipped(self) -> list[str]:
+        """Names of the stages reused unchanged."""
         return [s.name for s in self.stages if s.status == "skipped"]
 
 

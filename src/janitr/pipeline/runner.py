@@ -161,6 +161,7 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     def start(self, index: int, name: str, *, remaining_estimate: float) -> None:
+        """Announce a stage that starts running, with the elapsed time and the ETA."""
         elapsed = time.perf_counter() - self.started
         self._line(
             f"[{index:2d}/{self.total}] {name:<12} running   "
@@ -168,6 +169,7 @@ class Progress:
         )
 
     def done(self, index: int, name: str, status: str, seconds: float) -> None:
+        """Report a stage's outcome: ran (with its time), skipped or disabled."""
         if status == "ran":
             self._line(f"[{index:2d}/{self.total}] {name:<12} done in {_fmt_seconds(seconds)}")
         elif status == "skipped":
@@ -176,6 +178,7 @@ class Progress:
             self._line(f"[{index:2d}/{self.total}] {name:<12} disabled")
 
     def finish(self, run_dir: Path) -> None:
+        """The last line: total time and the run directory."""
         self._line(f"run complete in {_fmt_seconds(time.perf_counter() - self.started)}: {run_dir}")
 
 

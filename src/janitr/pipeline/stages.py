@@ -485,6 +485,12 @@ def stage_thresholds(ctx: StageContext) -> dict:
 
 
 def resolve_eval_split(ctx: StageContext) -> str:
+    """The split the evaluate stage scores: `evaluate.split`, with `auto` meaning the
+    holdout if there is one, else valid.
+
+    Raises:
+        PipelineError: if that split's file does not exist.
+    """
     split = ctx.config.evaluate.split
     if split == "auto":
         split = "holdout" if ctx.data_file("holdout").is_file() else "valid"
