@@ -611,7 +611,7 @@ def test_cli_run_without_config_uses_fast_settings_for_the_demo(tmp_path, monkey
 
 
 def test_distillation_corpus_drops_duplicates_and_eval_lookalikes(tmp_path):
-    from janitr.pipeline.stages import distillation_corpus
+    from janitr.student.distill import distillation_corpus
 
     def write(name, rows):
         path = tmp_path / f"{name}.jsonl"

@@ -741,3 +741,44 @@ def _evaluate(model, split: _Split, config: DistillConfig, loss_of) -> dict:
         "loss": mean_loss,
         "neg_loss": -mean_loss,
     }
+
+
+def distillation_corpus(
+    unlabeled: Path, *, train: Path, evals: Sequence[Path], threshold: float
+) -> list:
+    """Unlabeled rows fit to distill on: unique ids and texts, none equal to a train text,
+    and none equal to or a near duplicate (Jaccard >= `threshold`) of a text of `evals`
+    (valid, calib, holdout: files that do not exist are skipped). Rows of `unlabeled` with
+    problems are skipped (the validate stage reported them).
+
+    Args:
+        unlabeled: the unlabeled JSONL file.
+        train: the training split (its exact texts are dropped).
+        evals: evaluation splits (exact texts and near-duplicates are dropped).
+        threshold: near-duplicate Jaccard threshold.
+
+    Returns:
+        The kept `Record`s, in file order.
+    """
+    from janitr.data.neardup import NearDupConfig, near_duplicate_pairs
+    from janitr.data.records import Record, read_records, scan
+
+    eval_texts = sorted({r.norm_text for p in evals if p.is_file() for r in read_records(p)})
+    seen_texts = {r.norm_text for r in read_records(train)} | set(eval_texts)
+    kept: list[Record] = []
+    seen_ids: set[str] = set()
+    for row in scan([unlabeled], require_labels=False):
+        if not isinstance(row, Record) or row.id in seen_ids or row.norm_text in seen_texts:
+            continue
+        seen_ids.add(row.id)
+        seen_texts.add(row.norm_text)
+        kept.append(row)
+    pairs = near_duplicate_pairs(
+        [r.norm_text for r in kept] + eval_texts,
+        config=NearDupConfig(threshold=threshold),
+        group=[0] * len(kept) + [1] * len(eval_texts),
+    )
+    near = {i for pair in pairs for i in pair[:2] if i < len(kept)}
+    if near:
+        log.info("distillation corpus: dropped %d near-duplicates of eval rows", len(near))
+    return [r for i, r in enumerate(kept) if i not in near]
