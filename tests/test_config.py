@@ -179,6 +179,8 @@ def test_a_run_saved_before_the_threshold_policy_still_loads(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(data))
     loaded = load_saved_config(tmp_path)
     assert loaded.fasttext == config.fasttext and loaded.teacher == config.teacher
-    assert loaded.thresholds.topic_target_fpr == 1.0  # a vacuous ceiling: still valid
+    assert loaded.thresholds.topic_target_fpr is None
+    with pytest.raises(ConfigError, match="thresholds.topic_target_fpr: .*none for no ceiling"):
+        load_config(overrides=["thresholds.topic_target_fpr=1.0"])
     with pytest.raises(ConfigError, match=r"fasttext.tune_on: unknown key .*thresholds.tune_on"):
         load_config(overrides=["fasttext.tune_on=calib"])

@@ -161,11 +161,14 @@ def threshold_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         problems.append(
             ("scam_target_fpr", f"expected a float in (0, 1), found {v['scam_target_fpr']!r}")
         )
-    if v["topic_target_fpr"] is not None and not _is_fraction(v["topic_target_fpr"]):
+    if v["topic_target_fpr"] is not None and not _is_fraction(
+        v["topic_target_fpr"], upper_open=True
+    ):
         problems.append(
             (
                 "topic_target_fpr",
-                f"expected none (no ceiling) or a float in (0, 1], found {v['topic_target_fpr']!r}",
+                "expected a float in (0, 1), or none for no ceiling (leave the key out), "
+                f"found {v['topic_target_fpr']!r}",
             )
         )
     if v["tune_on"] not in TUNE_CHOICES:

@@ -753,7 +753,7 @@ def save_config(config: PipelineConfig, run_dir: str | Path) -> None:
 
 def load_saved_config(run_dir: str | Path) -> PipelineConfig:
     """Load the config a run was made with (its `config.json`; keys in `RETIRED_KEYS` are
-    dropped, so older runs still load).
+    dropped and a topic ceiling of 1.0 reads as none, so older runs still load).
 
     Raises:
         ConfigError: if the run has no saved config or it has another format version.
@@ -772,4 +772,6 @@ def load_saved_config(run_dir: str | Path) -> PipelineConfig:
     for section, keys in RETIRED_KEYS.items():
         for key in keys:
             data.get(section, {}).pop(key, None)
+    if data.get("thresholds", {}).get("topic_target_fpr") == 1.0:
+        data["thresholds"]["topic_target_fpr"] = None  # the old spelling of "no ceiling"
     return config_from_dict(data)
