@@ -9,6 +9,9 @@ passes: the plan (id, labels, normalized text per row), then the rows copied byt
 into `<split>.jsonl` (files written atomically, rows in input order), plus
 `split_report.json`. Same input and seed give byte-identical files. Data must be valid
 (`janitr validate`); labels are never edited.
+
+`carve_holdout` uses the same passes to carve a holdout out of train when a data directory
+has none (the first stage of `janitr run`), keeping it clear of valid/calib duplicates.
 """
 
 from __future__ import annotations
