@@ -200,8 +200,9 @@ def prepare_data(run_dir: Path, data_dir: Path | None, config: PipelineConfig) -
     if data_dir is not None:
         data_dir = Path(data_dir)
         if not data_dir.is_dir():
+            what = "is a file, not a directory" if data_dir.exists() else "does not exist"
             raise PipelineError(
-                f"data directory {data_dir} does not exist (pass --data DIR "
+                f"data directory {data_dir} {what} (pass --data DIR "
                 "with train.jsonl, valid.jsonl and calib.jsonl, or omit it to "
                 "run on the demo data)"
             )

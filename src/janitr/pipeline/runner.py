@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from janitr.artifacts import atomic_dir, hash_object, sha256_file, write_json
-from janitr.errors import JanitrError, PipelineError
-from janitr.pipeline.config import PipelineConfig
+from janitr.errors import ConfigError, JanitrError, PipelineError
+from janitr.pipeline.config import PipelineConfig, flags_to_keys
 from janitr.pipeline.rundir import (
     DATA_DIR,
     MANIFEST,
@@ -339,6 +339,9 @@ def _run_one(
         )  # fmt: skip
         try:
             summary = dict(stage.run(ctx) or {})
+        except ConfigError as exc:
+            # Stage modules name their settings as CLI flags; a run sets config keys.
+            raise ConfigError(flags_to_keys(str(exc), stage.sections)) from exc
         except JanitrError:
             raise
         except Exception as exc:
