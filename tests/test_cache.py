@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from extras import needs
 from janitr.data.records import Record
 from janitr.errors import ProvenanceError
 from janitr.teacher.cache import (
@@ -36,6 +37,7 @@ SIDE = {
 }
 
 
+@needs("safetensors")
 def test_round_trip(tmp_path):
     cache = make_cache()
     path = write_cache(tmp_path, split="train", cache=cache, sidecar=SIDE)
@@ -55,6 +57,7 @@ def test_round_trip(tmp_path):
         back.select(["zzz"])
 
 
+@needs("safetensors")
 def test_read_refuses_every_mismatch(tmp_path):
     write_cache(tmp_path / "c.safetensors", split="train", cache=make_cache(), sidecar=SIDE)
     with pytest.raises(ProvenanceError) as info:
@@ -66,6 +69,7 @@ def test_read_refuses_every_mismatch(tmp_path):
     assert "split:" in msg and "split_hash" in msg and "teacher_id" in msg
 
 
+@needs("safetensors")
 def test_write_refuses_incompatible_overwrite(tmp_path):
     write_cache(tmp_path, split="train", cache=make_cache(), sidecar=SIDE)
     # Same inputs: rebuilding is fine.
@@ -81,6 +85,7 @@ def test_write_refuses_incompatible_overwrite(tmp_path):
     )
 
 
+@needs("safetensors")
 def test_tampered_tensors_are_refused(tmp_path):
     path = write_cache(tmp_path, split="train", cache=make_cache(), sidecar=SIDE)
     data = bytearray(path.read_bytes())

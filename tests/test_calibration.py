@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from extras import needs
 from janitr.teacher.calibration import (
     binary_nll,
     calibrate_heads,
@@ -41,6 +42,7 @@ def test_fit_temperature_recovers_overconfidence_and_matches_brute_force():
     assert binary_nll(y, z, t) < binary_nll(y, z)
 
 
+@needs("matplotlib")
 def test_calibrate_heads_reduces_nll_and_ece(tmp_path):
     y_s, z_s = synthetic(seed=1, overconfidence=4.0)
     y_t, z_t = synthetic(seed=2, overconfidence=0.3)  # underconfident head: T < 1

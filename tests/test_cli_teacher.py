@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from extras import needs
 from janitr.cli import build_parser, main
 from tiny_bert import synthetic_rows
 
@@ -49,6 +50,7 @@ def test_seed_list_and_bad_value():
         )
 
 
+@needs("sentencepiece")
 def test_train_tokenizer_cli(tmp_path, capsys):
     rows = synthetic_rows(60)
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

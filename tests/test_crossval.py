@@ -9,7 +9,7 @@ from janitr.cli import main
 from janitr.data.demo import write_demo_dataset
 from janitr.data.neardup import duplicate_groups
 from janitr.errors import ConfigError
-from janitr.evaluation.thresholds import tune_thresholds
+from janitr.evaluation.thresholds import ThresholdPolicy, tune_thresholds
 from janitr.pipeline.crossval import (
     CrossvalConfig,
     assign_folds,
@@ -46,12 +46,13 @@ def test_nested_thresholds_never_use_own_fold():
     gold = rng.choice(["scam", "topic_crypto", "clean"], size=n).tolist()
     oof = rng.random((n, 2))
     fold = np.arange(n) % 3
-    t_scam, _, per_fold = nested_thresholds(gold, oof, fold, folds=3, target=0.1,
-                                            rule="empirical", confidence=0.95)  # fmt: skip
+    policy = ThresholdPolicy(scam_target_fpr=0.1, rule="empirical")
+    t_scam, _, per_fold = nested_thresholds(gold, oof, fold, folds=3, policy=policy)
     for k in range(3):
         other = fold != k
-        expect = tune_thresholds(np.asarray(gold)[other].tolist(), oof[other, 0], oof[other, 1],
-                                 scam_target_fpr=0.1)["thresholds"]["scam"]  # fmt: skip
+        tuned = tune_thresholds(np.asarray(gold)[other].tolist(), oof[other, 0], oof[other, 1],
+                                scam_target_fpr=0.1, rule="empirical")  # fmt: skip
+        expect = tuned["thresholds"]["scam"]
         assert np.all(t_scam[fold == k] == expect) and per_fold[k]["t_scam"] == expect
 
 
@@ -122,14 +123,14 @@ def test_crossval_fasttext_scores_the_quantized_model_that_ships(data_dir, monke
     import janitr.baselines.fasttext as ftb
 
     fits = []
-    real_fit = ftb._fit_in_fresh_process
+    real_fit = ftb.fit_in_fresh_process
 
     def recording_fit(train_txt, config, out_dir):
         fitted = real_fit(train_txt, config, out_dir)
         fits.append((config.epoch, config.lr, config.quantize, fitted["model_name"]))
         return fitted
 
-    monkeypatch.setattr(ftb, "_fit_in_fresh_process", recording_fit)
+    monkeypatch.setattr(ftb, "fit_in_fresh_process", recording_fit)
     records = read_labeled(data_dir)
     cfg = CrossvalConfig(model="ensemble", folds=2, seed=0, n_boot=20, robustness=False,
                          fasttext_epoch=7, fasttext_lr=0.3, combine=combine)  # fmt: skip

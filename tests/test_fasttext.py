@@ -6,29 +6,26 @@ import fasttext
 import numpy as np
 import pytest
 
-from janitr.baselines.fasttext import (
+from janitr.baselines.fasttext import FastTextConfig, training_line
+from janitr.data.normalize import NormalizationConfig
+from janitr.data.records import read_records
+from janitr.errors import BundleError, ConfigError
+from janitr.runtime.bundle import load_bundle
+from janitr.runtime.fasttext import (
     _LOOP_ROWS,
-    FastTextConfig,
     _head_columns,
     head_logits,
     load_scorer,
     predict_heads_with,
     scores_for,
-    training_line,
 )
-from janitr.data.normalize import NormalizationConfig
-from janitr.data.records import read_records
-from janitr.errors import BundleError, ConfigError
-from janitr.runtime.bundle import load_bundle
 from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
 
 
 def test_config_validation_names_the_flag():
     with pytest.raises(ConfigError, match="--epoch") as info:
-        FastTextConfig(epoch=0, scam_target_fpr=3.0)
-    assert "--scam-target-fpr" in str(info.value)  # all problems at once
-    with pytest.raises(ConfigError, match="--tune-on"):
-        FastTextConfig(tune_on="test")
+        FastTextConfig(epoch=0, lr=-1)
+    assert "--lr" in str(info.value)  # all problems at once
     with pytest.raises(ConfigError, match="unknown"):
         FastTextConfig.from_dict({"epochs": 3})
 

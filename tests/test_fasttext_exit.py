@@ -96,9 +96,9 @@ def test_kill_during_training_leaves_no_process_and_no_temp_dir(tmp_path, sig):
 
 def test_training_child_error_comes_back_as_a_message(tmp_path):
     """An exception in the child is reported by the parent as a typed error naming it."""
-    from janitr.baselines.fasttext import FastTextConfig, _fit_in_fresh_process
+    from janitr.baselines.fasttext import FastTextConfig, fit_in_fresh_process
     from janitr.errors import ConfigError
 
     missing = tmp_path / "no-such-train.txt"
     with pytest.raises(ConfigError, match=r"FileNotFoundError: .*no-such-train.txt"):
-        _fit_in_fresh_process(missing, FastTextConfig(dim=4, epoch=1, bucket=100), tmp_path)
+        fit_in_fresh_process(missing, FastTextConfig(dim=4, epoch=1, bucket=100), tmp_path)

@@ -13,6 +13,7 @@ from janitr.data.demo import write_demo_dataset
 from janitr.data.records import read_records
 from janitr.errors import ConfigError
 from janitr.evaluation.evaluate import evaluate_bundle
+from janitr.evaluation.thresholds import ThresholdPolicy
 from janitr.runtime.bundle import load_bundle
 from janitr.runtime.classifier import Classifier
 
@@ -46,7 +47,10 @@ def test_heads_learn_something(data_dir):
 
 
 def test_bundle_round_trip_and_cli(data_dir, tmp_path, capsys):
-    bundle = train_linear(data_dir=data_dir, out_dir=tmp_path / "b", config=LinearConfig())
+    on_calib = ThresholdPolicy(tune_on="calib", rule="empirical")
+    bundle = train_linear(
+        data_dir=data_dir, out_dir=tmp_path / "b", config=LinearConfig(), thresholds=on_calib
+    )
     assert bundle.kind == "linear" and set(bundle.manifest["files"]) >= {"linear.npz", "vocab.json"}
     assert bundle.manifest["model"]["report"]["split"] == "valid"
     clf = Classifier.load(tmp_path / "b")
@@ -55,11 +59,15 @@ def test_bundle_round_trip_and_cli(data_dir, tmp_path, capsys):
     report = evaluate_bundle(model=tmp_path / "b", data=data_dir / "valid.jsonl", n_boot=0)
     assert report["model"]["kind"] == "linear"
     code = main(["train", "linear", "--data", str(data_dir), "--out", str(tmp_path / "c"),
-                 "--c", "2", "--threshold-rule", "guaranteed"])  # fmt: skip
+                 "--c", "2", "--tune-on", "calib"])  # fmt: skip
     assert code == 0
     cli_bundle = load_bundle(tmp_path / "c")
     assert cli_bundle.manifest["model"]["config"]["c"] == 2.0
+    # The CLI's default rule is `janitr run`'s: guaranteed at 80% confidence.
     assert cli_bundle.manifest["tuning"]["scam_rule"]["rule"] == "guaranteed"
+    assert cli_bundle.manifest["tuning"]["scam_rule"]["confidence"] == 0.8
+    assert cli_bundle.manifest["tuning"]["data"] == "calib"
+    assert cli_bundle.manifest["model"]["report"]["split"] == "valid"
     assert "thresholds" in capsys.readouterr().out
 
 

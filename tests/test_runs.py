@@ -10,14 +10,13 @@ import pytest
 
 from janitr.artifacts import write_json
 from janitr.errors import RunError
+from janitr.pipeline.rundir import make_run_name, write_run_info
 from janitr.pipeline.runs import (
     compare_runs,
     format_comparison,
     list_runs,
     load_run_info,
-    make_run_name,
     mcnemar_exact,
-    write_run_info,
 )
 
 

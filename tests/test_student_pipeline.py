@@ -19,6 +19,7 @@ pytest.importorskip("onnx")
 
 from janitr.data.normalize import normalize_text  # noqa: E402
 from janitr.errors import ProvenanceError  # noqa: E402
+from janitr.evaluation.thresholds import ThresholdPolicy  # noqa: E402
 from janitr.student.distill import DistillConfig, distill_student  # noqa: E402
 from janitr.student.export import ParityError, export_onnx, write_student_bundles  # noqa: E402
 from janitr.student.model import StudentConfig, TorchStudentScorer  # noqa: E402
@@ -77,6 +78,7 @@ def tiny(tmp_path_factory):
             "student-fp32": root / "onnx" / "parity_fp32.json",
             "student-int8": root / "onnx" / "parity_int8.json",
         },
+        thresholds=ThresholdPolicy(tune_on="calib", rule="empirical"),
     )
     return {
         "root": root,
@@ -306,8 +308,27 @@ def test_evaluate_accepts_student_bundle(tiny, tmp_path):
             json.dumps({"id": r.id, "text": r.text, "labels": list(r.labels)}) + "\n" for r in fresh
         )
     )
-    report = evaluate_bundle(model=tiny["root"] / "bundles" / "student-int8", data=data, n_boot=0)
-    assert report  # the one metric code path scored it
+    bundle_dir = tiny["root"] / "bundles" / "student-int8"
+    report = evaluate_bundle(model=bundle_dir, data=data, n_boot=0)
+    assert report["data"]["rows"] == len(fresh) and report["model"]["kind"] == "onnx"
+    # The same numbers as the bundle's own classifier through the one metric code path.
+    from janitr.evaluation.metrics import evaluate_predictions
+    from janitr.runtime.bundle import load_bundle
+    from janitr.runtime.classifier import Classifier
+
+    heads = Classifier.load(bundle_dir).predict_heads([r.text for r in fresh])
+    expect = evaluate_predictions(
+        [r.gold for r in fresh],
+        heads[:, 0],
+        heads[:, 1],
+        thresholds=load_bundle(bundle_dir).thresholds,
+        n_boot=0,
+    )
+    for key in ("macro_f1", "exact_match"):
+        assert report["metrics"][key] == pytest.approx(expect["metrics"][key])
+    for cls in ("scam", "topic_crypto", "clean"):
+        for key in ("tp", "fp", "fn", "support"):
+            assert report["metrics"][cls][key] == expect["metrics"][cls][key]
 
 
 # --- the optimized export and runtime (issue #5) ----------------------------------------------

@@ -90,18 +90,22 @@ def test_too_few_negatives_disables():
     assert not tune_threshold(y, s, target_fpr=0.02).disabled
 
 
-def test_tune_thresholds_rule_selectable_and_default_unchanged():
+def test_tune_thresholds_rule_selectable_and_defaults_are_the_policy():
     rng = np.random.default_rng(1)
     gold = rng.choice(["scam", "topic_crypto", "clean"], size=800, p=[0.2, 0.3, 0.5])
     p_scam = np.clip(rng.normal(np.where(gold == "scam", 0.7, 0.3), 0.15), 0, 1)
     p_topic = np.clip(rng.normal(np.where(gold == "topic_crypto", 0.7, 0.3), 0.15), 0, 1)
     default = tune_thresholds(gold, p_scam, p_topic)
-    assert default == tune_thresholds(gold, p_scam, p_topic, rule="empirical")
-    assert "scam_rule" not in default["tuning"]
-    gua = tune_thresholds(gold, p_scam, p_topic, rule="guaranteed")
+    assert default == tune_thresholds(
+        gold, p_scam, p_topic, scam_target_fpr=0.02, rule="guaranteed", confidence=0.8
+    )
+    empirical = tune_thresholds(gold, p_scam, p_topic, rule="empirical")
+    assert "scam_rule" not in empirical["tuning"]
+    assert default["thresholds"]["scam"] >= empirical["thresholds"]["scam"]
+    gua = tune_thresholds(gold, p_scam, p_topic, rule="guaranteed", confidence=0.95)
     info = gua["tuning"]["scam_rule"]
     assert info["fpr_upper_bound"] <= 0.02 and info["min_negatives"] == 149
-    assert gua["thresholds"]["scam"] >= default["thresholds"]["scam"]
+    assert gua["thresholds"]["scam"] >= empirical["thresholds"]["scam"]
     with pytest.raises(ValueError, match="rule"):
         tune_thresholds(gold, p_scam, p_topic, rule="magic")
     assert math.isfinite(gua["thresholds"]["topic_crypto"])

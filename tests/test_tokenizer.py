@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+pytest.importorskip("sentencepiece")
+
 from janitr.errors import ConfigError, TokenizerError
 from janitr.student.tokenizer import (
     SPECIAL_TOKENS,

@@ -72,6 +72,7 @@ def tiny_onnx(path: Path, vocab: int) -> None:
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
     """A tiny `onnx` bundle (with seen_data.json and data hashes, which must stay out)."""
+    pytest.importorskip("sentencepiece")  # its tokenizer is trained (the `train` extra)
     tmp = tmp_path_factory.mktemp("web")
     records = make_records("train", 60)
     vocab = build_tokenizer(records, tmp / "tok")

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from janitr.baselines.fasttext import FastTextConfig, train_fasttext
+from janitr.evaluation.thresholds import ThresholdPolicy
 
 SCAM = [
     "claim your free {coin} airdrop now at bit.ly/x{n}",
@@ -30,6 +31,8 @@ COINS = ["bitcoin", "eth", "solana", "doge"]
 
 #: Fast settings: seconds, not minutes; big enough for quantization (the default cutoff).
 TINY = FastTextConfig(dim=16, epoch=10, bucket=20_000, lr=0.05, threads=1, seed=1)
+#: Thresholds tuned on calib alone, so that valid gets a report.
+ON_CALIB = ThresholdPolicy(tune_on="calib", rule="empirical")
 
 
 def _rows(prefix: str, n: int, rng: random.Random) -> list[dict]:
@@ -58,4 +61,4 @@ def write_tiny_splits(data_dir: Path, *, n_train: int = 240, n_eval: int = 90, s
 def train_tiny_bundle(tmp: Path, config: FastTextConfig = TINY):
     """Tiny splits under tmp/data and a fastText bundle at tmp/bundle."""
     data = write_tiny_splits(tmp / "data")
-    return train_fasttext(data_dir=data, out_dir=tmp / "bundle", config=config)
+    return train_fasttext(data_dir=data, out_dir=tmp / "bundle", config=config, thresholds=ON_CALIB)

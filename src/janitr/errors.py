@@ -91,8 +91,12 @@ class MissingDependencyError(JanitrError):
     """An optional dependency is needed for this command; the message says how to install it."""
 
 
-def require(module: str, *, extra: str = "train"):
-    """Import an optional dependency or raise with an install hint.
+def require(module: str, *, extra: str | None):
+    """Import a dependency, or raise `MissingDependencyError` naming how to install it.
+
+    Args:
+        module: dotted module name (`torch`, `torch.nn.functional`, `safetensors.torch`).
+        extra: the optional extra that installs it (`train`), or None for a core dependency.
 
     Raises:
         MissingDependencyError: if the module cannot be imported.
@@ -101,10 +105,14 @@ def require(module: str, *, extra: str = "train"):
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:
+        package = module.split(".")[0]
+        if extra:
+            how = f"install it with: pip install 'janitr[{extra}]'"
+        else:
+            how = "it is a core dependency of janitr; reinstall it with: pip install janitr"
         raise MissingDependencyError(
-            f"this command needs the '{module}' package, which is not installed "
-            f"(install it with: pip install 'janitr[{extra}]')"
+            f"this command needs the '{package}' package, which is not installed ({how})"
         ) from exc
 
 

@@ -8,12 +8,8 @@ the two heads), quantizes, tunes thresholds on the tuning split *with the quanti
 (the one that ships), and writes a bundle of kind `fasttext`. Intermediates live in a
 temporary directory; the unquantized matrix (hundreds of MB) is never written to the bundle.
 
-`load_scorer` / `FastTextScorer` turn a bundle back into head probabilities
-(`predict_heads_with`). They come from the model's exact logits (`head_logits`), not from
-fastText's `predict`, whose table sigmoid saturates at 1.0 for every logit above 8 and so
-leaves the scam threshold no room among the most confident posts (`SCORES`). Bundles record
-which of the two they were tuned with (`model.scores`). fasttext 0.9.3's single-string
-`predict` calls `np.array(probs, copy=False)`, which NumPy 2 rejects: it is never used.
+The bundle's scorer (`load_scorer`, `FastTextScorer`: head probabilities from the exact
+logits) is the runtime's: `janitr.runtime.fasttext`.
 
 Metrics and threshold search are not here (`janitr.evaluation.metrics`,
 `janitr.evaluation.thresholds`).
@@ -38,18 +34,18 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
+from janitr.config import dataclass_from_dict
+from janitr.data.labels import CLASSES, SCAM, collapse, targets, training_label_set
 from janitr.data.normalize import NormalizationConfig, normalize_text
 from janitr.data.records import Record, file_problem, read_records, require_rows
-from janitr.errors import BundleError, ConfigError, DataError, Problem, require
+from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
-from janitr.evaluation.thresholds import tune_thresholds, tuning_problems, tuning_splits
-from janitr.pipeline.config import dataclass_from_dict
+from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
+from janitr.runtime.fasttext import LABEL_PREFIX, fasttext_module, predict_heads_with, scores_for
 
 log = logging.getLogger(__name__)
 
-LABEL_PREFIX = "__label__"
 #: An unquantized fallback model larger than this is refused rather than bundled.
 MAX_UNQUANTIZED_BYTES = 50 * 1024 * 1024
 
@@ -91,9 +87,6 @@ class FastTextConfig:
             to off for our 3 labels, noted in the bundle).
         seed: random seed of fastText.
         threads: training threads; 1 makes training reproducible.
-        scam_target_fpr: scam FPR ceiling for threshold tuning.
-        topic_target_fpr: optional topic FPR ceiling.
-        tune_on: split(s) the thresholds are tuned on: calib, valid or valid+calib.
         strip_urls: strip URLs in the normalization (saved in the bundle).
     """
 
@@ -113,9 +106,6 @@ class FastTextConfig:
     qout: bool = False
     seed: int = 0
     threads: int = 1
-    scam_target_fpr: float = 0.02
-    topic_target_fpr: float | None = None
-    tune_on: str = "calib"
     strip_urls: bool = False
 
     def __post_init__(self) -> None:
@@ -138,7 +128,6 @@ class FastTextConfig:
             problems.append(f"--lr must be > 0, got {self.lr!r}")
         if self.loss not in ("ova", "softmax", "hs"):
             problems.append(f"--loss must be one of ova, softmax, hs, got {self.loss!r}")
-        problems += tuning_problems(self.scam_target_fpr, self.topic_target_fpr, self.tune_on)
         if problems:
             raise ConfigError("invalid fastText config: " + "; ".join(problems))
 
@@ -154,10 +143,6 @@ class FastTextConfig:
         """
         return dataclass_from_dict(cls, data, what="fastText")
 
-    @property
-    def tune_splits(self) -> tuple[str, ...]:
-        return tuning_splits(self.tune_on)
-
 
 def training_line(
     record_labels: Sequence[str], text: str, *, normalization: NormalizationConfig
@@ -170,227 +155,6 @@ def training_line(
     words = [w for w in normalization.apply(text).split(" ") if not w.startswith(LABEL_PREFIX)]
     labels = " ".join(LABEL_PREFIX + name for name in training_label_set(record_labels))
     return f"{labels} {' '.join(words)}"
-
-
-def _fasttext():
-    return require("fasttext", extra="train")
-
-
-#: fastText labels of the two heads, in column order.
-HEAD_LABELS = (LABEL_PREFIX + SCAM, LABEL_PREFIX + TOPIC)
-
-
-#: How a bundle's head probabilities are read from its model (`model.scores` in bundle.json).
-#: `logits` (bundles written since this field exists): the exact output logits (the sentence
-#: vector, which is the hidden layer of a supervised model, times the output matrix) through a
-#: float64 sigmoid (ova) or softmax. `predict`: fastText's own `predict`, whose sigmoid is a
-#: 512-step lookup table clamped to [-8, 8]: every logit above 8 scores exactly 1.0, so the
-#: most confident scams (about 1 in 8 calib posts) tie and the scam threshold has no room
-#: between them and the rest. Both give the same ranking below the clamp.
-SCORES = ("logits", "predict")
-
-
-def scores_for(model) -> str:
-    """The best way to read this model's heads: `logits` when it has a plain output layer
-    (ova or softmax loss, output matrix not quantized), else `predict`."""
-    if _loss_name(model) not in ("ova", "softmax"):
-        return "predict"
-    try:
-        model.f.getOutputMatrix()
-    except (AttributeError, RuntimeError, ValueError):  # e.g. a quantized output matrix
-        return "predict"
-    return "logits"
-
-
-def predict_heads_with(model, texts: Sequence[str], *, scores: str | None = None) -> np.ndarray:
-    """Head probabilities `(N, 2) = [p_scam, p_topic]` from a loaded fastText model.
-
-    `scores="logits"` computes the exact logits, `head_logits`, and applies a float64
-    sigmoid (ova) or softmax. `scores="predict"` reads fastText's own `predict` (see
-    `SCORES`), as bundles without `model.scores` were tuned. None picks `scores_for(model)`.
-
-    The predict path uses the list form with `k=-1, threshold=0.0` (every label, every row):
-    in fasttext 0.9.3 the single-string form calls `np.array(..., copy=False)`, which raises
-    under NumPy 2. The bindings' `multilinePredict` is called directly when the model has it:
-    the Python wrapper only checks each line for a newline and appends one, which costs ~2 us
-    per post in Python; newlines are replaced by spaces, on both paths. Probabilities are
-    clamped to [0, 1] (fastText adds 1e-5 inside its log, so a sigmoid of 1 comes back as
-    1.00001). fastText holds the GIL on both paths (0.9.3): threads do not run it in
-    parallel (`FastTextScorer.holds_gil`).
-    """
-    scores = scores or scores_for(model)
-    if scores not in SCORES:
-        raise BundleError(f"unknown fastText scores {scores!r}: expected one of {SCORES}")
-    if scores == "logits":
-        return LogitHeads(model).heads(texts)  # (0, 2) for no texts
-    n = len(texts)
-    if not n:
-        return np.zeros((0, 2), dtype=np.float64)
-    multiline = getattr(getattr(model, "f", None), "multilinePredict", None)
-    if multiline is not None:
-        labels, probs = multiline([t.replace("\n", " ") + "\n" for t in texts], -1, 0.0, "strict")
-    else:
-        texts = [t.replace("\n", " ") for t in texts]
-        labels, probs = model.predict(texts, k=-1, threshold=0.0)
-    return _head_columns(labels, probs, n)
-
-
-def _loss_name(model) -> str | None:
-    """The model's training loss (`ova`, `softmax`, `hs`, `ns`), None if it cannot say."""
-    try:
-        return model.f.getArgs().loss.name
-    except AttributeError:
-        return None
-
-
-class LogitHeads:
-    """Head probabilities from a supervised fastText model's exact output logits.
-
-    The hidden layer of a supervised model is the mean of the input vectors of a line's
-    words, word n-grams, char n-grams and end-of-line token, which is what
-    `getSentenceVector` returns for it; the logits are that times the output matrix. (The
-    Python wrapper's `get_output_matrix` refuses every quantized model, but with `qout`
-    off the output matrix is a plain dense one, which the bindings return.) Through
-    fastText's table sigmoid these logits give its `predict` output to ~5e-8 (checked on the
-    shared train split and by a test). The output matrix, loss and label columns are read
-    once, here; a scorer keeps one of these.
-
-    Raises:
-        BundleError: if the model has no plain output layer (`scores_for` says `predict`).
-    """
-
-    def __init__(self, model):
-        if scores_for(model) != "logits":
-            raise BundleError(
-                "this fastText model has no plain output layer (hierarchical softmax or a "
-                "quantized output matrix): read it with scores='predict'"
-            )
-        self._f = model.f
-        self._out = np.asarray(model.f.getOutputMatrix(), dtype=np.float64)
-        self._ova = _loss_name(model) == "ova"
-        labels = model.get_labels()
-        self._columns = [labels.index(head) for head in HEAD_LABELS]
-
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Exact output logits `(N, L)`, labels in model order; newlines become spaces."""
-        import fasttext_pybind
-
-        vector = fasttext_pybind.Vector(self._out.shape[1])  # per call: threads may share self
-        hidden = np.empty((len(texts), self._out.shape[1]), dtype=np.float32)
-        sentence_vector = self._f.getSentenceVector
-        for i, text in enumerate(texts):
-            sentence_vector(vector, text.replace("\n", " ") + "\n")
-            hidden[i] = np.asarray(vector)
-        return hidden.astype(np.float64) @ self._out.T
-
-    def heads(self, texts: Sequence[str]) -> np.ndarray:
-        """`(N, 2) = [p_scam, p_topic]`: a float64 sigmoid (ova) or softmax of the logits."""
-        z = self.logits(texts)
-        if self._ova:
-            p = np.exp(-np.logaddexp(0.0, -z))  # sigmoid, without overflow
-        else:
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            p = e / e.sum(axis=1, keepdims=True)
-        return np.ascontiguousarray(p[:, self._columns])
-
-
-def head_logits(model, texts: Sequence[str]) -> np.ndarray:
-    """Exact output logits `(N, L)` of a supervised fastText model (`LogitHeads`)."""
-    return LogitHeads(model).logits(texts)
-
-
-#: Up to this many rows, fastText's output is read row by row (numpy's fixed cost per call
-#: is larger than the loop there).
-_LOOP_ROWS = 16
-
-
-def _head_columns(labels: Sequence[Sequence[str]], probs: Sequence, n: int) -> np.ndarray:
-    """`(n, 2)` head probabilities in [0, 1] from fastText's per-row labels and probabilities.
-
-    With `k=-1, threshold=0.0` every row lists every label (sorted by probability), so large
-    batches stack into `(n, L)` arrays and the heads are picked with two vectorized masks,
-    ~2.5x faster than a loop over rows; small batches and ragged rows (another k or
-    threshold) take the loop.
-    """
-    if n > _LOOP_ROWS:
-        try:
-            p = np.asarray(probs, dtype=np.float64)
-            lab = np.asarray(labels, dtype=str)
-        except ValueError:  # rows of different lengths
-            p = lab = None
-        if p is not None and p.ndim == 2 and p.shape == lab.shape and p.shape[0] == n:
-            out = np.empty((n, 2), dtype=np.float64)
-            for j, head in enumerate(HEAD_LABELS):
-                out[:, j] = np.where(lab == head, p, 0.0).sum(axis=1)
-            return np.clip(out, 0.0, 1.0, out=out)
-    scam, topic = HEAD_LABELS
-    rows = []
-    for row_labels, row_probs in zip(labels, probs, strict=True):
-        s = t = 0.0
-        for label, prob in zip(row_labels, row_probs, strict=True):
-            if label == scam:
-                s = min(max(float(prob), 0.0), 1.0)
-            elif label == topic:
-                t = min(max(float(prob), 0.0), 1.0)
-        rows.append((s, t))
-    return np.array(rows, dtype=np.float64).reshape(n, 2)
-
-
-class FastTextScorer:
-    """Scorer of a `fasttext` bundle: normalized texts -> `(N, 2)` head probabilities."""
-
-    #: fastText predicts on one core and holds the GIL (0.9.3): threads take turns, so
-    #: batches use several cores through `Classifier.load(..., processes=N)` instead.
-    holds_gil = True
-
-    def __init__(self, model, *, path: Path | None = None, scores: str = "predict"):
-        self.model = model
-        self.path = path
-        self.scores = scores
-        self._logit_heads = LogitHeads(model) if scores == "logits" else None
-
-    def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
-        """Return float array (N, 2): column 0 = p(scam), column 1 = p(topic_crypto)."""
-        texts = list(texts)
-        if self._logit_heads is not None:
-            return self._logit_heads.heads(texts)
-        return predict_heads_with(self.model, texts, scores=self.scores)
-
-
-def load_scorer(bundle: Bundle) -> FastTextScorer:
-    """Build the scorer of a loaded `fasttext` bundle.
-
-    Raises:
-        BundleError: if the bundle has no model file or fastText cannot read it.
-    """
-    info = bundle.manifest.get("model", {})
-    name = info.get("file", "model.ftz")
-    if not isinstance(name, str):
-        raise BundleError(
-            f"{bundle.path / 'bundle.json'}: model.file is {name!r}, expected the name of the "
-            "model file in the bundle (e.g. model.ftz); rebuild the bundle"
-        )
-    # Bundles from before `model.scores` existed were tuned on fastText's own predict.
-    scores = info.get("scores", "predict")
-    if scores not in SCORES:
-        raise BundleError(
-            f"{bundle.path / 'bundle.json'}: model.scores is {scores!r}, expected one of "
-            f"{SCORES}; rebuild the bundle with this version of janitr"
-        )
-    path = bundle.file(name)
-    fasttext = _fasttext()
-    try:
-        model = fasttext.load_model(str(path))
-    except ValueError as exc:
-        raise BundleError(
-            f"{path}: fastText cannot read this model ({exc}); rebuild the bundle"
-        ) from exc
-    if scores == "logits" and scores_for(model) != "logits":
-        raise BundleError(
-            f"{path}: bundle.json says scores=logits, but the model has no plain "
-            "output layer; rebuild the bundle"
-        )
-    return FastTextScorer(model, path=path, scores=scores)
 
 
 #: Train-and-quantize attempts when fastText's quantizer yields NaN.
@@ -490,7 +254,7 @@ def _quantize_options(config: FastTextConfig) -> list[tuple[int, bool]]:
     return options
 
 
-def _fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path) -> dict:
+def fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path) -> dict:
     """Train and quantize in a fresh child process; the model file lands in `out_dir`.
 
     fastText 0.9.3 (compiled from source here) sometimes meets NaN in training or
@@ -547,7 +311,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _fit_child() -> None:
-    """Entry point of the training child (`_fit_in_fresh_process`): argv[1] is the request.
+    """Entry point of the training child (`fit_in_fresh_process`): argv[1] is the request.
 
     The training runs in a thread (fastText releases the GIL while it trains); the main
     thread waits for it and watches the parent. When the parent is gone (Linux delivers
@@ -613,7 +377,7 @@ def _set_parent_death_signal(signum: int) -> None:
 
 def _fit_and_save(train_txt: str, config_dict: dict, out_dir: str) -> dict:
     """Train, quantize (retraining on a NaN codebook) and save; runs in the spawned process."""
-    fasttext = _fasttext()
+    fasttext = fasttext_module()
     config = FastTextConfig.from_dict(config_dict)
     train_txt = Path(train_txt)
     model, lr_used = _train_supervised(fasttext, train_txt, config)
@@ -650,7 +414,13 @@ def _provenance(path: Path, rows: int) -> dict:
     return {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
 
 
-def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTextConfig) -> Bundle:
+def train_fasttext(
+    *,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: FastTextConfig,
+    thresholds: ThresholdPolicy = DEFAULT_POLICY,
+) -> Bundle:
     """Train, quantize, tune and bundle a fastText baseline.
 
     Args:
@@ -658,7 +428,9 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             `valid.jsonl`); `valid.jsonl`, when present and not used for tuning, gets a
             metrics report stored in the bundle (`model.report`).
         out_dir: bundle directory to write (replaced atomically if it exists).
-        config: training, quantization and tuning settings.
+        config: training and quantization settings.
+        thresholds: the threshold policy (targets, rule, tuning split(s)); recorded with
+            the config in the bundle.
 
     Returns:
         the written, verified Bundle (`bundle.manifest["model"]["report"]` holds the
@@ -670,9 +442,9 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             would be too large to bundle.
         MissingDependencyError: if fasttext is not installed.
     """
-    fasttext = _fasttext()
+    fasttext = fasttext_module()
     data_dir = Path(data_dir)
-    tune_splits = config.tune_splits
+    tune_splits = thresholds.tune_splits
     report_split = "valid" if "valid" not in tune_splits else None
     wanted = ["train", *tune_splits]
     if report_split and _split_file(data_dir, report_split).is_file():
@@ -702,7 +474,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
             config.dim,
             config.bucket,
         )
-        fitted = _fit_in_fresh_process(train_txt, config, tmp)
+        fitted = fit_in_fresh_process(train_txt, config, tmp)
         if fitted["lr"] != config.lr:
             config = replace(config, lr=fitted["lr"])  # the bundle records the rate used
         quant = fitted["quantization"]
@@ -725,23 +497,14 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
 
         tune_heads = heads(tune)
         tune_gold = [collapse(r.labels) for r in tune]
-        tuned = tune_thresholds(
-            tune_gold, tune_heads[:, 0], tune_heads[:, 1],
-            scam_target_fpr=config.scam_target_fpr, topic_target_fpr=config.topic_target_fpr,
-        )  # fmt: skip
+        tuned = thresholds.tune(tune_gold, tune_heads)
         for name in tuned["tuning"]["disabled"]:
             log.warning(
                 "no %s threshold reaches a positive %s on %s within the constraints: the class "
                 "is disabled (never predicted); use more tuning data or a looser target",
-                name, "recall" if name == SCAM else "F1", config.tune_on,
+                name, "recall" if name == SCAM else "F1", thresholds.tune_on,
             )  # fmt: skip
-        tuning = {
-            "data": config.tune_on,
-            "scam_target_fpr": config.scam_target_fpr,
-            "topic_target_fpr": config.topic_target_fpr,
-            "model_file": model_name,
-            **tuned["tuning"],
-        }
+        tuning = {"data": thresholds.tune_on, "model_file": model_name, **tuned["tuning"]}
         data = {"train": _provenance(_split_file(data_dir, "train"), len(train))}
         seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
         for s in tune_splits:
@@ -774,7 +537,7 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
         model_info = {
             "file": model_name,
             "framework": f"fasttext {getattr(fasttext, '__version__', '0.9.3')}",
-            "config": config.to_dict(),
+            "config": {**config.to_dict(), **thresholds.record()},
             "labels": [LABEL_PREFIX + c for c in CLASSES],
             "quantization": quant,
             "scores": scores,

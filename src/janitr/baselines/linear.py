@@ -28,18 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
+from janitr.config import dataclass_from_dict
 from janitr.data.labels import collapse, targets
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import BundleError, ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
-from janitr.evaluation.thresholds import (
-    RULES,
-    tune_thresholds,
-    tuning_problems,
-    tuning_splits,
-)
-from janitr.pipeline.config import dataclass_from_dict
+from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
 
 log = logging.getLogger(__name__)
@@ -61,10 +56,6 @@ class LinearConfig:
         c: inverse regularization strength of both logistic regressions.
         class_weight: `balanced` (reweight classes) or `none`.
         max_iter: solver iterations.
-        scam_target_fpr: scam FPR ceiling for threshold tuning.
-        topic_target_fpr: optional topic FPR ceiling.
-        threshold_rule: `empirical` or `guaranteed` (Clopper-Pearson bound <= target).
-        tune_on: split(s) the thresholds are tuned on: calib, valid or valid+calib.
         strip_urls: strip URLs in the normalization (saved in the bundle).
         fold_confusables: fold Unicode confusables to ASCII in the normalization.
         seed: random seed (solver tie-breaking only; the fit is deterministic).
@@ -78,10 +69,6 @@ class LinearConfig:
     c: float = 4.0
     class_weight: str = "balanced"
     max_iter: int = 2000
-    scam_target_fpr: float = 0.02
-    topic_target_fpr: float | None = None
-    threshold_rule: str = "empirical"
-    tune_on: str = "calib"
     strip_urls: bool = False
     fold_confusables: bool = False
     seed: int = 0
@@ -108,9 +95,6 @@ class LinearConfig:
             problems.append(f"--c must be > 0, got {self.c!r}")
         if self.class_weight not in ("balanced", "none"):
             problems.append(f"--class-weight must be balanced or none, got {self.class_weight!r}")
-        problems += tuning_problems(self.scam_target_fpr, self.topic_target_fpr, self.tune_on)
-        if self.threshold_rule not in RULES:
-            problems.append(f"--threshold-rule must be one of {', '.join(RULES)}")
         if problems:
             raise ConfigError("invalid linear config: " + "; ".join(problems))
 
@@ -131,10 +115,6 @@ class LinearConfig:
         return NormalizationConfig(
             strip_urls=self.strip_urls, fold_confusables=self.fold_confusables
         )
-
-    @property
-    def tune_splits(self) -> tuple[str, ...]:
-        return tuning_splits(self.tune_on)
 
 
 def _vectorizers(config: LinearConfig, vocabularies: dict | None = None):
@@ -224,7 +204,11 @@ class LinearModel:
                 f"{vocab_path}: expected {FORMAT} v{FORMAT_VERSION}, found "
                 f"{vocab.get('format')!r} v{vocab.get('format_version')!r}; retrain the model"
             )
-        config = LinearConfig.from_dict(vocab["config"])
+        # Models saved before the threshold policy was its own config carry its settings.
+        retired = ("scam_target_fpr", "topic_target_fpr", "threshold_rule", "tune_on")
+        config = LinearConfig.from_dict(
+            {k: v for k, v in vocab["config"].items() if k not in retired}
+        )
         with np.load(npz_path, allow_pickle=False) as arrays:
             idf_word, idf_char = arrays["idf_word"], arrays["idf_char"]
             coef, intercept = arrays["coef"], arrays["intercept"]
@@ -347,14 +331,21 @@ def _provenance(path: Path, rows: int) -> dict:
     return {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
 
 
-def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearConfig) -> Bundle:
+def train_linear(
+    *,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: LinearConfig,
+    thresholds: ThresholdPolicy = DEFAULT_POLICY,
+) -> Bundle:
     """Train the linear model on train.jsonl, tune thresholds, write a bundle.
 
     Args:
         data_dir: directory with `train.jsonl` and the tuning split(s); `valid.jsonl`, when
             present and not used for tuning, gets a metrics report (`model.report`).
         out_dir: bundle directory to write (replaced atomically if it exists).
-        config: features, regularization and tuning settings.
+        config: feature and regularization settings.
+        thresholds: the threshold policy (targets, rule, tuning split(s)).
 
     Returns:
         the written, verified Bundle.
@@ -364,19 +355,19 @@ def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearCon
         ConfigError: if a head has a single class in train.
     """
     data_dir = Path(data_dir)
-    report_split = "valid" if "valid" not in config.tune_splits else None
-    wanted = ["train", *config.tune_splits]
+    report_split = "valid" if "valid" not in thresholds.tune_splits else None
+    wanted = ["train", *thresholds.tune_splits]
     if report_split and (data_dir / "valid.jsonl").is_file():
         wanted.append(report_split)
     else:
         report_split = None
     splits = _read_splits(data_dir, wanted)
     train = splits["train"]
-    tune = [r for s in config.tune_splits for r in splits[s]]
+    tune = [r for s in thresholds.tune_splits for r in splits[s]]
     require_rows(train, path=data_dir / "train.jsonl", role="training",
                  kinds=("scam", "topic_crypto", "not scam"))  # fmt: skip
-    require_rows(tune, path=" + ".join(str(data_dir / f"{s}.jsonl") for s in config.tune_splits),
-                 role="threshold tuning", kinds=("scam", "not scam"))  # fmt: skip
+    tuning_files = " + ".join(str(data_dir / f"{s}.jsonl") for s in thresholds.tune_splits)
+    require_rows(tune, path=tuning_files, role="threshold tuning", kinds=("scam", "not scam"))
     norm = config.normalization
     started = time.perf_counter()
     model = fit_linear(train, config)
@@ -386,17 +377,13 @@ def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearCon
         return model.predict_heads([norm.apply(r.text) for r in rows])
 
     th = heads(tune)
-    tuned = tune_thresholds(
-        [collapse(r.labels) for r in tune], th[:, 0], th[:, 1],
-        scam_target_fpr=config.scam_target_fpr, topic_target_fpr=config.topic_target_fpr,
-        rule=config.threshold_rule,
-    )  # fmt: skip
+    tuned = thresholds.tune([collapse(r.labels) for r in tune], th)
     for name in tuned["tuning"]["disabled"]:
         log.warning("no %s threshold meets the constraints on %s: the class is disabled",
-                    name, config.tune_on)  # fmt: skip
+                    name, thresholds.tune_on)  # fmt: skip
     data = {"train": _provenance(data_dir / "train.jsonl", len(train))}
     seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
-    for s in config.tune_splits:
+    for s in thresholds.tune_splits:
         data[s] = _provenance(data_dir / f"{s}.jsonl", len(splits[s]))
         seen[s] = seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]])
     report = None
@@ -425,17 +412,12 @@ def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearCon
         info = {
             "file": "linear.npz",
             "framework": "scikit-learn TF-IDF + LogisticRegression (liblinear)",
-            "config": config.to_dict(),
+            "config": {**config.to_dict(), **thresholds.record()},
             "features": {"word": len(model.word.vocabulary_), "char": len(model.char.vocabulary_)},
             "size_bytes": size,
             "report": report,
         }
-        tuning = {
-            "data": config.tune_on,
-            "scam_target_fpr": config.scam_target_fpr,
-            "topic_target_fpr": config.topic_target_fpr,
-            **tuned["tuning"],
-        }
+        tuning = {"data": thresholds.tune_on, **tuned["tuning"]}
         bundle = write_bundle(
             out_dir, kind="linear", files=files, thresholds=tuned["thresholds"], tuning=tuning,
             normalization=norm, data=data, seen=seen, model=info,

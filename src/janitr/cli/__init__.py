@@ -384,21 +384,98 @@ def _config_overrides(args) -> dict:
     return {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
 
 
+#: Flag of each `ThresholdPolicy` field (`rule` reads `--threshold-rule` beside the others).
+THRESHOLD_FLAGS = {
+    "scam_target_fpr": "--scam-target-fpr",
+    "topic_target_fpr": "--topic-target-fpr",
+    "tune_on": "--tune-on",
+    "rule": "--threshold-rule",
+    "confidence": "--confidence",
+}
+
+
+def _optional_fraction(text: str) -> float | None:
+    if text.strip().lower() in ("none", ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or none, got {text!r}") from None
+
+
+def _add_threshold_flags(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
+    """The threshold-policy flags, one per `ThresholdPolicy` field; their defaults are
+    `DEFAULT_POLICY`'s, the same as `janitr run`'s `[thresholds]`."""
+    from janitr.evaluation.thresholds import DEFAULT_POLICY as D
+    from janitr.evaluation.thresholds import RULES, TUNE_CHOICES
+
+    group = parser.add_argument_group(
+        "threshold tuning",
+        f"default: {D.describe()}; the same policy as `janitr run` ([thresholds])",
+    )
+    specs = {
+        "scam_target_fpr": {
+            "type": float,
+            "metavar": "X",
+            "help": f"scam FPR ceiling (default: {D.scam_target_fpr:g})",
+        },
+        "topic_target_fpr": {
+            "type": _optional_fraction,
+            "metavar": "X",
+            "help": "topic FPR ceiling; none: no ceiling, the topic threshold maximizes topic "
+            "F1 (default: none)",
+        },
+        "tune_on": {
+            "choices": TUNE_CHOICES,
+            "help": f"split(s) the thresholds are tuned on (default: {D.tune_on})",
+        },
+        "rule": {
+            "choices": RULES,
+            "help": "scam rule: empirical (FPR on the tuning rows <= target) or guaranteed "
+            f"(Clopper-Pearson bound on the FPR <= target; default: {D.rule})",
+        },
+        "confidence": {
+            "type": float,
+            "metavar": "X",
+            "help": f"confidence of the guaranteed rule (default: {D.confidence:g})",
+        },
+    }
+    for name, flag in THRESHOLD_FLAGS.items():
+        if name not in skip:
+            group.add_argument(flag, dest=f"th_{name}", default=argparse.SUPPRESS, **specs[name])
+
+
+def _threshold_policy(args):
+    """The `ThresholdPolicy` of the threshold flags given (the rest: defaults).
+
+    Raises:
+        ConfigError: naming each bad flag.
+    """
+    from janitr.errors import ConfigError
+    from janitr.evaluation.thresholds import ThresholdPolicy, threshold_problems
+
+    values = {k[3:]: v for k, v in vars(args).items() if k.startswith("th_")}
+    problems = threshold_problems(values)
+    if problems:
+        raise ConfigError("; ".join(f"{THRESHOLD_FLAGS[k]}: {m}" for k, m in problems))
+    return ThresholdPolicy(**values)
+
+
 def _add_train_fasttext(train_sub) -> None:
     from janitr.baselines.fasttext import FastTextConfig
-    from janitr.evaluation.thresholds import TUNE_CHOICES
 
     p = train_sub.add_parser(
         "fasttext",
         help="fastText baseline: train, quantize to .ftz, tune thresholds, write a bundle",
         description="Train the fastText baseline on DATA/train.jsonl (one-vs-all loss: a scam "
         "head and an independent topic head), quantize it to a ~135 KB .ftz, tune the scam "
-        "threshold for maximum recall at scam FPR <= --scam-target-fpr on the tuning split "
+        "threshold for maximum recall at scam FPR <= --scam-target-fpr on the tuning split(s) "
         "(with the quantized model), tune the topic threshold for F1, and write a bundle. "
-        "If DATA/valid.jsonl exists and is not used for tuning, a metrics table on it is printed."
+        "If DATA/valid.jsonl exists and is not used for tuning (--tune-on calib), a metrics "
+        "table on it is printed."
         "\n\nexamples:\n"
         "  janitr train fasttext --data data/ --out bundles/fasttext\n"
-        "  janitr train fasttext --data data/ --out bundles/ft --tune-on valid+calib --epoch 25\n"
+        "  janitr train fasttext --data data/ --out bundles/ft --tune-on calib --epoch 25\n"
         "  janitr evaluate --model bundles/fasttext --data data/holdout.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -409,14 +486,8 @@ def _add_train_fasttext(train_sub) -> None:
         help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
     )
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
-    _add_config_flags(p, FastTextConfig, skip=("tune_on",))
-    p.add_argument(
-        "--tune-on",
-        dest="cfg_tune_on",
-        choices=TUNE_CHOICES,
-        default=argparse.SUPPRESS,
-        help="split(s) the thresholds are tuned on (default: calib)",
-    )
+    _add_config_flags(p, FastTextConfig)
+    _add_threshold_flags(p)
     p.set_defaults(func=_cmd_train_fasttext)
 
 
@@ -425,7 +496,9 @@ def _cmd_train_fasttext(args) -> int:
     from janitr.evaluation.evaluate import format_bundle_report
 
     config = FastTextConfig.from_dict(_config_overrides(args))
-    bundle = train_fasttext(data_dir=args.data, out_dir=args.out, config=config)
+    bundle = train_fasttext(
+        data_dir=args.data, out_dir=args.out, config=config, thresholds=_threshold_policy(args)
+    )
     print(format_bundle_report(bundle))
     return 0
 
@@ -928,7 +1001,7 @@ def _add_quantize(sub) -> None:
         "compare it with the fp32 model and the torch student on >= 1000 texts. The int8 file "
         "is written only if parity holds; the report (with both sizes) goes to "
         "parity_int8.json beside --out. With --bundles DIR, also writes DIR/student-fp32 and "
-        "DIR/student-int8 (kind onnx), each with thresholds tuned on DATA/calib.jsonl with "
+        "DIR/student-int8 (kind onnx), each with thresholds tuned on --tune-on with "
         "that exact model, for `janitr evaluate` and `janitr classify`."
         "\n\nexamples:\n"
         "  janitr quantize --fp32 runs/r1/onnx/model.onnx --student runs/r1/student --data data/ "
@@ -960,14 +1033,8 @@ def _add_quantize(sub) -> None:
         help="texts compared (default and minimum: 1000)",
     )
     p.add_argument("--bundles", metavar="DIR", help="also write student-fp32/student-int8 bundles")
-    p.add_argument(
-        "--scam-target-fpr",
-        type=float,
-        default=0.02,
-        metavar="X",
-        help="scam FPR ceiling for threshold tuning on calib (default: 0.02)",
-    )
     p.add_argument("--strip-urls", action="store_true", help="normalize with URLs stripped")
+    _add_threshold_flags(p)
     p.set_defaults(func=_cmd_quantize)
 
 
@@ -998,27 +1065,30 @@ def _cmd_quantize(args) -> int:
         f"(fp32 {sizes['fp32_bytes'] / 1e6:.2f} MB)"
     )
     if args.bundles:
+        from janitr.data.records import read_records
+
         data = Path(args.data)
         fp32, int8 = Path(args.fp32), Path(args.out)
+        policy = _threshold_policy(args)
         bundles = write_student_bundles(
             student_dir=args.student,
             models={"student-fp32": fp32, "student-int8": int8},
             out_dir=args.bundles,
             train=data / "train.jsonl",
             valid=data / "valid.jsonl",
-            calib=data / "calib.jsonl",
+            calib=read_records(*(data / f"{s}.jsonl" for s in policy.tune_splits)),
             parity_reports={
                 "student-fp32": fp32.parent / "parity_fp32.json",
                 "student-int8": int8.parent / "parity_int8.json",
             },
             normalization=_student_normalization(args),
-            scam_target_fpr=args.scam_target_fpr,
+            thresholds=policy,
         )
         for bundle in bundles.values():
             t = bundle.thresholds
             print(
                 f"bundle {bundle.path}: thresholds scam {t['scam']:.3f} "
-                f"topic {t['topic_crypto']:.3f} (tuned on calib)"
+                f"topic {t['topic_crypto']:.3f} (tuned on {policy.tune_on})"
             )
     return 0
 
@@ -1110,7 +1180,7 @@ def _add_train_teacher(train_sub) -> None:
         "--model takes any Hugging Face hub id or local directory) with a scam head and a "
         "topic head, once per seed, on DATA/train.jsonl; pick each seed's best epoch on "
         "DATA/valid.jsonl; average the seeds into an ensemble; fit one temperature per head "
-        "on valid; tune thresholds on DATA/calib.jsonl at scam FPR <= --scam-target-fpr; "
+        "on valid; tune thresholds on --tune-on at scam FPR <= --scam-target-fpr; "
         "write a bundle of kind 'teacher' (with calibration.json and reliability.png). "
         "Fewer than 3 seeds on <= 5000 training rows is refused unless --force."
         "\n\nexamples:\n"
@@ -1167,6 +1237,7 @@ def _add_train_teacher(train_sub) -> None:
     _add_config_flags(
         p, TeacherConfig, skip=("model_name_or_path", "seeds", "threads", "max_steps", "progress")
     )
+    _add_threshold_flags(p)
     p.set_defaults(func=_cmd_train_teacher)
 
 
@@ -1175,7 +1246,10 @@ def _cmd_train_teacher(args) -> int:
     from janitr.teacher.model import TeacherConfig, train_teacher
 
     bundle = train_teacher(
-        data_dir=args.data, out_dir=args.out, config=TeacherConfig(**_config_overrides(args))
+        data_dir=args.data,
+        out_dir=args.out,
+        config=TeacherConfig(**_config_overrides(args)),
+        thresholds=_threshold_policy(args),
     )
     cal = bundle.manifest["model"]["calibration"]["temperatures"]
     print(format_bundle_report(bundle))
@@ -1366,6 +1440,13 @@ outputs verify are skipped; an interrupted stage (even after kill -9) runs again
 
 
 def _add_run(sub) -> None:
+    from janitr.evaluation.thresholds import DEFAULT_POLICY
+
+    thresholds = (
+        "\nThresholds: the thresholds stage tunes every final bundle with [thresholds] "
+        f"(default: {DEFAULT_POLICY.describe()}; the same default as `janitr train`; "
+        "configs/fast.toml uses the empirical rule).\n"
+    )
     p = sub.add_parser(
         "run",
         help="the whole pipeline: data -> validated, trained, exported, evaluated bundles",
@@ -1374,7 +1455,7 @@ def _add_run(sub) -> None:
         "evaluate, report. Each stage writes RUNDIR/stages/NN-<name>/ with a manifest; final "
         "bundles go to RUNDIR/bundles/{fasttext,teacher,student-fp32,student-int8}, the "
         "report to RUNDIR/report.html and RUNDIR/report.md.",
-        epilog=RUN_EXAMPLES,
+        epilog=RUN_EXAMPLES + thresholds,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -1575,14 +1656,13 @@ VERB_REGISTRARS += [_add_run, _add_runs, _add_sweep, _add_report]
 
 def _add_train_linear(train_sub) -> None:
     from janitr.baselines.linear import LinearConfig
-    from janitr.evaluation.thresholds import TUNE_CHOICES
 
     p = train_sub.add_parser(
         "linear",
         help="word+char n-gram TF-IDF + logistic regression (two heads), write a bundle",
         description="Train TF-IDF features (word 1-2-grams + char_wb 2-5-grams, sublinear tf) "
         "and two logistic regressions (scam-vs-not, topic bit) on DATA/train.jsonl, tune "
-        "thresholds on the tuning split (scam: max recall at FPR <= --scam-target-fpr, "
+        "thresholds on the tuning split(s) (scam: max recall at FPR <= --scam-target-fpr, "
         "--threshold-rule guaranteed for a Clopper-Pearson bound), and write a bundle (kind "
         "linear; vocabularies + coefficients, no pickle)."
         "\n\nexamples:\n"
@@ -1597,21 +1677,8 @@ def _add_train_linear(train_sub) -> None:
         help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
     )
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
-    _add_config_flags(p, LinearConfig, skip=("tune_on", "threshold_rule", "class_weight"))
-    p.add_argument(
-        "--tune-on",
-        dest="cfg_tune_on",
-        choices=TUNE_CHOICES,
-        default=argparse.SUPPRESS,
-        help="split(s) thresholds are tuned on (default: calib)",
-    )
-    p.add_argument(
-        "--threshold-rule",
-        dest="cfg_threshold_rule",
-        choices=("empirical", "guaranteed"),
-        default=argparse.SUPPRESS,
-        help="scam threshold rule (default: empirical)",
-    )
+    _add_config_flags(p, LinearConfig, skip=("class_weight",))
+    _add_threshold_flags(p)
     p.add_argument(
         "--class-weight",
         dest="cfg_class_weight",
@@ -1627,7 +1694,10 @@ def _cmd_train_linear(args) -> int:
     from janitr.evaluation.evaluate import format_bundle_report
 
     config = LinearConfig.from_dict(_config_overrides(args))
-    print(format_bundle_report(train_linear(data_dir=args.data, out_dir=args.out, config=config)))
+    bundle = train_linear(
+        data_dir=args.data, out_dir=args.out, config=config, thresholds=_threshold_policy(args)
+    )
+    print(format_bundle_report(bundle))
     return 0
 
 
@@ -1717,19 +1787,7 @@ def _add_crossval(sub) -> None:
     )  # fmt: skip
     p.add_argument("--folds", type=int, default=5, metavar="K", help="folds (default 5)")
     p.add_argument("--seed", type=int, default=13, help="fold seed (default 13)")
-    p.add_argument(
-        "--scam-target-fpr",
-        type=float,
-        default=0.02,
-        metavar="X",
-        help="scam FPR budget (default 0.02)",
-    )
-    p.add_argument(
-        "--threshold-rule",
-        choices=("empirical", "guaranteed"),
-        default="empirical",
-        help="headline rule (both are always reported)",
-    )
+    _add_threshold_flags(p, skip=("tune_on",))  # every row is tuned on out of fold
     p.add_argument(
         "--fold-confusables",
         action="store_true",
@@ -1798,8 +1856,8 @@ def _cmd_crossval(args) -> int:
     )
 
     config = CrossvalConfig(
-        model=args.model, folds=args.folds, seed=args.seed, scam_target_fpr=args.scam_target_fpr,
-        threshold_rule=args.threshold_rule, fold_confusables=args.fold_confusables,
+        model=args.model, folds=args.folds, seed=args.seed, thresholds=_threshold_policy(args),
+        fold_confusables=args.fold_confusables,
         augment=args.augment, robustness=not args.no_robustness, linear_c=args.linear_c,
         fasttext_epoch=args.fasttext_epoch, fasttext_lr=args.fasttext_lr,
         fasttext_quantize=not args.no_fasttext_quantize, teacher_model=args.teacher_model,

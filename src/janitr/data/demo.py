@@ -280,10 +280,10 @@ def split_groups(data: list[dict], *, seed: int) -> dict[str, list[dict]]:
 
     from janitr.data.neardup import duplicate_groups
     from janitr.data.normalize import normalize_text
-    from janitr.data.splits import _assign
+    from janitr.data.splits import assign_groups
 
     group = np.asarray(duplicate_groups([normalize_text(r["text"]) for r in data]), dtype=np.int64)
-    split = _assign([tuple(r["labels"]) for r in data], group, DEMO_RATIOS, seed)
+    split = assign_groups([tuple(r["labels"]) for r in data], group, DEMO_RATIOS, seed)
     names = list(DEMO_RATIOS)
     parts: dict[str, list[dict]] = {name: [] for name in names}
     for row, k in zip(data, split.tolist(), strict=True):

@@ -83,7 +83,7 @@ def confusables_table() -> dict[int, str]:
 
     from janitr.errors import require
 
-    require("confusable_homoglyphs", extra="train")
+    require("confusable_homoglyphs", extra=None)
     data = json.loads(
         resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
     )

@@ -56,7 +56,7 @@ def homoglyph_table() -> dict[str, tuple[str, ...]]:
     from janitr.data.normalize import normalize_text
     from janitr.errors import require
 
-    require("confusable_homoglyphs", extra="train")
+    require("confusable_homoglyphs", extra=None)
     data = json.loads(
         resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
     )
@@ -224,7 +224,9 @@ def write_obfuscated(
     return write_lines(out, (dump_row(r) for r in rows))
 
 
-def _rates(gold: np.ndarray, pred: np.ndarray) -> dict:
+def scam_rates(gold: np.ndarray, pred: np.ndarray) -> dict:
+    """Scam recall and scam FPR per negative class of predictions (class indices into
+    `CLASSES`): `{"rows", "scams", "scam_recall", "<class>_rows", "scam_fpr_<class>"}`."""
     scam = CLASSES.index(SCAM)
     out: dict = {"rows": int(gold.size)}
     is_scam = gold == scam
@@ -266,9 +268,7 @@ def robustness_report(
     Raises:
         ConfigError: if thresholds are missing or a kind is unknown.
     """
-    from janitr.runtime.bundle import Bundle
-
-    if isinstance(scorer, Bundle):
+    if hasattr(scorer, "scorer") and hasattr(scorer, "thresholds"):  # a loaded bundle
         thresholds = thresholds or scorer.thresholds
         normalization = normalization or scorer.normalization
         scorer = scorer.scorer()
@@ -288,7 +288,7 @@ def robustness_report(
     report = {
         "seed": seed,
         "thresholds": {SCAM: float(thresholds[SCAM]), TOPIC: float(thresholds[TOPIC])},
-        "original": _rates(gold, pred),
+        "original": scam_rates(gold, pred),
         "kinds": {},
     }
     rows = obfuscate_records(records, seed=seed, kinds=kinds)
@@ -297,8 +297,8 @@ def robustness_report(
         src = np.array([position[row["source_id"]] for row in copies], dtype=np.int64)
         obf_pred = predict([row["text"] for row in copies]) if copies else np.zeros(0, int)
         report["kinds"][kind] = {
-            "obfuscated": _rates(gold[src], obf_pred),
-            "original": _rates(gold[src], pred[src]),
+            "obfuscated": scam_rates(gold[src], obf_pred),
+            "original": scam_rates(gold[src], pred[src]),
         }
     return report
 

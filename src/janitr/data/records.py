@@ -310,3 +310,19 @@ def dump_row(obj: dict) -> str:
         # \uXXXX escape it is valid JSON and reads back as the same string.
         line = SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
     return line
+
+
+def split_hash(records: Iterable, *, strip_urls: bool = False) -> str:
+    """Content hash of a split: ids, normalized texts and two-head targets, in order.
+
+    Args:
+        records: `Record`s (anything with `id`, `text`, `labels`).
+        strip_urls: the normalization setting the model uses.
+    """
+    from janitr.artifacts import hash_object
+
+    rows = []
+    for r in records:
+        t = targets(r.labels)
+        rows.append([r.id, normalize_text(r.text, strip_urls=strip_urls), t.is_scam, t.is_topic])
+    return hash_object(rows)

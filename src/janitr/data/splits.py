@@ -9,6 +9,9 @@ passes: the plan (id, labels, normalized text per row), then the rows copied byt
 into `<split>.jsonl` (files written atomically, rows in input order), plus
 `split_report.json`. Same input and seed give byte-identical files. Data must be valid
 (`janitr validate`); labels are never edited.
+
+`carve_holdout` uses the same passes to carve a holdout out of train when a data directory
+has none (the first stage of `janitr run`), keeping it clear of valid/calib duplicates.
 """
 
 from __future__ import annotations
@@ -176,7 +179,12 @@ class _Plan:
     per_file: list[int]  # rows per input file
 
 
-def _read_plan_inputs(paths: Sequence[Path]) -> tuple[list[str], list[tuple], list[str], list[int]]:
+def read_plan_inputs(paths: Sequence[Path]) -> tuple[list[str], list[tuple], list[str], list[int]]:
+    """The first pass of a split: `(ids, labels, normalized texts, rows per file)`.
+
+    Raises:
+        DataError: listing every bad row, or if the files hold no rows.
+    """
     ids: list[str] = []
     labels: list[tuple[str, ...]] = []
     texts: list[str] = []
@@ -202,7 +210,7 @@ def _read_plan_inputs(paths: Sequence[Path]) -> tuple[list[str], list[tuple], li
     return ids, labels, texts, per_file
 
 
-def _assign(
+def assign_groups(
     labels: list[tuple[str, ...]], group: np.ndarray, ratios: dict[str, float], seed: int
 ) -> np.ndarray:
     """Split index per row: groups in a seeded random order, each to the split furthest
@@ -261,7 +269,7 @@ def _assign(
     return split
 
 
-def _prevalences(
+def prevalences(
     labels: list[tuple[str, ...]], split: np.ndarray, names: list[str]
 ) -> tuple[dict, dict, dict, dict, dict]:
     """Class counts, label and pair prevalence per split and for "all", plus supports."""
@@ -299,7 +307,9 @@ def _prevalences(
     )
 
 
-def _max_deltas(prev: dict, support: dict, names: list[str]) -> dict[str, tuple[float, str]]:
+def max_deltas(prev: dict, support: dict, names: list[str]) -> dict[str, tuple[float, str]]:
+    """Per split, the largest |prevalence - overall prevalence| among keys (labels or pairs)
+    with at least `MIN_SUPPORT` rows, and the key reaching it: `{split: (delta, key)}`."""
     out = {}
     for name in names:
         best = (0.0, "")
@@ -354,16 +364,16 @@ def split_dataset(
     out = Path(out_dir)
     names = list(ratios)
 
-    ids, labels, texts, per_file = _read_plan_inputs(paths)
+    ids, labels, texts, per_file = read_plan_inputs(paths)
     group = np.asarray(
         duplicate_groups(texts, config=NearDupConfig(threshold=near_dup_threshold)), dtype=np.int64
     )
     del texts
-    split = _assign(labels, group, ratios, seed)
+    split = assign_groups(labels, group, ratios, seed)
 
-    rows, classes, label_prev, pair_prev, support = _prevalences(labels, split, names)
-    label_max = _max_deltas(label_prev, support["labels"], names)
-    pair_max = _max_deltas(pair_prev, support["pairs"], names)
+    rows, classes, label_prev, pair_prev, support = prevalences(labels, split, names)
+    label_max = max_deltas(label_prev, support["labels"], names)
+    pair_max = max_deltas(pair_prev, support["pairs"], names)
     violations = []
     for name in names:
         floor = 1.0 / rows[name] if rows[name] else 1.0
@@ -406,12 +416,12 @@ def split_dataset(
             )
         for v in violations:
             logger.warning("split: %s", v)
-    _write_splits(paths, per_file, ids, split, names, out)
+    write_splits(paths, per_file, ids, split, names, out)
     write_json(out / "split_report.json", report.to_dict())
     return report
 
 
-def _write_splits(
+def write_splits(
     paths: list[Path],
     per_file: list[int],
     ids: list[str],
@@ -419,7 +429,18 @@ def _write_splits(
     names: list[str],
     out: Path,
 ) -> None:
-    """Second pass: copy each row's line, as read, into its split file (input order)."""
+    """Second pass: copy each row's line, as read, into its split file (input order).
+
+    Args:
+        paths, per_file: the input files and their row counts (from `read_plan_inputs`).
+        ids: row ids in input order.
+        split: (N,) index into `names` per row.
+        names: split names; `out/<name>.jsonl` is written atomically for each.
+        out: output directory.
+
+    Raises:
+        DataError: if an input file changed since the first pass.
+    """
     out.mkdir(parents=True, exist_ok=True)
     split_list = split.tolist()
     with contextlib.ExitStack() as stack:
@@ -458,3 +479,148 @@ def _write_splits(
                 )
             ]
         )
+
+
+def carve_holdout(
+    data_dir: Path,
+    out: Path,
+    *,
+    fraction: float,
+    seed: int,
+    threshold: float,
+    max_rounds: int = 5,
+) -> dict:
+    """Carve a holdout out of `train.jsonl` into `out/` (train, holdout, copies of the rest).
+
+    The carve is the group-aware stratified splitter of this module: rows that are equal or
+    near-duplicate texts form one group and land on the same side; groups are stratified by
+    their label set; the seed makes it reproducible. Two guards keep the holdout honest
+    against valid/calib, which select epochs and tune thresholds:
+
+    1. train rows that share an id, a text or a near-duplicate text with valid or calib (and
+       their whole duplicate group) are pinned to train before the split;
+    2. afterwards `janitr.data.leakage.check_leakage` runs on exactly the files a leakage
+       check of the result sees, and any holdout row still overlapping another split is
+       dropped (counted, ids kept in the returned report).
+
+    Args:
+        data_dir: directory with `train.jsonl` (and `valid`/`calib`/`unlabeled.jsonl`).
+        out: directory to write `train.jsonl`, `holdout.jsonl` and copies of the others.
+        fraction: share of train to carve, e.g. 0.2.
+        seed: seed of the group assignment.
+        threshold: near-duplicate Jaccard threshold (grouping and leakage check).
+        max_rounds: leakage-check-and-drop rounds before giving up.
+
+    Returns:
+        JSON-ready report: fraction, seed, threshold, rows per split, pinned and dropped rows,
+        duplicate groups, class counts and largest label-prevalence delta per side.
+
+    Raises:
+        SplitError: if the train file is too small to carve from, or the holdout cannot be
+            made clean.
+    """
+    import shutil
+
+    from janitr.data.leakage import check_leakage
+
+    train = data_dir / "train.jsonl"
+    others = [data_dir / f"{n}.jsonl" for n in ("valid", "calib")]
+    others = [p for p in others if p.is_file()]
+    ids, labels, texts, per_file = read_plan_inputs([train])
+    n = len(ids)
+    group = np.asarray(
+        duplicate_groups(texts, config=NearDupConfig(threshold=threshold)), dtype=np.int64
+    )
+    del texts
+
+    # 1. pin train rows overlapping valid/calib (and their duplicate groups) to train
+    flagged: set[str] = set()
+    if others:
+        pre = check_leakage([train, *others], threshold=threshold, max_examples=10**9)
+        for pair in pre.pairs:
+            for ex in pair.examples:
+                if pair.a == "train":
+                    flagged.add(ex["a_id"])
+                if pair.b == "train":
+                    flagged.add(ex["b_id"])
+    row_of = {row_id: i for i, row_id in enumerate(ids)}
+    pinned_groups = {int(group[row_of[i]]) for i in flagged if i in row_of}
+    pinned = np.isin(group, np.asarray(sorted(pinned_groups), dtype=np.int64))
+    free = np.flatnonzero(~pinned)
+    want = int(round(fraction * n))
+    if want < 1 or len(free) <= want + 1:
+        raise SplitError(
+            f"train.jsonl has {n} rows ({int(pinned.sum())} pinned to train as duplicates of "
+            f"valid/calib): too few to carve a {fraction:.0%} holdout; add a holdout.jsonl "
+            "or set data.holdout_fraction = 0 and evaluate.allow_overlap = true"
+        )
+    share = min(want / len(free), 0.9)
+    split = np.zeros(n, dtype=np.int8)
+    split[free] = assign_groups(
+        [labels[i] for i in free.tolist()],
+        group[free],
+        {"train": 1.0 - share, "holdout": share},
+        seed,
+    )
+    names = ["train", "holdout"]
+    out.mkdir(parents=True, exist_ok=True)
+    write_splits([train], per_file, ids, split, names, out)
+    for name in ("valid", "calib", "unlabeled"):
+        source = data_dir / f"{name}.jsonl"
+        if source.is_file():
+            shutil.copyfile(source, out / f"{name}.jsonl")
+
+    # 2. verify with the leakage check itself; drop what still overlaps
+    dropped: list[str] = []
+    for _ in range(max_rounds):
+        check = check_leakage(
+            [out / "train.jsonl", *[out / p.name for p in others], out / "holdout.jsonl"],
+            threshold=threshold,
+            max_examples=10**9,
+        )
+        bad: set[str] = set()
+        for pair in check.pairs:
+            for ex in pair.examples:
+                if pair.a == "holdout":
+                    bad.add(ex["a_id"])
+                if pair.b == "holdout":
+                    bad.add(ex["b_id"])
+        if not bad:
+            break
+        dropped += sorted(bad)
+        drop_rows(out / "holdout.jsonl", bad)
+    else:
+        raise SplitError(
+            f"could not carve a holdout free of overlap in {max_rounds} rounds "
+            f"({len(dropped)} rows dropped); add a holdout.jsonl instead"
+        )
+    keep = np.ones(n, dtype=bool)
+    for row_id in dropped:
+        keep[row_of[row_id]] = False
+    kept_labels = [labels[i] for i in np.flatnonzero(keep).tolist()]
+    rows, classes, label_prev, _, support = prevalences(kept_labels, split[keep], names)
+    deltas = max_deltas(label_prev, support["labels"], names)
+    _, sizes = np.unique(group, return_counts=True)
+    return {
+        "source": "train.jsonl",
+        "fraction": fraction,
+        "seed": seed,
+        "near_dup_threshold": threshold,
+        "rows": {"train_before": n, "train": rows["train"], "holdout": rows["holdout"]},
+        "pinned_to_train": int(pinned.sum()),
+        "dropped": len(dropped),
+        "dropped_ids": dropped,
+        "groups": {"groups": int(sizes.shape[0]), "multi_row": int((sizes > 1).sum())},
+        "classes": {k: {c: classes[k].get(c, 0) for c in CLASSES} for k in names},
+        "max_label_delta": {k: round(v[0], 6) for k, v in deltas.items()},
+    }
+
+
+def drop_rows(path: Path, ids: set[str]) -> None:
+    """Rewrite a JSONL file without the rows whose id is in `ids` (atomically)."""
+    import json
+
+    from janitr.artifacts import write_bytes
+
+    kept = [raw for _, raw in iter_lines(path) if json.loads(raw).get("id") not in ids]
+    write_bytes(path, b"".join(line + b"\n" for line in kept))

@@ -302,7 +302,7 @@ def format_bundle_report(bundle: Bundle) -> str:
         f"{info.get('file', '?')} {info.get('size_bytes', 0) / 1024:.1f} KB)",
         f"thresholds  scam >= {th[SCAM]:.4f}   topic_crypto >= {th[TOPIC]:.4f}   tuned on "
         f"{tuning.get('data', '?')} ({tuning.get('rows', '?')} rows, scam FPR <= "
-        f"{tuning.get('scam_target_fpr', '?')})",
+        f"{tuning.get('scam_target_fpr', '?')}, {_rule_label(tuning)} rule)",
     ]
     for name in tuning.get("disabled", []):
         lines.append(

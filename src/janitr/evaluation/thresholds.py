@@ -10,12 +10,17 @@ Topic: given the scam threshold, maximize the topic class's F1 under the decisio
 (a row is topic_crypto only if it is not already scam), optionally subject to a topic FPR
 target. Each search sorts the scores once: O(N log N).
 
-Two scam rules: `empirical` (the default; FPR on the tuning data <= target) and
-`guaranteed`: the one-sided Clopper-Pearson upper confidence bound on the FPR (at
-`confidence`, 95% by default) must be <= target, so that the budget holds on new data from the
-same distribution with that confidence. Certifying a target at all needs enough negatives:
-`min_negatives_for_guarantee(0.02, 0.95)` is 149 (even zero false positives among fewer
-negatives do not prove FPR <= 2%).
+Two scam rules: `empirical` (FPR on the tuning data <= target) and `guaranteed`: the
+one-sided Clopper-Pearson upper confidence bound on the FPR (at `confidence`) must be <=
+target, so that the budget holds on new data from the same distribution with that confidence.
+Certifying a target at all needs enough negatives: `min_negatives_for_guarantee(0.02, 0.95)`
+is 149 (even zero false positives among fewer negatives do not prove FPR <= 2%).
+
+`ThresholdPolicy` is the one threshold-tuning config (targets, rule, confidence, tuning rows)
+that every trainer and `janitr run` compose; its defaults are the product's (guaranteed rule
+at 80% confidence on valid+calib, scam FPR <= `SCAM_TARGET_FPR`, no topic ceiling).
+`ThresholdPolicy.tune` tunes two-head scores; `janitr.evaluation.tuning.tune_bundle` tunes a
+bundle with it.
 
 This module only chooses thresholds; applying them is `labels.decide`, measuring them is
 `janitr.evaluation.metrics`.
@@ -24,12 +29,14 @@ This module only chooses thresholds; applying them is `labels.decide`, measuring
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
 from janitr.data.labels import CLASSES, SCAM, TOPIC
+from janitr.errors import ConfigError
 
 #: Threshold of a disabled class: above any probability, so `p >= DISABLED` never holds.
 DISABLED = 2.0
@@ -41,24 +48,148 @@ RULES = ("empirical", "guaranteed")
 TUNE_CHOICES = ("calib", "valid", "valid+calib")
 
 
+#: The product rule: at most 2% of the posts that are not scams may be flagged as scam.
+SCAM_TARGET_FPR = 0.02
+
+
 def tuning_splits(tune_on: str) -> tuple[str, ...]:
     """The split names of a `TUNE_CHOICES` value: "valid+calib" -> ("valid", "calib")."""
     return tuple(tune_on.split("+"))
 
 
-def tuning_problems(scam_target_fpr, topic_target_fpr, tune_on) -> list[str]:
-    """Problems with a trainer's threshold-tuning settings, worded as its CLI flags
-    (`--scam-target-fpr`, `--topic-target-fpr`: in [0, 1], topic may be None; `--tune-on`)."""
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """How thresholds are tuned: the one config every trainer and `janitr run` compose.
+
+    A topic target of None is the one spelling of "no ceiling": the topic threshold then
+    maximizes topic F1 given the scam threshold (the FPR budget is the scam rule).
+    """
+
+    scam_target_fpr: float = SCAM_TARGET_FPR
+    """Highest scam false-positive rate allowed; the product rule is 2%."""
+    topic_target_fpr: float | None = None
+    """Highest topic_crypto false-positive rate allowed; none (the default): no ceiling."""
+    tune_on: str = "valid+calib"
+    """Split(s) the thresholds are tuned on: calib, valid or valid+calib. More rows give a
+    steadier FPR (calib's ~150 negatives move 0.7 points per false positive)."""
+    rule: str = "guaranteed"
+    """Scam rule: empirical (FPR on the tuning rows <= target) or guaranteed (the one-sided
+    Clopper-Pearson bound on the FPR <= target at `confidence`). An empirical threshold
+    allowing k false positives among n negatives has an expected FPR of about (k+1)/(n+1),
+    slightly *above* the target; the bound keeps the budget on new data."""
+    confidence: float = 0.8
+    """Confidence of the guaranteed rule (0.8 needs >= 80 negatives for 2%)."""
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every problem with the settings, as (field, message) pairs."""
+        return threshold_problems(asdict(self))
+
+    @property
+    def tune_splits(self) -> tuple[str, ...]:
+        """The split names of `tune_on`: "valid+calib" -> ("valid", "calib")."""
+        return tuning_splits(self.tune_on)
+
+    def describe(self) -> str:
+        """One line for help texts and logs, e.g. `guaranteed rule at 80% confidence ...`."""
+        rule = (
+            f"guaranteed rule at {self.confidence:.0%} confidence"
+            if self.rule == "guaranteed"
+            else "empirical rule"
+        )
+        topic = "no" if self.topic_target_fpr is None else f"{self.topic_target_fpr:g}"
+        return (
+            f"{rule}, scam FPR <= {self.scam_target_fpr:g}, {topic} topic FPR ceiling, "
+            f"tuned on {self.tune_on}"
+        )
+
+    def record(self) -> dict:
+        """The settings as a trainer records them in its bundle's config.
+
+        The rule and its confidence are added only for the guaranteed rule, so that records
+        of empirical tuning stay exactly as they were before the rule existed.
+        """
+        out = {
+            "scam_target_fpr": self.scam_target_fpr,
+            "topic_target_fpr": self.topic_target_fpr,
+            "tune_on": self.tune_on,
+        }
+        if self.rule != "empirical":
+            out.update(threshold_rule=self.rule, confidence=self.confidence)
+        return out
+
+    def tune(self, gold: Sequence[str], heads) -> dict:
+        """Tune both thresholds on `(N, 2)` head scores `[p_scam, p_topic]` (see
+        `tune_thresholds`); the result's `tuning` also records the targets and the rule.
+
+        Raises:
+            ValueError: on bad inputs (see `tune_threshold`).
+        """
+        heads = np.asarray(heads, dtype=np.float64).reshape(-1, 2)
+        tuned = tune_thresholds(
+            gold,
+            heads[:, 0],
+            heads[:, 1],
+            scam_target_fpr=self.scam_target_fpr,
+            topic_target_fpr=self.topic_target_fpr,
+            rule=self.rule,
+            confidence=self.confidence,
+        )
+        tuned["tuning"].update(
+            scam_target_fpr=self.scam_target_fpr,
+            topic_target_fpr=self.topic_target_fpr,
+            scam_threshold_rule=self.rule,
+        )
+        if self.rule == "guaranteed":
+            tuned["tuning"]["confidence"] = self.confidence
+        return tuned
+
+
+def threshold_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems with `ThresholdPolicy` field values, as (field, message) pairs; missing
+    fields take the defaults. Callers word the field as their user knows it (a TOML key,
+    a CLI flag)."""
+    v = {**{f.name: f.default for f in fields(ThresholdPolicy)}, **values}
     problems = []
-    targets = {"scam-target-fpr": scam_target_fpr, "topic-target-fpr": topic_target_fpr}
-    for name, value in targets.items():
-        if value is None and name == "topic-target-fpr":
-            continue
-        if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-            problems.append(f"--{name} must be in [0, 1], got {value!r}")
-    if tune_on not in TUNE_CHOICES:
-        problems.append(f"--tune-on must be one of {', '.join(TUNE_CHOICES)}, got {tune_on!r}")
+    unknown = sorted(set(v) - {f.name for f in fields(ThresholdPolicy)})
+    problems += [(name, "unknown threshold setting") for name in unknown]
+    if not _is_fraction(v["scam_target_fpr"], upper_open=True):
+        problems.append(
+            ("scam_target_fpr", f"expected a float in (0, 1), found {v['scam_target_fpr']!r}")
+        )
+    if v["topic_target_fpr"] is not None and not _is_fraction(
+        v["topic_target_fpr"], upper_open=True
+    ):
+        problems.append(
+            (
+                "topic_target_fpr",
+                "expected a float in (0, 1), or none for no ceiling (leave the key out), "
+                f"found {v['topic_target_fpr']!r}",
+            )
+        )
+    if v["tune_on"] not in TUNE_CHOICES:
+        problems.append(
+            ("tune_on", f"expected one of {', '.join(TUNE_CHOICES)}, found {v['tune_on']!r}")
+        )
+    if v["rule"] not in RULES:
+        problems.append(("rule", f"expected one of {', '.join(RULES)}, found {v['rule']!r}"))
+    if not _is_fraction(v["confidence"], upper_open=True):
+        problems.append(("confidence", f"expected a float in (0, 1), found {v['confidence']!r}"))
     return problems
+
+
+def _is_fraction(value, *, upper_open: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 0.0 < value < 1.0 if upper_open else 0.0 < value <= 1.0
+
+
+#: The policy of `janitr run` and of every `janitr train` verb unless told otherwise.
+DEFAULT_POLICY = ThresholdPolicy()
 
 
 @dataclass(frozen=True)
@@ -331,12 +462,14 @@ def tune_thresholds(
     p_scam,
     p_topic,
     *,
-    scam_target_fpr: float = 0.02,
-    topic_target_fpr: float | None = None,
-    rule: str = "empirical",
-    confidence: float = 0.95,
+    scam_target_fpr: float = DEFAULT_POLICY.scam_target_fpr,
+    topic_target_fpr: float | None = DEFAULT_POLICY.topic_target_fpr,
+    rule: str = DEFAULT_POLICY.rule,
+    confidence: float = DEFAULT_POLICY.confidence,
 ) -> dict:
     """Tune both thresholds: scam at an FPR budget, then topic for F1 given the scam one.
+
+    The search behind `ThresholdPolicy.tune`; its defaults are `DEFAULT_POLICY`'s.
 
     Args:
         gold: collapsed gold class name per row of the tuning data.
@@ -344,7 +477,7 @@ def tune_thresholds(
         p_topic: topic-head probability per row.
         scam_target_fpr: scam FPR ceiling on the tuning data.
         topic_target_fpr: optional topic FPR ceiling.
-        rule: `empirical` (FPR on the tuning data <= target; the default) or `guaranteed`
+        rule: `empirical` (FPR on the tuning data <= target) or `guaranteed`
             (Clopper-Pearson upper bound on the FPR <= target at `confidence`).
         confidence: confidence of the `guaranteed` rule.
 
@@ -393,37 +526,3 @@ def tune_thresholds(
             else None,
         }
     return out
-
-
-def tune_bundle_thresholds(
-    gold: Sequence[str],
-    heads,
-    *,
-    scam_target_fpr: float = 0.02,
-    topic_target_fpr: float | None = None,
-    rule: str = "empirical",
-    confidence: float = 0.95,
-) -> dict:
-    """`tune_thresholds` on `(N, 2)` head scores `[p_scam, p_topic]`, for a bundle.
-
-    The result's `tuning` also records the targets and the scam rule (and its confidence),
-    so a bundle says how its thresholds were chosen.
-    """
-    heads = np.asarray(heads, dtype=np.float64)
-    tuned = tune_thresholds(
-        gold,
-        heads[:, 0],
-        heads[:, 1],
-        scam_target_fpr=scam_target_fpr,
-        topic_target_fpr=topic_target_fpr,
-        rule=rule,
-        confidence=confidence,
-    )
-    tuned["tuning"].update(
-        scam_target_fpr=scam_target_fpr,
-        topic_target_fpr=topic_target_fpr,
-        scam_threshold_rule=rule,
-    )
-    if rule == "guaranteed":
-        tuned["tuning"]["confidence"] = confidence
-    return tuned

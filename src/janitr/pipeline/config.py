@@ -11,7 +11,7 @@
     [distill]     -> janitr.student.distill.DistillConfig
     [student]     -> janitr.student.model.StudentConfig
     [export], [quantize]  ONNX export and int8 quantization, with their parity gates
-    [thresholds]  target FPR per head
+    [thresholds]  -> janitr.evaluation.thresholds.ThresholdPolicy (the final bundles' thresholds)
     [evaluate]    which split, bootstrap size
     [report]      the HTML/Markdown report
 
@@ -40,28 +40,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from janitr.errors import ConfigError
-from janitr.evaluation.thresholds import RULES, TUNE_CHOICES, tuning_splits
+from janitr.evaluation.thresholds import ThresholdPolicy
 
 FORMAT = "janitr-pipeline-config"
 FORMAT_VERSION = 1
-
-
-def dataclass_from_dict(cls, data: dict, *, what: str):
-    """Build a stage config dataclass from a dict, rejecting unknown keys.
-
-    A typo in a key must not be silently ignored, so unknown keys are an error naming them
-    and the known ones.
-
-    Raises:
-        ConfigError: on unknown keys (or invalid values, from the dataclass itself).
-    """
-    from dataclasses import fields
-
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown {what} config key(s) {unknown} (known: {sorted(known)})")
-    return cls(**data)
 
 
 def _problems_to_error(problems: list[str]) -> None:
@@ -245,56 +227,6 @@ class QuantizeConfig:
 
 
 @dataclass(frozen=True)
-class ThresholdsConfig:
-    """Per-head threshold tuning on the calibration split (rows no model trained on)."""
-
-    scam_target_fpr: float = 0.02
-    """Highest scam false-positive rate allowed; the product rule is 2%."""
-    topic_target_fpr: float = 1.0
-    """Highest topic_crypto false-positive rate allowed; 1.0 (the default) sets no ceiling:
-    the topic threshold then maximizes topic F1 given the scam threshold."""
-    tune_on: str = "valid+calib"
-    """Split(s) the thresholds are tuned on: calib, valid or valid+calib. More rows give a
-    steadier FPR (calib's ~150 negatives move 0.7 points per false positive)."""
-    rule: str = "guaranteed"
-    """Scam rule: empirical (FPR on the tuning rows <= target) or guaranteed (the one-sided
-    Clopper-Pearson bound on the FPR <= target at `confidence`). An empirical threshold
-    allowing k false positives among n negatives has an expected FPR of about (k+1)/(n+1),
-    slightly *above* the target; the bound keeps the budget on new data."""
-    confidence: float = 0.8
-    """Confidence of the guaranteed rule (0.8 needs >= 80 negatives for 2%)."""
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.tune_on not in TUNE_CHOICES:
-            problems.append(
-                f"tune_on: expected one of {', '.join(TUNE_CHOICES)}, found {self.tune_on!r}"
-            )
-        if self.rule not in RULES:
-            problems.append(f"rule: expected one of {', '.join(RULES)}, found {self.rule!r}")
-        if not 0.0 < self.confidence < 1.0:
-            problems.append(f"confidence: expected a float in (0, 1), found {self.confidence}")
-        if not 0.0 < self.scam_target_fpr < 1.0:
-            problems.append(
-                f"scam_target_fpr: expected a float in (0, 1), found {self.scam_target_fpr}"
-            )
-        if not 0.0 < self.topic_target_fpr <= 1.0:
-            problems.append(
-                f"topic_target_fpr: expected a float in (0, 1], found {self.topic_target_fpr}"
-            )
-        _problems_to_error(problems)
-
-    @property
-    def topic_fpr_ceiling(self) -> float | None:
-        """The topic FPR target handed to the tuner (None: maximize topic F1 only)."""
-        return None if self.topic_target_fpr >= 1.0 else self.topic_target_fpr
-
-    @property
-    def tune_splits(self) -> tuple[str, ...]:
-        return tuning_splits(self.tune_on)
-
-
-@dataclass(frozen=True)
 class EvaluateConfig:
     """Final evaluation of every bundle, on one split, with one metric code path."""
 
@@ -354,9 +286,17 @@ SECTIONS: dict[str, type | str] = {
     "student": "janitr.student.model:StudentConfig",
     "export": ExportConfig,
     "quantize": QuantizeConfig,
-    "thresholds": ThresholdsConfig,
+    "thresholds": ThresholdPolicy,
     "evaluate": EvaluateConfig,
     "report": ReportConfig,
+}
+
+
+#: Keys that runs made before the threshold policy saved in their trainer sections (the
+#: trainers' provisional tuning, now fixed: `stages.PROVISIONAL`); dropped on reading.
+RETIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "fasttext": ("scam_target_fpr", "topic_target_fpr", "tune_on"),
+    "teacher": ("scam_target_fpr",),
 }
 
 
@@ -601,6 +541,12 @@ def _build_section(name: str, values: Mapping[str, Any], problems: list[str]) ->
     hints = _field_types(cls)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
+        if key in RETIRED_KEYS.get(name, ()):
+            problems.append(
+                f"{name}.{key}: unknown key (threshold settings live in [thresholds]: "
+                f"set thresholds.{key})"
+            )
+            continue
         if key not in fields:
             problems.append(f"{name}.{key}: unknown key{_suggest(key, sorted(fields), name + '.')}")
             continue
@@ -726,12 +672,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "distill": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
         "export": {"parity_rows": 200},
         "quantize": {"parity_rows": 200},
-        "thresholds": {
-            "scam_target_fpr": 0.02,
-            "topic_target_fpr": 1.0,
-            "tune_on": "valid+calib",
-            "rule": "empirical",
-        },
+        "thresholds": {"tune_on": "valid+calib", "rule": "empirical"},
         "evaluate": {"bootstrap": 200},
         "report": {"top_errors": 8},
     },
@@ -829,7 +770,8 @@ def save_config(config: PipelineConfig, run_dir: str | Path) -> None:
 
 
 def load_saved_config(run_dir: str | Path) -> PipelineConfig:
-    """Load the config a run was made with (its `config.json`).
+    """Load the config a run was made with (its `config.json`; keys in `RETIRED_KEYS` are
+    dropped and a topic ceiling of 1.0 reads as none, so older runs still load).
 
     Raises:
         ConfigError: if the run has no saved config or it has another format version.
@@ -845,4 +787,9 @@ def load_saved_config(run_dir: str | Path) -> PipelineConfig:
             f"{path}: expected {FORMAT} v{FORMAT_VERSION}, found "
             f"{data.get('format')!r} v{data.get('format_version')!r}"
         )
+    for section, keys in RETIRED_KEYS.items():
+        for key in keys:
+            data.get(section, {}).pop(key, None)
+    if data.get("thresholds", {}).get("topic_target_fpr") == 1.0:
+        data["thresholds"]["topic_target_fpr"] = None  # the old spelling of "no ceiling"
     return config_from_dict(data)

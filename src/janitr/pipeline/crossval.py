@@ -31,7 +31,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training
 from janitr.data.records import Record, read_records
 from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
-from janitr.evaluation.thresholds import RULES, tune_thresholds
+from janitr.evaluation.thresholds import DEFAULT_POLICY, RULES, ThresholdPolicy
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ class CrossvalConfig:
         model: linear, fasttext or ensemble (fasttext + linear, calibrated, averaged).
         folds: number of folds K.
         seed: fold assignment seed (also the obfuscation and bootstrap seed).
-        scam_target_fpr: scam FPR budget of the threshold search.
-        threshold_rule: rule reported as the headline: empirical or guaranteed.
-        confidence: confidence of the guaranteed rule.
+        thresholds: the threshold policy: its targets and confidence drive the nested search,
+            its rule is the headline (both rules are always reported); `tune_on` is unused
+            (every row is tuned on out of fold).
         fold_confusables: fold Unicode confusables in the normalization (all members).
         augment: add obfuscated copies of the training-fold rows (labels kept).
         robustness: score obfuscated copies of each held-out fold with its fold model.
@@ -91,9 +91,7 @@ class CrossvalConfig:
     model: str = "linear"
     folds: int = 5
     seed: int = 13
-    scam_target_fpr: float = 0.02
-    threshold_rule: str = "empirical"
-    confidence: float = 0.95
+    thresholds: ThresholdPolicy = DEFAULT_POLICY
     fold_confusables: bool = False
     augment: bool = False
     robustness: bool = True
@@ -114,12 +112,6 @@ class CrossvalConfig:
             problems.append(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if not isinstance(self.folds, int) or self.folds < 2:
             problems.append(f"--folds must be an integer >= 2, got {self.folds!r}")
-        if self.threshold_rule not in RULES:
-            problems.append(f"--threshold-rule must be one of {', '.join(RULES)}")
-        if not 0.0 < self.scam_target_fpr < 1.0:
-            problems.append(f"--scam-target-fpr must be in (0, 1), got {self.scam_target_fpr}")
-        if not 0.0 < self.confidence < 1.0:
-            problems.append(f"--confidence must be in (0, 1), got {self.confidence}")
         if self.linear_c <= 0:
             problems.append(f"--linear-c must be > 0, got {self.linear_c}")
         bad = [m for m in self.members if m not in MEMBERS]
@@ -216,11 +208,11 @@ def _linear_member(config: CrossvalConfig) -> Callable:
 
 
 def _fasttext_member(config: CrossvalConfig) -> Callable:
-    from janitr.baselines.fasttext import _fit_in_fresh_process, predict_heads_with, training_line
+    from janitr.baselines.fasttext import fit_in_fresh_process, predict_heads_with, training_line
     from janitr.data.normalize import NormalizationConfig
     from janitr.errors import require
 
-    fasttext = require("fasttext", extra="train")
+    fasttext = require("fasttext", extra=None)
     ft_cfg = FastTextConfig(
         epoch=config.fasttext_epoch, lr=config.fasttext_lr, quantize=config.fasttext_quantize,
         seed=config.seed,
@@ -234,7 +226,7 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
                 for r in _augmented(train, config):
                     handle.write(training_line(r.labels, r.text, normalization=norm) + "\n")
             # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
-            fitted = _fit_in_fresh_process(path, ft_cfg, Path(tmp))
+            fitted = fit_in_fresh_process(path, ft_cfg, Path(tmp))
             model = fasttext.load_model(str(Path(tmp) / fitted["model_name"]))
         return predict_heads_with(model, [norm.apply(t) for t in texts])
 
@@ -265,7 +257,12 @@ def _teacher_member(config: CrossvalConfig) -> Callable:
             split_rows["calib"] = split_rows["valid"]  # its thresholds are not used here
             for name, rows in split_rows.items():
                 write_lines(tmp / f"{name}.jsonl", (dump_row(r.raw) for r in rows))
-            bundle = train_teacher(data_dir=tmp, out_dir=tmp / "bundle", config=t_cfg)
+            # Its thresholds are not used here: the empirical rule on the inner split only
+            # keeps the log free of disabled-class warnings.
+            policy = replace(config.thresholds, tune_on="calib", rule="empirical")
+            bundle = train_teacher(
+                data_dir=tmp, out_dir=tmp / "bundle", config=t_cfg, thresholds=policy
+            )
             with Classifier.load(bundle.path) as clf:
                 return clf.predict_heads(list(texts))
 
@@ -448,8 +445,9 @@ def _combined(members_oof, members_obf, y, fold, obf_fold, folds, combine: str):
     return oof, obf, (coefs if combine == "stack" else None)
 
 
-def nested_thresholds(gold, oof, fold, *, folds, target, rule, confidence):
-    """Per-row thresholds: fold k gets thresholds tuned on the other folds' OOF scores.
+def nested_thresholds(gold, oof, fold, *, folds: int, policy: ThresholdPolicy):
+    """Per-row thresholds: fold k gets thresholds tuned on the other folds' OOF scores
+    with `policy.tune`.
 
     Returns:
         (t_scam (N,), t_topic (N,), per-fold tuning summaries).
@@ -460,10 +458,7 @@ def nested_thresholds(gold, oof, fold, *, folds, target, rule, confidence):
     per_fold = []
     for k in range(folds):
         other = fold != k
-        tuned = tune_thresholds(
-            gold[other].tolist(), oof[other, 0], oof[other, 1], scam_target_fpr=target,
-            rule=rule, confidence=confidence,
-        )  # fmt: skip
+        tuned = policy.tune(gold[other].tolist(), oof[other])
         t_scam[fold == k] = tuned["thresholds"][SCAM]
         t_topic[fold == k] = tuned["thresholds"][TOPIC]
         s = tuned["tuning"][SCAM]
@@ -474,7 +469,7 @@ def nested_thresholds(gold, oof, fold, *, folds, target, rule, confidence):
 
 
 def _robustness(gold_idx, oof_pred, obf_rows, obf_pred, kinds) -> dict:
-    from janitr.data.obfuscate import _rates
+    from janitr.data.obfuscate import scam_rates
 
     out = {}
     src = np.array([i for i, _, _ in obf_rows], dtype=np.int64)
@@ -482,8 +477,8 @@ def _robustness(gold_idx, oof_pred, obf_rows, obf_pred, kinds) -> dict:
     for kind in kinds:
         sel = kind_of == kind
         out[kind] = {
-            "original": _rates(gold_idx[src[sel]], oof_pred[src[sel]]),
-            "obfuscated": _rates(gold_idx[src[sel]], obf_pred[sel]),
+            "original": scam_rates(gold_idx[src[sel]], oof_pred[src[sel]]),
+            "obfuscated": scam_rates(gold_idx[src[sel]], obf_pred[sel]),
         }
     return out
 
@@ -497,7 +492,7 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
 
     Returns:
         a JSON-able dict: `config`, `rows`, `fold_sizes`, `report` (evaluate_predictions at
-        nested thresholds of `config.threshold_rule`), `rules` (for each rule: headline
+        nested thresholds of `config.thresholds.rule`), `rules` (for each rule: headline
         metrics with CIs and the actual OOF scam FPR), `pooled` (oracle thresholds tuned on
         all OOF rows), `per_fold`, `robustness` (per obfuscation kind), `predictions`
         (per-row OOF scores), `seconds`.
@@ -559,9 +554,8 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     headline = None
     for rule in RULES:
         t_scam, t_topic, per_fold = nested_thresholds(
-            gold, oof, fold, folds=config.folds, target=config.scam_target_fpr, rule=rule,
-            confidence=config.confidence,
-        )  # fmt: skip
+            gold, oof, fold, folds=config.folds, policy=replace(config.thresholds, rule=rule)
+        )
         report = evaluate_predictions(
             gold, oof[:, 0], oof[:, 1], thresholds={SCAM: t_scam, TOPIC: t_topic},
             is_topic=is_topic, texts_raw=texts_raw, n_boot=config.n_boot, seed=config.seed,
@@ -573,10 +567,10 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
             obf_t_topic = np.array([per_fold[f]["t_topic"] for f in obf_fold])
             obf_pred = decide(obf[:, 0], obf[:, 1], t_scam=obf_t_scam, t_topic=obf_t_topic)
             rules[rule]["robustness"] = _robustness(gold_idx, pred, obf_rows, obf_pred, kinds)
-        if rule == config.threshold_rule:
+        if rule == config.thresholds.rule:
             headline = (report, pred, t_scam, t_topic)
     report, pred, t_scam, t_topic = headline
-    pooled = tune_thresholds(gold, oof[:, 0], oof[:, 1], scam_target_fpr=config.scam_target_fpr)
+    pooled = config.thresholds.tune(gold, oof)
     return {
         "format": CROSSVAL_FORMAT,
         "format_version": 1,
@@ -586,7 +580,7 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
         "report": report,
         "rules": rules,
         "pooled": {"thresholds": pooled["thresholds"], "scam": pooled["tuning"][SCAM]},
-        "robustness": rules[config.threshold_rule].get("robustness", {}),
+        "robustness": rules[config.thresholds.rule].get("robustness", {}),
         "stack_weights": stack_weights,
         "predictions": {
             "ids": [r.id for r in records],

@@ -53,7 +53,7 @@ METRIC_ROWS: tuple[tuple[str, str], ...] = (
 
 
 def _load_evaluations(run_dir: Path) -> dict[str, dict]:
-    from janitr.pipeline.runs import EVAL_FILE, PREDICTIONS_FILE, evaluation_dir
+    from janitr.pipeline.rundir import EVAL_FILE, PREDICTIONS_FILE, evaluation_dir
 
     eval_dir = evaluation_dir(run_dir)
     out: dict[str, dict] = {}
@@ -114,9 +114,9 @@ STYLE = {
 
 
 def _plt():
-    import matplotlib
+    from janitr.errors import require
 
-    matplotlib.use("Agg")
+    require("matplotlib", extra="train").use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -410,7 +410,7 @@ def _bytes(n: float) -> str:
 
 
 def _stage_rows(run_dir: Path) -> list[dict]:
-    from janitr.pipeline.runs import stage_manifests
+    from janitr.pipeline.rundir import stage_manifests
 
     return [
         {
@@ -559,7 +559,7 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     """
     from janitr.errors import RunError, require
 
-    require("matplotlib")
+    require("matplotlib", extra="train")
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
     evals = _load_evaluations(run_dir)
@@ -576,7 +576,7 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     bundles = _bundle_dirs(run_dir)
     first = next(iter(evals.values()))["report"]
     data = first.get("data", {})
-    from janitr.pipeline.runs import git_commit
+    from janitr.pipeline.rundir import git_commit
 
     git = git_commit() or {}
     warnings = []

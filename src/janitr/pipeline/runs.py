@@ -1,9 +1,9 @@
-"""The run registry: readable run names, `RUN_INFO.json`, list / show / compare.
+"""The run registry: list, show and compare finished runs.
 
 Every `janitr run` directory gets a name (`YYYY-MM-DD-<adjective>-<noun>`) and, when it
-finishes, a `RUN_INFO.json`: format version, name, git commit of the code, resolved config,
-data hashes, stage timings, final metrics per bundle, and every shipped file with its size
-and SHA-256.
+finishes, a `RUN_INFO.json` (`janitr.pipeline.rundir.write_run_info`): format version, name,
+git commit of the code, resolved config, data hashes, stage timings, final metrics per
+bundle, and every shipped file with its size and SHA-256. This module reads them.
 
 `compare_runs` puts two runs' evaluations of one bundle side by side, but only if both were
 evaluated on the very same rows (same data SHA-256 and the same row ids): comparing numbers
@@ -18,176 +18,27 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import random
-import subprocess
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from janitr.artifacts import file_entry, read_json, write_json
+from janitr.artifacts import read_json
 from janitr.errors import RunError
+from janitr.pipeline.rundir import (
+    EVAL_FILE,
+    PREDICTIONS_FILE,
+    RUN_FILE,
+    RUN_INFO,
+    RUN_INFO_FORMAT,
+    RUN_INFO_VERSION,
+    evaluation_dir,
+)
 
-RUN_INFO = "RUN_INFO.json"
-RUN_INFO_FORMAT = "janitr-run-info"
-RUN_INFO_VERSION = 1
-EVAL_FILE = "eval.json"
-PREDICTIONS_FILE = "predictions.jsonl"
 #: Metrics shown by `runs list/show/compare`, in order.
 KEY_METRICS: tuple[str, ...] = (
     "scam_precision", "scam_recall", "scam_f1", "scam_fpr", "macro_f1", "exact_match",
 )  # fmt: skip
-
-ADJECTIVES = (
-    "agile", "amber", "apex", "bold", "brave", "bright", "calm", "clever", "cosmic", "crisp",
-    "daring", "eager", "fierce", "gentle", "glossy", "golden", "happy", "humble", "jolly",
-    "keen", "lively", "lucid", "mellow", "nimble", "noble", "plucky", "quiet", "rapid",
-    "serene", "sharp", "silver", "steady", "swift", "tidy", "vivid", "witty",
-)  # fmt: skip
-NOUNS = (
-    "albatross", "badger", "beaver", "bison", "cheetah", "condor", "crane", "dolphin",
-    "falcon", "ferret", "gazelle", "heron", "ibis", "jaguar", "koala", "lemur", "lynx",
-    "marten", "narwhal", "ocelot", "otter", "owl", "panda", "pelican", "puffin", "quokka",
-    "raven", "robin", "salmon", "sparrow", "stork", "tapir", "toucan", "walrus", "wombat",
-    "zebra",
-)  # fmt: skip
-
-
-def make_run_name(*, seed: int | None = None, date: str | None = None) -> str:
-    """A readable run name `YYYY-MM-DD-<adjective>-<noun>`.
-
-    Args:
-        seed: draw the words from this seed (reproducible); None draws them at random.
-        date: `YYYY-MM-DD` (default: today, UTC).
-
-    >>> make_run_name(seed=1, date="2026-02-15")
-    '2026-02-15-bright-owl'
-    """
-    date = date or datetime.now(UTC).strftime("%Y-%m-%d")
-    rng = random.Random(seed) if seed is not None else random.SystemRandom()
-    return f"{date}-{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}"
-
-
-def git_commit(path: Path | None = None) -> dict | None:
-    """`{"commit", "dirty"}` of the git checkout holding the code, or None outside git."""
-    cwd = path or Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": bool(status.strip())}
-
-
-# --- reading a run ----------------------------------------------------------------------------
-
-
-def _stage_dirs(run_dir: Path) -> list[Path]:
-    return sorted(p for p in (run_dir / "stages").glob("[0-9][0-9]-*") if p.is_dir())
-
-
-def stage_manifests(run_dir: str | Path) -> list[dict]:
-    """The manifests of the run's finished stages, in order."""
-    from janitr.pipeline.run import read_manifest
-
-    out = []
-    for stage_dir in _stage_dirs(Path(run_dir)):
-        manifest = read_manifest(stage_dir)
-        if manifest is not None:
-            out.append(manifest)
-    return out
-
-
-def evaluation_dir(run_dir: str | Path) -> Path | None:
-    """The run's evaluate stage folder, or None if the run has not evaluated yet."""
-    found = [p for p in _stage_dirs(Path(run_dir)) if p.name.endswith("-evaluate")]
-    return found[-1] if found else None
-
-
-def collect_metrics(run_dir: str | Path) -> dict[str, dict]:
-    """`{bundle: {"metrics", "ci95", "thresholds", "data", "rows"}}` from the evaluate stage."""
-    eval_dir = evaluation_dir(run_dir)
-    out: dict[str, dict] = {}
-    if eval_dir is None:
-        return out
-    order = ("fasttext", "teacher", "student-fp32", "student-int8")
-    paths = sorted(
-        eval_dir.glob(f"*/{EVAL_FILE}"),
-        key=lambda p: (order.index(p.parent.name) if p.parent.name in order else 9, p.parent.name),
-    )
-    for path in paths:
-        report = read_json(path)
-        out[path.parent.name] = {
-            "metrics": report.get("metrics", {}),
-            "ci95": report.get("ci95", {}),
-            "thresholds": report.get("thresholds", {}),
-            "data": report.get("data", {}),
-            "rows": report.get("rows"),
-        }
-    return out
-
-
-def _data_hashes(manifests: Sequence[dict]) -> dict:
-    data: dict[str, dict] = {}
-    for manifest in manifests:
-        for key, entry in manifest.get("inputs", {}).items():
-            if key.startswith("data:") and entry:
-                data[key.removeprefix("data:")] = entry
-    return data
-
-
-def write_run_info(run_dir: str | Path) -> dict:
-    """Write (or refresh) `RUN_INFO.json` for a run directory and return it."""
-    run_dir = Path(run_dir)
-    identity = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
-    manifests = stage_manifests(run_dir)
-    files = []
-    shipped = [run_dir / n for n in ("config.toml", "config.json", "report.html", "report.md")]
-    for path in shipped + sorted((run_dir / "bundles").rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            files.append({"path": path.relative_to(run_dir).as_posix(), **file_entry(path)})
-    config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-    info = {
-        "format": RUN_INFO_FORMAT,
-        "format_version": RUN_INFO_VERSION,
-        "name": identity.get("name", run_dir.name),
-        "created_at": identity.get("created_at"),
-        "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data_dir": identity.get("data_dir"),
-        "git": git_commit(),
-        "config": {k: v for k, v in config.items() if k not in ("format", "format_version")},
-        "data": _data_hashes(manifests),
-        "stages": [
-            {
-                "index": m["index"],
-                "name": m["stage"],
-                "seconds": m["seconds"],
-                "finished_at": m["finished_at"],
-            }
-            for m in manifests
-        ],
-        "total_stage_seconds": round(sum(m["seconds"] for m in manifests), 3),
-        "metrics": collect_metrics(run_dir),
-        "files": files,
-        "file_count": len(files),
-        "total_bytes": sum(f["size"] for f in files),
-    }
-    write_json(run_dir / RUN_INFO, info)
-    return info
 
 
 def load_run_info(run: str | Path) -> dict:
@@ -201,7 +52,7 @@ def load_run_info(run: str | Path) -> dict:
     if not path.is_file():
         hint = (
             "it has started but not finished; rerun `janitr run` to resume it"
-            if (run / "run.json").is_file()
+            if (run / RUN_FILE).is_file()
             else "pass a directory made by `janitr run`"
         )
         raise RunError(f"{run}: no {RUN_INFO} ({hint})")
@@ -255,8 +106,8 @@ def list_runs(root: str | Path = "runs") -> list[dict]:
                     "metrics": {b: _flat(m["metrics"]) for b, m in info["metrics"].items()},
                 }
             )
-        elif (run_dir / "run.json").is_file():
-            identity = read_json(run_dir / "run.json")
+        elif (run_dir / RUN_FILE).is_file():
+            identity = read_json(run_dir / RUN_FILE)
             rows.append(
                 {
                     "name": identity.get("name", run_dir.name),

@@ -52,7 +52,7 @@ MIN_ID_PREFIX = 12
 
 #: Bundle kind -> module that defines `load_scorer(bundle) -> Scorer`.
 KIND_MODULES: dict[str, str] = {
-    "fasttext": "janitr.baselines.fasttext",
+    "fasttext": "janitr.runtime.fasttext",
     "onnx": "janitr.runtime.onnx",
     "teacher": "janitr.teacher.model",
     "student-torch": "janitr.student.model",

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from janitr.errors import ConfigError, ProvenanceError
-from janitr.pipeline.config import dataclass_from_dict
+from janitr.config import dataclass_from_dict
+from janitr.errors import ConfigError, ProvenanceError, require
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,8 @@ def hard_loss(
     `labeled` (B,) bool marks the rows with gold labels (default: all); the others (soft-
     label-only rows) are left out of both means, and a batch without any gives 0.
     """
-    import torch
-    import torch.nn.functional as F
+    torch = require("torch", extra="train")
+    F = require("torch.nn.functional", extra="train")
 
     if labeled is None:
         ce = F.cross_entropy(scam_logits, y_scam, weight=scam_class_weights)
@@ -212,8 +212,8 @@ def hard_loss(
 def soft_loss(scam_logits, topic_logits, teacher_scam, teacher_topic, *, temperature: float):
     """KL(teacher || student) on the scam head and BCE to the teacher's topic probability,
     both at temperature T (without the T^2 factor; `distill_loss` applies it)."""
-    import torch
-    import torch.nn.functional as F
+    torch = require("torch", extra="train")
+    F = require("torch.nn.functional", extra="train")
 
     t = temperature
     kl = F.kl_div(
@@ -231,7 +231,7 @@ def hidden_loss(student_cls, teacher_cls, projections, mapping: Sequence[int]):
     Shapes: student_cls (B, L_s, H_s), teacher_cls (B, L_t, H_t); `projections[i]` maps
     H_t -> H_s; `mapping` is `layer_map(L_s, L_t)`.
     """
-    import torch.nn.functional as F
+    F = require("torch.nn.functional", extra="train")
 
     teacher_cls = teacher_cls.float()
     losses = [
@@ -322,7 +322,7 @@ class _Split:
 
 def _collate(split: _Split, rows: np.ndarray, pad_id: int = 0) -> dict:
     """Pad the rows' token ids to the longest of them: ids/mask (B, T) int64."""
-    import torch
+    torch = require("torch", extra="train")
 
     width = max(len(split.ids[r]) for r in rows)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
@@ -444,7 +444,7 @@ def distill_student(
     """
     import shutil
 
-    import torch
+    torch = require("torch", extra="train")
     from tqdm.auto import tqdm
 
     from janitr.artifacts import atomic_dir, write_json
@@ -714,7 +714,7 @@ def distill_student(
 
 def _evaluate(model, split: _Split, config: DistillConfig, loss_of) -> dict:
     """Validation metrics of the current weights: head APs and the mean distill loss."""
-    import torch
+    torch = require("torch", extra="train")
 
     from janitr.evaluation.metrics import average_precision
 
@@ -741,3 +741,44 @@ def _evaluate(model, split: _Split, config: DistillConfig, loss_of) -> dict:
         "loss": mean_loss,
         "neg_loss": -mean_loss,
     }
+
+
+def distillation_corpus(
+    unlabeled: Path, *, train: Path, evals: Sequence[Path], threshold: float
+) -> list:
+    """Unlabeled rows fit to distill on: unique ids and texts, none equal to a train text,
+    and none equal to or a near duplicate (Jaccard >= `threshold`) of a text of `evals`
+    (valid, calib, holdout: files that do not exist are skipped). Rows of `unlabeled` with
+    problems are skipped (the validate stage reported them).
+
+    Args:
+        unlabeled: the unlabeled JSONL file.
+        train: the training split (its exact texts are dropped).
+        evals: evaluation splits (exact texts and near-duplicates are dropped).
+        threshold: near-duplicate Jaccard threshold.
+
+    Returns:
+        The kept `Record`s, in file order.
+    """
+    from janitr.data.neardup import NearDupConfig, near_duplicate_pairs
+    from janitr.data.records import Record, read_records, scan
+
+    eval_texts = sorted({r.norm_text for p in evals if p.is_file() for r in read_records(p)})
+    seen_texts = {r.norm_text for r in read_records(train)} | set(eval_texts)
+    kept: list[Record] = []
+    seen_ids: set[str] = set()
+    for row in scan([unlabeled], require_labels=False):
+        if not isinstance(row, Record) or row.id in seen_ids or row.norm_text in seen_texts:
+            continue
+        seen_ids.add(row.id)
+        seen_texts.add(row.norm_text)
+        kept.append(row)
+    pairs = near_duplicate_pairs(
+        [r.norm_text for r in kept] + eval_texts,
+        config=NearDupConfig(threshold=threshold),
+        group=[0] * len(kept) + [1] * len(eval_texts),
+    )
+    near = {i for pair in pairs for i in pair[:2] if i < len(kept)}
+    if near:
+        log.info("distillation corpus: dropped %d near-duplicates of eval rows", len(near))
+    return [r for i, r in enumerate(kept) if i not in near]

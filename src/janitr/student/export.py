@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from janitr.errors import ConfigError, ParityError, ProvenanceError
+from janitr.errors import ConfigError, ParityError, ProvenanceError, require
+from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def _probability_module(model):
     the encoder's work for 4 layers (more for fewer) and changes no output; the parity check
     against the torch model in `export_onnx` confirms it.
     """
-    import torch
+    torch = require("torch", extra="train")
 
     class StudentProbabilities(torch.nn.Module):
         def __init__(self, student):
@@ -237,7 +238,7 @@ def _student_weights_sha256(student_dir: Path) -> str:
 
 def _stamp_lineage(onnx_path: Path, student_dir: Path) -> None:
     """Record the student's weights hash in the ONNX file's metadata (in place)."""
-    import onnx
+    onnx = require("onnx", extra="train")
 
     model = onnx.load(str(onnx_path))
     entry = model.metadata_props.add()
@@ -259,7 +260,7 @@ def check_lineage(onnx_path: str | Path, student_dir: str | Path, *, scorer_fact
     Raises:
         ProvenanceError: naming both files and what to pass instead.
     """
-    import onnx
+    onnx = require("onnx", extra="train")
 
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
@@ -329,7 +330,7 @@ def export_onnx(
     """
     import warnings
 
-    import torch
+    torch = require("torch", extra="train")
 
     from janitr.artifacts import atomic_path
     from janitr.runtime.onnx import INPUT_NAMES, OUTPUT_NAMES, OnnxScorer
@@ -413,15 +414,14 @@ def write_student_bundles(
     calib,
     parity_reports: Mapping[str, str | Path] | None = None,
     normalization=None,
-    tuning_name: str = "calib",
-    scam_target_fpr: float = 0.02,
-    topic_target_fpr: float | None = None,
-    rule: str = "empirical",
-    confidence: float = 0.95,
+    tuning_name: str | None = None,
+    thresholds: ThresholdPolicy = DEFAULT_POLICY,
     include_torch: bool = False,
     threads: int | None = None,
 ) -> dict:
     """Write one `onnx` bundle per exported model, thresholds tuned on `calib` with it.
+
+    Each bundle's thresholds are tuned with `thresholds.tune` on that model's own scores.
 
     Args:
         student_dir: the distilled student (tokenizer.json, student_config.json, and the
@@ -430,11 +430,11 @@ def write_student_bundles(
         out_dir: parent directory; each bundle goes to `out_dir/<name>`.
         train, valid: the distillation data (records or JSONL paths): recorded as seen.
         calib: threshold-tuning data (records or JSONL path): recorded as seen.
-        tuning_name: what the tuning data is called in the bundle (e.g. `valid+calib`).
+        tuning_name: what the tuning data is called in the bundle (default:
+            `thresholds.tune_on`, e.g. `valid+calib`).
         parity_reports: bundle name -> parity JSON to ship inside the bundle as `parity.json`.
         normalization: `NormalizationConfig` used in training (default: plain).
-        scam_target_fpr, topic_target_fpr: threshold-tuning targets.
-        rule, confidence: the scam threshold rule (`thresholds.RULES`) and its confidence.
+        thresholds: the threshold policy (targets, rule, confidence).
         include_torch: also write a `student-torch` bundle (for parity and evaluation).
         threads: onnxruntime threads while scoring calib.
 
@@ -442,12 +442,12 @@ def write_student_bundles(
         `{name: Bundle}`.
     """
     from janitr.data.normalize import NormalizationConfig, normalize_text
-    from janitr.evaluation.thresholds import tune_bundle_thresholds
+    from janitr.data.records import split_hash
     from janitr.runtime.bundle import seen_entry, write_bundle
     from janitr.runtime.onnx import OnnxScorer
     from janitr.student.distill import as_records
-    from janitr.teacher.cache import split_hash
 
+    tuning_name = tuning_name or thresholds.tune_on
     normalization = normalization or NormalizationConfig()
     strip = normalization.strip_urls
     student_dir = Path(student_dir)
@@ -509,14 +509,7 @@ def write_student_bundles(
 
     bundles = {}
     for name, (kind, files, scorer) in targets.items():
-        tuned = tune_bundle_thresholds(
-            gold,
-            scorer.predict_heads(calib_texts),
-            scam_target_fpr=scam_target_fpr,
-            topic_target_fpr=topic_target_fpr,
-            rule=rule,
-            confidence=confidence,
-        )
+        tuned = thresholds.tune(gold, scorer.predict_heads(calib_texts))
         if tuned["tuning"].get("disabled"):
             log.warning(
                 "%s: thresholds disabled for %s on %s",

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from janitr.artifacts import read_json, write_json
+from janitr.config import dataclass_from_dict
 from janitr.errors import BundleError, ConfigError, require
-from janitr.pipeline.config import dataclass_from_dict
 
 if TYPE_CHECKING:  # pragma: no cover
     from janitr.runtime.bundle import Bundle
@@ -96,7 +96,7 @@ class StudentConfig:
 
     def bert_config(self):
         """The transformers `BertConfig` of the encoder."""
-        from transformers import BertConfig
+        BertConfig = require("transformers", extra="train").BertConfig
 
         return BertConfig(
             vocab_size=self.vocab_size,
@@ -120,7 +120,7 @@ class StudentConfig:
 def _define_model_class():
     """Define `StudentModel` on first use, so importing this module (e.g. for `StudentConfig`
     in the CLI) does not import torch."""
-    torch = require("torch")
+    torch = require("torch", extra="train")
     nn = torch.nn
 
     class StudentModel(nn.Module):
@@ -131,7 +131,7 @@ def _define_model_class():
 
         def __init__(self, config: StudentConfig):
             super().__init__()
-            from transformers import BertModel
+            BertModel = require("transformers", extra="train").BertModel
 
             self.config = config
             self.encoder = BertModel(config.bert_config(), add_pooling_layer=False)
@@ -199,7 +199,7 @@ def build_model(config: StudentConfig):
 
 def save_student(model, out_dir: str | Path) -> None:
     """Write the weights (safetensors) and the versioned config of a student into `out_dir`."""
-    from safetensors.torch import save_file
+    save_file = require("safetensors.torch", extra="train").save_file
 
     from janitr.artifacts import atomic_path
 
@@ -247,7 +247,7 @@ def load_student(student_dir: str | Path):
     Raises:
         BundleError: if the config or weights are missing or do not fit each other.
     """
-    from safetensors.torch import load_file
+    load_file = require("safetensors.torch", extra="train").load_file
 
     student_dir = Path(student_dir)
     config = read_student_config(student_dir)
@@ -298,7 +298,7 @@ class TorchStudentScorer:
         """(N, 2) float64: p(scam), p(topic) per normalized text."""
         from janitr.runtime.onnx import encode_batch, length_sorted_batches
 
-        torch = require("torch")
+        torch = require("torch", extra="train")
         out = np.zeros((len(texts), 2), dtype=np.float64)
         with torch.inference_mode():
             for idx in length_sorted_batches(

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from janitr.errors import ConfigError, ParityError
+from janitr.errors import ConfigError, ParityError, require
 from janitr.student.export import (
     MAX_MEAN_DELTA,
     MIN_AGREEMENT,
@@ -47,6 +47,7 @@ MODES = ("dynamic", "static")
 
 def _calibration_reader(tok, texts: Sequence[str], *, max_length: int, batch_size: int):
     """A `CalibrationDataReader` feeding padded batches of `texts` to the static calibrator."""
+    require("onnx", extra="train")  # onnxruntime's quantizer is built on the onnx package
     from onnxruntime.quantization import CalibrationDataReader
 
     from janitr.runtime.onnx import encode_batch, length_sorted_batches
@@ -130,6 +131,7 @@ def quantize_onnx(
         ConfigError: on an unknown mode, static mode without calibration texts, or too few
             parity texts.
     """
+    require("onnx", extra="train")  # onnxruntime's quantizer is built on the onnx package
     import onnxruntime.quantization as q
 
     from janitr.artifacts import atomic_path

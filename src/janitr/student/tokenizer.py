@@ -123,7 +123,7 @@ def train_sentencepiece(texts: Iterable[str], *, config: TokenizerConfig | None 
     order (no sampling or shuffling), a fixed thread count and seed. `hard_vocab_limit=False`
     lets a small corpus give fewer pieces instead of failing. Empty texts are skipped.
     """
-    spm = require("sentencepiece")
+    spm = require("sentencepiece", extra="train")
     config = config or TokenizerConfig()
     texts = [t for t in texts if t]
     if not texts:
@@ -169,7 +169,7 @@ def train_sentencepiece(texts: Iterable[str], *, config: TokenizerConfig | None 
 
 def _sentencepiece_pieces(model_proto: bytes) -> list[tuple[str, float]]:
     """(piece, score) of every piece of a serialized SentencePiece model, in id order."""
-    spm = require("sentencepiece")
+    spm = require("sentencepiece", extra="train")
     sp = spm.SentencePieceProcessor(model_proto=model_proto)
     return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
 

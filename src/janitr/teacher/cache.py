@@ -22,16 +22,17 @@ no pickle is ever loaded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from janitr.artifacts import atomic_path, hash_object, read_json, sha256_file, write_json
-from janitr.data.labels import CLASSES, SCAM_RAW_LABELS, TOPIC_RAW_LABELS, targets
+from janitr.data.labels import CLASSES, SCAM_RAW_LABELS, TOPIC_RAW_LABELS
 from janitr.data.normalize import normalize_text
-from janitr.errors import ProvenanceError
+from janitr.data.records import split_hash
+from janitr.errors import ProvenanceError, require
 
 FORMAT = "janitr-teacher-cache"
 FORMAT_VERSION = 1
@@ -142,20 +143,6 @@ def label_map_hash() -> str:
     )
 
 
-def split_hash(records: Iterable, *, strip_urls: bool = False) -> str:
-    """Content hash of a split: ids, normalized texts and two-head targets, in order.
-
-    Args:
-        records: `janitr.data.records.Record`s (anything with `id`, `text`, `labels`).
-        strip_urls: the normalization setting the model uses.
-    """
-    rows = []
-    for r in records:
-        t = targets(r.labels)
-        rows.append([r.id, normalize_text(r.text, strip_urls=strip_urls), t.is_scam, t.is_topic])
-    return hash_object(rows)
-
-
 def cache_files(path: str | Path, split: str | None = None) -> tuple[Path, Path]:
     """`(tensors_file, sidecar_file)` for a cache path.
 
@@ -218,7 +205,7 @@ def write_cache(
             label map, split, split hash, layers) already exists there and `overwrite` is
             false, or if the sidecar lacks `teacher_id` or `split_hash`.
     """
-    from safetensors.numpy import save
+    save = require("safetensors.numpy", extra="train").save
 
     tensors_file, meta_file = cache_files(path, split)
     missing = [k for k in ("teacher_id", "split_hash") if k not in sidecar]
@@ -296,7 +283,7 @@ def read_cache(
         ProvenanceError: if the files are missing, of another format version, altered after
             writing, or any expected value differs (every mismatch is listed).
     """
-    from safetensors import safe_open
+    safe_open = require("safetensors", extra="train").safe_open
 
     expect = dict(expect or {})
     expect.setdefault("label_map_hash", label_map_hash())

@@ -147,12 +147,11 @@ def reliability_diagram(report: Mapping, out_path: str | Path) -> Path:
         report: `Calibration.report`.
         out_path: PNG path to write.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from janitr.artifacts import atomic_path
+    from janitr.errors import require
+
+    require("matplotlib", extra="train").use("Agg")
+    import matplotlib.pyplot as plt
 
     out_path = Path(out_path)
     fig, axes = plt.subplots(1, len(report["heads"]), figsize=(5 * len(report["heads"]), 4.6))

