@@ -1182,6 +1182,7 @@ def stage_quantize(ctx: StageContext) -> dict:
         mode=cfg.mode,
         calibration_texts=_normalized(ctx.data_file("train")) if cfg.mode == "static" else None,
         student_dir=student,
+        weights=cfg.weights,
         per_channel=cfg.per_channel,
         report_path=ctx.out / "parity_int8.json",
         min_rows=cfg.parity_rows,
@@ -1493,6 +1494,7 @@ STAGES: tuple[Stage, ...] = (
         sections=("quantize",),
         data=("train", "valid", "unlabeled"),
         estimate_s=30,
+        version=2,  # 2: weights in [-64, 64] or u8 (no int16 saturation), metadata in the file
     ),
     Stage(
         "thresholds",
