@@ -65,7 +65,7 @@ WEIGHTS = ("int7", "uint8")
 SAFE_INT8_WEIGHT = 64
 
 
-def _calibration_reader(tok, texts: Sequence[str], *, max_length: int, batch_size: int):
+def calibration_reader(tok, texts: Sequence[str], *, max_length: int, batch_size: int):
     """A `CalibrationDataReader` feeding padded batches of `texts` to the static calibrator."""
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -138,8 +138,20 @@ def quantization_info(model) -> dict:
     return {}
 
 
-def _quantize(fp32_path: Path, out: Path, *, mode, weights, per_channel, reader) -> None:
-    """Write the int8 model of `fp32_path` to `out` (no parity check)."""
+def write_int8_model(
+    fp32_path: str | Path,
+    out: str | Path,
+    *,
+    mode: str = "static",
+    weights: str = "int7",
+    per_channel: bool = False,
+    reader=None,
+) -> None:
+    """Write the int8 model of `fp32_path` to `out`, with its `janitr.quantization` metadata.
+
+    No parity check and no validation of the settings: `quantize_onnx` does both. `reader`
+    (`calibration_reader`) feeds static mode's calibration batches.
+    """
     import onnx
     import onnxruntime.quantization as q
 
@@ -259,13 +271,13 @@ def quantize_onnx(
     with atomic_path(out_path) as tmp, _quiet_root_logger():
         reader = None
         if mode == "static":
-            reader = _calibration_reader(
+            reader = calibration_reader(
                 tok,
                 list(calibration_texts),
                 max_length=max_length,
                 batch_size=calibration_batch_size,
             )
-        _quantize(
+        write_int8_model(
             fp32_path, tmp, mode=mode, weights=weights, per_channel=per_channel, reader=reader
         )
         lo, hi = int8_weight_range(onnx.load(str(tmp)))
