@@ -4,18 +4,34 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= runs/demo
 
-.PHONY: setup demo test test-fast lint format clean
+LOCK   := requirements.lock
+UV     := uv==0.13.9
+
+.PHONY: setup lock demo test test-fast lint format clean
 
 setup: $(VENV)/.installed
 
-# torch is installed first and pinned: the CPU build is on this machine, while an unpinned
-# torch would pull several GB of CUDA wheels.
-$(VENV)/.installed: pyproject.toml
+# Installs exactly what requirements.lock pins, hash-checked (pip, setuptools and every
+# runtime, train and dev dependency), then janitr itself without dependencies. torch is the
+# CPU build from /opt/wheels (the lock names that folder): a torch from the index would
+# pull several GB of CUDA wheels. fasttext comes as a source archive, built by pip.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,dev]"
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+## Refresh requirements.lock from pyproject.toml's ranges (extras train and dev, plus pip and
+## setuptools), for Python 3.11 on this kind of machine; then `make clean setup test`.
+## It keeps the versions already locked; move on with LOCK_ARGS=--upgrade, or one package:
+## make lock LOCK_ARGS="--upgrade-package onnxruntime==1.32.0"
+lock:
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install -q $(UV)
+	printf 'pip\nsetuptools>=68\n' | $(VENV)-lock/bin/uv pip compile pyproject.toml - \
+		--extra train --extra dev --generate-hashes --python-version 3.11 \
+		--find-links /opt/wheels --emit-find-links --custom-compile-command "make lock" \
+		$(LOCK_ARGS) -o $(LOCK)
 
 ## The main job: the whole pipeline on the project's own demo data (JANITR_DATA=DIR for real data).
 demo: setup
@@ -37,4 +53,4 @@ format: setup
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-lock runs .pytest_cache .ruff_cache
