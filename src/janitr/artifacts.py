@@ -66,13 +66,38 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def check_output_file(path: str | Path) -> Path:
+    """Refuse an output file path that can never be written: a directory, or a path below
+    a file. Callers check their output paths before the work, so a typo costs no time.
+
+    Raises:
+        ConfigError: naming the path and what to give instead.
+    """
+    from janitr.errors import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"output {path} is a directory; give a file path (e.g. {path / 'out.jsonl'})"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"output {path}: {parent} is a file, not a directory")
+            break
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success rename it over `path`.
 
     On an exception the temporary file is removed and `path` is left untouched.
+
+    Raises:
+        ConfigError: if `path` is a directory or lies below a file (`check_output_file`).
     """
-    path = Path(path)
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

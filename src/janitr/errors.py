@@ -71,8 +71,20 @@ class ParityError(JanitrError):
         self.report = report
 
 
-class EmptyTextError(JanitrError, ValueError):
-    """A text to classify is empty (or only whitespace / zero-width characters)."""
+class TextError(JanitrError, ValueError):
+    """A text cannot be classified: nothing visible in it, or not valid Unicode.
+
+    `reason` is the bare reason (e.g. "empty after normalization"), without the text's
+    position, for callers that report it in their own terms (a file line).
+    """
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class EmptyTextError(TextError):
+    """A text to classify is empty (or only whitespace, control or invisible characters)."""
 
 
 class MissingDependencyError(JanitrError):

@@ -34,7 +34,7 @@ import numpy as np
 from janitr.artifacts import sha256_file
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.normalize import NormalizationConfig, normalize_text
-from janitr.data.records import Record, read_records
+from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import BundleError, ConfigError, DataError, Problem, require
 from janitr.evaluation.metrics import evaluate_predictions
 from janitr.evaluation.thresholds import tune_thresholds, tuning_problems, tuning_splits
@@ -443,21 +443,12 @@ def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record
     Raises:
         DataError: on missing files or bad rows.
     """
-    missing = [_split_file(data_dir, s) for s in splits if not _split_file(data_dir, s).is_file()]
-    if missing:
-        raise DataError(
-            [
-                Problem(
-                    str(p),
-                    0,
-                    "<file>",
-                    "file not found",
-                    f"--data must be a directory holding {', '.join(s + '.jsonl' for s in splits)}",
-                )
-                for p in missing
-            ],
-            summary=f"{data_dir}: missing split file(s)",
-        )
+    hint = f"--data must be a directory holding {', '.join(s + '.jsonl' for s in splits)}"
+    if data_dir.is_file():
+        raise DataError([Problem(str(data_dir), 0, "<dir>", "is a file, not a directory", hint)])
+    bad = [file_problem(_split_file(data_dir, s), hint=hint) for s in splits]
+    if any(bad):
+        raise DataError([p for p in bad if p], summary=f"{data_dir}: missing split file(s)")
     records = read_records(*(_split_file(data_dir, s) for s in splits))
     by_split: dict[str, list[Record]] = {s: [] for s in splits}
     for record in records:
@@ -589,6 +580,10 @@ def train_fasttext(*, data_dir: str | Path, out_dir: str | Path, config: FastTex
     splits = _read_splits(data_dir, wanted)
     train = splits["train"]
     tune = [r for s in tune_splits for r in splits[s]]
+    require_rows(train, path=_split_file(data_dir, "train"), role="training",
+                 kinds=("scam", "topic_crypto", "not scam"))  # fmt: skip
+    require_rows(tune, path=" + ".join(str(_split_file(data_dir, s)) for s in tune_splits),
+                 role="threshold tuning", kinds=("scam", "not scam"))  # fmt: skip
     norm_cfg = NormalizationConfig(strip_urls=config.strip_urls)
     started = time.perf_counter()
 

@@ -30,7 +30,7 @@ import numpy as np
 from janitr.artifacts import sha256_file
 from janitr.data.labels import collapse, targets
 from janitr.data.normalize import NormalizationConfig
-from janitr.data.records import Record, read_records
+from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import BundleError, ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
 from janitr.evaluation.thresholds import (
@@ -328,14 +328,12 @@ def load_scorer(bundle: Bundle) -> LinearScorer:
 
 def _read_splits(data_dir: Path, splits: Sequence[str]) -> dict[str, list[Record]]:
     paths = [data_dir / f"{s}.jsonl" for s in splits]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise DataError(
-            [Problem(str(p), 0, "<file>", "file not found",
-                     f"--data must hold {', '.join(s + '.jsonl' for s in splits)}")
-             for p in missing],
-            summary=f"{data_dir}: missing split file(s)",
-        )  # fmt: skip
+    hint = f"--data must hold {', '.join(s + '.jsonl' for s in splits)}"
+    if data_dir.is_file():
+        raise DataError([Problem(str(data_dir), 0, "<dir>", "is a file, not a directory", hint)])
+    bad = [file_problem(p, hint=hint) for p in paths]
+    if any(bad):
+        raise DataError([p for p in bad if p], summary=f"{data_dir}: missing split file(s)")
     records = read_records(*paths)
     by_split: dict[str, list[Record]] = {s: [] for s in splits}
     for r in records:
@@ -375,6 +373,10 @@ def train_linear(*, data_dir: str | Path, out_dir: str | Path, config: LinearCon
     splits = _read_splits(data_dir, wanted)
     train = splits["train"]
     tune = [r for s in config.tune_splits for r in splits[s]]
+    require_rows(train, path=data_dir / "train.jsonl", role="training",
+                 kinds=("scam", "topic_crypto", "not scam"))  # fmt: skip
+    require_rows(tune, path=" + ".join(str(data_dir / f"{s}.jsonl") for s in config.tune_splits),
+                 role="threshold tuning", kinds=("scam", "not scam"))  # fmt: skip
     norm = config.normalization
     started = time.perf_counter()
     model = fit_linear(train, config)

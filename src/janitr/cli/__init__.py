@@ -42,8 +42,9 @@ def _add_validate(sub) -> None:
         "validate",
         help="check JSONL datasets row by row",
         description="Check every row of one or more labeled JSONL files: UTF-8, JSON, a string "
-        "id unique across all files, text non-empty after normalization, labels a non-empty "
-        "list of taxonomy labels. Reports every problem as file:line: field: what (how to fix) "
+        "id unique across all files, text with something visible after normalization and no "
+        "lone surrogate, labels a non-empty list of taxonomy labels; an empty file is a "
+        "problem too. Reports every problem as file:line: field: what (how to fix) "
         "and exits 1 if there is any; otherwise prints row and label counts.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="JSONL files to check")
@@ -53,8 +54,11 @@ def _add_validate(sub) -> None:
 
 
 def _cmd_validate(args) -> int:
+    from janitr.artifacts import check_output_file
     from janitr.data.validate import format_report, validate_files
 
+    if args.json:
+        check_output_file(args.json)
     report = validate_files(args.paths, require_labels=not args.unlabeled)
     print(format_report(report))
     if args.json:
@@ -481,9 +485,12 @@ def _add_evaluate(sub) -> None:
 
 
 def _cmd_evaluate(args) -> int:
-    from janitr.artifacts import write_json
+    from janitr.artifacts import check_output_file, write_json
     from janitr.evaluation.evaluate import evaluate_bundle, format_evaluation, write_predictions
 
+    for out in (args.json, args.predictions):
+        if out:
+            check_output_file(out)
     report = evaluate_bundle(
         model=args.model, data=args.data, allow_overlap=args.allow_overlap,
         exclude_overlap=args.exclude_overlap, n_boot=args.n_boot, seed=args.seed,
@@ -507,7 +514,10 @@ def _add_classify(sub) -> None:
         help="classify posts with a bundle (text, --stdin, or --input FILE.jsonl)",
         description="Classify posts with a model bundle: scam, topic_crypto or clean, with "
         "per-class scores. Give one text, one post per line on stdin, or a JSONL file of "
-        '{"id", "text"} rows (written back with predictions).'
+        '{"id", "text"} rows (written back with predictions). Every input (argument, stdin '
+        "line, file line) gets exactly one answer, in order; one that cannot be classified "
+        "(empty, only invisible characters, not valid UTF-8, a lone surrogate, a bad JSON "
+        'row) is answered with an "error" saying why, and the exit code is then 1.'
         "\n\nexamples:\n"
         '  janitr classify --model bundles/fasttext "claim your free airdrop now"\n'
         "  cat posts.txt | janitr classify --model bundles/fasttext --stdin --json\n"
@@ -526,46 +536,100 @@ def _add_classify(sub) -> None:
 
 def _print_prediction(text: str, pred, *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"text": text, **pred.to_dict()}, ensure_ascii=False))
+        if isinstance(pred, Exception):
+            # ASCII escapes: the text of a refused line may hold a lone surrogate.
+            print(json.dumps({"text": text, "error": str(pred)}))
+        else:
+            print(json.dumps({"text": text, **pred.to_dict()}, ensure_ascii=False))
+    elif isinstance(pred, Exception):
+        print(f"{'error':<13} {pred}")
     else:
         probs = "  ".join(f"{k}={v:.3f}" for k, v in pred.probabilities.items())
         print(f"{pred.label:<13} {probs}  {text[:60]!r}")
 
 
+def _argv_text(i: int, text: str) -> str | Exception:
+    """An argument as text, or the error for one that was not valid UTF-8 (Python hands such
+    bytes over as lone surrogates U+DC80..U+DCFF)."""
+    from janitr.errors import TextError
+
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text  # a real lone surrogate: the classifier says what is wrong with it
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return TextError(f"text {i} is not valid UTF-8 (byte {exc.start}); pass UTF-8 text")
+    return text
+
+
+def _stdin_texts() -> list[str | Exception]:
+    """One text per line of stdin (blank lines included: one answer per line); a line that
+    is not UTF-8 becomes its error."""
+    from janitr.errors import TextError
+
+    out: list[str | Exception] = []
+    for i, raw in enumerate(sys.stdin.buffer):
+        raw = raw.rstrip(b"\r\n")
+        if i == 0 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            out.append(
+                TextError(f"text {i} is not valid UTF-8 (byte {exc.start}); pass UTF-8 text")
+            )
+    return out
+
+
 def _cmd_classify(args) -> int:
-    from janitr.errors import ConfigError
-    from janitr.runtime.classifier import Classifier
+    from janitr.artifacts import check_output_file
+    from janitr.errors import ConfigError, TextError
+    from janitr.runtime.classifier import Classifier, classify_jsonl
 
     sources = sum([bool(args.text), args.stdin, bool(args.input)])
     if sources != 1:
         raise ConfigError("give exactly one of: TEXT arguments, --stdin, or --input FILE.jsonl")
     if args.input and not args.output:
         raise ConfigError("--input needs --output FILE.jsonl")
+    if args.output and not args.input:
+        raise ConfigError("--output is for --input FILE.jsonl; TEXT and --stdin print")
+    if args.output:
+        check_output_file(args.output)
     clf = Classifier.load(args.model)
     if args.input:
-        from tqdm import tqdm
-
-        from janitr.artifacts import write_lines
-        from janitr.data.records import dump_row, read_records
-
-        records = read_records(args.input, require_labels=False)
-        batch = 1024
-        rows = []
-        with tqdm(total=len(records), unit="post", disable=args.quiet, file=sys.stderr) as bar:
-            for start in range(0, len(records), batch):
-                chunk = records[start : start + batch]
-                for r, pred in zip(chunk, clf.predict([r.text for r in chunk]), strict=True):
-                    rows.append(dump_row({"id": r.id, **pred.to_dict()}))
-                bar.update(len(chunk))
-        write_lines(args.output, rows)
-        print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
-        return 0
-    texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
-    if args.stdin:
-        texts = [t for t in texts if t.strip()]
-    for text, pred in zip(texts, clf.predict(texts), strict=True):
+        rows, errors = classify_jsonl(
+            clf, input=args.input, output=args.output, progress=not args.quiet
+        )
+        print(f"wrote {rows} rows to {args.output}", file=sys.stderr)
+        return _report_unclassified(errors, rows, marked=f'rows with "error" in {args.output}')
+    # Text i is argument i + 1 or line i + 1 of stdin; messages count from 0 like the library.
+    items = [_argv_text(i, t) for i, t in enumerate(args.text)] if args.text else _stdin_texts()
+    answers = clf.predict_each([t if isinstance(t, str) else "" for t in items])
+    errors = []
+    for item, answer in zip(items, answers, strict=True):
+        pred = item if isinstance(item, Exception) else answer
+        text = item if isinstance(item, str) else ""
         _print_prediction(text, pred, as_json=args.json)
-    return 0
+        if isinstance(pred, TextError):
+            errors.append(str(pred))
+    return _report_unclassified(errors, len(items), marked='lines marked "error"')
+
+
+def _report_unclassified(errors: list[str], total: int, *, marked: str) -> int:
+    """Exit 1, naming the first few, when some inputs could not be classified."""
+    if not errors:
+        return 0
+    shown = "; ".join(errors[:3]) + ("; ..." if len(errors) > 3 else "")
+    print(
+        f"error: {len(errors)} of {total} input(s) could not be classified ({marked}): {shown}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 VERB_REGISTRARS += [_add_train, _add_evaluate, _add_classify]
@@ -1686,6 +1750,11 @@ def _add_errors(sub) -> None:
         action="store_true",
         help="with --model: score rows the bundle was trained or tuned on",
     )
+    p.add_argument(
+        "--exclude-overlap",
+        action="store_true",
+        help="with --model: drop rows the bundle was trained or tuned on, list the rest",
+    )
     p.add_argument("--json", metavar="OUT", help="also write the lists as JSON")
     p.set_defaults(func=_cmd_errors)
 
@@ -1693,12 +1762,18 @@ def _add_errors(sub) -> None:
 def _cmd_errors(args) -> int:
     from janitr.evaluation.error_analysis import error_analysis, format_errors
 
+    if args.json:
+        from janitr.artifacts import check_output_file
+
+        check_output_file(args.json)
+
     result = error_analysis(
         source=args.source,
         model=args.model,
         data=args.data,
         top=args.top,
         allow_overlap=args.allow_overlap,
+        exclude_overlap=args.exclude_overlap,
     )
     print(format_errors(result))
     if args.json:

@@ -10,6 +10,10 @@ character, so `сlаim` and `claim` become the same token. The table comes from 
 confusables data shipped by the `confusable_homoglyphs` package (no hand list); it is built
 once, on first use. Folding rewrites non-Latin scripts too (Russian text becomes Latin
 look-alike soup), which is why it is opt-in and recorded in the bundle.
+
+`text_problem` says why a text cannot be classified (nothing visible left after
+normalization, or a lone surrogate); data files, `janitr validate` and the runtime all ask it,
+so a text refused in one place is refused everywhere with the same words.
 """
 
 from __future__ import annotations
@@ -150,6 +154,56 @@ def _normalize_full(text: str, *, strip_urls: bool) -> str:
     # Collapse whitespace runs to one space and trim. str.split() splits on exactly the
     # characters that the regex `\s` matches (str.isspace), ~3x faster than re.sub + strip.
     return " ".join(text.split())
+
+
+#: A surrogate code point: never part of valid text in a Python str (pairs are decoded).
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(normalized: str) -> str | None:
+    """Why a normalized text cannot be classified, or None when it can.
+
+    A text can be classified when something visible is left: a letter, mark, digit,
+    punctuation or symbol. Texts of only control, format or invisible characters (NUL,
+    U+200E, U+00AD, ...) are empty to a reader and are refused like empty ones; the
+    normalization keeps such characters inside real text (bundles and the browser port
+    depend on its exact output), so the check is made here. A lone surrogate (what a post
+    cut in the middle of an emoji looks like: `"gm \\ud83d"`) is not valid Unicode: it cannot
+    be written as UTF-8, and a model never saw one in training, so it is refused too (the
+    same policy as invalid UTF-8 in a data file). NFKC, lower-casing and the zero-width
+    removal keep surrogates, so checking the normalized text finds them.
+
+    Args:
+        normalized: the output of `normalize_text` (any settings).
+
+    Returns:
+        a short reason ("empty after normalization", ...), or None.
+    """
+    if not normalized:
+        return "empty after normalization"
+    # Most posts start with a visible ASCII character (normalized text has no leading
+    # space): an O(1) answer for them, so the runtime's hot path barely pays for the check.
+    visible_first = " " < normalized[0] < "\x7f"
+    if normalized.isascii():
+        if visible_first or any(" " < c < "\x7f" for c in normalized):
+            return None
+        return f"only control characters ({_codepoints(normalized)})"
+    lone = SURROGATE_RE.search(normalized)
+    if lone:
+        return (
+            f"lone surrogate U+{ord(lone.group()):04X} at character {lone.start()} (not "
+            "valid Unicode: a character cut in half, e.g. an emoji cut mid-way)"
+        )
+    if visible_first or any(unicodedata.category(c)[0] not in "CZ" for c in normalized):
+        return None
+    return f"only invisible or control characters ({_codepoints(normalized)})"
+
+
+def _codepoints(text: str, limit: int = 4) -> str:
+    """`U+200E, U+00AD` for the first distinct characters of a text."""
+    seen = list(dict.fromkeys(c for c in text if c != " "))
+    shown = ", ".join(f"U+{ord(c):04X}" for c in seen[:limit])
+    return shown + (", ..." if len(seen) > limit else "")
 
 
 def has_url(raw_text: str) -> bool:

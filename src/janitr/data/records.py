@@ -1,21 +1,26 @@
 """Reading and writing labeled JSONL, one streamed row at a time.
 
-A row is a JSON object with a string `id`, a string `text` (non-empty once normalized) and,
-for labeled data, `labels`: a non-empty list of taxonomy labels. Unknown fields are kept.
-Files of any size stream through `scan`; CRLF line ends, a UTF-8 BOM, blank lines and very
-long lines are handled. Problems are collected, never raised one at a time: a caller sees
-every bad row of every file at once (`read_records` raises one `DataError` listing them).
+A row is a JSON object with a string `id`, a string `text` (something visible left once
+normalized, and valid Unicode: `normalize.text_problem`) and, for labeled data, `labels`: a
+non-empty list of taxonomy labels. Unknown fields are kept. Files of any size stream through
+`scan`; CRLF line ends, a UTF-8 BOM, blank lines and very long lines are handled. Whatever a
+line holds (invalid UTF-8, JSON nested past the parser's limit, a 5,000-digit number, a lone
+surrogate) becomes a `Problem` of that line, and a file that is missing, a directory or empty
+is a `Problem` of the file. Problems are collected, never raised one at a time: a caller
+sees every bad row of every file at once (`read_records` raises one `DataError` listing
+them). `require_rows` refuses a split that lacks a kind of row its role needs.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from janitr.data.labels import collapse
-from janitr.data.normalize import normalize_text
+from janitr.data.labels import collapse, targets
+from janitr.data.normalize import SURROGATE_RE, normalize_text, text_problem
 from janitr.data.taxonomy import known_labels
 from janitr.errors import DataError, Problem
 
@@ -54,6 +59,82 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
+def file_problem(path: str | Path, *, hint: str = "check the path") -> Problem | None:
+    """Why `path` cannot be read as a JSONL data file (a `<file>` Problem), or None.
+
+    Args:
+        path: the data file.
+        hint: what to do when it does not exist.
+    """
+    p = Path(path)
+    if p.is_dir():
+        inside = sorted(x.name for x in p.glob("*.jsonl"))[:4]
+        return Problem(
+            str(path), 0, "<file>", "is a directory, expected a JSONL file",
+            f"give a file inside it, e.g. {p / inside[0]}" if inside
+            else "give the path of a .jsonl file",
+        )  # fmt: skip
+    if not p.exists():
+        return Problem(str(path), 0, "<file>", "file not found", hint)
+    if not p.is_file():
+        return Problem(str(path), 0, "<file>", "not a regular file", "give a JSONL file")
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as exc:
+        return Problem(
+            str(path), 0, "<file>", f"cannot be read ({exc.strerror})", "check its permissions"
+        )
+    return None
+
+
+def parse_object(
+    raw_line: bytes,
+    *,
+    path: str,
+    line: int,
+    example: str = '{"id": ..., "text": ..., "labels": [...]}',
+) -> dict | list[Problem]:
+    """Decode one JSONL line into a JSON object, or the `<line>` problem that stops it.
+
+    Every way a line can fail to be an object is a problem of that line, never an exception:
+    invalid UTF-8, invalid JSON, nesting past the parser's recursion limit, an integer longer
+    than Python converts, a value that is not an object. Every JSONL reader uses it.
+
+    Args:
+        raw_line: the line's bytes (no line end).
+        path, line: where it is, for the problem.
+        example: the row shape the hint shows.
+    """
+
+    def problem(message: str, hint: str) -> list[Problem]:
+        return [Problem(path, line, "<line>", message, hint)]
+
+    try:
+        decoded = raw_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return problem(f"invalid UTF-8 at byte {exc.start}", "re-encode the file as UTF-8")
+    try:
+        obj = json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        return problem(
+            f"invalid JSON: {exc.msg} at column {exc.colno}",
+            "each line must be one complete JSON object",
+        )
+    except RecursionError:
+        return problem("JSON nested too deeply to read", f"write rows as flat objects {example}")
+    except ValueError:  # json raises it for an integer of more digits than Python converts
+        return problem(
+            f"a number longer than {sys.get_int_max_str_digits()} digits",
+            "write long numbers (ids, amounts) as strings",
+        )
+    if not isinstance(obj, dict):
+        return problem(
+            f"expected a JSON object, found {type(obj).__name__}", f"write rows as {example}"
+        )
+    return obj
+
+
 def parse_row(
     raw_line: bytes, *, path: str, line: int, require_labels: bool = True
 ) -> Record | list[Problem]:
@@ -62,26 +143,9 @@ def parse_row(
     def problem(field_: str, message: str, hint: str = "") -> list[Problem]:
         return [Problem(path, line, field_, message, hint)]
 
-    try:
-        decoded = raw_line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return problem(
-            "<line>", f"invalid UTF-8 at byte {exc.start}", "re-encode the file as UTF-8"
-        )
-    try:
-        obj = json.loads(decoded)
-    except json.JSONDecodeError as exc:
-        return problem(
-            "<line>",
-            f"invalid JSON: {exc.msg} at column {exc.colno}",
-            "each line must be one complete JSON object",
-        )
-    if not isinstance(obj, dict):
-        return problem(
-            "<line>",
-            f"expected a JSON object, found {type(obj).__name__}",
-            'write rows as {"id": ..., "text": ..., "labels": [...]}',
-        )
+    obj = parse_object(raw_line, path=path, line=line)
+    if isinstance(obj, list):
+        return obj
     problems: list[Problem] = []
     row_id = obj.get("id")
     if not isinstance(row_id, str) or not row_id.strip():
@@ -89,15 +153,24 @@ def parse_row(
         problems += problem(
             "id", f"expected a non-empty string, found {found}", "give every row a unique string id"
         )
+    elif not row_id.isascii() and SURROGATE_RE.search(row_id):
+        problems += problem(
+            "id", f"lone surrogate in {row_id!r}"[:80], "ids must be valid Unicode text"
+        )
     text = obj.get("text")
     norm_text = normalize_text(text) if isinstance(text, str) else ""
     if not isinstance(text, str):
         found = "missing" if text is None else type(text).__name__
         problems += problem("text", f"expected a string, found {found}", "add the post text")
-    elif not norm_text:
-        problems += problem(
-            "text", "empty after normalization", "drop the row or give it real text"
-        )
+    else:
+        reason = text_problem(norm_text)
+        if reason:
+            hint = (
+                "replace the broken character (e.g. by U+FFFD) or drop the row"
+                if reason.startswith("lone surrogate")
+                else "drop the row or give it real text"
+            )
+            problems += problem("text", reason, hint)
     labels = obj.get("labels")
     if require_labels:
         if labels is None:
@@ -140,10 +213,13 @@ def scan(paths: Iterable[str | Path], *, require_labels: bool = True) -> Iterato
     first_seen: dict[str, tuple[str, int]] = {}
     for path in paths:
         path = str(path)
-        if not Path(path).is_file():
-            yield Problem(path, 0, "<file>", "file not found", "check the path")
+        bad_file = file_problem(path)
+        if bad_file is not None:
+            yield bad_file
             continue
+        rows = 0
         for number, raw_line in iter_lines(path):
+            rows += 1
             result = parse_row(raw_line, path=path, line=number, require_labels=require_labels)
             if isinstance(result, list):
                 yield from result
@@ -160,6 +236,13 @@ def scan(paths: Iterable[str | Path], *, require_labels: bool = True) -> Iterato
                 continue
             first_seen[result.id] = (path, number)
             yield result
+        if rows == 0:
+            # An empty file is almost always a mistake (a failed export, the wrong path), and
+            # everything downstream of it would be silently meaningless.
+            yield Problem(
+                path, 0, "<file>", "no rows: the file is empty (or only blank lines)",
+                "give a file with at least one JSON row, or leave this file out",
+            )  # fmt: skip
 
 
 def read_records(*paths: str | Path, require_labels: bool = True) -> list[Record]:
@@ -177,6 +260,53 @@ def read_records(*paths: str | Path, require_labels: bool = True) -> list[Record
     return records
 
 
+#: What `require_rows` can ask for: a name and the test a row's labels must pass.
+ROW_KINDS = {
+    "scam": lambda labels: targets(labels).is_scam == 1,
+    "topic_crypto": lambda labels: targets(labels).is_topic == 1,
+    "not scam": lambda labels: targets(labels).is_scam == 0,
+}
+
+
+def require_rows(
+    records: Iterable[Record], *, path: str | Path, role: str, kinds: Iterable[str]
+) -> None:
+    """Refuse rows that cannot serve their role: each kind in `kinds` needs at least one row.
+
+    A training split without scam rows, or a tuning split without negatives, does not fail by
+    itself: it trains a model that never fires, or tunes a threshold no score reaches, and
+    ships it. This check stops that before any work is done.
+
+    Args:
+        records: the rows of one split.
+        path: the file they came from (for the message).
+        role: what the split is for, e.g. "training" or "threshold tuning".
+        kinds: names in `ROW_KINDS`.
+
+    Raises:
+        DataError: naming the file, what is missing and how many rows there were.
+    """
+    records = list(records)
+    problems = [
+        Problem(
+            str(path),
+            0,
+            "labels",
+            f"no {kind} rows among {len(records)} row(s); {role} needs at least one",
+            "add labeled rows of that kind (see `janitr validate` for the class counts)",
+        )  # fmt: skip
+        for kind in kinds
+        if not any(ROW_KINDS[kind](r.labels) for r in records)
+    ]
+    if problems:
+        raise DataError(problems, summary=f"{path}: not usable for {role}")
+
+
 def dump_row(obj: dict) -> str:
     """One JSONL line for a row (UTF-8 kept readable, key order preserved)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    if not line.isascii() and SURROGATE_RE.search(line):
+        # A lone surrogate (in a field no check looks at) cannot be written as UTF-8; as a
+        # \uXXXX escape it is valid JSON and reads back as the same string.
+        line = SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+    return line

@@ -12,12 +12,11 @@ is most sure are fine), and topic_crypto confusions. Nothing is re-tuned or re-m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from janitr.data.labels import SCAM, TOPIC
-from janitr.data.records import Record, read_records
+from janitr.data.records import Record, file_problem, iter_lines, parse_object, read_records
 from janitr.errors import ConfigError, DataError, Problem
 
 PREDICTIONS_GLOB = "predictions*.jsonl"
@@ -30,32 +29,30 @@ def read_predictions(path: str | Path) -> list[dict]:
         DataError: on a missing file, bad JSON or a row without the needed fields.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError([Problem(str(path), 0, "<file>", "file not found", "check the path")])
+    bad_file = file_problem(path)
+    if bad_file is not None:
+        raise DataError([bad_file])
     rows, problems = [], []
     need = ("id", "gold", "pred", "p_scam")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(str(path), number, "<line>", f"invalid JSON: {exc.msg}"))
-                continue
-            missing = [k for k in need if k not in row]
-            if missing:
-                problems.append(
-                    Problem(
-                        str(path),
-                        number,
-                        ",".join(missing),
-                        "missing",
-                        "expected a predictions file (id, gold, pred, p_scam)",
-                    )
+    for number, line in iter_lines(path):
+        row = parse_object(line, path=str(path), line=number,
+                           example='{"id", "gold", "pred", "p_scam", ...}')  # fmt: skip
+        if isinstance(row, list):
+            problems += row
+            continue
+        missing = [k for k in need if k not in row]
+        if missing:
+            problems.append(
+                Problem(
+                    str(path),
+                    number,
+                    ",".join(missing),
+                    "missing",
+                    "expected a predictions file (id, gold, pred, p_scam)",
                 )
-                continue
-            rows.append(row)
+            )
+            continue
+        rows.append(row)
     if problems:
         raise DataError(problems)
     return rows
@@ -81,13 +78,15 @@ def find_prediction_files(source: str | Path) -> dict[str, Path]:
     )  # fmt: skip
 
 
-def _rows_from_bundle(model, data: Sequence[str | Path], allow_overlap: bool) -> list[dict]:
+def _rows_from_bundle(
+    model, data: Sequence[str | Path], allow_overlap: bool, exclude_overlap: bool
+) -> list[dict]:
     from janitr.evaluation.evaluate import evaluate_bundle
 
     if len(data) != 1:
         raise ConfigError("--model needs exactly one --data FILE to score")
     report = evaluate_bundle(model=model, data=data[0], allow_overlap=allow_overlap, n_boot=0,
-                             with_predictions=True)  # fmt: skip
+                             exclude_overlap=exclude_overlap, with_predictions=True)  # fmt: skip
     p = report["predictions"]
     return [
         {"id": i, "gold": g, "pred": pr, "p_scam": s, "p_topic": t}
@@ -152,6 +151,7 @@ def error_analysis(
     data: Sequence[str | Path] = (),
     top: int = 15,
     allow_overlap: bool = False,
+    exclude_overlap: bool = False,
 ) -> dict:
     """Worst errors of each predictions source.
 
@@ -161,6 +161,7 @@ def error_analysis(
         data: labeled JSONL file(s): texts and raw labels by id.
         top: entries per list.
         allow_overlap: with `model`, score rows the bundle trained or was tuned on.
+        exclude_overlap: with `model`, drop those rows and score the rest.
 
     Returns:
         `{"sources": {name: worst_errors(...)}}`.
@@ -173,7 +174,7 @@ def error_analysis(
         raise ConfigError("give a RUN_OR_PREDICTIONS source, or --model BUNDLE --data FILE")
     records = {r.id: r for r in read_records(*data)} if data else {}
     if model is not None:
-        sources = {Path(model).name: _rows_from_bundle(model, data, allow_overlap)}
+        sources = {Path(model).name: _rows_from_bundle(model, data, allow_overlap, exclude_overlap)}
     else:
         sources = {name: read_predictions(p) for name, p in find_prediction_files(source).items()}
     return {

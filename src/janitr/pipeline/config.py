@@ -589,6 +589,16 @@ def _flag_to_key(message: str, section: str, names: set[str]) -> str:
     return re.sub(r"--([a-z][a-z0-9-]*)", repl, message)
 
 
+def flags_to_keys(message: str, sections: Sequence[str]) -> str:
+    """Rewrite the `--flag-name`s of a stage module's error as the run's config keys
+    (`--seeds` -> `teacher.seeds`), for each of the stage's sections that has that field."""
+    for section in sections:
+        if section in SECTIONS:
+            names = {f.name for f in dataclasses.fields(section_class(section))}
+            message = _flag_to_key(message, section, names)
+    return message
+
+
 def _build_section(name: str, values: Mapping[str, Any], problems: list[str]) -> Any:
     cls = section_class(name)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -758,11 +768,19 @@ def load_config(
         data = json.loads(json.dumps(PRESETS[preset]))
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory; give a .toml file")
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (see configs/default.toml)")
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            # utf-8-sig: a byte-order mark (Windows editors write one) is read past, as the
+            # JSONL readers do; TOML itself does not allow it.
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8"
+            ) from exc
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     try:
         return config_from_dict(data, overrides=overrides)

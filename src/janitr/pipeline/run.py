@@ -62,7 +62,13 @@ from janitr.artifacts import (
     write_lines,
 )
 from janitr.errors import ConfigError, JanitrError, PipelineError
-from janitr.pipeline.config import PipelineConfig, ThresholdsConfig, load_config, save_config
+from janitr.pipeline.config import (
+    PipelineConfig,
+    ThresholdsConfig,
+    flags_to_keys,
+    load_config,
+    save_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -323,8 +329,9 @@ def _prepare_data(run_dir: Path, data_dir: Path | None, config: PipelineConfig) 
     if data_dir is not None:
         data_dir = Path(data_dir)
         if not data_dir.is_dir():
+            what = "is a file, not a directory" if data_dir.exists() else "does not exist"
             raise PipelineError(
-                f"data directory {data_dir} does not exist (pass --data DIR "
+                f"data directory {data_dir} {what} (pass --data DIR "
                 "with train.jsonl, valid.jsonl and calib.jsonl, or omit it to "
                 "run on the demo data)"
             )
@@ -488,6 +495,9 @@ def run_pipeline(
             )
             try:
                 summary = dict(stage.run(ctx) or {})
+            except ConfigError as exc:
+                # Stage modules name their settings as CLI flags; a run sets config keys.
+                raise ConfigError(flags_to_keys(str(exc), stage.sections)) from exc
             except JanitrError:
                 raise
             except Exception as exc:
@@ -559,6 +569,7 @@ def preflight(config: PipelineConfig, data_dir: Path) -> None:
         ConfigError: if the evaluation split is one the models select or tune on (valid,
             calib) and `evaluate.allow_overlap` is false, or the named split is missing.
     """
+    _preflight_teacher(config, data_dir)
     split = config.evaluate.split
     carved = will_carve_holdout(config, data_dir)
     if split == "auto":
@@ -581,6 +592,42 @@ def preflight(config: PipelineConfig, data_dir: Path) -> None:
             "a holdout.jsonl (`janitr split` writes one), or set evaluate.allow_overlap = true "
             "(the report then flags the numbers as optimistic)"
         )
+
+
+def _preflight_teacher(config: PipelineConfig, data_dir: Path) -> None:
+    """The teacher settings that depend on the data or the encoder, checked now rather than
+    at the teacher and cache stages (minutes later), each problem naming its config key.
+
+    The seed guard: the lines of train.jsonl bound the rows the teacher will train on (a
+    carved holdout only removes rows), so a guard that fires on that bound fires at the
+    teacher stage too. The encoder's positions and depth: read from its config.json when it
+    is a local directory (the default encoder is; a hub id is checked at its stage).
+    """
+    from janitr.teacher.model import check_seed_guard
+
+    train = data_dir / "train.jsonl"
+    if train.is_file():  # else the validate stage reports the missing file with its path
+        with open(train, "rb") as handle:
+            lines = sum(1 for line in handle if line.strip())
+        check_seed_guard(config.teacher, lines, keys=("teacher.seeds", "teacher.force"))
+    spec = Path(config.teacher.resolved_model()) / "config.json"
+    if not spec.is_file():
+        return
+    encoder = read_json(spec)
+    problems = []
+    positions = encoder.get("max_position_embeddings")
+    if isinstance(positions, int) and config.teacher.max_length > positions:
+        problems.append(
+            f"teacher.max_length: {config.teacher.max_length} is longer than the {positions} "
+            f"positions of the encoder {spec.parent}; use {positions} or less"
+        )
+    depth = encoder.get("num_hidden_layers")
+    layers = config.cache.layers or ()
+    bad = [i for i in layers if isinstance(depth, int) and not 1 <= i <= depth]
+    if bad:
+        problems.append(f"cache.layers: {bad} outside the encoder's layers 1..{depth}")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def will_carve_holdout(config: PipelineConfig, data_dir: Path) -> bool:

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from janitr.data.labels import CLASSES, CLEAN, SCAM, TOPIC, decide
-from janitr.errors import EmptyTextError
+from janitr.data.normalize import text_problem
+from janitr.errors import EmptyTextError, TextError
 from janitr.runtime.bundle import Bundle, Scorer, load_bundle
 
 #: Texts scored per scorer call (bounds memory on large inputs).
@@ -115,22 +116,19 @@ class Classifier:
         """The normalized texts the scorer receives (the training normalization).
 
         Raises:
-            EmptyTextError: if a text is empty after normalization.
+            TextError: if a text cannot be classified (see `predict`).
             TypeError: if a text is not a string.
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        return _normalize_all(self.normalization, texts)
+        return _normalize_all(self.normalization, _as_texts(texts))
 
     def predict_heads(self, texts: Sequence[str] | str) -> np.ndarray:
         """Head probabilities `(N, 2) = [p_scam, p_topic]` for raw texts.
 
         Raises:
-            EmptyTextError: if a text is empty after normalization.
+            TextError: if a text cannot be classified (see `predict`).
             TypeError: if a text is not a string.
         """
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = _as_texts(texts)
         if self.processes > 1 and len(texts) >= self.processes * MIN_SHARE:
             return self._predict_heads_parallel(texts)
         return _heads(self.normalization, self.scorer, texts)
@@ -163,7 +161,7 @@ class Classifier:
         """Per-class scores `(N, 3)` in CLASSES order (scam, topic_crypto, clean).
 
         Raises:
-            EmptyTextError: if a text is empty after normalization.
+            TextError: if a text cannot be classified (see `predict`).
         """
         heads = self.predict_heads(texts)
         clean = 1.0 - heads.max(axis=1, initial=0.0) if heads.size else np.zeros(0)
@@ -173,9 +171,15 @@ class Classifier:
         """The decision for each text (a single string counts as one text).
 
         Raises:
-            EmptyTextError: if a text is empty after normalization.
+            TextError: if a text cannot be classified (`normalize.text_problem`: nothing
+                visible after normalization, which raises its subclass EmptyTextError, or a
+                lone surrogate).
+            TypeError: if `texts` is not a string or a sequence of strings.
         """
-        heads = self.predict_heads(texts)
+        return self._decisions(self.predict_heads(texts))
+
+    def _decisions(self, heads: np.ndarray) -> list[Prediction]:
+        """Predictions from head probabilities `(N, 2)` and the bundle's thresholds."""
         idx = decide(
             heads[:, 0], heads[:, 1], t_scam=self.thresholds[SCAM], t_topic=self.thresholds[TOPIC]
         )
@@ -188,30 +192,86 @@ class Classifier:
             for i, (s, t), c in zip(idx.tolist(), heads.tolist(), clean, strict=True)
         ]  # fmt: skip
 
+    def predict_each(self, texts: Sequence[str] | str) -> list[Prediction | TextError]:
+        """`predict`, with a text that cannot be classified answered by its error in its
+        place instead of failing the whole batch: one result per text, in order.
+
+        Raises:
+            TypeError: if `texts` is not a string or a sequence of strings.
+        """
+        texts = _as_texts(texts)
+        results: list[Prediction | TextError | None] = [None] * len(texts)
+        norm: list[str] = []
+        good: list[int] = []
+        for i, text in enumerate(texts):
+            try:
+                norm += _normalize_all(self.normalization, [text], offset=i)
+            except TextError as exc:
+                results[i] = exc
+            else:
+                good.append(i)
+        for i, pred in zip(good, self._decisions(_score(self.scorer, norm)), strict=True):
+            results[i] = pred
+        return results
+
 
 _SCAM_INDEX = CLASSES.index(SCAM)
 
 
+def _as_texts(texts) -> Sequence[str]:
+    """A single string as a list of one; any other sequence as it is.
+
+    A mapping, set or iterator is refused: iterating a dict gives its keys, a set has no
+    order to match results to, and an iterator would be used up by the first pass.
+
+    Raises:
+        TypeError: naming what was expected.
+    """
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, np.ndarray) and texts.ndim == 1:
+        return texts.tolist()
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Sequence):
+        hint = " (for a dict's texts pass list(d.values()))" if isinstance(texts, dict) else ""
+        raise TypeError(
+            f"texts must be a str or a sequence (list, tuple) of str, got "
+            f"{type(texts).__name__}{hint}"
+        )
+    return texts
+
+
 def _normalize_all(normalization, texts: Sequence[str], offset: int = 0) -> list[str]:
-    """Normalize texts; error messages count from `offset` (a share of a larger batch)."""
+    """Normalize texts; error messages count from `offset` (a share of a larger batch).
+
+    Raises:
+        TypeError: if a text is not a str.
+        TextError: if a text cannot be classified (EmptyTextError when nothing visible is
+            left), the reason from `normalize.text_problem`, the same check data files get.
+    """
     apply = normalization.apply
     out = []
     for i, text in enumerate(texts, offset):
         if not isinstance(text, str):
             raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
         norm = apply(text)
-        if not norm:
-            raise EmptyTextError(
-                f"text {i} is empty after normalization ({text[:40]!r}); "
-                "pass the post's text, not an empty string"
+        reason = text_problem(norm)
+        if reason:
+            error = TextError if reason.startswith("lone surrogate") else EmptyTextError
+            what = (
+                f"is {reason}" if reason.startswith("empty") else f"cannot be classified: {reason}"
             )
+            raise error(f"text {i} {what} ({text[:40]!r}); pass the post's visible text", reason)
         out.append(norm)
     return out
 
 
 def _heads(normalization, scorer: Scorer, texts: Sequence[str], offset: int = 0) -> np.ndarray:
     """Normalize and score texts in chunks of BATCH_SIZE; `(N, 2)` head probabilities."""
-    norm = _normalize_all(normalization, texts, offset)
+    return _score(scorer, _normalize_all(normalization, texts, offset))
+
+
+def _score(scorer: Scorer, norm: Sequence[str]) -> np.ndarray:
+    """Score normalized texts in chunks of BATCH_SIZE; `(N, 2)` head probabilities."""
     out = np.zeros((len(norm), 2), dtype=np.float64)
     for start in range(0, len(norm), BATCH_SIZE):
         chunk = norm[start : start + BATCH_SIZE]
@@ -254,3 +314,100 @@ def _worker_ready() -> bool:
 
 def _worker_heads(texts: list[str], offset: int) -> np.ndarray:
     return _heads(_worker.normalization, _worker.scorer, texts, offset)
+
+
+# --- files: one output row per input line ------------------------------------------------------
+
+
+def classify_jsonl(
+    classifier: Classifier,
+    *,
+    input: str | Path,
+    output: str | Path,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> tuple[int, list[str]]:
+    """Classify a JSONL file of `{"id", "text"}` rows into a JSONL file, line for line.
+
+    Output line k answers input line k: `{"id", "label", "is_scam", "probabilities"}`, or
+    `{"line", "id"?, "error"}` for a line that cannot be classified (a blank line, bad JSON,
+    no id, a text `normalize.text_problem` refuses), with the same words `janitr validate`
+    uses. One bad row never costs the others their answers, and no row is dropped.
+
+    Args:
+        classifier: the loaded bundle.
+        input: JSONL file; rows need `id` and `text`, other fields are ignored.
+        output: JSONL file to write (atomically).
+        batch_size: texts scored per call.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        `(rows written, error messages as "input:line: field: message")`.
+
+    Raises:
+        DataError: if `input` is missing, a directory, unreadable or empty.
+        ConfigError: if `output` is a directory.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    from janitr.artifacts import check_output_file, write_lines
+    from janitr.data.records import dump_row, file_problem, parse_row
+    from janitr.errors import DataError, Problem
+
+    check_output_file(output)
+    bad_file = file_problem(input)
+    if bad_file is not None:
+        raise DataError([bad_file])
+    with open(input, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line starts no new one
+    if not any(line.strip() for line in lines):
+        raise DataError([Problem(str(input), 0, "<file>", "no rows: the file is empty")])
+    rows: list[dict | None] = [None] * len(lines)
+    errors: list[str] = []
+    todo: list[tuple[int, str]] = []  # (index, text)
+    for i, raw in enumerate(lines):
+        raw = raw.rstrip(b"\r")
+        if i == 0 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        result = (
+            [Problem(str(input), i + 1, "<line>", "blank line, expected a JSON row")]
+            if not raw.strip()
+            else parse_row(raw, path=str(input), line=i + 1, require_labels=False)
+        )
+        if isinstance(result, list):
+            rows[i] = {"line": i + 1, **_row_id(raw)}
+            rows[i]["error"] = "; ".join(f"{p.field}: {p.message}" for p in result)
+            errors += [str(p) for p in result]
+        else:
+            rows[i] = {"id": result.id}
+            todo.append((i, result.text))
+    with tqdm(total=len(todo), unit="post", disable=not progress, file=sys.stderr) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            answers = classifier.predict_each([text for _, text in chunk])
+            for (i, _), answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, TextError):
+                    # Rows pass the default normalization; the bundle's own (strip_urls,
+                    # say) may still leave nothing: the same error, on this row only.
+                    rows[i]["error"] = f"text: {answer.reason}"
+                    errors.append(f"{input}:{i + 1}: text: {answer.reason}")
+                else:
+                    rows[i].update(answer.to_dict())
+            bar.update(len(chunk))
+    write_lines(output, (dump_row(r) for r in rows))
+    return len(rows), errors
+
+
+def _row_id(raw: bytes) -> dict:
+    """`{"id": ...}` of a refused row when it has a readable string id, else `{}`."""
+    import json
+
+    try:
+        row_id = json.loads(raw).get("id")
+    except Exception:  # any unreadable line: its error says why; there is no id to show
+        return {}
+    return {"id": row_id} if isinstance(row_id, str) else {}

@@ -17,6 +17,10 @@ heads. The exported file only becomes visible once torch and onnxruntime agree o
 
 `write_student_bundles` turns the exported fp32 and int8 models into `onnx` bundles whose
 thresholds are tuned on calibration data with *that exact* model.
+
+Lineage: the exported file carries the SHA-256 of the student weights it came from (ONNX
+metadata `janitr.student_sha256`); `check_lineage` refuses to pair a model with another
+student's tokenizer and weights (e.g. run A's ONNX quantized with run B's student).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from janitr.errors import ConfigError, ParityError
+from janitr.errors import ConfigError, ParityError, ProvenanceError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,8 @@ MIN_PARITY_ROWS = 1000
 MAX_MEAN_DELTA = 0.01
 MIN_AGREEMENT = 0.99
 DEFAULT_THRESHOLDS = {"scam": 0.5, "topic_crypto": 0.5}
+#: ONNX metadata key holding the SHA-256 of the student weights a model was exported from.
+LINEAGE_KEY = "janitr.student_sha256"
 
 
 @dataclass
@@ -219,6 +225,71 @@ def _probability_module(model):
     return StudentProbabilities(model).eval()
 
 
+def _student_weights_sha256(student_dir: Path) -> str:
+    from janitr.artifacts import sha256_file
+    from janitr.student.model import WEIGHTS_FILE
+
+    weights = Path(student_dir) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ProvenanceError(f"{student_dir} is not a student directory: no {WEIGHTS_FILE}")
+    return sha256_file(weights)
+
+
+def _stamp_lineage(onnx_path: Path, student_dir: Path) -> None:
+    """Record the student's weights hash in the ONNX file's metadata (in place)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = LINEAGE_KEY, _student_weights_sha256(student_dir)
+    onnx.save(model, str(onnx_path))
+
+
+def check_lineage(onnx_path: str | Path, student_dir: str | Path, *, scorer_factory=None) -> None:
+    """Refuse an ONNX model paired with a student it was not exported from.
+
+    Args:
+        onnx_path: a model from `export_onnx`.
+        student_dir: the student whose tokenizer and config will feed it.
+        scorer_factory: for files exported before lineage was recorded: a callable that
+            builds a scorer of `onnx_path` with the student's tokenizer; one probe text is
+            scored, and an onnxruntime failure (token ids beyond the model's vocabulary,
+            another hidden size) is reported as a lineage error rather than a traceback.
+
+    Raises:
+        ProvenanceError: naming both files and what to pass instead.
+    """
+    import onnx
+
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError / OSError subclasses by version
+        raise ProvenanceError(f"{onnx_path} is not a readable ONNX model ({exc})") from exc
+    recorded = {p.key: p.value for p in model.metadata_props}.get(LINEAGE_KEY)
+    hint = (
+        "give the student directory the model was exported from (e.g. the same run's "
+        "stages/*-distill/student), or export this student first"
+    )
+    from janitr.student.model import WEIGHTS_FILE
+
+    if recorded is not None and (Path(student_dir) / WEIGHTS_FILE).is_file():
+        actual = _student_weights_sha256(Path(student_dir))
+        if recorded != actual:
+            raise ProvenanceError(
+                f"{onnx_path} was exported from a student with weights sha256 "
+                f"{recorded[:12]}, but {student_dir} has {actual[:12]}; {hint}"
+            )
+        return
+    if scorer_factory is not None:  # no record, or no weights to compare it with
+        try:
+            scorer_factory().predict_heads(["lineage probe"])
+        except Exception as exc:  # onnxruntime's errors share no public base class
+            raise ProvenanceError(
+                f"{onnx_path} does not run with the tokenizer and config of {student_dir} "
+                f"({type(exc).__name__}: {str(exc)[:160]}); {hint}"
+            ) from exc
+
+
 def export_onnx(
     *,
     student_dir: str | Path,
@@ -304,6 +375,7 @@ def export_onnx(
                 do_constant_folding=True,
                 dynamo=False,
             )
+        _stamp_lineage(tmp, Path(student_dir))
         candidate = OnnxScorer(tmp, reference.tokenizer, max_length=config.max_length, threads=1)
         report = compare_heads(
             reference.predict_heads(texts),

@@ -52,6 +52,7 @@ from janitr.student.export import (
     MIN_AGREEMENT,
     MIN_PARITY_ROWS,
     ParityReport,
+    check_lineage,
     check_parity_texts,
     compare_heads,
 )
@@ -271,6 +272,10 @@ def quantize_onnx(
     config_file = Path(student_dir) / CONFIG_FILE if student_dir else tok_file.parent / CONFIG_FILE
     max_length = read_config(config_file)["max_length"]
     tok = load_tokenizer(tok_file, expected_vocab_size=None)
+    check_lineage(
+        fp32_path, config_file.parent,
+        scorer_factory=lambda: OnnxScorer(fp32_path, tok, max_length=max_length, threads=1),
+    )  # fmt: skip
 
     with atomic_path(out_path) as tmp, _quiet_root_logger():
         reader = None

@@ -159,17 +159,28 @@ class TeacherConfig:
         return out
 
 
-def check_seed_guard(config: TeacherConfig, train_rows: int) -> None:
+def check_seed_guard(
+    config: TeacherConfig, train_rows: int, *, keys: tuple[str, str] = ("--seeds", "--force")
+) -> None:
     """Refuse fewer than 3 seeds on small data (one seed is not stable on ~5k rows).
+
+    Args:
+        config: the teacher settings.
+        train_rows: training rows (an upper bound is enough to refuse early).
+        keys: how the message names the seeds and force settings: the CLI flags, or the
+            pipeline config keys `("teacher.seeds", "teacher.force")`.
 
     Raises:
         ConfigError: if `train_rows <= 5000`, fewer than 3 seeds and not `config.force`.
     """
     if train_rows <= SEED_GUARD_ROWS and len(config.seeds) < 3 and not config.force:
+        seeds, force = keys
+        example = f"{seeds} 13,42,7" if seeds.startswith("--") else f"{seeds} = [13, 42, 7]"
+        allow = f"pass {force}" if force.startswith("--") else f"set {force} = true"
         raise ConfigError(
-            f"--seeds: {len(config.seeds)} seed(s) on {train_rows} training rows; with <= "
-            f"{SEED_GUARD_ROWS} rows one seed is not stable, use at least 3 (e.g. --seeds "
-            "13,42,7) or pass --force for a quick experiment"
+            f"{seeds}: {len(config.seeds)} seed(s) on {train_rows} training rows; with <= "
+            f"{SEED_GUARD_ROWS} rows one seed is not stable, use at least 3 (e.g. {example}) "
+            f"or {allow} for a quick experiment"
         )
 
 
@@ -698,6 +709,13 @@ def train_teacher(
         _records(data_dir, s) for s in ("train", "valid", "calib")
     )
     check_seed_guard(config, len(train_recs))
+    from janitr.data.records import require_rows
+
+    roles = (("train", train_recs, "training", ("scam", "topic_crypto", "not scam")),
+             ("valid", valid_recs, "epoch selection and calibration", ("scam", "not scam")),
+             ("calib", calib_recs, "threshold tuning", ("scam", "not scam")))  # fmt: skip
+    for name, recs, role, kinds in roles:
+        require_rows(recs, path=data_dir / f"{name}.jsonl", role=role, kinds=kinds)
     model_path = config.resolved_model()
     device = select_device(config.threads)
     normalization = NormalizationConfig()
