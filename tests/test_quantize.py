@@ -14,7 +14,7 @@ onnx = pytest.importorskip("onnx")
 from janitr.errors import BundleError, ConfigError, ParityError  # noqa: E402
 from janitr.runtime.onnx import QUANTIZATION_KEY, OnnxScorer, encode_batch, open_session  # noqa: E402
 from janitr.student.distill import DistillConfig, distill_student  # noqa: E402
-from janitr.student.export import export_onnx  # noqa: E402
+from janitr.student.export import LINEAGE_KEY, export_onnx  # noqa: E402
 from janitr.student.model import StudentConfig  # noqa: E402
 from janitr.student.quantize import (  # noqa: E402
     SAFE_INT8_WEIGHT,
@@ -118,6 +118,10 @@ def test_metadata_tells_the_runtime_how_to_batch(tiny):
     }
     assert dynamic["mode"] == "dynamic" and dynamic["batch_invariant"] is False
     assert quantization_info(onnx.load(str(tiny["root"] / "fp32.onnx"))) == {}
+    # The fp32 file's student lineage stamp survives quantization.
+    for name in ("static", "dynamic"):
+        keys = {p.key for p in onnx.load(str(tiny["root"] / f"{name}.onnx")).metadata_props}
+        assert {LINEAGE_KEY, QUANTIZATION_KEY} <= keys
     assert _scorer(tiny, "static").batch_size == 32
     one = _scorer(tiny, "dynamic", batch_size=64)
     assert one.batch_size == 1 and not one.batch_invariant
