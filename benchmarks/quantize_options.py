@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default="runs/quantize_options", help="where the files go")
     p.add_argument("--probe", metavar="DIR", help="only the parity of DIR/*.onnx vs fp32.onnx")
     p.add_argument("--rows", type=int, default=2000, help="parity texts")
+    p.add_argument("--calib-rows", type=int, default=10**9, help="static calibration texts")
+    p.add_argument("--options", help="comma-separated subset of the options (default: all)")
     p.add_argument("--speed-rows", type=int, default=600, help="texts per speed round")
     p.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds (best kept)")
     p.add_argument("--thresholds", default="0.5,0.5", help="scam,topic for decision agreement")
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = _texts(Path(args.data), ("valid", "calib", "unlabeled"), args.rows)
     work = Path(args.probe or args.work)
     result = {"machine": machine_info(), "cpuid": cpuid_features(), "rows": len(texts),
+              "argv": argv if argv is not None else sys.argv[1:],
               "thresholds": thresholds, "options": {}}  # fmt: skip
 
     def served(path: Path) -> np.ndarray:
@@ -180,10 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         fp32 = work / "fp32.onnx"
         shutil.copyfile(args.fp32, fp32)
-        calib = _texts(Path(args.data), ("train",), 10**9)
+        calib = _texts(Path(args.data), ("train",), args.calib_rows)
         ref = served(fp32)
         files = {"fp32": fp32}
+        wanted = args.options.split(",") if args.options else [o[0] for o in OPTIONS]
         for name, mode, weights, per_channel in OPTIONS:
+            if name not in wanted:
+                continue
             files[name] = work / f"{name}.onnx"
             seconds = _write(fp32, files[name], mode, weights, per_channel, calib, tok, max_length)
             entry = {"mode": mode, "weights": weights, "per_channel": per_channel,
