@@ -57,7 +57,9 @@ def tiny(tmp_path_factory):
     }
     reports = {
         "static": quantize_onnx(**common, out_path=root / "static.onnx"),
-        "dynamic": quantize_onnx(**common, out_path=root / "dynamic.onnx", mode="dynamic"),
+        "dynamic": quantize_onnx(
+            **common, out_path=root / "dynamic.onnx", mode="dynamic", weights="int7"
+        ),
     }
     return {"root": root, "train": train, "texts": texts, "common": common, "reports": reports}
 
@@ -76,14 +78,16 @@ def test_int8_weights_cannot_saturate_int16_on_any_cpu(tiny, tmp_path):
     # u8 x s8 kernels without VNNI add two u8*s8 products in a saturating int16:
     # 2 * 255 * 64 fits, 2 * 255 * 127 does not.
     assert 2 * 255 * SAFE_INT8_WEIGHT <= 2**15 - 1 < 2 * 255 * 127
-    for name in ("static", "dynamic"):
-        model = onnx.load(str(tiny["root"] / f"{name}.onnx"))
-        lo, hi = int8_weight_range(model)
+    rep = quantize_onnx(**tiny["common"], out_path=tmp_path / "int7.onnx", weights="int7")
+    for path, report in ((tmp_path / "int7.onnx", rep),
+                         (tiny["root"] / "dynamic.onnx", tiny["reports"]["dynamic"])):  # fmt: skip
+        lo, hi = int8_weight_range(onnx.load(str(path)))
         assert -SAFE_INT8_WEIGHT <= lo < 0 < hi <= SAFE_INT8_WEIGHT
-        assert tiny["reports"][name].extra["int8_weight_range"] == [lo, hi]
-    rep = quantize_onnx(**tiny["common"], out_path=tmp_path / "u8.onnx", weights="uint8")
-    assert rep.passed and int8_weight_range(onnx.load(str(tmp_path / "u8.onnx"))) == (0, 0)
-    assert quantization_info(onnx.load(str(tmp_path / "u8.onnx")))["weights"] == "uint8"
+        assert report.passed and report.extra["int8_weight_range"] == [lo, hi]
+    # The default, u8 weights: no int8 weight at all.
+    static = onnx.load(str(tiny["root"] / "static.onnx"))
+    assert int8_weight_range(static) == (0, 0)
+    assert quantization_info(static)["weights"] == "uint8"
 
 
 def test_static_mode_quantizes_only_weights_and_embeddings(tiny):
@@ -112,7 +116,7 @@ def test_metadata_tells_the_runtime_how_to_batch(tiny):
         "format": "janitr-int8",
         "format_version": 1,
         "mode": "static",
-        "weights": "int7",
+        "weights": "uint8",
         "per_channel": False,
         "batch_invariant": True,
     }
@@ -184,8 +188,8 @@ def test_failed_parity_names_what_to_try(tiny, tmp_path):
     with pytest.raises(ParityError) as info:
         quantize_onnx(**tiny["common"], out_path=tmp_path / "m.onnx", min_agreement=1.01)
     message = str(info.value)
-    assert "mode static, weights int7, per_channel False" in message
-    for hint in ("--per-channel", "--weights uint8", "--mode dynamic", "ship the fp32 model"):
+    assert "mode static, weights uint8, per_channel False" in message
+    for hint in ("--per-channel", "--weights int7", "--mode dynamic", "ship the fp32 model"):
         assert hint in message
     assert not list(tmp_path.iterdir())
     with pytest.raises(ParityError, match="--mode static") as info:
@@ -193,11 +197,11 @@ def test_failed_parity_names_what_to_try(tiny, tmp_path):
             **tiny["common"],
             out_path=tmp_path / "m.onnx",
             mode="dynamic",
-            weights="uint8",
+            weights="int7",
             per_channel=True,
             min_agreement=1.01,
         )
-    assert "--per-channel" not in str(info.value) and "--weights" not in str(info.value)
+    assert "--per-channel" not in str(info.value) and "--weights uint8" in str(info.value)
 
 
 def test_bad_quantization_metadata_is_a_bundle_error(tiny, tmp_path):
@@ -225,9 +229,9 @@ def test_cli_quantize_exposes_the_options(tiny, tmp_path, capsys):
     out = tmp_path / "q" / "model.int8.onnx"
     argv = ["quantize", "--fp32", str(tiny["root"] / "fp32.onnx"), "--student",
             str(tiny["root"] / "student"), "--data", str(data), "--out", str(out)]  # fmt: skip
-    assert main([*argv, "--weights", "uint8", "--per-channel"]) == 0
+    assert main([*argv, "--weights", "int7", "--per-channel"]) == 0
     info = quantization_info(onnx.load(str(out)))
-    assert (info["mode"], info["weights"], info["per_channel"]) == ("static", "uint8", True)
+    assert (info["mode"], info["weights"], info["per_channel"]) == ("static", "int7", True)
     report = json.loads((out.parent / "parity_int8.json").read_text())
     assert report["passed"] and report["extra"]["calibration_texts"] == len(rows)
     assert main([*argv, "--mode", "dynamic"]) == 0

@@ -20,9 +20,11 @@ Weights are never full-range int8. onnxruntime's u8 x s8 kernels on x86 CPUs wit
 (AVX2 `vpmaddubsw`) add two u8*s8 products in a saturating int16: 2 * 255 * 127 = 64770
 overflows it, and on the tiny test student every decision flipped (p_scam 0.578 -> 0.457,
 reproduced under `qemu-x86_64 -cpu Haswell`; the same file is right on an AVX-512 VNNI CPU).
-`weights="int7"` (default) stores int8 weights in [-64, 64] (`reduce_range`), so
-2 * 255 * 64 = 32640 fits whatever kernel runs it; `weights="uint8"` uses u8 x u8 kernels,
-which widen to 16 bits first. `quantize_onnx` checks the written file's weight range.
+`weights="uint8"` (default) uses u8 x u8 kernels, which widen to 16 bits first;
+`weights="int7"` stores int8 weights in [-64, 64] (`reduce_range`), so 2 * 255 * 64 = 32640
+fits whatever kernel runs it: faster on x86, but only 129 weight levels, and on the real-size
+student below it missed the 99% agreement gate where uint8 passed. `quantize_onnx` checks
+the written file's weight range.
 
 Measured with `benchmarks/quantize_options.py` (results in benchmarks/results/quantize_*.json)
 on a 2-core AMD EPYC with AVX-512 VNNI shared with other jobs (load average ~11, so posts/s
@@ -78,8 +80,8 @@ log = logging.getLogger(__name__)
 
 PARITY_INT8 = "parity_int8.json"
 MODES = ("static", "dynamic")
-#: int7: int8 weights in [-64, 64] (reduce_range); uint8: u8 weights (u8 x u8 kernels).
-WEIGHTS = ("int7", "uint8")
+#: uint8: u8 weights (u8 x u8 kernels); int7: int8 weights in [-64, 64] (reduce_range).
+WEIGHTS = ("uint8", "int7")
 #: The largest |int8 weight| no u8 x s8 kernel can saturate on: 2 * 255 * 64 <= 32767.
 SAFE_INT8_WEIGHT = 64
 
@@ -162,7 +164,7 @@ def write_int8_model(
     out: str | Path,
     *,
     mode: str = "static",
-    weights: str = "int7",
+    weights: str = "uint8",
     per_channel: bool = False,
     reader=None,
 ) -> None:
@@ -226,7 +228,7 @@ def quantize_onnx(
     tokenizer_path: str | Path,
     parity_texts: Sequence[str],
     mode: str = "static",
-    weights: str = "int7",
+    weights: str = "uint8",
     calibration_texts: Sequence[str] | None = None,
     student_dir: str | Path | None = None,
     per_channel: bool = False,
@@ -247,8 +249,8 @@ def quantize_onnx(
         parity_texts: >= `min_rows` normalized texts.
         mode: "static" (fixed activation ranges from `calibration_texts`: batch-invariant
             scores) or "dynamic" (ranges per session run; scored one post at a time).
-        weights: "int7" (int8 weights in [-64, 64]) or "uint8" (u8 weights); both are safe
-            from int16 saturation on every CPU (module docstring).
+        weights: "uint8" (u8 weights) or "int7" (int8 weights in [-64, 64]: faster on x86,
+            less precise); both are safe from int16 saturation on every CPU (module docstring).
         calibration_texts: normalized texts for static calibration (required for "static";
             use training data, never evaluation data).
         student_dir: the torch student; if given, the int8 model is also compared to torch.
@@ -374,11 +376,13 @@ def _what_to_try(mode: str, weights: str, per_channel: bool) -> str:
     tries = []
     if not per_channel:
         tries.append("--per-channel (quantize.per_channel = true)")
-    if weights == "int7":
-        tries.append('--weights uint8 (quantize.weights = "uint8"; slower on x86)')
+    if weights == "uint8":
+        tries.append('--weights int7 (quantize.weights = "int7"; faster on x86, less precise)')
+    else:
+        tries.append('--weights uint8 (quantize.weights = "uint8"; more precise, slower on x86)')
     if mode == "static":
         tries.append(
-            "more or more typical calibration texts (train.jsonl), or --mode dynamic "
+            "more, or more typical, calibration texts (train.jsonl), or --mode dynamic "
             '(quantize.mode = "dynamic": per-run ranges, served one post at a time)'
         )
     else:
