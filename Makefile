@@ -7,7 +7,8 @@ DEMO   ?= runs/demo
 LOCK   := requirements.lock
 UV     := uv==0.13.9
 
-.PHONY: setup lock demo test test-fast lint format clean
+.PHONY: setup lock demo test test-fast lint format clean extension-deps extension-fixtures \
+	test-extension test-extension-node test-extension-browser chromium extension
 
 setup: $(VENV)/.installed
 
@@ -37,9 +38,10 @@ lock:
 demo: setup
 	$(BIN)/janitr run --out $(DEMO) $(if $(JANITR_DATA),--data $(JANITR_DATA),) --config configs/fast.toml
 
-## Lint, then every test (unit, integration, slow tiny-model chains).
+## Lint, then every test (unit, integration, slow tiny-model chains), then the extension's.
 test: setup lint
 	$(BIN)/pytest -q
+	$(MAKE) test-extension
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not integration"
@@ -54,3 +56,57 @@ format: setup
 
 clean:
 	rm -rf $(VENV) $(VENV)-lock runs .pytest_cache .ruff_cache
+
+## The browser extension (extension/): npm packages, parity fixtures written by Python, tests.
+# Probes come from the shared data when it is beside the repo (>= 2,000 texts), else from the
+# demo run's data.
+WEB_FIXTURES ?= runs/web-fixtures
+PROBE_DATA   ?= $(or $(wildcard ../shared/data/janitr),$(DEMO)/data)
+
+extension-deps: extension/node_modules/.installed
+
+extension/node_modules/.installed: extension/package.json extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund
+	touch $@
+
+# The demo bundles exported to web, their probe files and the code point sweep (~1 min).
+extension-fixtures: setup extension-deps
+	test -f $(DEMO)/bundles/student-int8/bundle.json || $(MAKE) demo
+	for p in int8 fp32; do \
+	  $(BIN)/janitr export web --model $(DEMO)/bundles/student-$$p --out $(WEB_FIXTURES)/$$p && \
+	  $(BIN)/janitr export probes --model $(DEMO)/bundles/student-$$p --data $(PROBE_DATA) \
+	    --out $(WEB_FIXTURES)/probes-$$p.json || exit 1; \
+	done
+	$(BIN)/janitr export sweep --out $(WEB_FIXTURES)/sweep.json
+
+test-extension: test-extension-node test-extension-browser
+
+# normalize.js, tokenize.js and classifier.js against the Python runtime (node --test).
+test-extension-node: extension-fixtures
+	cd extension && JANITR_WEB_FIXTURES=$(abspath $(WEB_FIXTURES)) npm run --silent test:node
+
+# Debian's Chromium for the browser tests (never a browser download): installed when missing.
+CHROMIUM ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
+
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "error: no Chromium at $(CHROMIUM); apt-get install chromium, or set CHROMIUM=PATH" >&2; exit 1; }
+
+# The extension in headless Chromium on a fixture x.com page (test/browser.test.mjs). Its
+# decisions are checked against the Python runtime on the same posts (the fp32 demo student:
+# the smoke model's scores sit close to its thresholds, and fp32 agrees to 1e-5).
+test-extension-browser: extension-fixtures chromium
+	$(BIN)/python extension/test/fixture_posts.py --model $(DEMO)/bundles/student-fp32 \
+	  --data $(PROBE_DATA) --out $(WEB_FIXTURES)/posts-fp32.json
+	cd extension && JANITR_WEB_MODEL=$(abspath $(WEB_FIXTURES))/fp32 \
+	  JANITR_POSTS=$(abspath $(WEB_FIXTURES))/posts-fp32.json CHROMIUM=$(CHROMIUM) \
+	  npm run --silent test:browser
+
+## Build the unpacked extension into extension/dist/ from a run's int8 student
+## (RUN=runs/NAME, default the demo run), for chrome://extensions -> Load unpacked.
+## The web bundle goes to runs/web/NAME (the run's own folder is left as the run wrote it).
+RUN ?= $(DEMO)
+RUN_WEB = runs/web/$(notdir $(abspath $(RUN)))
+extension: setup extension-deps
+	$(BIN)/janitr export web --model $(RUN)/bundles/student-int8 --out $(RUN_WEB)
+	cd extension && npm run --silent build -- --model $(abspath $(RUN_WEB))

@@ -757,19 +757,19 @@ def _add_export(sub) -> None:
         "--out runs/r1/onnx/model.int8.onnx",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # Not `required=True`: `janitr export web|probes|sweep` need none of these flags, so the
+    # ONNX export checks them itself (_cmd_export).
     p.add_argument(
         "--student",
-        required=True,
         metavar="STUDENT_DIR",
-        help="directory written by `janitr distill`",
+        help="directory written by `janitr distill` (required)",
     )
     p.add_argument(
         "--data",
-        required=True,
         metavar="DIR",
-        help="directory whose *.jsonl texts are used for the parity check",
+        help="directory whose *.jsonl texts are used for the parity check (required)",
     )
-    p.add_argument("--out", required=True, metavar="FILE.onnx", help="ONNX file to write")
+    p.add_argument("--out", metavar="FILE.onnx", help="ONNX file to write (required)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     p.add_argument(
         "--parity-rows",
@@ -779,7 +779,8 @@ def _add_export(sub) -> None:
         help="texts compared (default and minimum: 1000)",
     )
     p.add_argument("--strip-urls", action="store_true", help="normalize with URLs stripped")
-    p.set_defaults(func=_cmd_export)
+    p.set_defaults(func=_cmd_export, export_parser=p)
+    _add_export_web(p.add_subparsers(dest="export_target", metavar="TARGET"))
 
 
 def _parity_texts(args) -> list[str]:
@@ -795,6 +796,13 @@ def _parity_texts(args) -> list[str]:
 def _cmd_export(args) -> int:
     from janitr.student.export import export_onnx
 
+    missing = [f"--{k}" for k in ("student", "data", "out") if getattr(args, k) is None]
+    if missing:
+        args.export_parser.error(
+            f"the following arguments are required: {', '.join(missing)} "
+            "(or use `janitr export web|probes|sweep`)"
+        )
+
     report = export_onnx(
         student_dir=args.student,
         out_path=args.out,
@@ -804,6 +812,92 @@ def _cmd_export(args) -> int:
     )
     print(report.summary())
     print(f"wrote {args.out} ({report.extra['model_bytes'] / 1e6:.2f} MB)")
+    return 0
+
+
+def _add_export_web(export_sub) -> None:
+    w = export_sub.add_parser(
+        "web",
+        help="the browser extension's web bundle of a student",
+        description="Write DIR/model.onnx, DIR/tokenizer.json and DIR/janitr-web.json (format, "
+        "id and lineage, classes, thresholds, normalization with the Unicode data the "
+        "JavaScript port needs, input/output names, max_length, SHA-256 of each file) from an "
+        "ONNX student bundle. Training ids and data hashes stay out. A normalization the "
+        "extension cannot reproduce is refused."
+        "\n\nexamples:\n"
+        "  janitr export web --model runs/r1/bundles/student-int8 --out runs/r1/web\n"
+        "  janitr export web --model runs/r1 --out runs/r1/web      (the run's int8 student)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    w.add_argument(
+        "--model",
+        required=True,
+        metavar="BUNDLE",
+        help="student bundle (student-int8 or student-fp32), or a run directory (int8)",
+    )
+    w.add_argument("--out", required=True, metavar="DIR", help="web bundle directory to write")
+    w.set_defaults(func=_cmd_export_web)
+
+    pr = export_sub.add_parser(
+        "probes",
+        help="parity fixture: what the Python runtime does with each text",
+        description="Write a JSON probe file for the extension's parity tests: for each "
+        "distinct raw text of DATA/{valid,calib,unlabeled}.jsonl plus built-in edge cases "
+        "(empty, emoji-only, RTL, zero-width, 10k characters, ...), its normalized text, token "
+        "ids, p_scam and p_topic at batch size 1, and the label.\n\nexample:\n"
+        "  janitr export probes --model runs/r1/bundles/student-int8 --data data/ "
+        "--out runs/r1/web/probes.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pr.add_argument("--model", required=True, metavar="BUNDLE", help="student bundle or run dir")
+    pr.add_argument("--data", required=True, metavar="DIR", help="directory with the *.jsonl data")
+    pr.add_argument("--out", required=True, metavar="FILE.json", help="probe file to write")
+    pr.set_defaults(func=_cmd_export_probes)
+
+    sw = export_sub.add_parser(
+        "sweep",
+        help="parity fixture: every assigned code point, normalized",
+        description="Write the normalized form of every code point this Python's unicodedata "
+        "assigns, in a few contexts and for each normalization setting, for the extension's "
+        "normalize.js test (tens of MB: write it under runs/).\n\nexample:\n"
+        "  janitr export sweep --out runs/web/sweep.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sw.add_argument("--out", required=True, metavar="FILE.json", help="sweep file to write")
+    sw.set_defaults(func=_cmd_export_sweep)
+
+
+def _cmd_export_web(args) -> int:
+    from janitr.runtime.web import WEB_MANIFEST, export_web
+
+    manifest = export_web(args.model, args.out)
+    sizes = {name: entry["size"] for name, entry in manifest["files"].items()}
+    t = manifest["thresholds"]
+    print(
+        f"wrote {args.out}/{WEB_MANIFEST} ({manifest['id']}): "
+        + ", ".join(f"{n} {b / 1e6:.2f} MB" for n, b in sizes.items())
+        + f"; thresholds scam {t['scam']:.3f} topic {t['topic_crypto']:.3f}"
+    )
+    return 0
+
+
+def _cmd_export_probes(args) -> int:
+    from janitr.runtime.web import write_probes
+
+    summary = write_probes(args.model, args.data, args.out)
+    labels = ", ".join(f"{k} {v}" for k, v in summary["labels"].items())
+    print(f"wrote {args.out}: {summary['probes']} probes ({labels}; {summary['empty']} empty)")
+    return 0
+
+
+def _cmd_export_sweep(args) -> int:
+    from janitr.runtime.web import write_sweep
+
+    summary = write_sweep(args.out)
+    print(
+        f"wrote {args.out}: {summary['codepoints']} code points x {summary['cases']} cases "
+        f"(Unicode {summary['unicode_version']})"
+    )
     return 0
 
 
