@@ -56,7 +56,7 @@ briefly: 1 teacher seed x 25 steps, 45 distillation steps; 1500 valid/calib/unla
 available to measure:
 
     option                   mean |dp| scam   topic   agree batch dp  b1/s  b32/s    KB  Haswell
-    static uint8 (default)           0.0032  0.0020   99.5%    0e+00    94    148  3474        -
+    static uint8 (default)           0.0032  0.0020   99.5%    0e+00    94    148  3474     100%
     static int7                      0.0026  0.0041   97.6%    0e+00   141    202  3474     100%
     static int7 per-channel          0.0028  0.0044   98.1%    0e+00   141    193  3509        -
     dynamic int7                     0.0012  0.0008   99.6%    5e-03   167    188  3477     100%
@@ -67,8 +67,8 @@ available to measure:
 
 On that student, static int7 misses the 99% gate that static uint8 passes, so uint8 is the
 default. Under Haswell the old default's topic mean |dp| there grows from 0.0013 to 0.0108 on
-the same 60 texts (saturation); static and dynamic int7 score as they do natively (static
-uint8 was run under Haswell on the tiny student only). "old" carries no
+the same 60 texts (saturation); static uint8, static int7 and dynamic int7 score as they do
+natively (quantize_probe_*_real*.json). "old" carries no
 metadata, so its b32 is batched; dynamic files batched anyway ran 1.1-1.3x faster than served
 one post per run (benchmarks/results/quantize_options_real.json, `b32_raw`).
 
