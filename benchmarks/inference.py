@@ -102,7 +102,7 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
     return {
         "model": str(model),
         "kind": clf.kind,
-        "bundle_sha256": clf.bundle.sha256,
+        "bundle_sha256": clf.bundle.content_id,
         "model_bytes": sum(e["size"] for e in clf.bundle.manifest["files"].values()),
         "load_seconds": round(load_s, 4),
         "latency_ms": {

@@ -28,7 +28,7 @@ def test_round_trip(bundle):
     assert loaded.thresholds == {"scam": 0.9, "topic_crypto": 0.5}
     assert loaded.normalization.strip_urls is True
     assert loaded.seen_data()["train"]["ids"] == ["a"]
-    assert loaded.sha256 == bundle.sha256
+    assert loaded.content_id == bundle.content_id
 
 
 def test_truncated_file(bundle):

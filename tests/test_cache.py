@@ -134,3 +134,24 @@ def test_mix_logits_blends_log_odds():
     assert half.hidden is cache.hidden
     with pytest.raises(ValueError, match="shape"):
         mix_logits(cache, heads[:2], 0.5)
+
+
+def test_bit_equal_tensors_give_identical_files(tmp_path):
+    """safetensors orders its metadata keys at random (a Rust HashMap); written through
+    `write_cache`, the same tensors give the same bytes every time (issue #12 item 6)."""
+    import json
+
+    from janitr.artifacts import sha256_file
+
+    pytest.importorskip("safetensors")  # the `train` extra
+    cache = make_cache(n=7)
+    files = [write_cache(tmp_path / f"c{i}", split="train", cache=cache, sidecar=SIDE)
+             for i in range(8)]  # fmt: skip
+    assert len({sha256_file(f) for f in files}) == 1
+    data = files[0].read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    assert size % 8 == 0
+    header = json.loads(data[8 : 8 + size])
+    assert list(header["__metadata__"]) == sorted(header["__metadata__"])
+    back = read_cache(tmp_path / "c3", expect={"split": "train"})
+    assert back.ids == cache.ids and np.array_equal(back.hidden, cache.hidden)

@@ -27,6 +27,7 @@ def test_classify_text_and_empty(bundle, capsys):
     assert main(["classify", "--model", str(bundle.path), "--json", "claim free eth"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["label"] in ("scam", "topic_crypto", "clean")
+    assert row["content_id"] == bundle.content_id  # which exact bundle answered
     assert main(["classify", "--model", str(bundle.path), ""]) == 1
     err = capsys.readouterr().err
     assert "empty after normalization" in err and "Traceback" not in err

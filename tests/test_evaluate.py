@@ -41,7 +41,7 @@ def test_json_contract(setup):
     assert set(report["ci95"]["scam_recall"]) == {"low", "high"}
     assert set(report["thresholds"]) == {"scam", "topic_crypto"}
     assert report["data"]["rows"] == 4 and len(report["data"]["sha256"]) == 64
-    assert report["model"]["kind"] == "fasttext" and report["model"]["bundle_sha256"]
+    assert report["model"]["kind"] == "fasttext" and report["model"]["content_id"]
     assert "calibration" in report and "subgroups" in report
     json.dumps(report)  # serializable
     assert "scam" in format_evaluation(report)

@@ -273,7 +273,27 @@ def test_progress_lines_and_quiet(tmp_path, capsys):
         stages=fake_stages(Calls()),
     )
     err = capsys.readouterr().err
-    assert "[ 1/3] first" in err and "ETA" in err and "done in" in err
+    assert "[ 1/3] first" in err and "done in" in err
+    # No stage has run in this folder before: no ETA rather than a made-up one.
+    assert "ETA" not in err
+    from janitr.pipeline.run import _fmt_seconds
+
+    last = {
+        name: read_json(tmp_path / "run" / "stages" / f"0{i}-{name}" / MANIFEST)["seconds"]
+        for i, name in ((2, "second"), (3, "third"))
+    }
+    run_pipeline(
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        config=load_config(overrides=["distill.temperature=5"]),
+        quiet=False,
+        stages=fake_stages(Calls()),
+    )
+    err = capsys.readouterr().err
+    # second and third rerun: the ETA is what they took last time here (manifest seconds).
+    assert "unchanged, skipped" in err
+    assert f"ETA {_fmt_seconds(last['second'] + last['third'])} by the last run" in err
+    assert f"ETA {_fmt_seconds(last['third'])} by the last run" in err
     run_pipeline(
         data_dir=data,
         out_dir=tmp_path / "run",

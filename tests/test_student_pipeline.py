@@ -400,3 +400,58 @@ def test_onnx_scorer_threads_and_batching_do_not_change_scores(tiny):
         two.predict_heads(texts[:3]), one.predict_heads(texts[:3]), atol=1e-5
     )
     two.close()
+
+
+def _swap_tokenizer(tiny, tmp_path, *, extra_tokens: int, fix_config: bool):
+    """A copy of the fp32 bundle whose tokenizer has `extra_tokens` more tokens, with the
+    manifest's hashes fixed (and, with `fix_config`, student_config.json's vocab_size too)."""
+    import shutil
+
+    from tokenizers import Tokenizer
+
+    from janitr.artifacts import file_entry
+
+    copy = tmp_path / "swapped"
+    shutil.copytree(tiny["root"] / "bundles" / "student-fp32", copy)
+    tok = Tokenizer.from_file(str(copy / "tokenizer.json"))
+    tok.add_tokens([f"zzextra{i}" for i in range(extra_tokens)])
+    tok.save(str(copy / "tokenizer.json"))
+    changed = ["tokenizer.json"]
+    if fix_config:
+        config = json.loads((copy / "student_config.json").read_text())
+        config["config"]["vocab_size"] = tok.get_vocab_size(with_added_tokens=True)
+        (copy / "student_config.json").write_text(json.dumps(config))
+        changed.append("student_config.json")
+    manifest = json.loads((copy / "bundle.json").read_text())
+    for name in changed:
+        manifest["files"][name] = file_entry(copy / name)
+    (copy / "bundle.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_swapped_tokenizer_is_refused_at_load(tiny, tmp_path):
+    """Issue #12: a tokenizer of another model, its manifest hash fixed, used to fail inside
+    onnxruntime; now the load compares its size with the model's."""
+    from janitr.errors import BundleError
+    from janitr.runtime.classifier import Classifier
+
+    copy = _swap_tokenizer(tiny, tmp_path, extra_tokens=7, fix_config=False)
+    with pytest.raises(BundleError) as info:
+        Classifier.load(copy)
+    message = str(info.value)
+    assert f"the tokenizer has {tiny['vocab'] + 7} tokens" in message
+    assert f"vocabulary has {tiny['vocab']}" in message
+
+
+def test_tokenizer_and_config_swapped_are_refused_by_the_embedding(tiny, tmp_path, capfd):
+    from janitr.errors import BundleError
+    from janitr.runtime.classifier import Classifier
+
+    copy = _swap_tokenizer(tiny, tmp_path, extra_tokens=7, fix_config=True)
+    with pytest.raises(BundleError, match=f"embedding does not have {tiny['vocab'] + 7} rows"):
+        Classifier.load(copy)
+    # The same check passes on the int8 model (its embedding is quantized), and the probe
+    # of the refused id leaves no onnxruntime error line on stderr.
+    capfd.readouterr()
+    assert Classifier.load(tiny["root"] / "bundles" / "student-int8").kind == "onnx"
+    assert "onnxruntime" not in capfd.readouterr().err

@@ -21,9 +21,15 @@ Metrics and threshold search are not here (`janitr.evaluation.metrics`,
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -359,6 +365,11 @@ def load_scorer(bundle: Bundle) -> FastTextScorer:
     """
     info = bundle.manifest.get("model", {})
     name = info.get("file", "model.ftz")
+    if not isinstance(name, str):
+        raise BundleError(
+            f"{bundle.path / 'bundle.json'}: model.file is {name!r}, expected the name of the "
+            "model file in the bundle (e.g. model.ftz); rebuild the bundle"
+        )
     # Bundles from before `model.scores` existed were tuned on fastText's own predict.
     scores = info.get("scores", "predict")
     if scores not in SCORES:
@@ -480,33 +491,124 @@ def _quantize_options(config: FastTextConfig) -> list[tuple[int, bool]]:
 
 
 def _fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path) -> dict:
-    """Train and quantize in a freshly spawned process; the model file lands in `out_dir`.
+    """Train and quantize in a fresh child process; the model file lands in `out_dir`.
 
     fastText 0.9.3 (compiled from source here) sometimes meets NaN in training or
     quantization depending on what the calling process did before (seen only inside long test
-    sessions, never in a fresh process, whatever the learning rate). A spawned process starts
+    sessions, never in a fresh process, whatever the learning rate). A fresh process starts
     clean, which makes training reproducible wherever it is called from.
+
+    The child is a plain `python -c` subprocess (not multiprocessing: no pickling and no
+    resource_tracker process to outlive anyone), and it never outlives this process: it is
+    killed here if this function is left early (an exception, Ctrl-C, a SIGTERM turned into
+    an exception by the CLI), and it stops by itself when this process dies (`_fit_child`),
+    removing `out_dir` (which holds the training text) on the way out.
 
     Returns:
         `{"lr", "quantization", "model_name"}` as reported by `_fit_and_save`.
 
     Raises:
-        ConfigError: from the child, if training keeps diverging.
+        ConfigError: from the child, if training keeps diverging, or if it crashed.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    request = {
+        "train_txt": str(train_txt),
+        "config": config.to_dict(),
+        "out_dir": str(out_dir),
+        "parent_pid": os.getpid(),
+    }
+    result_file = Path(out_dir) / _CHILD_RESULT
+    code = "from janitr.baselines.fasttext import _fit_child; _fit_child()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(request)], stdin=subprocess.DEVNULL
+    )
+    try:
+        returncode = child.wait()
+    finally:
+        if child.poll() is None:  # left early: the child goes too
+            child.kill()
+            child.wait()
+    result = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else {}
+    if returncode == 0 and "fitted" in result:
+        return result["fitted"]
+    if result.get("error_type") == "ConfigError":
+        raise ConfigError(result["message"])
+    detail = f": {result['error_type']}: {result['message']}" if result else ""
+    raise ConfigError(
+        f"fastText crashed while training or quantizing (exit code {returncode}{detail}); "
+        "try --no-quantize or other --cutoff/--dsub values"
+    )
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        job = pool.submit(_fit_and_save, str(train_txt), config.to_dict(), str(out_dir))
+
+#: File in `out_dir` where the child process reports its result (JSON).
+_CHILD_RESULT = "fit_result.json"
+#: How often the child checks that its parent is alive where the OS cannot tell it (seconds).
+_PARENT_POLL_S = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def _fit_child() -> None:
+    """Entry point of the training child (`_fit_in_fresh_process`): argv[1] is the request.
+
+    The training runs in a thread (fastText releases the GIL while it trains); the main
+    thread waits for it and watches the parent. When the parent is gone (Linux delivers
+    SIGTERM at once through `prctl(PR_SET_PDEATHSIG)`; elsewhere a poll of `getppid` notices
+    within `_PARENT_POLL_S`), it removes the parent's temporary folder, which holds the
+    training text, and exits without waiting for the training.
+    """
+    request = json.loads(sys.argv[1])
+    parent_pid = int(request["parent_pid"])
+    out_dir = Path(request["out_dir"])
+
+    def parent_gone() -> bool:
+        return os.getppid() != parent_pid
+
+    def stop(signum, frame) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    _set_parent_death_signal(signal.SIGTERM)
+    outcome: dict = {}
+
+    def train() -> None:
         try:
-            return job.result()
-        except BrokenProcessPool as exc:
-            raise ConfigError(
-                "fastText crashed while training or quantizing; try --no-quantize or other "
-                "--cutoff/--dsub values"
-            ) from exc
+            outcome["fitted"] = _fit_and_save(
+                request["train_txt"], request["config"], request["out_dir"]
+            )
+        except Exception as exc:  # reported to the parent, which raises a typed error
+            outcome.update(error_type=type(exc).__name__, message=str(exc))
+
+    worker = threading.Thread(target=train, name="janitr-fasttext-fit", daemon=True)
+    try:
+        if parent_gone():  # the parent died before the death signal was set
+            raise SystemExit(1)
+        worker.start()
+        while worker.is_alive():
+            worker.join(_PARENT_POLL_S)
+            if parent_gone():
+                raise SystemExit(1)
+    except SystemExit as exc:
+        if parent_gone():
+            shutil.rmtree(out_dir, ignore_errors=True)
+        sys.stderr.flush()
+        os._exit(int(exc.code or 1))  # the training thread is inside fastText: do not wait
+    from janitr.artifacts import write_json
+
+    write_json(out_dir / _CHILD_RESULT, outcome)
+    sys.exit(0 if "fitted" in outcome else 1)
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """Ask Linux to send `signum` to this process when its parent exits (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the poll in `_fit_child` still works
+        pass
 
 
 def _fit_and_save(train_txt: str, config_dict: dict, out_dir: str) -> dict:

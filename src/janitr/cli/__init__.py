@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
+from janitr import __version__
 from janitr.errors import DataError, JanitrError
 
 DESCRIPTION = """\
@@ -32,6 +34,15 @@ Typical workflow:
 
 def _add_common_data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_bundle_id_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bundle-id",
+        metavar="ID",
+        help="refuse the bundle unless its content id is ID (at least 12 hex digits of the id "
+        "that classify --json and evaluate print): pins the exact bundle",
+    )
 
 
 # --- validate -----------------------------------------------------------------------------
@@ -446,7 +457,7 @@ def _add_evaluate(sub) -> None:
         "evaluate",
         help="metrics of a bundle on a labeled JSONL file, with 95%% CIs",
         description="Score a model bundle on a labeled JSONL file and print per-class "
-        "precision, recall, F1, FPR, FNR, macro F1, exact match, scam PR-AUC, bootstrap 95%% "
+        "precision, recall, F1, FPR, FNR, macro F1, exact match, scam PR-AUC, bootstrap 95% "
         "confidence intervals, calibration and subgroups. Rows the bundle trained or was "
         "tuned on (same id or same normalized text) are refused unless --allow-overlap."
         "\n\nexamples:\n"
@@ -481,6 +492,7 @@ def _add_evaluate(sub) -> None:
         help="bootstrap resamples for the CIs (default: 1000; 0 = none)",
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    _add_bundle_id_flag(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -494,7 +506,7 @@ def _cmd_evaluate(args) -> int:
     report = evaluate_bundle(
         model=args.model, data=args.data, allow_overlap=args.allow_overlap,
         exclude_overlap=args.exclude_overlap, n_boot=args.n_boot, seed=args.seed,
-        with_predictions=bool(args.predictions),
+        with_predictions=bool(args.predictions), content_id=args.bundle_id,
     )  # fmt: skip
     if args.predictions:
         write_predictions(args.predictions, report)
@@ -529,18 +541,24 @@ def _add_classify(sub) -> None:
     p.add_argument("--stdin", action="store_true", help="read one post per line from stdin")
     p.add_argument("--input", metavar="FILE", help="JSONL file with id and text per row")
     p.add_argument("--output", metavar="FILE", help="JSONL output for --input")
-    p.add_argument("--json", action="store_true", help="print one JSON object per post")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per post (with the bundle's content_id)",
+    )
+    _add_bundle_id_flag(p)
     _add_common_data_flags(p)
     p.set_defaults(func=_cmd_classify)
 
 
-def _print_prediction(text: str, pred, *, as_json: bool) -> None:
+def _print_prediction(text: str, pred, *, as_json: bool, content_id: str) -> None:
     if as_json:
         if isinstance(pred, Exception):
             # ASCII escapes: the text of a refused line may hold a lone surrogate.
-            print(json.dumps({"text": text, "error": str(pred)}))
+            print(json.dumps({"text": text, "error": str(pred), "content_id": content_id}))
         else:
-            print(json.dumps({"text": text, **pred.to_dict()}, ensure_ascii=False))
+            row = {"text": text, **pred.to_dict(), "content_id": content_id}
+            print(json.dumps(row, ensure_ascii=False))
     elif isinstance(pred, Exception):
         print(f"{'error':<13} {pred}")
     else:
@@ -600,12 +618,12 @@ def _cmd_classify(args) -> int:
         raise ConfigError("--output is for --input FILE.jsonl; TEXT and --stdin print")
     if args.output:
         check_output_file(args.output)
-    clf = Classifier.load(args.model)
+    clf = Classifier.load(args.model, content_id=args.bundle_id)
     if args.input:
         rows, errors = classify_jsonl(
             clf, input=args.input, output=args.output, progress=not args.quiet
         )
-        print(f"wrote {rows} rows to {args.output}", file=sys.stderr)
+        print(f"wrote {rows} rows to {args.output} (bundle {clf.content_id[:12]})", file=sys.stderr)
         return _report_unclassified(errors, rows, marked=f'rows with "error" in {args.output}')
     # Text i is argument i + 1 or line i + 1 of stdin; messages count from 0 like the library.
     items = [_argv_text(i, t) for i, t in enumerate(args.text)] if args.text else _stdin_texts()
@@ -614,7 +632,7 @@ def _cmd_classify(args) -> int:
     for item, answer in zip(items, answers, strict=True):
         pred = item if isinstance(item, Exception) else answer
         text = item if isinstance(item, str) else ""
-        _print_prediction(text, pred, as_json=args.json)
+        _print_prediction(text, pred, as_json=args.json, content_id=clf.content_id)
         if isinstance(pred, TextError):
             errors.append(str(pred))
     return _report_unclassified(errors, len(items), marked='lines marked "error"')
@@ -1430,7 +1448,7 @@ def _add_runs(sub) -> None:
         "runs",
         help="list, show and compare pipeline runs",
         description="The run registry. `compare` refuses runs evaluated on different data and "
-        "reports metric deltas with paired-bootstrap 95%% intervals and an exact McNemar test.",
+        "reports metric deltas with paired-bootstrap 95% intervals and an exact McNemar test.",
         epilog="examples:\n  janitr runs list runs/\n  janitr runs show runs/demo\n"
         "  janitr runs compare runs/a runs/b --bundle student-int8",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1449,7 +1467,7 @@ def _add_runs(sub) -> None:
         "compare",
         help="one bundle of two runs (or two crossval results) on the same rows",
         description="Paired comparison on the same rows: metric deltas with paired-bootstrap "
-        "95%% intervals and an exact McNemar test on per-row scam decisions. A and B are run "
+        "95% intervals and an exact McNemar test on per-row scam decisions. A and B are run "
         "directories, or `janitr crossval --json` files (their out-of-fold decisions).",
         epilog="examples:\n  janitr runs compare runs/a runs/b --bundle student-int8\n"
         "  janitr crossval --data DATA --model fasttext --json cv_a.json\n"
@@ -1676,7 +1694,7 @@ def _add_crossval(sub) -> None:
         "by label set, near-duplicates kept together), train the model family on K-1 folds and "
         "score the last, for every fold: an out-of-fold score for every row. Each fold is "
         "decided with thresholds tuned on the other folds' OOF scores (empirical and "
-        "guaranteed rules), and measured once with bootstrap 95%% CIs; scam FPR is shown on "
+        "guaranteed rules), and measured once with bootstrap 95% CIs; scam FPR is shown on "
         "clean and topic_crypto negatives separately; fold models are also scored on "
         "obfuscated copies of their held-out rows."
         "\n\nexamples:\n"
@@ -1886,6 +1904,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="janitr", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"janitr {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for register in VERB_REGISTRARS:
         register(sub)
@@ -1903,6 +1922,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
+    # SIGTERM unwinds like Ctrl-C: `finally` blocks and context managers run, so child
+    # processes are stopped and temporary files (fastText's training text) removed.
+    previous = _terminate_with_exit()
+    # `--quiet` is `quiet=True`, or `cfg_progress=False` where it maps onto a config field.
+    quiet = getattr(args, "quiet", False) or getattr(args, "cfg_progress", True) is False
+    saved_env = _silence_libraries() if quiet else None
     try:
         return int(args.func(args) or 0)
     except DataError as exc:
@@ -1916,6 +1941,60 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if saved_env is not None:
+            _restore_env(saved_env)
+
+
+#: Environment read by Hugging Face libraries and tqdm when they are imported (and by the
+#: processes we spawn): no progress bars, and transformers' load reports ("LOAD REPORT",
+#: unexpected keys) and advisories logged only at error level.
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def _silence_libraries() -> dict[str, str | None]:
+    """`--quiet`: set QUIET_ENV (and tell transformers directly when it is already
+    imported, since it reads the environment once). Returns the previous values."""
+    import os
+
+    saved = {key: os.environ.get(key) for key in QUIET_ENV}
+    os.environ.update(QUIET_ENV)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    return saved
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    import os
+
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _terminate_with_exit():
+    """Make SIGTERM raise SystemExit(143) here; returns the previous handler (None when this
+    is not the main thread, where handlers cannot be set)."""
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

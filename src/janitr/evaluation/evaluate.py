@@ -94,6 +94,7 @@ def evaluate_bundle(
     n_boot: int = 1000,
     seed: int = 0,
     with_predictions: bool = False,
+    content_id: str | None = None,
 ) -> dict:
     """Evaluate a model bundle on a labeled JSONL file.
 
@@ -108,16 +109,18 @@ def evaluate_bundle(
         seed: bootstrap seed.
         with_predictions: add `predictions` (per-row id, gold, pred, p_scam, p_topic, as
             columns) for paired comparisons.
+        content_id: refuse the bundle unless its content id is this (or starts with it).
 
     Returns:
         the report dict (see the module docstring for the stable keys).
 
     Raises:
-        BundleError: if the bundle is missing, of another format version, or damaged.
+        BundleError: if the bundle is missing, of another format version, damaged, or not
+            the pinned `content_id`.
         DataError: listing every broken row of the data file.
         LeakageError: if rows overlap the bundle's training or tuning data.
     """
-    bundle = load_bundle(model)
+    bundle = load_bundle(model, content_id=content_id)
     data = Path(data)
     records = read_records(data)
     overlap = find_overlap(records, bundle)
@@ -156,7 +159,7 @@ def evaluate_bundle(
         "format_version": REPORT_VERSION,
         "model": {
             "kind": bundle.kind,
-            "bundle_sha256": bundle.sha256,
+            "content_id": bundle.content_id,
             "path": str(bundle.path),
             "size_bytes": int(sum(e["size"] for e in bundle.manifest["files"].values())),
             "tuning_data": bundle.manifest.get("tuning", {}).get("data"),
@@ -222,7 +225,7 @@ def format_evaluation(report: dict) -> str:
     model, data, th = report["model"], report["data"], report["thresholds"]
     lines = [
         f"model  {model['path']}  (kind {model['kind']}, {model['size_bytes'] / 1024:.1f} KB, "
-        f"bundle {model['bundle_sha256'][:12]})",
+        f"content id {model['content_id'][:12]})",
         f"data   {data['path']}  ({data['rows']} rows, sha256 {data['sha256'][:12]})",
         f"thresholds  scam >= {th[SCAM]:.4f}   topic_crypto >= {th[TOPIC]:.4f}",
     ]

@@ -708,7 +708,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "run": {"seed": 13},
         "data": {"demo_rows": 600, "holdout_fraction": 0.2},
         "tokenizer": {"vocab_size": 2000, "min_frequency": 1},
-        "fasttext": {"dim": 16, "epoch": 10, "bucket": 100000, "cutoff": 1000, "threads": 1},
+        "fasttext": {"dim": 16, "epoch": 50, "bucket": 100000, "cutoff": 1000, "threads": 1},
         "teacher": {
             "seeds": [13],
             "force": True,

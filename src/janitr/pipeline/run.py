@@ -139,7 +139,6 @@ class Stage:
         sections: config sections that affect its outputs (hashed into its identity).
         data: splits (keys of `[data]`) it reads; missing optional files are skipped.
         enabled: predicate on the config (a disabled stage has no folder).
-        estimate_s: rough seconds, for the ETA before the stage has ever run.
         provides_data: when its finished folder holds `data/train.jsonl`, every later
             stage reads its splits from that `data/` folder instead of the data directory
             (the validate stage writes one when it carves a holdout out of train).
@@ -154,7 +153,6 @@ class Stage:
     sections: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
     enabled: Callable[[PipelineConfig], bool] = lambda config: True
-    estimate_s: float = 10.0
     provides_data: bool = False
     version: int = 1
 
@@ -272,7 +270,13 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 class Progress:
-    """Stage-by-stage lines on stderr: what runs, elapsed time, and an ETA for the rest."""
+    """Stage-by-stage lines on stderr: what runs, elapsed time, and an ETA for the rest.
+
+    The ETA is the sum of the times the remaining stages took when they last ran in this
+    run folder (their manifests keep the seconds), and it is shown only when every one of
+    them has such a time: fixed guesses per stage were off by 20x either way (46 minutes
+    announced for a 4-minute demo), since stage times depend on data, config and machine.
+    """
 
     def __init__(self, total: int, *, quiet: bool = False, stream: TextIO | None = None):
         self.total = total
@@ -284,11 +288,15 @@ class Progress:
         if not self.quiet:
             print(text, file=self.stream, flush=True)
 
-    def start(self, index: int, name: str, *, remaining_estimate: float) -> None:
+    def start(self, index: int, name: str, *, remaining_estimate: float | None) -> None:
+        """`remaining_estimate`: seconds of this and the later stages by their last run
+        here, or None when one of them has not run here yet (no ETA then)."""
         elapsed = time.perf_counter() - self.started
+        eta = ""
+        if remaining_estimate is not None:
+            eta = f", ETA {_fmt_seconds(remaining_estimate)} by the last run"
         self._line(
-            f"[{index:2d}/{self.total}] {name:<12} running   "
-            f"(elapsed {_fmt_seconds(elapsed)}, ETA {_fmt_seconds(remaining_estimate)})"
+            f"[{index:2d}/{self.total}] {name:<12} running   (elapsed {_fmt_seconds(elapsed)}{eta})"
         )
 
     def done(self, index: int, name: str, status: str, seconds: float) -> None:
@@ -479,7 +487,12 @@ def run_pipeline(
             stage_data = _provided_data(stage, target, stage_data)
             continue
 
-        progress.start(index, stage.name, remaining_estimate=sum(estimates[i:]))
+        remaining = estimates[i:]
+        progress.start(
+            index,
+            stage.name,
+            remaining_estimate=None if None in remaining else sum(remaining),
+        )
         started_at = _now()
         started = time.perf_counter()
         upstream = {name: finished[name] for name in stage.deps if name in finished}
@@ -643,9 +656,10 @@ def _discard_unfinished(stages_root: Path) -> None:
             shutil.rmtree(entry)
 
 
-def _estimate(stages_root: Path, index: int, stage: Stage) -> float:
+def _estimate(stages_root: Path, index: int, stage: Stage) -> float | None:
+    """Seconds the stage took when it last ran in this run folder; None if it never did."""
     manifest = read_manifest(stages_root / stage_dir_name(index, stage.name))
-    return float(manifest["seconds"]) if manifest else stage.estimate_s
+    return float(manifest["seconds"]) if manifest else None
 
 
 def _stage_inputs(
@@ -1463,7 +1477,6 @@ STAGES: tuple[Stage, ...] = (
         stage_validate,
         sections=("data", "leakage"),
         data=_DATA,
-        estimate_s=5,
         provides_data=True,
     ),
     Stage(
@@ -1472,7 +1485,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("validate",),
         sections=("leakage",),
         data=("train", "valid", "calib", "holdout"),
-        estimate_s=5,
     ),
     Stage(
         "tokenizer",
@@ -1480,7 +1492,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("validate",),
         sections=("tokenizer", "data"),
         data=("train", "unlabeled"),
-        estimate_s=5,
         version=2,  # 2: SentencePiece (deterministic) instead of the WordPiece trainer
     ),
     Stage(
@@ -1489,7 +1500,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("leakage",),
         sections=("fasttext",),
         data=("train", "valid", "calib"),
-        estimate_s=60,
         version=2,  # 2: heads from the exact logits, not fastText's saturating table sigmoid
     ),
     Stage(
@@ -1499,7 +1509,6 @@ STAGES: tuple[Stage, ...] = (
         sections=("pretrain", "teacher"),
         data=_DATA,
         enabled=lambda c: c.pretrain.enabled,
-        estimate_s=600,
     ),
     Stage(
         "teacher",
@@ -1507,7 +1516,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("leakage", "pretrain"),
         sections=("teacher",),
         data=("train", "valid", "calib"),
-        estimate_s=1800,
     ),
     Stage(
         "cache",
@@ -1515,7 +1523,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("teacher",),
         sections=("cache", "leakage"),
         data=("train", "valid", "calib", "holdout", "unlabeled"),
-        estimate_s=120,
     ),
     Stage(
         "distill",
@@ -1523,7 +1530,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("tokenizer", "cache"),
         sections=("distill", "student"),
         data=("train", "valid"),
-        estimate_s=600,
     ),
     Stage(
         "export",
@@ -1531,7 +1537,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("distill",),
         sections=("export",),
         data=("train", "valid", "unlabeled"),
-        estimate_s=30,
         version=2,  # 2: the last layer computes only the [CLS] row (same outputs, faster)
     ),
     Stage(
@@ -1540,7 +1545,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("distill", "export"),
         sections=("quantize",),
         data=("train", "valid", "unlabeled"),
-        estimate_s=30,
         version=2,  # 2: weights in [-64, 64] or u8 (no int16 saturation), metadata in the file
     ),
     Stage(
@@ -1549,7 +1553,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("fasttext", "teacher", "distill", "export", "quantize"),
         sections=("thresholds",),
         data=("train", "valid", "calib"),
-        estimate_s=60,
     ),
     Stage(
         "evaluate",
@@ -1557,7 +1560,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("thresholds",),
         sections=("evaluate",),
         data=("valid", "calib", "holdout"),
-        estimate_s=60,
     ),
     Stage(
         "report",
@@ -1565,7 +1567,6 @@ STAGES: tuple[Stage, ...] = (
         deps=("evaluate", "thresholds"),
         sections=("report",),
         enabled=lambda c: c.report.enabled,
-        estimate_s=15,
     ),
 )
 

@@ -7,6 +7,14 @@
                        tuned on (evaluation refuses to score those rows)
       <model files>    e.g. model.ftz, model.onnx + tokenizer.json, seed_*/model.safetensors
 
+`bundle.json` is checked against its schema at load (`janitr.runtime.manifest`): allowed keys
+and types, thresholds finite and in [0, 1], every file inside the folder (no `..`, absolute
+paths or symlinks), no file that the manifest does not list, `seen_data.json` present and
+covering every split the model trained or was tuned on. A bundle's *content id*
+(`Bundle.content_id`) is the SHA-256 of its canonical manifest, which holds every file's
+SHA-256: one string that names exactly these bytes, shown by `classify --json` and
+`evaluate`, and accepted by `load_bundle(..., content_id=...)` to pin a bundle.
+
 Every kind of model (fastText, teacher ensemble, ONNX student) is a bundle, and every bundle
 is scored through one interface: a *scorer* maps normalized texts to head probabilities
 `(N, 2) = [p_scam, p_topic]`. The kind names the module that builds the scorer; that module
@@ -29,11 +37,18 @@ from janitr.artifacts import atomic_dir, file_entry, hash_object, read_json, sha
 from janitr.data.labels import CLASSES
 from janitr.data.normalize import NormalizationConfig
 from janitr.errors import BundleError
+from janitr.runtime.manifest import (
+    MANIFEST,
+    SEEN_DATA,
+    layout_problems,
+    manifest_problems,
+    seen_data_problems,
+)
 
 FORMAT = "janitr-bundle"
 FORMAT_VERSION = 1
-MANIFEST = "bundle.json"
-SEEN_DATA = "seen_data.json"
+#: Shortest prefix of a content id accepted to pin a bundle (48 bits: no accidental match).
+MIN_ID_PREFIX = 12
 
 #: Bundle kind -> module that defines `load_scorer(bundle) -> Scorer`.
 KIND_MODULES: dict[str, str] = {
@@ -84,8 +99,9 @@ class Bundle:
         return NormalizationConfig.from_dict(self.manifest.get("normalization", {}))
 
     @property
-    def sha256(self) -> str:
-        """Identity of the bundle: hash of its manifest (which holds every file's hash)."""
+    def content_id(self) -> str:
+        """The bundle's identity: SHA-256 (hex) of its canonical manifest, which holds the
+        SHA-256 and size of every file, so equal ids mean equal bundles byte for byte."""
         return hash_object(self.manifest)
 
     def file(self, name: str) -> Path:
@@ -102,8 +118,20 @@ class Bundle:
         return self.path / name
 
     def seen_data(self) -> dict:
-        """`{split_name: {"ids": [...], "text_keys": [...]}}` for train and tuning data."""
-        return read_json(self.file(SEEN_DATA)) if SEEN_DATA in self.manifest["files"] else {}
+        """`{split_name: {"ids": [...], "text_keys": [...]}}` for train and tuning data.
+
+        Raises:
+            BundleError: if `seen_data.json` is unreadable or misses a split of `data`.
+        """
+        path = self.file(SEEN_DATA)
+        try:
+            seen = read_json(path)
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{path}: unreadable ({exc}); rebuild the bundle") from exc
+        problems = seen_data_problems(seen, self.manifest["data"])
+        if problems:
+            raise BundleError(f"{path}: " + "; ".join(problems) + "; rebuild the bundle")
+        return seen
 
     def scorer(self) -> Scorer:
         """Build this bundle's scorer (imports the kind's backend only now)."""
@@ -140,7 +168,8 @@ def write_bundle(
         overwrite: replace an existing bundle directory.
 
     Raises:
-        BundleError: on an unknown kind or missing thresholds.
+        BundleError: on an unknown kind, missing thresholds, or a manifest that would not
+            pass its own schema (e.g. a NaN threshold); nothing is written then.
     """
     if kind not in KIND_MODULES:
         raise BundleError(f"unknown bundle kind {kind!r} (known: {', '.join(KIND_MODULES)})")
@@ -172,16 +201,31 @@ def write_bundle(
             "model": dict(model or {}),
             "files": listed,
         }
+        problems = manifest_problems(manifest, kinds=KIND_MODULES)
+        if problems:
+            raise BundleError(
+                f"{out_dir}: refusing to write an invalid bundle: " + "; ".join(problems)
+            )
         write_json(tmp / MANIFEST, manifest)
     return load_bundle(out_dir)
 
 
-def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
-    """Load a bundle, checking its format version and (by default) every file's checksum.
+def load_bundle(path: str | Path, *, verify: bool = True, content_id: str | None = None) -> Bundle:
+    """Load a bundle, checking its manifest's schema and layout and (by default) every
+    file's checksum.
+
+    Args:
+        path: the bundle directory.
+        verify: hash every file and refuse files the manifest does not list (skipped by
+            worker processes that load a bundle their parent verified).
+        content_id: refuse the bundle unless its `content_id` is this (or starts with it:
+            at least MIN_ID_PREFIX hex digits), to pin exactly the bundle a run expects.
 
     Raises:
-        BundleError: if the directory or manifest is missing, the format is unknown, or a
-            file is missing, truncated or altered.
+        BundleError: if the directory or manifest is missing, the format is unknown, the
+            manifest breaks its schema (every problem listed), a file lies outside the
+            bundle, is a symlink, missing, truncated or altered, an unlisted file is there,
+            or the content id differs from `content_id`.
     """
     path = Path(path)
     manifest_path = path / MANIFEST
@@ -196,17 +240,22 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
         raise BundleError(
             f"{manifest_path}: unreadable JSON ({exc}); the bundle is damaged, rebuild it"
         ) from exc
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or (
+        manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION
+    ):
+        found = manifest if isinstance(manifest, dict) else {}
         raise BundleError(
             f"{manifest_path}: expected format {FORMAT} v{FORMAT_VERSION}, found "
-            f"{manifest.get('format')!r} v{manifest.get('format_version')!r}; rebuild the bundle "
+            f"{found.get('format')!r} v{found.get('format_version')!r}; rebuild the bundle "
             "with this version of janitr"
         )
-    for key in ("kind", "thresholds", "files"):
-        if key not in manifest:
-            raise BundleError(f"{manifest_path}: missing key {key!r}; the bundle is damaged")
-    if manifest["kind"] not in KIND_MODULES:
-        raise BundleError(f"{manifest_path}: unknown kind {manifest['kind']!r}")
+    problems = manifest_problems(manifest, kinds=KIND_MODULES)
+    if problems:
+        raise BundleError(f"{manifest_path}: invalid bundle manifest: " + "; ".join(problems))
+    # Unlisted files are an integrity matter: looked for with the hashes (`verify`).
+    problems = layout_problems(path, manifest["files"], unlisted=verify)
+    if problems:
+        raise BundleError(f"{path}: bundle does not match its manifest: " + "; ".join(problems))
     if verify:
         for name, entry in manifest["files"].items():
             file = path / name
@@ -223,4 +272,26 @@ def load_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
                     f"{path}: file {name} fails its SHA-256 check (altered "
                     "after the bundle was written); rebuild the bundle"
                 )
-    return Bundle(path=path, manifest=manifest)
+    bundle = Bundle(path=path, manifest=manifest)
+    if content_id is not None:
+        check_content_id(bundle, content_id)
+    return bundle
+
+
+def check_content_id(bundle: Bundle, expected: str) -> None:
+    """Refuse `bundle` unless its content id is `expected` (or starts with it).
+
+    Raises:
+        BundleError: if `expected` is not at least MIN_ID_PREFIX hex digits, or differs.
+    """
+    want = expected.strip().lower()
+    if not (MIN_ID_PREFIX <= len(want) <= 64 and all(c in "0123456789abcdef" for c in want)):
+        raise BundleError(
+            f"bundle id {expected!r}: expected {MIN_ID_PREFIX} to 64 hex digits (the content "
+            "id that `janitr classify --json` and `janitr evaluate` print)"
+        )
+    if not bundle.content_id.startswith(want):
+        raise BundleError(
+            f"{bundle.path}: content id is {bundle.content_id[:16]}..., expected {want[:16]}...: "
+            "this is not the pinned bundle (rebuilt or replaced); pin the new id or restore it"
+        )

@@ -75,12 +75,21 @@ class Classifier:
         self._pool_lock = threading.Lock()
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, *, verify: bool = True, processes: int = 1) -> Classifier:
+    def load(
+        cls,
+        bundle_dir: str | Path,
+        *,
+        verify: bool = True,
+        processes: int = 1,
+        content_id: str | None = None,
+    ) -> Classifier:
         """Load and verify a bundle and build its scorer.
 
         Args:
             bundle_dir: the bundle directory.
             verify: check the bundle files against their checksums.
+            content_id: refuse the bundle unless its content id is this (or starts with it;
+                `Bundle.content_id`): pins exactly the bundle that was tested.
             processes: split batches of at least `processes * MIN_SHARE` texts across this
                 many processes (this one included). The workers are spawned on the first
                 such batch (about a second), each loads the bundle with its own scorer, and
@@ -90,9 +99,10 @@ class Classifier:
                 `if __name__ == "__main__":` guard of multiprocessing.
 
         Raises:
-            BundleError: if the bundle is missing, of another format version, or damaged.
+            BundleError: if the bundle is missing, of another format version, damaged, has
+                an invalid manifest, or is not the pinned `content_id`.
         """
-        bundle = load_bundle(bundle_dir, verify=verify)
+        bundle = load_bundle(bundle_dir, verify=verify, content_id=content_id)
         return cls(bundle, bundle.scorer(), processes=processes)
 
     def close(self) -> None:
@@ -111,6 +121,11 @@ class Classifier:
     @property
     def kind(self) -> str:
         return self.bundle.kind
+
+    @property
+    def content_id(self) -> str:
+        """The loaded bundle's content id (`Bundle.content_id`)."""
+        return self.bundle.content_id
 
     def normalize(self, texts: Sequence[str]) -> list[str]:
         """The normalized texts the scorer receives (the training normalization).

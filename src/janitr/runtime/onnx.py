@@ -352,11 +352,68 @@ def read_config(path: str | Path) -> dict:
     return data["config"]
 
 
+def check_vocabulary(scorer: OnnxScorer, *, vocab_size: int, tokenizer_path, config_path) -> None:
+    """Check that the tokenizer, the student config and the model's embedding agree.
+
+    A tokenizer that is not the model's own gives ids the embedding does not have (an
+    onnxruntime failure deep inside `predict`) or, worse, ids of other words (silently
+    wrong scores). The tokenizer's size is compared with the config's `vocab_size`; the
+    model's embedding is checked by what matters, without the `onnx` package (not a runtime
+    dependency) or reading any weights: onnxruntime must accept the largest id,
+    `vocab_size - 1`, and refuse `vocab_size` (its Gather checks the row index).
+
+    Raises:
+        BundleError: naming the two sizes that differ.
+    """
+    tok_size = scorer.tokenizer.get_vocab_size(with_added_tokens=True)
+    if tok_size != vocab_size:
+        raise BundleError(
+            f"{tokenizer_path}: the tokenizer has {tok_size} tokens, but {config_path} says the "
+            f"model's vocabulary has {vocab_size}: this tokenizer belongs to another model; "
+            "rebuild the bundle with the student's own tokenizer.json"
+        )
+
+    import onnxruntime as ort
+
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4  # the refused id is expected: no error line on stderr
+
+    def accepts(token_id: int) -> bool:
+        ids = np.array([[token_id]], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        try:
+            scorer.session.run(list(OUTPUT_NAMES), feed, quiet)
+        except Exception:  # onnxruntime raises its own untyped errors
+            return False
+        return True
+
+    if not accepts(vocab_size - 1) or accepts(vocab_size):
+        raise BundleError(
+            f"{scorer.model_path}: the model's embedding does not have {vocab_size} rows, the "
+            f"vocabulary of {tokenizer_path} and {config_path}: the model was exported with "
+            "another tokenizer; rebuild the bundle from one student"
+        )
+
+
 def load_scorer(bundle: Bundle, *, threads: int | None = None) -> OnnxScorer:
-    """Scorer of an `onnx` bundle (files model.onnx, tokenizer.json, student_config.json)."""
-    return OnnxScorer.from_files(
-        bundle.file(MODEL_FILE),
-        bundle.file(TOKENIZER_FILE),
-        bundle.file(CONFIG_FILE),
-        threads=threads,
+    """Scorer of an `onnx` bundle (files model.onnx, tokenizer.json, student_config.json).
+
+    Raises:
+        BundleError: if a file is missing or unreadable, or the tokenizer's vocabulary
+            differs from the model's (`check_vocabulary`).
+    """
+    config_path = bundle.file(CONFIG_FILE)
+    tokenizer_path = bundle.file(TOKENIZER_FILE)
+    scorer = OnnxScorer.from_files(
+        bundle.file(MODEL_FILE), tokenizer_path, config_path, threads=threads
     )
+    vocab_size = read_config(config_path).get("vocab_size")
+    if not (isinstance(vocab_size, int) and vocab_size > 0):
+        raise BundleError(
+            f"{config_path}: expected a positive integer vocab_size, found {vocab_size!r}; "
+            "re-export the model"
+        )
+    check_vocabulary(
+        scorer, vocab_size=vocab_size, tokenizer_path=tokenizer_path, config_path=config_path
+    )
+    return scorer

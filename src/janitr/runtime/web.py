@@ -203,7 +203,7 @@ def export_web(model: str | Path, out_dir: str | Path, *, overwrite: bool = True
     described = bundle.manifest.get("model", {})
     variant = described.get("variant") or bundle.path.name
     lineage = {
-        "bundle_sha256": bundle.sha256,
+        "bundle_sha256": bundle.content_id,
         "variant": variant,
         "teacher_id": described.get("distill", {}).get("teacher", {}).get("teacher_id"),
         "parameters": described.get("parameters"),
@@ -218,7 +218,7 @@ def export_web(model: str | Path, out_dir: str | Path, *, overwrite: bool = True
         manifest = {
             "format": WEB_FORMAT,
             "format_version": WEB_FORMAT_VERSION,
-            "id": f"{variant}-{bundle.sha256[:12]}",
+            "id": f"{variant}-{bundle.content_id[:12]}",
             "lineage": lineage,
             "classes": list(CLASSES),
             "thresholds": {k: float(v) for k, v in bundle.thresholds.items()},
@@ -335,7 +335,7 @@ def write_probes(model: str | Path, data_dir: str | Path, out: str | Path) -> di
     doc = {
         "format": PROBES_FORMAT,
         "format_version": 1,
-        "web_id": f"{variant}-{bundle.sha256[:12]}",
+        "web_id": f"{variant}-{bundle.content_id[:12]}",
         "batch_size": 1,
         "probes": rows,
     }

@@ -218,7 +218,7 @@ def write_cache(
             label map, split, split hash, layers) already exists there and `overwrite` is
             false, or if the sidecar lacks `teacher_id` or `split_hash`.
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     tensors_file, meta_file = cache_files(path, split)
     missing = [k for k in ("teacher_id", "split_hash") if k not in sidecar]
@@ -251,12 +251,33 @@ def write_cache(
         "topic_logits": np.ascontiguousarray(cache.topic_logits, dtype=np.float16),
         "hidden": np.ascontiguousarray(cache.hidden, dtype=np.float16),
     }
-    with atomic_path(tensors_file) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "ids": json.dumps(cache.ids)})
+    data = save(tensors, metadata={"format": FORMAT, "ids": json.dumps(cache.ids)})
+    header, body = _canonical_header(data)
+    with atomic_path(tensors_file) as tmp, open(tmp, "wb") as handle:
+        handle.write(header)
+        handle.write(body)
     meta["tensors_sha256"] = sha256_file(tensors_file)
     write_json(meta_file, meta)
     cache.sidecar = meta
     return tensors_file
+
+
+def _canonical_header(data: bytes) -> tuple[bytes, memoryview]:
+    """Split safetensors bytes into a deterministic header and the tensor data.
+
+    safetensors (0.8) keeps the header's `__metadata__` in a Rust HashMap, so its keys come
+    out in a different order from call to call: bit-equal tensors gave files with different
+    SHA-256, and a rerun of `janitr cache` made every later stage run again. The header
+    (8-byte little-endian length, then JSON padded with spaces to a multiple of 8) is
+    rewritten with the metadata keys sorted; tensor entries keep their order, and their
+    offsets count from the end of the header, so the data is untouched (and not copied).
+    """
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text, memoryview(data)[8 + size :]
 
 
 def read_cache(
@@ -413,8 +434,8 @@ def build_cache(
         layer_indices=layers,
     )
     sidecar = {
-        "teacher_id": bundle.manifest["model"].get("teacher_id", bundle.sha256[:16]),
-        "teacher_bundle_sha256": bundle.sha256,
+        "teacher_id": bundle.manifest["model"].get("teacher_id", bundle.content_id[:16]),
+        "teacher_bundle_sha256": bundle.content_id,
         "calibration": bundle.manifest["model"].get("calibration", {}),
         "seeds": bundle.manifest["model"].get("seeds", []),
         "split_hash": split_hash(records, strip_urls=strip),

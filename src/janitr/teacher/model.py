@@ -1030,6 +1030,10 @@ def load_scorer(bundle: Bundle) -> TeacherScorer:
     seed_dirs = model.get("seed_dirs") or []
     if not seed_dirs:
         raise BundleError(f"{bundle.path}: teacher bundle lists no seed models; rebuild it")
-    bundle.file(f"{seed_dirs[0]}/model.safetensors")
+    # Every seed folder must be one the manifest lists (so inside the bundle and hashed).
+    for seed_dir in seed_dirs:
+        if not isinstance(seed_dir, str):
+            raise BundleError(f"{bundle.path}: model.seed_dirs holds {seed_dir!r}; rebuild it")
+        bundle.file(f"{seed_dir}/model.safetensors")
     temps = model.get("calibration", {}).get("temperatures", {"scam": 1.0, "topic": 1.0})
     return TeacherScorer.from_seed_dirs([bundle.path / d for d in seed_dirs], temperatures=temps)
