@@ -7,19 +7,35 @@ BIN    := $(VENV)/bin
 CORE_VENV ?= .venv-core
 DEMO   ?= runs/demo
 
-.PHONY: setup demo test test-fast test-core lint format clean extension-deps \
-	extension-fixtures test-extension test-extension-node test-extension-browser chromium extension
+LOCK   := requirements.lock
+UV     := uv==0.13.9
+
+.PHONY: setup lock demo test test-fast test-core lint format clean extension-deps extension-fixtures \
+	test-extension test-extension-node test-extension-browser chromium extension
 
 setup: $(VENV)/.installed
 
-# torch is installed first and pinned: the CPU build is on this machine, while an unpinned
-# torch would pull several GB of CUDA wheels.
-$(VENV)/.installed: pyproject.toml
+# Installs exactly what requirements.lock pins, hash-checked (pip, setuptools and every
+# runtime, train and dev dependency), then janitr itself without dependencies. torch is the
+# CPU build from /opt/wheels (the lock names that folder): a torch from the index would
+# pull several GB of CUDA wheels. fasttext comes as a source archive, built by pip.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,dev]"
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+## Refresh requirements.lock from pyproject.toml's ranges (extras train and dev, plus pip and
+## setuptools), for Python 3.11 on this kind of machine; then `make clean setup test`.
+## It keeps the versions already locked; move on with LOCK_ARGS=--upgrade, or one package:
+## make lock LOCK_ARGS="--upgrade-package onnxruntime==1.32.0"
+lock:
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install -q $(UV)
+	printf 'pip\nsetuptools>=68\n' | $(VENV)-lock/bin/uv pip compile pyproject.toml - \
+		--extra train --extra dev --generate-hashes --python-version 3.11 \
+		--find-links /opt/wheels --emit-find-links --custom-compile-command "make lock" \
+		$(LOCK_ARGS) -o $(LOCK)
 
 ## The main job: the whole pipeline on the project's own demo data (JANITR_DATA=DIR for real data).
 demo: setup
@@ -39,10 +55,11 @@ test-fast: setup
 test-core: $(CORE_VENV)/.installed
 	$(CORE_VENV)/bin/pytest -q -m "not slow and not integration"
 
-$(CORE_VENV)/.installed: pyproject.toml
+# Pinned by the lock too: its versions (hashes dropped) as constraints on `.[dev]`.
+$(CORE_VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(CORE_VENV)
-	$(CORE_VENV)/bin/pip install -q --upgrade pip
-	$(CORE_VENV)/bin/pip install -q -e ".[dev]"
+	sed -e '/--hash=/d' -e 's/ *\\$$//' $(LOCK) > $(CORE_VENV)/constraints.txt
+	$(CORE_VENV)/bin/python -m pip install -q -c $(CORE_VENV)/constraints.txt -e ".[dev]"
 	touch $@
 
 lint: setup
@@ -54,7 +71,7 @@ format: setup
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(CORE_VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-lock $(CORE_VENV) runs .pytest_cache .ruff_cache
 
 ## The browser extension (extension/): npm packages, parity fixtures written by Python, tests.
 # Probes come from the shared data when it is beside the repo (>= 2,000 texts), else from the

@@ -3,7 +3,8 @@
 Rows are built from the real texts of the shared `train.jsonl` (path via --data or the
 JANITR_DATA environment variable) with heavy random word perturbations, unique ids and ~1%
 planted near-duplicates (one character changed). Each step runs in its own process; wall time
-and peak RSS (from `os.wait4`) are recorded. Figures go to benchmarks/results/data_scale.json.
+and peak RSS (from `os.wait4`) are recorded. Figures go to benchmarks/results/data_scale.json,
+with the machine (`machine.py`: CPU model and flags, load).
 
     python benchmarks/data_scale.py --sizes 100000 1000000
 """
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine_info
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = os.environ.get("JANITR_DATA", str(HERE.parent.parent / "shared/data/janitr"))
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     text = (Path(args.data) / "train.jsonl").read_text(encoding="utf-8")
     base = [json.loads(line) for line in text.splitlines() if line.strip()]
     janitr = [sys.executable, "-m", "janitr"]
+    machine = machine_info()
     results = []
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
-        json.dumps({"machine": {"cpus": os.cpu_count()}, "results": results}, indent=2) + "\n",
+        json.dumps({"machine": machine, "results": results}, indent=2) + "\n",
         encoding="utf-8",
     )
     print(f"wrote {out}")

@@ -5,7 +5,8 @@
 Latency: one post per call through `janitr.Classifier.predict` (normalization + scorer +
 decision), one thread, after a warm-up; p50/p95/p99 in milliseconds. Throughput: the same
 texts in batches (`--batch-size`), repeated until `--min-seconds` have passed; posts/s.
-Results print as a table and are saved to benchmarks/results/inference_<kind>.json.
+Results print as a table and are saved to benchmarks/results/inference_<kind>.json, with the
+machine (`machine.py`: CPU model, its avx2/avx512f/avx512_vnni/avx_vnni flags, the load).
 
 Student example (torch fp32, ONNX fp32, ONNX int8; throughput on two threads):
 
@@ -30,11 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from machine import machine_info
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -63,6 +65,7 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
     """
     from janitr.runtime.classifier import Classifier
 
+    machine = machine_info()  # before the run: the load average is the other processes'
     t0 = time.perf_counter()
     clf = Classifier.load(model)
     load_s = time.perf_counter() - t0
@@ -116,11 +119,7 @@ def benchmark(*, model: str, texts: list[str], batch_size: int, min_seconds: flo
             "seconds": elapsed,
         },  # fmt: skip
         "threads": {"latency": 1, "throughput": batch_threads, "processes": processes},
-        "machine": {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },  # fmt: skip
+        "machine": machine,
     }
 
 

@@ -62,6 +62,7 @@ def tiny(tmp_path_factory):
         out_path=root / "onnx" / "model.int8.onnx",
         tokenizer_path=root / "student",
         parity_texts=texts,
+        calibration_texts=[r.norm_text for r in train],
         student_dir=root / "student",
     )
     bundles = write_student_bundles(
@@ -138,16 +139,16 @@ def test_int8_parity_and_size(tiny):
     assert (tiny["root"] / "onnx" / "parity_int8.json").is_file()
 
 
-def test_static_quantization(tiny, tmp_path):
+def test_dynamic_quantization(tiny, tmp_path):
     rep = quantize_onnx(
         fp32_path=tiny["root"] / "onnx" / "model.onnx",
-        out_path=tmp_path / "static.onnx",
+        out_path=tmp_path / "dynamic.onnx",
         tokenizer_path=tiny["root"] / "student",
         parity_texts=tiny["texts"],
-        mode="static",
-        calibration_texts=[r.norm_text for r in tiny["train"]],
+        mode="dynamic",
     )
-    assert rep.passed and (tmp_path / "static.onnx").is_file()
+    assert rep.passed and (tmp_path / "dynamic.onnx").is_file()
+    assert rep.extra["mode"] == "dynamic" and not rep.extra["batch_invariant"]
 
 
 def test_failed_parity_leaves_no_model(tiny, tmp_path):
@@ -167,6 +168,7 @@ def test_failed_parity_leaves_no_model(tiny, tmp_path):
             out_path=out,
             tokenizer_path=tiny["root"] / "student",
             parity_texts=tiny["texts"],
+            mode="dynamic",
             min_agreement=1.01,
         )
     assert not list(tmp_path.iterdir())

@@ -996,8 +996,11 @@ def _add_quantize(sub) -> None:
     p = sub.add_parser(
         "quantize",
         help="int8-quantize an exported student, gated by parity; optionally write bundles",
-        description="Quantize the fp32 ONNX student to int8 (dynamic QInt8 by default; "
-        "--mode static calibrates activation ranges on DATA/train.jsonl texts, QDQ format) and "
+        description="Quantize the fp32 ONNX student to int8 (static QDQ by default: activation "
+        "ranges calibrated on DATA/train.jsonl texts, so a post gets the same score alone or in "
+        "any batch; --mode dynamic measures them per run, and such a model is served one post "
+        "at a time; weights uint8, or int7 in [-64, 64], never saturate int16 arithmetic on "
+        "CPUs without VNNI) and "
         "compare it with the fp32 model and the torch student on >= 1000 texts. The int8 file "
         "is written only if parity holds; the report (with both sizes) goes to "
         "parity_int8.json beside --out. With --bundles DIR, also writes DIR/student-fp32 and "
@@ -1020,9 +1023,17 @@ def _add_quantize(sub) -> None:
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="int8 ONNX file to write")
     p.add_argument(
         "--mode",
-        choices=("dynamic", "static"),
-        default="dynamic",
-        help="dynamic (default) or static QDQ with calibration on train texts",
+        choices=("static", "dynamic"),
+        default="static",
+        help="static QDQ calibrated on train texts (default; batch-invariant scores) or "
+        "dynamic (per-run activation ranges; served one post at a time)",
+    )
+    p.add_argument(
+        "--weights",
+        choices=("uint8", "int7"),
+        default="uint8",
+        help="uint8: u8 weights (default); int7: int8 weights in [-64, 64] (faster on x86, "
+        "less precise)",
     )
     p.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
     p.add_argument(
@@ -1053,6 +1064,7 @@ def _cmd_quantize(args) -> int:
         tokenizer_path=args.student,
         parity_texts=_parity_texts(args),
         mode=args.mode,
+        weights=args.weights,
         calibration_texts=calibration,
         student_dir=args.student,
         per_channel=args.per_channel,

@@ -211,8 +211,12 @@ def _parity_gate_problems(section) -> list[str]:
 class QuantizeConfig:
     """Int8 quantization of the exported student and its parity gate."""
 
-    mode: Literal["dynamic", "static"] = "dynamic"
-    """dynamic (no calibration data) or static (QDQ, ranges from training texts)."""
+    mode: Literal["static", "dynamic"] = "static"
+    """static (QDQ, activation ranges fixed from the training texts: a post scores the same
+    alone or in any batch) or dynamic (ranges per run; served one post at a time)."""
+    weights: Literal["uint8", "int7"] = "uint8"
+    """uint8 or int7 (int8 weights in [-64, 64]: faster on x86, less precise); both are safe
+    from int16 saturation on CPUs without VNNI (janitr.student.quantize)."""
     per_channel: bool = False
     """Per-channel weight scales."""
     parity_rows: int = 1000

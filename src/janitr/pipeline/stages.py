@@ -442,6 +442,7 @@ def stage_quantize(ctx: StageContext) -> dict:
         mode=cfg.mode,
         calibration_texts=_normalized(ctx.data_file("train")) if cfg.mode == "static" else None,
         student_dir=student,
+        weights=cfg.weights,
         per_channel=cfg.per_channel,
         report_path=ctx.out / "parity_int8.json",
         min_rows=cfg.parity_rows,
@@ -673,6 +674,7 @@ STAGES: tuple[Stage, ...] = (
         deps=("distill", "export"),
         sections=("quantize",),
         data=("train", "valid", "unlabeled"),
+        version=2,  # 2: weights in [-64, 64] or u8 (no int16 saturation), metadata in the file
     ),
     Stage(
         "thresholds",

@@ -17,6 +17,12 @@ Throughput (issue #5): a session run costs about as much per padded token as per
 token, so `OnnxScorer` pads as little as it can (`plan_batches`), runs whole batches in
 parallel on its threads, and leaves out one graph fusion that is slower on CPU
 (`DISABLED_OPTIMIZERS`).
+
+Batch invariance (issue #12): a post gets the same score alone or in any batch. fp32 and
+static int8 models are invariant by construction (fp32 to ~1e-7, static int8 bit for bit).
+A dynamically quantized model measures its activation ranges over each whole padded batch,
+so its file says `"batch_invariant": false` in the `janitr.quantization` metadata
+(`janitr.student.quantize`), and `OnnxScorer` runs it one post per session run.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "student_config.json"
+#: ONNX metadata key written by `janitr.student.quantize` (a JSON object).
+QUANTIZATION_KEY = "janitr.quantization"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("p_scam", "p_topic")
 #: Environment variable for the default intra-op thread count of ONNX sessions.
@@ -185,7 +193,12 @@ class OnnxScorer:
         max_length: truncation length the student was trained with.
         threads: batches run at once by `predict_heads` (default: $JANITR_ONNX_THREADS or
             1); a single text always runs on one thread.
-        batch_size: most texts per session run.
+        batch_size: most texts per session run (1 for a model whose metadata says it is
+            not batch-invariant, whatever is asked).
+
+    Attributes:
+        batch_invariant: False for a dynamically quantized model, which is then run one post
+            per session run so that its scores do not depend on the batch.
     """
 
     def __init__(
@@ -222,6 +235,9 @@ class OnnxScorer:
                 f"outputs {list(OUTPUT_NAMES)}, found {inputs} -> {outputs}; "
                 "re-export it with `janitr export`"
             )
+        self.batch_invariant = _batch_invariant(self.session, self.model_path)
+        if not self.batch_invariant:
+            self.batch_size = 1
 
     @classmethod
     def from_files(
@@ -295,6 +311,27 @@ class OnnxScorer:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
+
+
+def _batch_invariant(session, model_path: Path) -> bool:
+    """Whether a model's scores are independent of the batch, from its quantization metadata
+    (files without it, fp32 exports, are)."""
+    raw = session.get_modelmeta().custom_metadata_map.get(QUANTIZATION_KEY)
+    if raw is None:
+        return True
+    try:
+        value = json.loads(raw)["batch_invariant"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BundleError(
+            f"{model_path}: unreadable {QUANTIZATION_KEY} metadata ({exc}); "
+            "re-quantize it with `janitr quantize`"
+        ) from exc
+    if not isinstance(value, bool):
+        raise BundleError(
+            f"{model_path}: {QUANTIZATION_KEY} batch_invariant must be true or false, found "
+            f"{value!r}; re-quantize it with `janitr quantize`"
+        )
+    return value
 
 
 def read_config(path: str | Path) -> dict:

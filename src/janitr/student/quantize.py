@@ -1,19 +1,76 @@
 """Int8 quantization of an exported student, gated by parity (`janitr quantize`).
 
-Two modes, both from `onnxruntime.quantization`:
+An int8 file made on one CPU is served on others (a server, a laptop, the browser's
+onnxruntime-web), so the *file* must give the same answers everywhere, and a post must get
+the same score alone or in any batch. Two modes, both from `onnxruntime.quantization`:
 
-- `dynamic` (default): weights stored as int8 (QInt8), activations quantized on the fly per
-  batch. Needs no calibration data; the usual choice for small transformers on CPU.
-- `static`: QDQ format, int8 weights and uint8 activations with ranges measured on
-  calibration texts (a `CalibrationDataReader` over length-sorted, padded batches).
+- `static` (default): QDQ format. Only the weight matmuls (a MatMul whose second input is an
+  initializer) and the word-embedding table are quantized, their outputs left in float;
+  attention's activation x activation matmuls, softmax, LayerNorm and the heads stay fp32.
+  Activation ranges are fixed
+  at quantization time from calibration texts (the training texts), so every token is
+  quantized with the same scale whatever else is in its batch: scores are bit-identical
+  alone, shuffled, or regrouped into batches of any size (measured: max |dp| 0 on 1000 texts).
+- `dynamic`: `quantize_dynamic`, activation ranges measured per session run. The range is
+  taken over the whole padded batch, so a post's p moves with its batch-mates (up to 4.7e-3
+  on the tiny test student). Such a file carries `batch_invariant: false` in its metadata and
+  `OnnxScorer` then runs it one post per session run (same score alone or batched, slower).
 
-Measured on the 4x192 student (2-core AMD EPYC, onnxruntime 1.32; issue #5), dynamic
-per-tensor QInt8 of the plain exported graph is the fastest variant: per-channel and
-reduce_range run at the same speed, QUInt8 weights at 0.6x, fp32 at 0.4x; fusing the graph
-first with `onnxruntime.transformers.optimizer` (Attention -> QAttention, SkipLayerNorm,
-BiasGelu, EmbedLayerNorm) runs at 0.7-0.85x on CPU, so it is not done; and static QDQ
-fails the parity gate (mean |dp| 0.08). Speed comes from the export ([CLS]-only last layer,
-`export._probability_module`) and the runtime (`onnx_runtime.OnnxScorer`) instead.
+Weights are never full-range int8. onnxruntime's u8 x s8 kernels on x86 CPUs without VNNI
+(AVX2 `vpmaddubsw`) add two u8*s8 products in a saturating int16: 2 * 255 * 127 = 64770
+overflows it, and on the tiny test student every decision flipped (p_scam 0.578 -> 0.457,
+reproduced under `qemu-x86_64 -cpu Haswell`; the same file is right on an AVX-512 VNNI CPU).
+`weights="uint8"` (default) uses u8 x u8 kernels, which widen to 16 bits first;
+`weights="int7"` stores int8 weights in [-64, 64] (`reduce_range`), so 2 * 255 * 64 = 32640
+fits whatever kernel runs it: faster on x86, but only 129 weight levels, and on the real-size
+student below it missed the 99% agreement gate where uint8 passed. `quantize_onnx` checks
+the written file's weight range.
+
+Measured with `benchmarks/quantize_options.py` (results in benchmarks/results/quantize_*.json)
+on a 2-core AMD EPYC with AVX-512 VNNI shared with other jobs (load average 7-12, so posts/s
+are best-of-3 and only roughly comparable; tiny models are dominated by per-call overhead),
+onnxruntime 1.32. mean |dp| and decision agreement (0.5 / 0.5) against the fp32 ONNX model,
+each file scored as `OnnxScorer` serves it; "batch dp" = max |dp| of a text alone vs in
+shuffled raw batches of 32 (the file itself); posts/s on one thread through `OnnxScorer` at
+batch sizes 1 and 32 (a dynamic model is served one post per run, so its 32 is single runs
+too; batched anyway it ran 2.5x faster on the tiny student); "Haswell" = decision agreement of
+the same file under `qemu-x86_64 -cpu Haswell` (AVX2, no AVX-512/VNNI; 300 texts; "-" = not
+run there).
+
+Tiny test student (tests/tiny_student.py: 2 layers x 32, 995 texts):
+
+    option                   mean |dp| scam   topic   agree batch dp  b1/s  b32/s    KB  Haswell
+    static uint8 (default)           0.0027  0.0008  100.0%    0e+00   947   2452    76     100%
+    static int7                      0.0020  0.0016  100.0%    0e+00  1020   2293    76     100%
+    static int7 per-channel          0.0025  0.0013  100.0%    0e+00   906   2491    79     100%
+    dynamic int7                     0.0014  0.0006  100.0%    5e-03   977   1697    78     100%
+    dynamic int7 per-ch.             0.0024  0.0006  100.0%    3e-03   951   1625    81     100%
+    dynamic uint8                    0.0021  0.0006  100.0%    4e-03   959   1391    78     100%
+    old: dynamic int8                0.0010  0.0004  100.0%    4e-03   936   2949    78       0%
+    fp32                             0.0000  0.0000  100.0%    6e-08  1025   2228   111      ref
+
+Real-size student (4 layers x 192, vocab 8192, max_length 96, trained on the shared data but
+briefly: 1 teacher seed x 25 steps, 45 distillation steps; 1500 valid/calib/unlabeled texts,
+60 under Haswell). Being under-trained, its p_topic sits in [0.46, 0.56] (9% of texts within
+0.01 of 0.5), which makes decision agreement at 0.5 harsh; a fully trained student was not
+available to measure:
+
+    option                   mean |dp| scam   topic   agree batch dp  b1/s  b32/s    KB  Haswell
+    static uint8 (default)           0.0032  0.0020   99.5%    0e+00    94    148  3474     100%
+    static int7                      0.0026  0.0041   97.6%    0e+00   141    202  3474     100%
+    static int7 per-channel          0.0028  0.0044   98.1%    0e+00   141    193  3509        -
+    dynamic int7                     0.0012  0.0008   99.6%    5e-03   167    188  3477     100%
+    dynamic int7 per-ch.             0.0015  0.0009   99.5%    5e-03   150    180  3511        -
+    dynamic uint8                    0.0011  0.0010   99.6%    6e-03    98    109  3477        -
+    old: dynamic int8                0.0010  0.0014   98.9%    5e-03   161    208  3477     100%
+    fp32                             0.0000  0.0000  100.0%    9e-08    78     92 13231      ref
+
+On that student, static int7 misses the 99% gate that static uint8 passes, so uint8 is the
+default. Under Haswell the old default's topic mean |dp| there grows from 0.0013 to 0.0108 on
+the same 60 texts (saturation); static uint8, static int7 and dynamic int7 score as they do
+natively (quantize_probe_*_real*.json). "old" carries no
+metadata, so its b32 is batched; dynamic files batched anyway ran 1.1-1.3x faster than served
+one post per run (benchmarks/results/quantize_options_real.json, `b32_raw`).
 
 The original pipeline never checked the int8 model (UPSTREAM.md §12.15). Here the quantized
 file becomes visible only if it reproduces the fp32 ONNX model (and, given the student
@@ -24,11 +81,13 @@ agreement >= 99%. The report, with both files' sizes, goes to `parity_int8.json`
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from janitr.errors import ConfigError, ParityError, require
+from janitr.runtime.onnx import QUANTIZATION_KEY
 from janitr.student.export import (
     MAX_MEAN_DELTA,
     MIN_AGREEMENT,
@@ -42,10 +101,14 @@ from janitr.student.export import (
 log = logging.getLogger(__name__)
 
 PARITY_INT8 = "parity_int8.json"
-MODES = ("dynamic", "static")
+MODES = ("static", "dynamic")
+#: uint8: u8 weights (u8 x u8 kernels); int7: int8 weights in [-64, 64] (reduce_range).
+WEIGHTS = ("uint8", "int7")
+#: The largest |int8 weight| no u8 x s8 kernel can saturate on: 2 * 255 * 64 <= 32767.
+SAFE_INT8_WEIGHT = 64
 
 
-def _calibration_reader(tok, texts: Sequence[str], *, max_length: int, batch_size: int):
+def calibration_reader(tok, texts: Sequence[str], *, max_length: int, batch_size: int):
     """A `CalibrationDataReader` feeding padded batches of `texts` to the static calibrator."""
     require("onnx", extra="train")  # onnxruntime's quantizer is built on the onnx package
     from onnxruntime.quantization import CalibrationDataReader
@@ -87,13 +150,108 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
+def weight_nodes(model) -> list[str]:
+    """Names of the nodes static mode quantizes: MatMuls with an initializer as second input
+    (the dense layers) and Gathers from an initializer (the embedding table)."""
+    inits = {i.name for i in model.graph.initializer}
+    return [
+        n.name
+        for n in model.graph.node
+        if (n.op_type == "MatMul" and n.input[1] in inits)
+        or (n.op_type == "Gather" and n.input[0] in inits)
+    ]
+
+
+def int8_weight_range(model) -> tuple[int, int]:
+    """(min, max) over the model's int8 weight tensors ((0, 0) if it has none)."""
+    from onnx import TensorProto, numpy_helper
+
+    lo = hi = 0
+    for init in model.graph.initializer:
+        if init.data_type == TensorProto.INT8 and len(init.dims) >= 2:
+            values = numpy_helper.to_array(init)
+            lo, hi = min(lo, int(values.min())), max(hi, int(values.max()))
+    return lo, hi
+
+
+def quantization_info(model) -> dict:
+    """The `janitr.quantization` metadata of an ONNX model ({} if it has none)."""
+    for prop in model.metadata_props:
+        if prop.key == QUANTIZATION_KEY:
+            return json.loads(prop.value)
+    return {}
+
+
+def write_int8_model(
+    fp32_path: str | Path,
+    out: str | Path,
+    *,
+    mode: str = "static",
+    weights: str = "uint8",
+    per_channel: bool = False,
+    reader=None,
+) -> None:
+    """Write the int8 model of `fp32_path` to `out`, with its `janitr.quantization` metadata.
+
+    No parity check and no validation of the settings: `quantize_onnx` does both. `reader`
+    (`calibration_reader`) feeds static mode's calibration batches.
+    """
+    onnx = require("onnx", extra="train")
+    import onnxruntime.quantization as q
+
+    weight_type = q.QuantType.QInt8 if weights == "int7" else q.QuantType.QUInt8
+    # reduce_range only narrows signed weights; u8 weights use u8 x u8 kernels.
+    reduce_range = weights == "int7"
+    if mode == "dynamic":
+        q.quantize_dynamic(
+            str(fp32_path),
+            str(out),
+            weight_type=weight_type,
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+        )
+    else:
+        model = onnx.load(str(fp32_path))
+        q.quantize_static(
+            model,
+            str(out),
+            reader,
+            quant_format=q.QuantFormat.QDQ,
+            op_types_to_quantize=["MatMul", "Gather"],
+            nodes_to_quantize=weight_nodes(model),
+            activation_type=q.QuantType.QUInt8,
+            weight_type=weight_type,
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            # The matmul outputs stay float (onnxruntime runs MatMulIntegerToFloat): no
+            # second rounding to u8 before the bias and the residual.
+            extra_options={"OpTypesToExcludeOutputQuantization": ["MatMul", "Gather"]},
+        )
+    model = onnx.load(str(out))
+    info = {
+        "format": "janitr-int8",
+        "format_version": 1,
+        "mode": mode,
+        "weights": weights,
+        "per_channel": per_channel,
+        # Dynamic activation ranges span the whole padded batch (see the module docstring).
+        "batch_invariant": mode == "static",
+    }
+    # Keep the fp32 file's other metadata (the student lineage stamp); replace ours.
+    props = {p.key: p.value for p in model.metadata_props if p.key != QUANTIZATION_KEY}
+    props[QUANTIZATION_KEY] = json.dumps(info, sort_keys=True)
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(out))
+
+
 def quantize_onnx(
     *,
     fp32_path: str | Path,
     out_path: str | Path,
     tokenizer_path: str | Path,
     parity_texts: Sequence[str],
-    mode: str = "dynamic",
+    mode: str = "static",
+    weights: str = "uint8",
     calibration_texts: Sequence[str] | None = None,
     student_dir: str | Path | None = None,
     per_channel: bool = False,
@@ -112,7 +270,10 @@ def quantize_onnx(
         tokenizer_path: the student's `tokenizer.json`; `student_config.json` is read from
             `student_dir` if given, else from beside `tokenizer_path`.
         parity_texts: >= `min_rows` normalized texts.
-        mode: "dynamic" or "static".
+        mode: "static" (fixed activation ranges from `calibration_texts`: batch-invariant
+            scores) or "dynamic" (ranges per session run; scored one post at a time).
+        weights: "uint8" (u8 weights) or "int7" (int8 weights in [-64, 64]: faster on x86,
+            less precise); both are safe from int16 saturation on every CPU (module docstring).
         calibration_texts: normalized texts for static calibration (required for "static";
             use training data, never evaluation data).
         student_dir: the torch student; if given, the int8 model is also compared to torch.
@@ -123,16 +284,16 @@ def quantize_onnx(
         min_rows, max_mean_delta, min_agreement: the parity gates.
 
     Returns:
-        The passing report of int8 vs fp32 ONNX; `extra` holds the sizes and the comparison
-        with torch.
+        The passing report of int8 vs fp32 ONNX; `extra` holds the settings, the sizes and
+        the comparison with torch.
 
     Raises:
-        ParityError: if a parity gate fails (nothing is left at `out_path`).
-        ConfigError: on an unknown mode, static mode without calibration texts, or too few
-            parity texts.
+        ParityError: if a parity gate fails, or the file could saturate int16 arithmetic on
+            some CPU (nothing is left at `out_path`).
+        ConfigError: on an unknown mode or weight type, static mode without calibration
+            texts, or too few parity texts.
     """
-    require("onnx", extra="train")  # onnxruntime's quantizer is built on the onnx package
-    import onnxruntime.quantization as q
+    onnx = require("onnx", extra="train")  # onnxruntime's quantizer is built on it too
 
     from janitr.artifacts import atomic_path
     from janitr.runtime.onnx import CONFIG_FILE, OnnxScorer, read_config
@@ -140,8 +301,13 @@ def quantize_onnx(
 
     if mode not in MODES:
         raise ConfigError(f"--mode must be one of {MODES}, got {mode!r}")
+    if weights not in WEIGHTS:
+        raise ConfigError(f"--weights must be one of {WEIGHTS}, got {weights!r}")
     if mode == "static" and not calibration_texts:
-        raise ConfigError("--mode static needs calibration texts (e.g. the training texts)")
+        raise ConfigError(
+            "--mode static needs calibration texts (the training texts); "
+            "or use --mode dynamic, which needs none"
+        )
     texts = check_parity_texts(parity_texts, min_rows)
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     report_path = Path(report_path) if report_path else out_path.parent / PARITY_INT8
@@ -156,26 +322,25 @@ def quantize_onnx(
     )  # fmt: skip
 
     with atomic_path(out_path) as tmp, _quiet_root_logger():
-        if mode == "dynamic":
-            q.quantize_dynamic(
-                str(fp32_path), str(tmp), weight_type=q.QuantType.QInt8, per_channel=per_channel
-            )
-        else:
-            reader = _calibration_reader(
+        reader = None
+        if mode == "static":
+            reader = calibration_reader(
                 tok,
                 list(calibration_texts),
                 max_length=max_length,
                 batch_size=calibration_batch_size,
             )
-            q.quantize_static(
-                str(fp32_path),
-                str(tmp),
-                reader,
-                quant_format=q.QuantFormat.QDQ,
-                activation_type=q.QuantType.QUInt8,
-                weight_type=q.QuantType.QInt8,
-                per_channel=per_channel,
+        write_int8_model(
+            fp32_path, tmp, mode=mode, weights=weights, per_channel=per_channel, reader=reader
+        )
+        lo, hi = int8_weight_range(onnx.load(str(tmp)))
+        if max(-lo, hi) > SAFE_INT8_WEIGHT:
+            raise ParityError(
+                f"int8 quantization wrote weights in [{lo}, {hi}]: u8 x s8 kernels on CPUs "
+                f"without VNNI saturate beyond +-{SAFE_INT8_WEIGHT}; the model was not written"
             )
+        # The scorer picks its batching from the file's metadata: a dynamic model runs one
+        # post per session run, as it will be served.
         fp32 = OnnxScorer(fp32_path, tok, max_length=max_length, threads=1)
         int8 = OnnxScorer(tmp, tok, max_length=max_length, threads=1)
         p_fp32 = fp32.predict_heads(texts)
@@ -192,7 +357,11 @@ def quantize_onnx(
         failures = [] if report.passed else [report.summary()]
         extra = {
             "mode": mode,
+            "weights": weights,
             "per_channel": per_channel,
+            "batch_invariant": int8.batch_invariant,
+            "int8_weight_range": [lo, hi],
+            "calibration_texts": len(calibration_texts) if mode == "static" else 0,
             "sizes": {
                 "fp32_bytes": fp32_path.stat().st_size,
                 "int8_bytes": tmp.stat().st_size,
@@ -216,9 +385,29 @@ def quantize_onnx(
             raise ParityError(
                 "int8 quantization failed parity: "
                 + "; ".join(failures)
-                + " (try --per-channel, or --mode static with calibration "
-                "texts); the model was not written",
+                + f" (mode {mode}, weights {weights}, per_channel {per_channel}); "
+                + _what_to_try(mode, weights, per_channel)
+                + "; the model was not written",
                 report,
             )
     report.write(report_path)
     return report
+
+
+def _what_to_try(mode: str, weights: str, per_channel: bool) -> str:
+    """The other settings worth a try after a failed parity gate, most promising first."""
+    tries = []
+    if not per_channel:
+        tries.append("--per-channel (quantize.per_channel = true)")
+    if weights == "uint8":
+        tries.append('--weights int7 (quantize.weights = "int7"; faster on x86, less precise)')
+    else:
+        tries.append('--weights uint8 (quantize.weights = "uint8"; more precise, slower on x86)')
+    if mode == "static":
+        tries.append(
+            "more, or more typical, calibration texts (train.jsonl), or --mode dynamic "
+            '(quantize.mode = "dynamic": per-run ranges, served one post at a time)'
+        )
+    else:
+        tries.append('--mode static (quantize.mode = "static", calibrated on train texts)')
+    return "try " + ", or ".join(tries) + ", or ship the fp32 model"
