@@ -4,7 +4,6 @@ labels the example's scam text `scam`."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -34,8 +33,12 @@ def test_readme_example_is_right_with_the_demo_fasttext_bundle(tmp_path):
     assert (bundle, label) == ("fasttext", "scam")
     config = load_config(ROOT / "configs" / "fast.toml")
     data = write_demo_dataset(tmp_path / "data", rows=config.data.demo_rows, seed=config.run.seed)
-    # The pipeline re-tunes every bundle's thresholds on `thresholds.tune_on`.
-    ft_config = dataclasses.replace(config.fasttext, tune_on=config.thresholds.tune_on)
-    train_fasttext(data_dir=data, out_dir=tmp_path / "fasttext", config=ft_config)
+    # The pipeline tunes every final bundle's thresholds with the run's `[thresholds]` policy.
+    train_fasttext(
+        data_dir=data,
+        out_dir=tmp_path / "fasttext",
+        config=config.fasttext,
+        thresholds=config.thresholds,
+    )
     pred = Classifier.load(tmp_path / "fasttext").predict([text])[0]
     assert pred.label == label, pred
