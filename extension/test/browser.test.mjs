@@ -34,6 +34,11 @@ function required(name) {
 
 const posts = JSON.parse(readFileSync(required("JANITR_POSTS"), "utf8"));
 const fixtureHtml = readFileSync(join(HERE, "fixtures", "x.html"), "utf8");
+/** A post's page: a clean post first, then its replies (scams among them, as on X). */
+const conversation = [
+  posts.page.find((p) => p.expected === "clean"),
+  ...posts.page.filter((p) => p !== posts.page.find((q) => q.expected === "clean")),
+];
 
 /** The fixture page with its posts; JSON inside <script> with `<` escaped. */
 function renderPage(title, page, later) {
@@ -79,9 +84,12 @@ async function launch(extensionDir) {
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
     if (url.origin === "https://x.com") {
-      const title = url.pathname.startsWith("/search") ? "Search" : "Home";
-      const part = title === "Search" ? posts.page.slice(0, 4) : posts.page;
-      return route.fulfill({ contentType: "text/html; charset=utf-8", body: renderPage(title, part, posts.later) });
+      const [title, part, later] = url.pathname.startsWith("/search")
+        ? ["Search", posts.page.slice(0, 4), posts.later]
+        : url.pathname.includes("/status/")
+          ? ["Post", conversation, []]
+          : ["Home", posts.page, posts.later];
+      return route.fulfill({ contentType: "text/html; charset=utf-8", body: renderPage(title, part, later) });
     }
     if (url.protocol === "chrome-extension:") return route.continue();
     blocked.push(url.href);
@@ -335,6 +343,22 @@ describe("the extension on a fixture x.com page", () => {
     const shown = posts.page.slice(0, 4);
     assert.deepEqual(await verdicts(search, shown.length), expectedOf(shown));
     await search.close();
+  });
+
+  test("a post's replies are checked, on a loaded post page and on one opened in place", STEP, async () => {
+    const loaded = await browser.context.newPage();
+    await loaded.goto(`https://x.com/${conversation[0].handle}/status/${conversation[0].id}`);
+    assert.deepEqual(await verdicts(loaded, conversation.length), expectedOf(conversation));
+    for (const reply of conversation.filter((p) => p.expected === "scam")) {
+      assert.equal(await text(loaded, reply).isVisible(), false, `scam reply ${reply.id} is visible`);
+    }
+    // X opens a post without loading a page: the timeline's cells are replaced in place.
+    await loaded.goto("https://x.com/home");
+    await verdicts(loaded, posts.page.length);
+    await loaded.evaluate((c) => window.janitrFixture.openConversation(c), conversation);
+    assert.match(new URL(loaded.url()).pathname, /\/status\//);
+    assert.deepEqual(await verdicts(loaded, conversation.length), expectedOf(conversation));
+    await loaded.close();
   });
 
   test("no request leaves the browser", STEP, async () => {
