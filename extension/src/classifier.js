@@ -147,10 +147,7 @@ export async function loadClassifier({ ort, fetchBytes, maxBatch = MAX_BATCH }) 
       }
       todo.push({ i, ids: tokenizer.encode(norm) });
     });
-    // Similar lengths share a batch: padding costs as much as real tokens.
-    todo.sort((a, b) => a.ids.length - b.ids.length);
-    for (let start = 0; start < todo.length; start += maxBatch) {
-      const batch = todo.slice(start, start + maxBatch);
+    for (const batch of similarLengths(todo, maxBatch)) {
       const [pScam, pTopic] = await run(batch.map((t) => t.ids));
       batch.forEach(({ i }, k) => {
         const s = pScam[k];
@@ -180,6 +177,27 @@ export async function loadClassifier({ ort, fetchBytes, maxBatch = MAX_BATCH }) 
     encode: (normalized) => tokenizer.encode(normalized),
     close: () => session.release(),
   };
+}
+
+/**
+ * Cut encoded texts into session runs of similar length. A padded token costs as much as a
+ * real one, and one wasm thread gains little from a bigger batch, so a run takes rows only
+ * while the longest is at most PAD_SLACK times the shortest. Scores do not depend on the
+ * batch (the int8 student is batch-invariant), only the time does.
+ */
+export const PAD_SLACK = 1.25;
+export function similarLengths(todo, maxBatch) {
+  const sorted = [...todo].sort((a, b) => a.ids.length - b.ids.length);
+  const runs = [];
+  for (const row of sorted) {
+    const current = runs[runs.length - 1];
+    if (current && current.length < maxBatch && row.ids.length <= current[0].ids.length * PAD_SLACK) {
+      current.push(row);
+    } else {
+      runs.push([row]);
+    }
+  }
+  return runs;
 }
 
 function failed(error) {

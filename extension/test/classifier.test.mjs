@@ -8,7 +8,7 @@ import { test } from "node:test";
 
 import * as ort from "onnxruntime-web";
 
-import { IntegrityError, loadClassifier } from "../src/classifier.js";
+import { IntegrityError, PAD_SLACK, loadClassifier, similarLengths } from "../src/classifier.js";
 import { GENERATED, dirFetcher, generated, readJson } from "./fixtures.mjs";
 
 ort.env.wasm.numThreads = 1;
@@ -144,4 +144,17 @@ test("a truncated file and a manifest of another format are refused", async () =
   const otherFormat = async (name) =>
     name === "janitr-web.json" ? new TextEncoder().encode('{"format": "janitr-bundle"}') : fetchBytes(name);
   await assert.rejects(loadClassifier({ ort, fetchBytes: otherFormat }), /expected janitr-web v1/);
+});
+
+test("session runs group similar lengths: every row once, longest <= PAD_SLACK x shortest", () => {
+  const lengths = [3, 40, 4, 5, 96, 41, 3, 50, 12, 13, 14, 15, 16, 17, 18, 19, 20, 5];
+  const rows = lengths.map((n, i) => ({ i, ids: new Array(n).fill(7) }));
+  const runs = similarLengths(rows, 4);
+  assert.deepEqual(runs.flat().map((r) => r.i).sort((a, b) => a - b), rows.map((r) => r.i));
+  for (const run of runs) {
+    const sizes = run.map((r) => r.ids.length);
+    assert.ok(run.length <= 4, `a run of ${run.length} rows`);
+    assert.ok(Math.max(...sizes) <= Math.min(...sizes) * PAD_SLACK, `a run mixes lengths ${sizes}`);
+  }
+  assert.deepEqual(runs.map((run) => run.map((r) => r.ids.length)), [[3, 3], [4, 5, 5], [12, 13, 14, 15], [16, 17, 18, 19], [20], [40, 41, 50], [96]]);
 });
