@@ -174,6 +174,22 @@ def texts_from_data(
     return list(seen)
 
 
+def parity_texts_from_data(
+    data_dir: str | Path, *, rows: int = MIN_PARITY_ROWS, strip_urls: bool = False
+) -> list[str]:
+    """The texts a parity check of `janitr export` / `janitr quantize` compares on: the first
+    `rows` distinct normalized texts of DATA_DIR (all of them when there are fewer; the
+    check itself refuses too few).
+
+    Raises:
+        ConfigError: if `rows` is below `MIN_PARITY_ROWS`.
+    """
+    if rows < MIN_PARITY_ROWS:
+        raise ConfigError(f"parity_rows must be >= {MIN_PARITY_ROWS}, got {rows}")
+    texts = texts_from_data(data_dir, strip_urls=strip_urls)
+    return texts[:rows]
+
+
 def _probability_module(model):
     """Wrap a student for export: its two head probabilities, computed by a lean forward.
 

@@ -84,9 +84,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from janitr.errors import ConfigError, ParityError, require
+from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.runtime.onnx import QUANTIZATION_KEY
 from janitr.student.export import (
     MAX_MEAN_DELTA,
@@ -96,6 +98,9 @@ from janitr.student.export import (
     check_lineage,
     check_parity_texts,
     compare_heads,
+    parity_texts_from_data,
+    texts_from_data,
+    write_student_bundles,
 )
 
 log = logging.getLogger(__name__)
@@ -392,6 +397,93 @@ def quantize_onnx(
             )
     report.write(report_path)
     return report
+
+
+@dataclass(frozen=True)
+class QuantizedStudent:
+    """What `quantize_student` made: the int8 parity report and the bundles it wrote
+    (`{"student-fp32": Bundle, "student-int8": Bundle}`, empty without `bundles_dir`)."""
+
+    report: ParityReport
+    out_path: Path
+    bundles: dict = field(default_factory=dict)
+
+
+def quantize_student(
+    *,
+    fp32_path: str | Path,
+    student_dir: str | Path,
+    data_dir: str | Path,
+    out_path: str | Path,
+    mode: str = "static",
+    weights: str = "uint8",
+    per_channel: bool = False,
+    parity_rows: int = MIN_PARITY_ROWS,
+    strip_urls: bool = False,
+    bundles_dir: str | Path | None = None,
+    thresholds: ThresholdPolicy = DEFAULT_POLICY,
+) -> QuantizedStudent:
+    """`janitr quantize`: quantize an exported student with texts from a data directory,
+    and optionally write its fp32 and int8 bundles.
+
+    Static mode calibrates on DATA_DIR/train.jsonl's texts; parity is checked on the first
+    `parity_rows` texts of the data directory (`parity_texts_from_data`). With `bundles_dir`,
+    writes `student-fp32` and `student-int8` bundles there, each with thresholds tuned by
+    `thresholds` on its own model's scores of the `thresholds.tune_on` split(s).
+
+    Args:
+        fp32_path: the model written by `export_onnx` (its `parity_fp32.json` beside it).
+        student_dir: the distilled student (tokenizer, config, torch weights).
+        data_dir: directory with train/valid/calib (and unlabeled) JSONL files.
+        out_path: the int8 `.onnx` file to write (`parity_int8.json` goes beside it).
+        mode, weights, per_channel: as for `quantize_onnx`.
+        parity_rows: texts compared (at least `MIN_PARITY_ROWS`).
+        strip_urls: normalize with URLs stripped (as the student was trained).
+        bundles_dir: where to write the two bundles (None: none are written).
+        thresholds: the threshold policy of the bundles.
+
+    Raises:
+        ParityError: if int8 parity fails (nothing is written).
+        ConfigError: on bad options or too few texts.
+    """
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.data.records import read_records
+
+    data = Path(data_dir)
+    calibration = (
+        texts_from_data(data, names=("train",), strip_urls=strip_urls) if mode == "static" else None
+    )
+    report = quantize_onnx(
+        fp32_path=fp32_path,
+        out_path=out_path,
+        tokenizer_path=student_dir,
+        parity_texts=parity_texts_from_data(data, rows=parity_rows, strip_urls=strip_urls),
+        mode=mode,
+        weights=weights,
+        calibration_texts=calibration,
+        student_dir=student_dir,
+        per_channel=per_channel,
+        min_rows=parity_rows,
+    )
+    result = QuantizedStudent(report=report, out_path=Path(out_path))
+    if bundles_dir is None:
+        return result
+    fp32, int8 = Path(fp32_path), Path(out_path)
+    bundles = write_student_bundles(
+        student_dir=student_dir,
+        models={"student-fp32": fp32, "student-int8": int8},
+        out_dir=bundles_dir,
+        train=data / "train.jsonl",
+        valid=data / "valid.jsonl",
+        calib=read_records(*(data / f"{s}.jsonl" for s in thresholds.tune_splits)),
+        parity_reports={
+            "student-fp32": fp32.parent / "parity_fp32.json",
+            "student-int8": int8.parent / PARITY_INT8,
+        },
+        normalization=NormalizationConfig(strip_urls=strip_urls),
+        thresholds=thresholds,
+    )
+    return QuantizedStudent(report=report, out_path=int8, bundles=dict(bundles))
 
 
 def _what_to_try(mode: str, weights: str, per_channel: bool) -> str:
