@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import dataclass_from_dict
+from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, collapse, targets, training_label_set
 from janitr.data.normalize import NormalizationConfig, normalize_text
 from janitr.data.records import Record, file_problem, read_records, require_rows
@@ -50,9 +50,13 @@ log = logging.getLogger(__name__)
 MAX_UNQUANTIZED_BYTES = 50 * 1024 * 1024
 
 
+#: fastText's loss functions.
+LOSSES = ("ova", "softmax", "hs")
+
+
 @dataclass(frozen=True)
 class FastTextConfig:
-    """Settings of `janitr train fasttext` (each field is a CLI flag of the same name).
+    """Settings of `janitr train fasttext` (each field is a flag of that verb).
 
     The default recipe (issue #3: char 3-grams only, dim 50, cutoff 5000) predicts ~1.9x
     faster than the former one (char 2- to 5-grams, dim 100, cutoff 1000): most of fastText's
@@ -67,69 +71,59 @@ class FastTextConfig:
     rank better: with the heads read from exact logits, cross-validated recall at FPR <= 2%
     rose by +0.018 and +0.030 (paired 95% CIs [+0.004, +0.033], [+0.012, +0.048]; fold seeds
     13 and 7) and PR-AUC from 0.847 to 0.855 (docs/LEVERS.md, "fastText recipe").
-
-    Attributes:
-        word_ngrams: max length of word n-grams.
-        minn: min length of character n-grams (0 disables char n-grams).
-        maxn: max length of character n-grams.
-        dim: embedding dimension.
-        epoch: training epochs.
-        lr: learning rate.
-        loss: `ova` (one sigmoid per label: two independent heads), `softmax` or `hs`.
-        bucket: hash buckets for n-grams; 2M matches the original model.
-        min_count: minimum word count to enter the vocabulary.
-        quantize: quantize to `.ftz` (off keeps a small unquantized model; refused
-            if it is larger than 50 MB).
-        cutoff: rows of the embedding matrix kept by quantization.
-        dsub: sub-vector size of product quantization.
-        qnorm: quantize vector norms separately.
-        qout: quantize the output matrix too (needs >= 256 labels, so it falls back
-            to off for our 3 labels, noted in the bundle).
-        seed: random seed of fastText.
-        threads: training threads; 1 makes training reproducible.
-        strip_urls: strip URLs in the normalization (saved in the bundle).
     """
 
-    word_ngrams: int = 2
-    minn: int = 3
-    maxn: int = 3
-    dim: int = 50
-    epoch: int = 50
-    lr: float = 0.1
-    loss: str = "ova"
-    bucket: int = 2_000_000
-    min_count: int = 1
-    quantize: bool = True
-    cutoff: int = 5000
-    dsub: int = 8
-    qnorm: bool = False
-    qout: bool = False
-    seed: int = 0
-    threads: int = 1
-    strip_urls: bool = False
+    word_ngrams: int = option(2, help="max length of word n-grams")
+    minn: int = option(3, help="min length of character n-grams (0 disables char n-grams)")
+    maxn: int = option(3, help="max length of character n-grams")
+    dim: int = option(50, help="embedding dimension")
+    epoch: int = option(50, help="training epochs")
+    lr: float = option(0.1, help="learning rate")
+    loss: str = option(
+        "ova",
+        help="ova (one sigmoid per label: two independent heads), softmax or hs",
+        choices=LOSSES,
+    )
+    bucket: int = option(2_000_000, help="hash buckets for n-grams; 2M matches the original model")
+    min_count: int = option(1, help="minimum word count to enter the vocabulary")
+    quantize: bool = option(
+        True,
+        help="quantize to .ftz (off keeps a small unquantized model; refused if it is larger "
+        "than 50 MB)",
+    )
+    cutoff: int = option(5000, help="rows of the embedding matrix kept by quantization")
+    dsub: int = option(8, help="sub-vector size of product quantization")
+    qnorm: bool = option(False, help="quantize vector norms separately")
+    qout: bool = option(
+        False,
+        help="quantize the output matrix too (needs >= 256 labels, so it falls back to off "
+        "for our 3 labels, noted in the bundle)",
+    )
+    seed: int = option(0, help="random seed of fastText")
+    threads: int = option(1, help="training threads; 1 makes training reproducible")
+    strip_urls: bool = option(False, help="strip URLs in the normalization (saved in the bundle)")
 
     def __post_init__(self) -> None:
         problems = []
-
-        def flag(name: str) -> str:
-            return "--" + name.replace("_", "-")
-
         for name in ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                problems.append(f"{flag(name)} must be a positive integer, got {value!r}")
+                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
         for name in ("minn", "maxn", "cutoff", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
-                problems.append(f"{flag(name)} must be an integer >= 0, got {value!r}")
+                problems.append(ConfigProblem(name, f"must be an integer >= 0, got {value!r}"))
         if isinstance(self.minn, int) and isinstance(self.maxn, int) and self.maxn < self.minn:
-            problems.append(f"--maxn ({self.maxn}) must be >= --minn ({self.minn})")
+            problems.append(
+                ConfigProblem("maxn", f"({self.maxn}) must be >= minn ({self.minn})", ("minn",))
+            )
         if not (isinstance(self.lr, int | float) and self.lr > 0):
-            problems.append(f"--lr must be > 0, got {self.lr!r}")
-        if self.loss not in ("ova", "softmax", "hs"):
-            problems.append(f"--loss must be one of ova, softmax, hs, got {self.loss!r}")
-        if problems:
-            raise ConfigError("invalid fastText config: " + "; ".join(problems))
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr!r}"))
+        if self.loss not in LOSSES:
+            problems.append(
+                ConfigProblem("loss", f"must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            )
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,7 +135,7 @@ class FastTextConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        return dataclass_from_dict(cls, data, what="fastText")
+        return dataclass_from_dict(cls, data)
 
 
 def training_line(

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import dataclass_from_dict
+from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
 from janitr.data.labels import collapse, targets
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
@@ -43,60 +43,63 @@ FORMAT = "janitr-linear"
 FORMAT_VERSION = 1
 
 
+#: Class weightings of the logistic regressions.
+CLASS_WEIGHTS = ("balanced", "none")
+
+
 @dataclass(frozen=True)
 class LinearConfig:
-    """Settings of `janitr train linear` (each field is a CLI flag of the same name).
+    """Settings of `janitr train linear` (each field is a flag of that verb)."""
 
-    Attributes:
-        word_max_n: longest word n-gram (word n-grams are 1..word_max_n).
-        char_min_n: shortest character n-gram (`char_wb`, inside word boundaries).
-        char_max_n: longest character n-gram.
-        min_df: minimum number of training rows an n-gram must occur in.
-        max_features: cap on each block's vocabulary (most frequent kept); 0 = no cap.
-        c: inverse regularization strength of both logistic regressions.
-        class_weight: `balanced` (reweight classes) or `none`.
-        max_iter: solver iterations.
-        strip_urls: strip URLs in the normalization (saved in the bundle).
-        fold_confusables: fold Unicode confusables to ASCII in the normalization.
-        seed: random seed (solver tie-breaking only; the fit is deterministic).
-    """
-
-    word_max_n: int = 2
-    char_min_n: int = 2
-    char_max_n: int = 5
-    min_df: int = 1
-    max_features: int = 0
-    c: float = 4.0
-    class_weight: str = "balanced"
-    max_iter: int = 2000
-    strip_urls: bool = False
-    fold_confusables: bool = False
-    seed: int = 0
+    word_max_n: int = option(2, help="longest word n-gram (word n-grams are 1..word_max_n)")
+    char_min_n: int = option(2, help="shortest character n-gram (char_wb, inside word boundaries)")
+    char_max_n: int = option(5, help="longest character n-gram")
+    min_df: int = option(1, help="minimum number of training rows an n-gram must occur in")
+    max_features: int = option(
+        0, help="cap on each block's vocabulary (most frequent kept); 0 = no cap"
+    )
+    c: float = option(4.0, help="inverse regularization strength of both logistic regressions")
+    class_weight: str = option(
+        "balanced", help="balanced (reweight classes) or none", choices=CLASS_WEIGHTS
+    )
+    max_iter: int = option(2000, help="solver iterations")
+    strip_urls: bool = option(False, help="strip URLs in the normalization (saved in the bundle)")
+    fold_confusables: bool = option(
+        False, help="fold Unicode confusables to ASCII in the normalization"
+    )
+    seed: int = option(0, help="random seed (solver tie-breaking only; the fit is deterministic)")
 
     def __post_init__(self) -> None:
         problems = []
-
-        def flag(name: str) -> str:
-            return "--" + name.replace("_", "-")
-
         for name in ("word_max_n", "char_min_n", "char_max_n", "min_df", "max_iter"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                problems.append(f"{flag(name)} must be a positive integer, got {value!r}")
+                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
         if not isinstance(self.max_features, int) or self.max_features < 0:
-            problems.append(f"--max-features must be an integer >= 0, got {self.max_features!r}")
+            problems.append(
+                ConfigProblem("max_features", f"must be an integer >= 0, got {self.max_features!r}")
+            )
         if (
             isinstance(self.char_min_n, int)
             and isinstance(self.char_max_n, int)
             and self.char_max_n < self.char_min_n
         ):
-            problems.append(f"--char-max-n ({self.char_max_n}) must be >= --char-min-n")
+            problems.append(
+                ConfigProblem(
+                    "char_max_n",
+                    f"({self.char_max_n}) must be >= char_min_n ({self.char_min_n})",
+                    ("char_min_n",),
+                )
+            )
         if not (isinstance(self.c, int | float) and self.c > 0):
-            problems.append(f"--c must be > 0, got {self.c!r}")
-        if self.class_weight not in ("balanced", "none"):
-            problems.append(f"--class-weight must be balanced or none, got {self.class_weight!r}")
-        if problems:
-            raise ConfigError("invalid linear config: " + "; ".join(problems))
+            problems.append(ConfigProblem("c", f"must be > 0, got {self.c!r}"))
+        if self.class_weight not in CLASS_WEIGHTS:
+            problems.append(
+                ConfigProblem(
+                    "class_weight", f"must be balanced or none, got {self.class_weight!r}"
+                )
+            )
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,7 +111,7 @@ class LinearConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        return dataclass_from_dict(cls, data, what="linear")
+        return dataclass_from_dict(cls, data)
 
     @property
     def normalization(self) -> NormalizationConfig:

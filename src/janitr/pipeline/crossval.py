@@ -31,12 +31,13 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from janitr.baselines.fasttext import FastTextConfig
+from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.records import Record, read_records
 from janitr.errors import ConfigError, DataError, Problem
@@ -60,78 +61,102 @@ AUGMENT_KINDS = ("leet", "homoglyph", "zero_width", "spaced", "defang")
 
 @dataclass(frozen=True)
 class CrossvalConfig:
-    """Settings of `janitr crossval`.
+    """Settings of `janitr crossval` (each field but `thresholds` is a flag of that verb;
+    the threshold policy's targets and confidence drive the nested search, its rule is the
+    headline (both rules are always reported); its `tune_on` is unused: every row is tuned
+    on out of fold)."""
 
-    Attributes:
-        model: linear, fasttext or ensemble (fasttext + linear, calibrated, averaged).
-        folds: number of folds K.
-        seed: fold assignment seed (also the obfuscation and bootstrap seed).
-        thresholds: the threshold policy: its targets and confidence drive the nested search,
-            its rule is the headline (both rules are always reported); `tune_on` is unused
-            (every row is tuned on out of fold).
-        fold_confusables: fold Unicode confusables in the normalization (all members).
-        augment: add obfuscated copies of the training-fold rows (labels kept).
-        robustness: score obfuscated copies of each held-out fold with its fold model.
-        linear_c: inverse regularization of the linear model.
-        fasttext_epoch: fastText epochs.
-        fasttext_lr: fastText learning rate.
-        fasttext_quantize: quantize each fold's fastText model as `janitr train fasttext`
-            does (the `.ftz` that ships); off scores the unquantized model.
-        teacher_model: encoder of the teacher member (hub id or local path; default: the
-            installed all-MiniLM-L6-v2).
-        teacher_epochs: teacher epochs per fold.
-        members: families combined by `ensemble`.
-        combine: how `ensemble` combines them: `mean` of Platt-scaled members, or `stack`
-            (a logistic regression on the members' logits; its weights are reported).
-        reuse: `{member: crossval JSON path}`: take that member's OOF scores from an earlier
-            single-model result on the same rows and folds instead of cross-fitting it.
-        n_boot: bootstrap resamples for the CIs.
-    """
-
-    model: str = "linear"
-    folds: int = 5
-    seed: int = 13
-    thresholds: ThresholdPolicy = DEFAULT_POLICY
-    fold_confusables: bool = False
-    augment: bool = False
-    robustness: bool = True
-    linear_c: float = 4.0
-    fasttext_epoch: int = FastTextConfig.epoch
-    fasttext_lr: float = FastTextConfig.lr
-    fasttext_quantize: bool = True
-    teacher_model: str | None = None
-    teacher_epochs: int = 2
-    n_boot: int = 1000
-    members: tuple[str, ...] = ("fasttext", "linear")
-    combine: str = "mean"
-    reuse: dict[str, str] = field(default_factory=dict)
+    model: str = option(
+        "linear",
+        choices=MODELS,
+        help="model family; teacher fine-tunes the encoder once per fold (minutes per fold "
+        "on a CPU); ensemble combines --members",
+    )
+    folds: int = option(5, metavar="K", help="number of folds")
+    seed: int = option(13, help="fold assignment seed (also the obfuscation and bootstrap seed)")
+    thresholds: ThresholdPolicy = option(DEFAULT_POLICY, cli=False, help="the threshold policy")
+    fold_confusables: bool = option(
+        False, help="fold Unicode confusables in the normalization (all members)"
+    )
+    augment: bool = option(
+        False, help="add obfuscated copies of the training-fold rows (labels kept)"
+    )
+    robustness: bool = option(
+        True, help="score obfuscated copies of each held-out fold with its fold model"
+    )
+    linear_c: float = option(4.0, metavar="C", help="inverse regularization of the linear model")
+    fasttext_epoch: int = option(FastTextConfig.epoch, help="fastText epochs")
+    fasttext_lr: float = option(FastTextConfig.lr, metavar="LR", help="fastText learning rate")
+    fasttext_quantize: bool = option(
+        True,
+        help="score each fold's quantized .ftz fastText model, as shipped (off: the "
+        "unquantized model)",
+    )
+    teacher_model: str | None = option(
+        None,
+        metavar="ID_OR_PATH",
+        help="encoder of the teacher member (default: the installed all-MiniLM-L6-v2)",
+    )
+    teacher_epochs: int = option(2, help="teacher epochs per fold")
+    n_boot: int = option(1000, help="bootstrap resamples for the CIs")
+    members: tuple[str, ...] = option(
+        ("fasttext", "linear"),
+        metavar="A,B",
+        help=f"families combined by --model ensemble, 2 or more of {','.join(MEMBERS)}",
+    )
+    combine: str = option(
+        "mean",
+        choices=COMBINES,
+        help="how --model ensemble combines its members: mean of Platt-scaled members, or "
+        "stack (a logistic regression on their logits, fitted on the other folds)",
+    )
+    reuse: dict[str, str] = option(
+        default_factory=dict,
+        metavar="MEMBER=CV.json",
+        help="take MEMBER's out-of-fold scores from an earlier --json result of that single "
+        "family on the same data, --folds and --seed (needs --no-robustness); repeatable",
+    )
 
     def __post_init__(self) -> None:
         problems = []
         if self.model not in MODELS:
-            problems.append(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+            problems.append(
+                ConfigProblem("model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
+            )
         if not isinstance(self.folds, int) or self.folds < 2:
-            problems.append(f"--folds must be an integer >= 2, got {self.folds!r}")
+            problems.append(ConfigProblem("folds", f"must be an integer >= 2, got {self.folds!r}"))
         if self.linear_c <= 0:
-            problems.append(f"--linear-c must be > 0, got {self.linear_c}")
+            problems.append(ConfigProblem("linear_c", f"must be > 0, got {self.linear_c}"))
         bad = [m for m in self.members if m not in MEMBERS]
         if bad or len(set(self.members)) != len(self.members) or len(self.members) < 2:
             problems.append(
-                f"--members must name 2 or more of {', '.join(MEMBERS)} once each, "
-                f"got {','.join(self.members)}"
+                ConfigProblem(
+                    "members",
+                    f"must name 2 or more of {', '.join(MEMBERS)} once each, "
+                    f"got {','.join(self.members)}",
+                )
             )
         if self.combine not in COMBINES:
-            problems.append(f"--combine must be one of {', '.join(COMBINES)}, got {self.combine!r}")
+            problems.append(
+                ConfigProblem(
+                    "combine", f"must be one of {', '.join(COMBINES)}, got {self.combine!r}"
+                )
+            )
         used = self.members if self.model == "ensemble" else (self.model,)
         for name in self.reuse:
             if name not in used:
-                problems.append(f"--reuse {name}=...: {name} is not cross-fitted here")
+                problems.append(
+                    ConfigProblem("reuse", f"{name}=...: {name} is not cross-fitted here")
+                )
         if self.reuse and self.robustness:
             problems.append(
-                "--reuse needs --no-robustness: a reused result has no scores of obfuscated copies"
+                ConfigProblem(
+                    "reuse",
+                    "needs robustness off: a reused result has no scores of obfuscated copies",
+                    ("robustness",),
+                )
             )
-        if problems:
-            raise ConfigError("invalid crossval config: " + "; ".join(problems))
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         out = asdict(self)

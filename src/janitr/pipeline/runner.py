@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from janitr.artifacts import atomic_dir, hash_object, sha256_file, write_json
 from janitr.errors import ConfigError, JanitrError, PipelineError
-from janitr.pipeline.config import PipelineConfig, flags_to_keys
+from janitr.pipeline.config import PipelineConfig, as_keys
 from janitr.pipeline.rundir import (
     DATA_DIR,
     MANIFEST,
@@ -355,8 +355,12 @@ def _run_one(
         try:
             summary = dict(stage.run(ctx) or {})
         except ConfigError as exc:
-            # Stage modules name their settings as CLI flags; a run sets config keys.
-            raise ConfigError(flags_to_keys(str(exc), stage.sections)) from exc
+            # A stage config's problems name its bare fields; a run shows them as the keys
+            # of the section that config is.
+            keyed = as_keys(exc)
+            if keyed is exc:
+                raise
+            raise keyed from exc
         except JanitrError:
             raise
         except Exception as exc:

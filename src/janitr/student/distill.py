@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from janitr.config import dataclass_from_dict
+from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
 from janitr.errors import ConfigError, ProvenanceError, require
 
 log = logging.getLogger(__name__)
@@ -81,77 +81,77 @@ def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Settings of `distill_student`. Validated on construction.
+    """Settings of `distill_student` (`janitr distill` flags). Validated on construction."""
 
-    Attributes:
-        epochs: passes over the training data.
-        batch_size: training texts per step.
-        eval_batch_size: texts per forward pass when scoring validation data.
-        lr: peak AdamW learning rate (linear warmup, then linear decay to 0).
-        warmup_ratio: share of the total steps spent warming up.
-        weight_decay: AdamW weight decay (not applied to biases and LayerNorm).
-        temperature: distillation temperature T (applied on top of calibrated logits).
-        alpha: weight of the hard-label loss; 1 - alpha goes to the soft loss.
-        hidden_weight: weight (beta) of hidden-state matching; 0 turns it off.
-        grad_clip: max gradient norm (0 = no clipping).
-        seed: seeds weights, dropout and data order (same seed, same weights).
-        threads: torch CPU threads (default: leave torch's setting).
-        max_steps: stop after this many optimizer steps (smoke tests); None = all
-            epochs.
-        select_metric: validation metric that picks the best epoch: scam_ap (average
-            precision of the scam head: threshold-free, and the ranking is what an FPR-capped
-            threshold uses), macro_ap (mean AP of both heads) or neg_loss (lowest
-            validation distill loss).
-        max_unk_rate: refuse a tokenizer that turns more training tokens into [UNK].
-        progress: Show tqdm progress bars.
-    """
-
-    epochs: int = 10
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    lr: float = 3e-4
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    temperature: float = 3.0
-    alpha: float = 0.5
-    hidden_weight: float = 0.2
-    grad_clip: float = 1.0
-    seed: int = 42
-    threads: int | None = None
-    max_steps: int | None = None
-    select_metric: str = "scam_ap"
-    max_unk_rate: float = 0.05
-    progress: bool = True
+    epochs: int = option(10, help="passes over the training data")
+    batch_size: int = option(32, help="training texts per step")
+    eval_batch_size: int = option(128, help="texts per forward pass when scoring validation data")
+    lr: float = option(
+        3e-4, help="peak AdamW learning rate (linear warmup, then linear decay to 0)"
+    )
+    warmup_ratio: float = option(0.1, help="share of the total steps spent warming up")
+    weight_decay: float = option(
+        0.01, help="AdamW weight decay (not applied to biases and LayerNorm)"
+    )
+    temperature: float = option(
+        3.0, help="distillation temperature T (applied on top of calibrated logits)"
+    )
+    alpha: float = option(
+        0.5, help="weight of the hard-label loss; 1 - alpha goes to the soft loss"
+    )
+    hidden_weight: float = option(
+        0.2, help="weight (beta) of hidden-state matching; 0 turns it off"
+    )
+    grad_clip: float = option(1.0, help="max gradient norm (0 = no clipping)")
+    seed: int = option(42, help="seeds weights, dropout and data order (same seed, same weights)")
+    threads: int | None = option(None, help="torch CPU threads (default: torch's)")
+    max_steps: int | None = option(None, help="stop after N optimizer steps (smoke runs)")
+    select_metric: str = option(
+        "scam_ap",
+        choices=SELECT_METRICS,
+        help="validation metric that picks the best epoch: scam_ap (average precision of the "
+        "scam head: threshold-free, and the ranking is what an FPR-capped threshold uses), "
+        "macro_ap (mean AP of both heads) or neg_loss (lowest validation distill loss)",
+    )
+    max_unk_rate: float = option(
+        0.05, help="refuse a tokenizer that turns more training tokens into [UNK]"
+    )
+    progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
         problems = []
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
         if self.lr <= 0:
-            problems.append(f"--lr must be > 0, got {self.lr}")
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0.0 <= self.warmup_ratio < 1.0:
-            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+            problems.append(
+                ConfigProblem("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+            )
         if self.temperature <= 0:
-            problems.append(f"--temperature must be > 0, got {self.temperature}")
+            problems.append(ConfigProblem("temperature", f"must be > 0, got {self.temperature}"))
         if not 0.0 <= self.alpha <= 1.0:
-            problems.append(f"--alpha must be in [0, 1], got {self.alpha}")
+            problems.append(ConfigProblem("alpha", f"must be in [0, 1], got {self.alpha}"))
         if self.hidden_weight < 0:
-            problems.append(f"--hidden-weight must be >= 0, got {self.hidden_weight}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            problems.append("--weight-decay and --grad-clip must be >= 0")
+            problems.append(
+                ConfigProblem("hidden_weight", f"must be >= 0, got {self.hidden_weight}")
+            )
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                problems.append(ConfigProblem(name, f"must be >= 0, got {getattr(self, name)}"))
         if self.threads is not None and self.threads < 1:
-            problems.append(f"--threads must be >= 1, got {self.threads}")
+            problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
         if self.max_steps is not None and self.max_steps < 1:
-            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
+            problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
         if self.select_metric not in SELECT_METRICS:
             problems.append(
-                f"--select-metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"
+                ConfigProblem(
+                    "select_metric",
+                    f"must be one of {SELECT_METRICS}, got {self.select_metric!r}",
+                )
             )
-        if problems:
-            raise ConfigError("invalid distill config: " + "; ".join(problems))
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         """The settings that shape the student (`progress`, display only, is left out so a
@@ -167,7 +167,7 @@ class DistillConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        return dataclass_from_dict(cls, data, what="distill")
+        return dataclass_from_dict(cls, data)
 
 
 # --- losses (small pure functions) -----------------------------------------------------------

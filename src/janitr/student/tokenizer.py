@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from janitr.artifacts import hash_strings, read_json, write_json, write_text
-from janitr.errors import ConfigError, TokenizerError, require
+from janitr.config import ConfigProblem, option, raise_problems
+from janitr.errors import TokenizerError, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
@@ -59,38 +60,46 @@ TRAIN_THREADS = 1
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    """Settings of `train_tokenizer` and the load-time guards (`janitr train tokenizer` flags).
+    """Settings of `train_tokenizer` and the load-time guards (`janitr train tokenizer`
+    flags)."""
 
-    Attributes:
-        vocab_size: target vocabulary size, special tokens included. An upper bound: a
-            corpus too small to support that many pieces gives a smaller vocabulary.
-        min_frequency: unused since the unigram trainer (SentencePiece has no minimum count;
-            its EM prunes rare pieces by likelihood). Kept, and still validated, so existing
-            configs and `--min-frequency` keep working.
-        max_unk_rate: refuse a tokenizer that maps more than this share of tokens to [UNK].
-        sample_size: texts used to measure the UNK rate.
-    """
-
-    vocab_size: int = 8192
-    min_frequency: int = 2
-    max_unk_rate: float = 0.05
-    sample_size: int = 1000
+    vocab_size: int = option(
+        8192,
+        help="target vocabulary size, special tokens included; an upper bound: a corpus too "
+        "small to support that many pieces gives a smaller vocabulary",
+    )
+    min_frequency: int = option(
+        2,
+        help="unused since the unigram trainer (SentencePiece has no minimum count; its EM "
+        "prunes rare pieces by likelihood); kept, and still validated, so existing configs "
+        "keep working",
+    )
+    max_unk_rate: float = option(
+        0.05, help="refuse a tokenizer that maps more than this share of tokens to [UNK]"
+    )
+    sample_size: int = option(1000, help="texts used to measure the UNK rate")
 
     def __post_init__(self) -> None:
         problems = []
         if self.vocab_size <= len(SPECIAL_TOKENS):
             problems.append(
-                f"--vocab-size must exceed {len(SPECIAL_TOKENS)} (the special "
-                f"tokens), got {self.vocab_size}"
+                ConfigProblem(
+                    "vocab_size",
+                    f"must exceed {len(SPECIAL_TOKENS)} (the special tokens), "
+                    f"got {self.vocab_size}",
+                )
             )
         if self.min_frequency < 1:
-            problems.append(f"--min-frequency must be >= 1, got {self.min_frequency}")
+            problems.append(
+                ConfigProblem("min_frequency", f"must be >= 1, got {self.min_frequency}")
+            )
         if not 0.0 <= self.max_unk_rate <= 1.0:
-            problems.append(f"--max-unk-rate must be in [0, 1], got {self.max_unk_rate}")
+            problems.append(
+                ConfigProblem("max_unk_rate", f"must be in [0, 1], got {self.max_unk_rate}")
+            )
         if self.sample_size < 1:
-            problems.append(f"--sample-size must be >= 1, got {self.sample_size}")
-        if problems:
-            raise ConfigError("; ".join(problems))
+            problems.append(ConfigProblem("sample_size", f"must be >= 1, got {self.sample_size}"))
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)

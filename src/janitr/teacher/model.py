@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from janitr.artifacts import hash_object, read_json, write_json
+from janitr.config import ConfigProblem, option, raise_problems
 from janitr.errors import BundleError, ConfigError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 
@@ -64,85 +65,92 @@ def default_model_path() -> str:
 
 @dataclass
 class TeacherConfig:
-    """Settings of teacher fine-tuning (each field is a `janitr train teacher` flag).
+    """Settings of teacher fine-tuning (each field is a `janitr train teacher` flag)."""
 
-    Attributes:
-        model_name_or_path: HF hub id or local directory of the encoder (default: the installed
-            all-MiniLM-L6-v2 package); any AutoModel checkpoint works, e.g. a `janitr pretrain`
-            dir.
-        seeds: one model per seed; their logits are averaged into the ensemble.
-        epochs: passes over the training data per seed (best epoch kept).
-        lr: peak AdamW learning rate (encoder and heads).
-        batch_size: training batch size.
-        eval_batch_size: inference batch size.
-        max_length: tokens per text, [CLS] and [SEP] included.
-        warmup_ratio: share of steps with linearly rising learning rate.
-        weight_decay: AdamW weight decay (not applied to biases and LayerNorm).
-        dropout: dropout before the heads.
-        pooling: 'mean' (masked mean over tokens; what MiniLM was trained with) or 'cls'.
-        freeze_embeddings: keep the encoder's word-embedding matrix fixed (on CPU this skips
-            the dense gradient and AdamW update of its vocab x hidden parameters).
-        threads: torch CPU threads (default: all cores).
-        force: allow fewer than 3 seeds on small (<= 5000 rows) training data.
-        select_metric: validation metric choosing each seed's best epoch: 'scam_ap' (average
-            precision of p_scam), 'scam_recall_at_fpr' (recall at scam FPR <= target), or
-            'loss' (validation loss, lower is better).
-        max_steps: stop each seed after this many optimizer steps (smoke tests).
-        progress: tqdm progress bars with loss and ETA.
-    """
-
-    model_name_or_path: str | None = None
-    seeds: tuple[int, ...] = (13, 42, 7)
-    epochs: int = 2
-    lr: float = 6e-5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    max_length: int = 96
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    pooling: str = "mean"
-    freeze_embeddings: bool = True
-    threads: int | None = None
-    force: bool = False
-    select_metric: str = "scam_ap"
-    max_steps: int | None = None
-    progress: bool = True
+    model_name_or_path: str | None = option(
+        None,
+        flag="--model",
+        metavar="NAME_OR_PATH",
+        help="encoder: HF hub id or local directory, e.g. a `janitr pretrain` directory "
+        "(default: the installed all-MiniLM-L6-v2)",
+    )
+    seeds: tuple[int, ...] = option(
+        (13, 42, 7),
+        metavar="S,S,S",
+        help="comma-separated seeds: one model per seed, their logits averaged into the ensemble",
+    )
+    epochs: int = option(2, help="passes over the training data per seed (best epoch kept)")
+    lr: float = option(6e-5, help="peak AdamW learning rate (encoder and heads)")
+    batch_size: int = option(16, help="training batch size")
+    eval_batch_size: int = option(64, help="inference batch size")
+    max_length: int = option(96, help="tokens per text, [CLS] and [SEP] included")
+    warmup_ratio: float = option(0.1, help="share of steps with linearly rising learning rate")
+    weight_decay: float = option(
+        0.01, help="AdamW weight decay (not applied to biases and LayerNorm)"
+    )
+    dropout: float = option(0.1, help="dropout before the heads")
+    pooling: str = option(
+        "mean",
+        choices=POOLINGS,
+        help="mean (masked mean over tokens; what MiniLM was trained with) or cls",
+    )
+    freeze_embeddings: bool = option(
+        True,
+        help="keep the encoder's word-embedding matrix fixed (on CPU this skips the dense "
+        "gradient and AdamW update of its vocab x hidden parameters)",
+    )
+    threads: int | None = option(None, help="torch CPU threads (default: all cores)")
+    force: bool = option(False, help="allow fewer than 3 seeds on small (<= 5000 rows) data")
+    select_metric: str = option(
+        "scam_ap",
+        choices=SELECT_METRICS,
+        help="validation metric choosing each seed's best epoch: scam_ap (average precision "
+        "of p_scam), scam_recall_at_fpr (recall at scam FPR <= target) or loss (validation "
+        "loss, lower is better)",
+    )
+    max_steps: int | None = option(None, help="stop each seed after N steps (smoke tests)")
+    progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
         self.seeds = tuple(int(s) for s in self.seeds)
         problems = []
         if not self.seeds:
-            problems.append("--seeds needs at least one seed")
+            problems.append(ConfigProblem("seeds", "needs at least one seed"))
         if len(set(self.seeds)) != len(self.seeds):
-            problems.append(f"--seeds has duplicates: {self.seeds}")
+            problems.append(ConfigProblem("seeds", f"has duplicates: {self.seeds}"))
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
         if not 8 <= self.max_length <= 512:
-            problems.append(f"--max-length must be in [8, 512], got {self.max_length}")
+            problems.append(
+                ConfigProblem("max_length", f"must be in [8, 512], got {self.max_length}")
+            )
         if not self.lr > 0:
-            problems.append(f"--lr must be > 0, got {self.lr}")
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+            problems.append(
+                ConfigProblem("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+            )
         if self.weight_decay < 0:
-            problems.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
+            problems.append(ConfigProblem("weight_decay", f"must be >= 0, got {self.weight_decay}"))
         if not 0 <= self.dropout < 1:
-            problems.append(f"--dropout must be in [0, 1), got {self.dropout}")
+            problems.append(ConfigProblem("dropout", f"must be in [0, 1), got {self.dropout}"))
         if self.pooling not in POOLINGS:
-            problems.append(f"--pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            problems.append(
+                ConfigProblem("pooling", f"must be one of {POOLINGS}, got {self.pooling!r}")
+            )
         if self.select_metric not in SELECT_METRICS:
             problems.append(
-                f"--select-metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"
+                ConfigProblem(
+                    "select_metric",
+                    f"must be one of {SELECT_METRICS}, got {self.select_metric!r}",
+                )
             )
         if self.threads is not None and self.threads < 1:
-            problems.append(f"--threads must be >= 1, got {self.threads}")
+            problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
         if self.max_steps is not None and self.max_steps < 1:
-            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
-        if problems:
-            raise ConfigError("invalid teacher config: " + "; ".join(problems))
+            problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
+        raise_problems(self, problems)
 
     def resolved_model(self) -> str:
         return self.model_name_or_path or default_model_path()
@@ -156,29 +164,27 @@ class TeacherConfig:
         return out
 
 
-def check_seed_guard(
-    config: TeacherConfig, train_rows: int, *, keys: tuple[str, str] = ("--seeds", "--force")
-) -> None:
+def check_seed_guard(config: TeacherConfig, train_rows: int) -> None:
     """Refuse fewer than 3 seeds on small data (one seed is not stable on ~5k rows).
 
     Args:
         config: the teacher settings.
         train_rows: training rows (an upper bound is enough to refuse early).
-        keys: how the message names the seeds and force settings: the CLI flags, or the
-            pipeline config keys `("teacher.seeds", "teacher.force")`.
 
     Raises:
-        ConfigError: if `train_rows <= 5000`, fewer than 3 seeds and not `config.force`.
+        ConfigError: if `train_rows <= 5000`, fewer than 3 seeds and not `config.force`;
+            its problem names the `seeds` field (and `force`), which the CLI shows as
+            flags and a run as `teacher.*` keys.
     """
     if train_rows <= SEED_GUARD_ROWS and len(config.seeds) < 3 and not config.force:
-        seeds, force = keys
-        example = f"{seeds} 13,42,7" if seeds.startswith("--") else f"{seeds} = [13, 42, 7]"
-        allow = f"pass {force}" if force.startswith("--") else f"set {force} = true"
-        raise ConfigError(
-            f"{seeds}: {len(config.seeds)} seed(s) on {train_rows} training rows; with <= "
-            f"{SEED_GUARD_ROWS} rows one seed is not stable, use at least 3 (e.g. {example}) "
-            f"or {allow} for a quick experiment"
+        problem = ConfigProblem(
+            "seeds",
+            f"{len(config.seeds)} seed(s) on {train_rows} training rows; with <= "
+            f"{SEED_GUARD_ROWS} rows one seed is not stable: use at least 3 (e.g. 13,42,7), "
+            "or turn on force for a quick experiment",
+            see=("force",),
         )
+        raise_problems(config, [problem])
 
 
 # --- model ---------------------------------------------------------------------------------
@@ -499,10 +505,11 @@ def train_one_seed(
     encoder = _load_encoder(model_path)
     positions = getattr(encoder.config, "max_position_embeddings", None)
     if positions is not None and config.max_length > positions:
-        raise ConfigError(
-            f"--max-length {config.max_length} is longer than the {positions} positions of "
-            f"the encoder {model_path}; use --max-length {positions} or less"
+        message = (
+            f"{config.max_length} is longer than the {positions} positions of the encoder "
+            f"{model_path}; use {positions} or less"
         )
+        raise_problems(config, [ConfigProblem("max_length", message)])
     model = build_model_class()(encoder, pooling=config.pooling, dropout=config.dropout).to(device)
     if config.freeze_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)

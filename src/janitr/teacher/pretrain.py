@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from janitr.artifacts import hash_strings, write_json
+from janitr.config import ConfigProblem, option, raise_problems
 from janitr.errors import ConfigError, LeakageError, require
 
 log = logging.getLogger(__name__)
@@ -33,57 +34,58 @@ MANIFEST = "pretrain_manifest.json"
 
 @dataclass
 class PretrainConfig:
-    """Settings of MLM pretraining (each field is a `janitr pretrain` flag).
+    """Settings of MLM pretraining: `janitr pretrain`'s flags and `janitr run`'s [pretrain].
 
-    Attributes:
-        epochs: passes over the corpus.
-        lr: peak AdamW learning rate.
-        batch_size: sequences per step.
-        max_length: tokens per text, special tokens included.
-        mlm_probability: share of (non-special) tokens selected for prediction.
-        warmup_ratio: share of steps with linearly rising learning rate.
-        weight_decay: AdamW weight decay.
-        seed: random seed (masking, batch order).
-        threads: torch CPU threads (default: all cores).
-        max_steps: stop after this many optimizer steps (smoke tests).
-        drop_overlap: drop corpus rows that overlap the evaluation data instead of refusing.
-        progress: tqdm progress bar with loss and ETA.
+    The one config of the pretraining stage: the CLI verb builds it from flags, the
+    pipeline from the `[pretrain]` section (where `enabled` turns the stage on).
     """
 
-    epochs: int = 1
-    lr: float = 5e-5
-    batch_size: int = 32
-    max_length: int = 96
-    mlm_probability: float = 0.15
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    seed: int = 42
-    threads: int | None = None
-    max_steps: int | None = None
-    drop_overlap: bool = False
-    progress: bool = True
+    enabled: bool = option(
+        False, cli=False, help="run the pretraining stage in `janitr run` (pipeline only)"
+    )
+    epochs: int = option(1, help="passes over the corpus")
+    lr: float = option(5e-5, help="peak AdamW learning rate")
+    batch_size: int = option(32, help="sequences per step")
+    max_length: int = option(96, help="tokens per text, special tokens included")
+    mlm_probability: float = option(
+        0.15, help="share of (non-special) tokens selected for prediction"
+    )
+    warmup_ratio: float = option(0.06, help="share of steps with linearly rising learning rate")
+    weight_decay: float = option(0.01, help="AdamW weight decay")
+    seed: int = option(42, help="random seed (masking, batch order)")
+    threads: int | None = option(None, help="torch CPU threads (default: all cores)")
+    max_steps: int | None = option(None, help="stop after N optimizer steps")
+    drop_overlap: bool = option(
+        False, help="drop corpus rows that overlap the evaluation data instead of refusing"
+    )
+    progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
         problems = []
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
         if not 8 <= self.max_length <= 512:
-            problems.append(f"--max-length must be in [8, 512], got {self.max_length}")
+            problems.append(
+                ConfigProblem("max_length", f"must be in [8, 512], got {self.max_length}")
+            )
         if not 0 < self.mlm_probability < 1:
-            problems.append(f"--mlm-probability must be in (0, 1), got {self.mlm_probability}")
+            problems.append(
+                ConfigProblem("mlm_probability", f"must be in (0, 1), got {self.mlm_probability}")
+            )
         if not self.lr > 0:
-            problems.append(f"--lr must be > 0, got {self.lr}")
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+            problems.append(
+                ConfigProblem("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+            )
+        if self.weight_decay < 0:
+            problems.append(ConfigProblem("weight_decay", f"must be >= 0, got {self.weight_decay}"))
         if self.max_steps is not None and self.max_steps < 1:
-            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
+            problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
         if self.threads is not None and self.threads < 1:
-            problems.append(f"--threads must be >= 1, got {self.threads}")
-        if problems:
-            raise ConfigError("invalid pretrain config: " + "; ".join(problems))
+            problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
+        raise_problems(self, problems)
 
 
 def mask_tokens(
@@ -172,16 +174,6 @@ def corpus_from_dir(data_dir: str | Path) -> tuple[list, list]:
     return corpus, exclude
 
 
-def _as_config(config) -> PretrainConfig:
-    """Accept our config, or a pipeline section with `steps`/`lr`/`mlm_probability`."""
-    if config is None or isinstance(config, PretrainConfig):
-        return config or PretrainConfig()
-    known = {k: getattr(config, k) for k in ("lr", "mlm_probability") if hasattr(config, k)}
-    if getattr(config, "steps", None):
-        known.update(max_steps=int(config.steps), epochs=1000)
-    return PretrainConfig(**known)
-
-
 def pretrain_mlm(
     *,
     out_dir: str | Path,
@@ -195,8 +187,7 @@ def pretrain_mlm(
 
     Args:
         out_dir: directory to write (`save_pretrained` model + tokenizer + manifest).
-        config: training settings (a pipeline `[pretrain]` section with `steps`, `lr`,
-            `mlm_probability` is accepted too).
+        config: training settings (the CLI's flags or the run's `[pretrain]` section).
         corpus: records (`id`, `text`): training rows and unlabeled rows; never eval rows.
         data_dir: instead of `corpus`: a directory whose train.jsonl + unlabeled.jsonl form
             the corpus and whose valid/calib/holdout files are excluded (`corpus_from_dir`).
@@ -216,7 +207,7 @@ def pretrain_mlm(
     if data_dir is not None:
         corpus, from_dir = corpus_from_dir(data_dir)
         exclude = [*exclude, *from_dir]
-    config = _as_config(config)
+    config = config or PretrainConfig()
     torch = require("torch", extra="train")
     transformers = require("transformers", extra="train")
     from tqdm.auto import tqdm
