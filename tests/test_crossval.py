@@ -235,4 +235,6 @@ def test_member_and_reuse_settings_are_checked():
         CrossvalConfig(model="ensemble", reuse={"fasttext": "cv.json"})
     with pytest.raises(ConfigError, match="teacher is not cross-fitted here"):
         CrossvalConfig(model="linear", reuse={"teacher": "cv.json"}, robustness=False)
-    assert main(["crossval", "--data", ".", "--reuse", "teacher"]) != 0
+    with pytest.raises(SystemExit) as info:  # a usage error: argparse exits 2
+        main(["crossval", "--data", ".", "--reuse", "teacher"])
+    assert info.value.code == 2

@@ -173,9 +173,9 @@ def test_five_token_vocabulary_is_refused(tmp_path, trained):
 def test_missing_file_and_bad_config(tmp_path):
     with pytest.raises(TokenizerError, match="no tokenizer file"):
         load_tokenizer(tmp_path)
-    with pytest.raises(ConfigError, match="--vocab-size"):
+    with pytest.raises(ConfigError, match="vocab_size: must exceed 5"):
         TokenizerConfig(vocab_size=5)
-    with pytest.raises(ConfigError, match="--max-unk-rate"):
+    with pytest.raises(ConfigError, match="max_unk_rate: must be in"):
         TokenizerConfig(max_unk_rate=2.0)
     with pytest.raises(TokenizerError, match="no non-empty text"):
         train_tokenizer(["", ""])

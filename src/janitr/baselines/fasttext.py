@@ -196,9 +196,9 @@ def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, atte
                 lr, attempt, attempts, lr / 2,
             )  # fmt: skip
             lr /= 2
+    message = f"fastText training diverged ({error}) from {config.lr} down to {lr * 2:g}; lower it"
     raise ConfigError(
-        f"fastText training diverged ({error}) from --lr {config.lr} down to {lr * 2:g}; "
-        "lower --lr or --epoch"
+        problems=[ConfigProblem("lr", message, ("epoch",))], config=FastTextConfig
     ) from error
 
 
@@ -289,11 +289,17 @@ def fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path)
     if returncode == 0 and "fitted" in result:
         return result["fitted"]
     if result.get("error_type") == "ConfigError":
+        problems = [ConfigProblem(**p) for p in result.get("problems", ())]
+        if problems:
+            raise ConfigError(problems=problems, config=FastTextConfig)
         raise ConfigError(result["message"])
     detail = f": {result['error_type']}: {result['message']}" if result else ""
-    raise ConfigError(
+    message = (
         f"fastText crashed while training or quantizing (exit code {returncode}{detail}); "
-        "try --no-quantize or other --cutoff/--dsub values"
+        "turn it off or try other cutoff/dsub values"
+    )
+    raise ConfigError(
+        problems=[ConfigProblem("quantize", message, ("cutoff", "dsub"))], config=FastTextConfig
     )
 
 
@@ -335,6 +341,8 @@ def _fit_child() -> None:
             )
         except Exception as exc:  # reported to the parent, which raises a typed error
             outcome.update(error_type=type(exc).__name__, message=str(exc))
+            if isinstance(exc, ConfigError):
+                outcome["problems"] = [asdict(p) for p in exc.problems]
 
     worker = threading.Thread(target=train, name="janitr-fasttext-fit", daemon=True)
     try:
@@ -477,10 +485,11 @@ def train_fasttext(
         model_path = tmp / model_name
         size = os.path.getsize(model_path)
         if model_name == "model.bin" and size > MAX_UNQUANTIZED_BYTES:
-            raise ConfigError(
+            message = (
                 f"the unquantized model is {size / 1e6:.0f} MB (quantization: "
-                f"{quant['status']}); lower --bucket or keep quantization on"
+                f"{quant['status']}); lower it or keep quantization on"
             )
+            raise_problems(config, [ConfigProblem("bucket", message, ("quantize",))])
         # Tune and report with the model as saved (reloaded), i.e. exactly what ships.
         shipped = fasttext.load_model(str(model_path))
         scores = scores_for(shipped)
