@@ -157,32 +157,14 @@ def _add_train_tokenizer(train_sub) -> None:
 
 
 def _cmd_train_tokenizer(args) -> int:
-    from janitr.data.records import read_records
-    from janitr.errors import TokenizerError
-    from janitr.student.tokenizer import (
-        TokenizerConfig,
-        load_tokenizer,
-        save_tokenizer,
-        tokenizer_stats,
-        train_tokenizer,
-    )
+    from janitr.student.tokenizer import TokenizerConfig, train_tokenizer_files
 
-    config = build_config(TokenizerConfig, args)
-    rows = read_records(Path(args.data) / "train.jsonl")
-    if args.unlabeled:
-        rows += read_records(*args.unlabeled, require_labels=False)
-    texts = [r.norm_text for r in rows]
-    tok = train_tokenizer(texts, config=config)
-    stats = tokenizer_stats(tok, texts, config=config)
-    path = save_tokenizer(tok, args.out, stats=stats)
-    if stats["sample_unk_rate"] > config.max_unk_rate:
-        raise TokenizerError(
-            f"{path}: UNK rate {stats['sample_unk_rate']:.1%} exceeds "
-            f"--max-unk-rate {config.max_unk_rate:.1%}"
-        )
-    load_tokenizer(path, expected_vocab_size=tok.get_vocab_size())
+    path, stats = train_tokenizer_files(
+        data_dir=args.data, out_dir=args.out, unlabeled=args.unlabeled,
+        config=build_config(TokenizerConfig, args),
+    )  # fmt: skip
     print(
-        f"wrote {path}: {tok.get_vocab_size()} tokens from {len(texts)} texts, "
+        f"wrote {path}: {stats['vocab_size']} tokens from {stats['train_rows']} texts, "
         f"UNK rate {stats['sample_unk_rate']:.2%} on {stats['sample_size']} texts"
     )
     return 0

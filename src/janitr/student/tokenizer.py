@@ -272,6 +272,49 @@ def tokenizer_stats(tok: Tokenizer, texts: Sequence[str], *, config: TokenizerCo
     }
 
 
+def train_tokenizer_files(
+    *,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    unlabeled: Sequence[str | Path] = (),
+    config: TokenizerConfig | None = None,
+) -> tuple[Path, dict]:
+    """`janitr train tokenizer`: train on DATA_DIR/train.jsonl (+ unlabeled files), save,
+    refuse a high UNK rate, and check the saved file loads.
+
+    Args:
+        data_dir: directory with train.jsonl (never evaluation data).
+        out_dir: where tokenizer.json and tokenizer_stats.json go.
+        unlabeled: extra JSONL files (id, text) to train on.
+        config: vocabulary size and the UNK-rate guard.
+
+    Returns:
+        `(tokenizer.json path, stats)`: `tokenizer_stats` plus the `vocab_size` trained.
+
+    Raises:
+        TokenizerError: if more than `config.max_unk_rate` of the sample's tokens are [UNK]
+            (the files are written, for inspection), or the saved tokenizer does not load.
+        DataError: on bad rows.
+    """
+    from janitr.data.records import read_records
+
+    config = config or TokenizerConfig()
+    rows = read_records(Path(data_dir) / "train.jsonl")
+    if unlabeled:
+        rows += read_records(*unlabeled, require_labels=False)
+    texts = [r.norm_text for r in rows]
+    tok = train_tokenizer(texts, config=config)
+    stats = tokenizer_stats(tok, texts, config=config)
+    path = save_tokenizer(tok, out_dir, stats=stats)
+    if stats["sample_unk_rate"] > config.max_unk_rate:
+        raise TokenizerError(
+            f"{path}: UNK rate {stats['sample_unk_rate']:.1%} exceeds max_unk_rate "
+            f"{config.max_unk_rate:.1%}"
+        )
+    load_tokenizer(path, expected_vocab_size=tok.get_vocab_size())
+    return path, {**stats, "vocab_size": tok.get_vocab_size()}
+
+
 def load_tokenizer(
     path: str | Path,
     *,
