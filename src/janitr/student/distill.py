@@ -39,6 +39,7 @@ import numpy as np
 
 from janitr.config import dataclass_from_dict
 from janitr.errors import ConfigError, ProvenanceError, require
+from janitr.teacher.batching import bucketed_batches, collate
 
 log = logging.getLogger(__name__)
 
@@ -320,20 +321,15 @@ class _Split:
         return len(self.ids)
 
 
-def _collate(split: _Split, rows: np.ndarray, pad_id: int = 0) -> dict:
-    """Pad the rows' token ids to the longest of them: ids/mask (B, T) int64."""
+def _collate(split: _Split, rows: np.ndarray) -> dict:
+    """One training batch of `split`: ids/mask (B, T) int64 padded to the longest row, with
+    the rows' targets, teacher logits and hidden states."""
     torch = require("torch", extra="train")
 
-    width = max(len(split.ids[r]) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for k, r in enumerate(rows):
-        n = len(split.ids[r])
-        ids[k, :n] = split.ids[r]
-        mask[k, :n] = 1
+    input_ids, attention_mask = collate(split.ids, rows)
     return {
-        "input_ids": torch.from_numpy(ids),
-        "attention_mask": torch.from_numpy(mask),
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
         "y_scam": torch.from_numpy(split.y_scam[rows]),
         "y_topic": torch.from_numpy(split.y_topic[rows]),
         "t_scam": torch.from_numpy(split.t_scam[rows]),
@@ -354,22 +350,6 @@ def _concat(a: _Split, b: _Split) -> _Split:
         hidden=np.concatenate([a.hidden, b.hidden]),
         labeled=np.concatenate([a.labeled, b.labeled]),
     )
-
-
-def bucketed_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, *, bucket: int = 50
-) -> list[np.ndarray]:
-    """Shuffled batches of similar-length rows: shuffle, cut into chunks of `bucket` batches,
-    sort each chunk by length, split into batches, shuffle the batch order. Dynamic padding
-    then wastes little compute, and every epoch still sees a fresh order."""
-    order = rng.permutation(len(lengths))
-    batches = []
-    chunk = batch_size * bucket
-    for start in range(0, len(order), chunk):
-        part = order[start : start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def as_records(value, name: str, *, require_labels: bool = True):

@@ -43,6 +43,7 @@ import numpy as np
 from janitr.artifacts import hash_object, read_json, write_json
 from janitr.errors import BundleError, ConfigError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
+from janitr.teacher.batching import bucketed_batches, collate, sorted_batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from janitr.runtime.bundle import Bundle
@@ -289,44 +290,6 @@ def encode_texts(hf_tokenizer, texts: Sequence[str], *, max_length: int) -> list
     return out["input_ids"]
 
 
-def bucketed_batches(
-    lengths: np.ndarray, batch_size: int, *, rng: random.Random, bucket_batches: int = 50
-) -> list[list[int]]:
-    """Training batches of similar length: shuffle, sort within buckets, shuffle batches.
-
-    Each bucket holds `bucket_batches * batch_size` random rows sorted by length, so batches
-    need little padding yet differ from epoch to epoch.
-    """
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    size = batch_size * bucket_batches
-    batches = []
-    for start in range(0, len(order), size):
-        bucket = sorted(order[start : start + size], key=lambda i: lengths[i])
-        batches.extend(bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[list[int]]:
-    """Inference batches in length order (least padding); callers restore row order."""
-    order = np.argsort(lengths, kind="stable").tolist()
-    return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
-
-
-def collate(input_ids: list[list[int]], rows: Sequence[int], *, pad_id: int):
-    """Pad a batch to its longest row: (input_ids (B, T), attention_mask (B, T)) tensors."""
-    torch = _torch()
-    width = max(len(input_ids[i]) for i in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for k, i in enumerate(rows):
-        seq = input_ids[i]
-        ids[k, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[k, : len(seq)] = 1
-    return ids, mask
-
-
 # --- device --------------------------------------------------------------------------------
 
 
@@ -360,18 +323,11 @@ def set_seed(seed: int) -> None:
 
 
 def recall_at_fpr(y: np.ndarray, scores: np.ndarray, *, target_fpr: float) -> float:
-    """Highest recall of `scores >= t` over thresholds t with FPR <= target_fpr."""
-    y = np.asarray(y).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    neg = np.sort(s[~y])[::-1]
-    if y.sum() == 0:
-        return 0.0
-    allowed = int(math.floor(target_fpr * len(neg)))
-    # Threshold just above the (allowed+1)-th highest negative keeps <= allowed FPs.
-    if allowed >= len(neg):
-        return 1.0
-    cut = neg[allowed]
-    return float(np.mean(s[y] > cut))
+    """Highest recall of `scores >= t` over thresholds t with FPR <= target_fpr: the recall
+    of the threshold search the thresholds stage runs (`evaluation.thresholds`)."""
+    from janitr.evaluation.thresholds import tune_threshold
+
+    return tune_threshold(np.asarray(y).astype(bool), scores, target_fpr=target_fpr).recall
 
 
 def run_inference(
@@ -530,7 +486,7 @@ def train_one_seed(
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
-        batches = bucketed_batches(lengths, config.batch_size, rng=rng)
+        batches = bucketed_batches(lengths, config.batch_size, rng)
         bar = tqdm(
             batches,
             desc=f"seed {seed} epoch {epoch}/{config.epochs}",

@@ -222,14 +222,8 @@ def pretrain_mlm(
     from tqdm.auto import tqdm
 
     from janitr.data.normalize import normalize_text
-    from janitr.teacher.model import (
-        bucketed_batches,
-        collate,
-        default_model_path,
-        encode_texts,
-        select_device,
-        set_seed,
-    )
+    from janitr.teacher.batching import bucketed_batches, collate
+    from janitr.teacher.model import default_model_path, encode_texts, select_device, set_seed
 
     rows, dropped = check_no_eval_overlap(corpus, exclude, drop=config.drop_overlap)
     texts = sorted({normalize_text(r.text) for r in rows} - {""})
@@ -265,7 +259,7 @@ def pretrain_mlm(
         import numpy as np
 
         bar = tqdm(
-            bucketed_batches(np.array(lengths), config.batch_size, rng=rng),
+            bucketed_batches(lengths, config.batch_size, rng),
             desc=f"mlm epoch {epoch}/{config.epochs}",
             disable=not config.progress,
             leave=False,
