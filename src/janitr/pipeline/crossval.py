@@ -208,11 +208,9 @@ def _linear_member(config: CrossvalConfig) -> Callable:
 
 
 def _fasttext_member(config: CrossvalConfig) -> Callable:
-    from janitr.baselines.fasttext import fit_in_fresh_process, predict_heads_with, training_line
+    from janitr.baselines.fasttext import fit_fasttext
     from janitr.data.normalize import NormalizationConfig
-    from janitr.errors import require
 
-    fasttext = require("fasttext", extra=None)
     ft_cfg = FastTextConfig(
         epoch=config.fasttext_epoch, lr=config.fasttext_lr, quantize=config.fasttext_quantize,
         seed=config.seed,
@@ -220,51 +218,38 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
     norm = NormalizationConfig(fold_confusables=config.fold_confusables)
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
+        # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
         with tempfile.TemporaryDirectory(prefix="janitr-cv-ft-") as tmp:
-            path = Path(tmp) / "train.txt"
-            with open(path, "w", encoding="utf-8", newline="\n") as handle:
-                for r in _augmented(train, config):
-                    handle.write(training_line(r.labels, r.text, normalization=norm) + "\n")
-            # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
-            fitted = fit_in_fresh_process(path, ft_cfg, Path(tmp))
-            model = fasttext.load_model(str(Path(tmp) / fitted["model_name"]))
-        return predict_heads_with(model, [norm.apply(t) for t in texts])
+            fitted = fit_fasttext(
+                _augmented(train, config), ft_cfg, work_dir=tmp, normalization=norm
+            )
+            return fitted.predict_heads([norm.apply(t) for t in texts])
 
     return fit_score
 
 
 def _teacher_member(config: CrossvalConfig) -> Callable:
-    from janitr.artifacts import write_lines
-    from janitr.data.records import dump_row
-    from janitr.runtime.classifier import Classifier
-    from janitr.teacher.model import TeacherConfig, train_teacher
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.teacher.model import TeacherConfig, fit_teacher
 
     t_cfg = TeacherConfig(
         model_name_or_path=config.teacher_model, seeds=(config.seed,),
         epochs=config.teacher_epochs, force=True, progress=False,
     )  # fmt: skip
+    norm = NormalizationConfig()  # the teacher's (its bundles record the default)
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
         # An eighth of the training folds (near-duplicates kept together) selects the epoch
         # and fits the temperatures; the held-out fold is only scored.
         inner = assign_folds(train, folds=8, seed=config.seed) == 0
         with tempfile.TemporaryDirectory(prefix="janitr-cv-teacher-") as tmp:
-            tmp = Path(tmp)
-            split_rows = {
-                "train": [r for r, v in zip(train, inner, strict=True) if not v],
-                "valid": [r for r, v in zip(train, inner, strict=True) if v],
-            }
-            split_rows["calib"] = split_rows["valid"]  # its thresholds are not used here
-            for name, rows in split_rows.items():
-                write_lines(tmp / f"{name}.jsonl", (dump_row(r.raw) for r in rows))
-            # Its thresholds are not used here: the empirical rule on the inner split only
-            # keeps the log free of disabled-class warnings.
-            policy = replace(config.thresholds, tune_on="calib", rule="empirical")
-            bundle = train_teacher(
-                data_dir=tmp, out_dir=tmp / "bundle", config=t_cfg, thresholds=policy
-            )
-            with Classifier.load(bundle.path) as clf:
-                return clf.predict_heads(list(texts))
+            fitted = fit_teacher(
+                train=[r for r, v in zip(train, inner, strict=True) if not v],
+                valid=[r for r, v in zip(train, inner, strict=True) if v],
+                config=t_cfg, work_dir=tmp, target_fpr=config.thresholds.scam_target_fpr,
+            )  # fmt: skip
+            heads = fitted.scorer().predict_heads([norm.apply(t) for t in texts])
+        return np.asarray(heads, dtype=np.float64)
 
     return fit_score
 
