@@ -36,13 +36,13 @@ import numpy as np
 
 from janitr.artifacts import sha256_file
 from janitr.config import dataclass_from_dict
-from janitr.data.labels import CLASSES, SCAM, collapse, targets, training_label_set
+from janitr.data.labels import CLASSES, SCAM, collapse, training_label_set
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import ConfigError, DataError, Problem
-from janitr.evaluation.metrics import evaluate_predictions
+from janitr.evaluation.evaluate import unseen_report
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
-from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
+from janitr.runtime.bundle import Bundle, seen_entry, write_bundle
 from janitr.runtime.fasttext import LABEL_PREFIX, fasttext_module, predict_heads_with, scores_for
 
 log = logging.getLogger(__name__)
@@ -507,24 +507,6 @@ def tune_fasttext(
     return tuned
 
 
-def _report(fitted: FittedFastText, rows: list[Record], all_rows: int, split: str, tuned: dict):
-    """Metrics of the shipped model on the unseen rows of `split` at the tuned thresholds."""
-    h = fitted.predict_heads([fitted.normalization.apply(r.text) for r in rows])
-    full = evaluate_predictions(
-        [collapse(r.labels) for r in rows], h[:, 0], h[:, 1],
-        thresholds=tuned["thresholds"], is_topic=[targets(r.labels).is_topic for r in rows],
-        texts_raw=[r.text for r in rows], n_boot=1000, seed=fitted.config.seed,
-    )  # fmt: skip
-    return {
-        "split": split,
-        "rows": full["rows"],
-        "excluded_overlap": all_rows - len(rows),
-        "metrics": full["metrics"],
-        "ci95": full["ci95"],
-        "thresholds": full["thresholds"],
-    }
-
-
 def write_fasttext_bundle(
     fitted: FittedFastText,
     tuned: dict,
@@ -553,13 +535,10 @@ def write_fasttext_bundle(
     seen = {s: seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]]) for s in read}
     report = None
     if report_split:
-        # Rows duplicated (by id or normalized text) in train/tuning data would flatter
-        # the report: score only unseen ones, as `janitr evaluate` insists.
-        seen_ids = {i for e in seen.values() for i in e["ids"]}
-        seen_keys = {k for e in seen.values() for k in e["text_keys"]}
-        all_rows = splits[report_split]
-        rows = [r for r in all_rows if r.id not in seen_ids and text_key(r.text) not in seen_keys]
-        report = _report(fitted, rows, len(all_rows), report_split, tuned)
+        report = unseen_report(
+            report_split, splits[report_split], seen, fitted.predict_heads,
+            fitted.normalization, thresholds=tuned["thresholds"], seed=config.seed,
+        )  # fmt: skip
     model_info = {
         "file": model_name,
         "framework": f"fasttext {getattr(fasttext_module(), '__version__', '0.9.3')}",
