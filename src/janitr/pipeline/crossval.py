@@ -468,6 +468,49 @@ def _robustness(gold_idx, oof_pred, obf_rows, obf_pred, kinds) -> dict:
     return out
 
 
+def _obfuscated_rows(records: list[Record], config: CrossvalConfig, kinds) -> list:
+    """(row index, obfuscated text, kind) per row and kind, for the robustness report."""
+    from janitr.data.obfuscate import obfuscate_records
+
+    position = {r.id: i for i, r in enumerate(records)}
+    # different seed from augmentation: test copies are not the training copies
+    return [
+        (position[row["source_id"]], row["text"], row["obfuscation"])
+        for row in obfuscate_records(records, seed=config.seed + 1, kinds=kinds)
+    ]
+
+
+def _oof_scores(records, fold, y, obf_pairs, obf_fold, config: CrossvalConfig):
+    """Out-of-fold heads of the model (members cross-fitted or reused, then combined for an
+    ensemble): `(oof (N, 2), obfuscated copies (M, 2), stack weights or None)`."""
+    members = config.members if config.model == "ensemble" else (config.model,)
+    member_scores = {}
+    for name in members:
+        if name in config.reuse:
+            log.info("reusing the OOF scores of %s from %s", name, config.reuse[name])
+            scores = reused_scores(config.reuse[name], records, fold)
+            member_scores[name] = (scores, np.zeros((0, 2)))
+            continue
+        log.info("cross-fitting %s (%d folds, %d rows)", name, config.folds, len(records))
+        member_scores[name] = _cross_fit(
+            records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
+        )
+    if config.model != "ensemble":
+        return (*member_scores[config.model], None)
+    oof, obf, coefs = _combined(
+        [member_scores[m][0] for m in members], [member_scores[m][1] for m in members],
+        y, fold, obf_fold, config.folds, config.combine,
+    )  # fmt: skip
+    stack_weights = None
+    if coefs is not None:  # mean over folds, per head and member
+        stack_weights = {
+            head: dict(zip(members, np.nanmean(coefs[:, j], axis=0).round(4).tolist(),
+                           strict=True))
+            for j, head in enumerate((SCAM, TOPIC))
+        }  # fmt: skip
+    return oof, obf, stack_weights
+
+
 def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     """Cross-fit a model family on labeled rows and measure it with nested thresholds.
 
@@ -494,45 +537,11 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     gold_idx = np.array([CLASSES.index(g) for g in gold], dtype=np.int64)
     y = np.array([[targets(r.labels).is_scam, targets(r.labels).is_topic] for r in records])
 
-    obf_rows: list[tuple[int, str, str]] = []
     kinds = (*AUGMENT_KINDS, "fullwidth", "mixed")
-    if config.robustness:
-        from janitr.data.obfuscate import obfuscate_records
-
-        position = {r.id: i for i, r in enumerate(records)}
-        # different seed from augmentation: test copies are not the training copies
-        for row in obfuscate_records(records, seed=config.seed + 1, kinds=kinds):
-            obf_rows.append((position[row["source_id"]], row["text"], row["obfuscation"]))
+    obf_rows = _obfuscated_rows(records, config, kinds) if config.robustness else []
     obf_pairs = [(i, t) for i, t, _ in obf_rows]
     obf_fold = np.array([fold[i] for i, _ in obf_pairs], dtype=np.int64)
-
-    members = config.members if config.model == "ensemble" else (config.model,)
-    member_scores = {}
-    for name in members:
-        if name in config.reuse:
-            log.info("reusing the OOF scores of %s from %s", name, config.reuse[name])
-            scores = reused_scores(config.reuse[name], records, fold)
-            member_scores[name] = (scores, np.zeros((0, 2)))
-            continue
-        log.info("cross-fitting %s (%d folds, %d rows)", name, config.folds, len(records))
-        member_scores[name] = _cross_fit(
-            records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
-        )
-    stack_weights = None
-    if config.model == "ensemble":
-        oof, obf, coefs = _combined(
-            [member_scores[m][0] for m in members], [member_scores[m][1] for m in members],
-            y, fold, obf_fold, config.folds, config.combine,
-        )  # fmt: skip
-        if coefs is not None:  # mean over folds, per head and member
-            stack_weights = {
-                head: dict(zip(members, np.nanmean(coefs[:, j], axis=0).round(4).tolist(),
-                               strict=True))
-                for j, head in enumerate((SCAM, TOPIC))
-            }  # fmt: skip
-    else:
-        oof, obf = member_scores[config.model]
-
+    oof, obf, stack_weights = _oof_scores(records, fold, y, obf_pairs, obf_fold, config)
     texts_raw = [r.text for r in records]
     is_topic = y[:, 1].tolist()
     rules = {}

@@ -291,6 +291,15 @@ def check_lineage(onnx_path: str | Path, student_dir: str | Path, *, scorer_fact
             ) from exc
 
 
+#: Batch and sequence axes of the exported graph's inputs and outputs.
+_DYNAMIC_AXES = {
+    "input_ids": {0: "batch", 1: "seq"},
+    "attention_mask": {0: "batch", 1: "seq"},
+    "p_scam": {0: "batch"},
+    "p_topic": {0: "batch"},
+}
+
+
 def export_onnx(
     *,
     student_dir: str | Path,
@@ -341,26 +350,16 @@ def export_onnx(
     config = reference.model.config
     wrapped = _probability_module(reference.model)
 
-    axes = {
-        "input_ids": {0: "batch", 1: "seq"},
-        "attention_mask": {0: "batch", 1: "seq"},
-        "p_scam": {0: "batch"},
-        "p_topic": {0: "batch"},
-    }
+    axes = _DYNAMIC_AXES
     with atomic_path(out_path) as tmp:
         _trace(wrapped, config, tmp, axes=axes, opset=opset)
         _stamp_lineage(tmp, Path(student_dir))
         candidate = OnnxScorer(tmp, reference.tokenizer, max_length=config.max_length, threads=1)
         report = compare_heads(
-            reference.predict_heads(texts),
-            candidate.predict_heads(texts),
-            reference_name="torch",
-            candidate_name="onnx-fp32",
-            thresholds=thresholds,
-            max_mean_delta=max_mean_delta,
-            min_agreement=min_agreement,
-            min_rows=min_rows,
-        )
+            reference.predict_heads(texts), candidate.predict_heads(texts),
+            reference_name="torch", candidate_name="onnx-fp32", thresholds=thresholds,
+            max_mean_delta=max_mean_delta, min_agreement=min_agreement, min_rows=min_rows,
+        )  # fmt: skip
         report.extra = {
             "opset": opset,
             "exporter": f"torch {torch.__version__} torchscript",

@@ -318,11 +318,9 @@ def quantize_onnx(
         )  # fmt: skip
         if failures:
             raise ParityError(
-                "int8 quantization failed parity: "
-                + "; ".join(failures)
-                + f" (mode {mode}, weights {weights}, per_channel {per_channel}); "
-                + _what_to_try(mode, weights, per_channel)
-                + "; the model was not written",
+                f"int8 quantization failed parity: {'; '.join(failures)} (mode {mode}, weights "
+                f"{weights}, per_channel {per_channel}); "
+                f"{_what_to_try(mode, weights, per_channel)}; the model was not written",
                 report,
             )
     report.write(report_path)
