@@ -424,6 +424,7 @@ def distill_student(
             rate on the training texts is too high.
         ConfigError: on invalid settings.
     """
+    require("torch", extra="train")  # before any data is read: a missing extra is one line
     from janitr.data.normalize import NormalizationConfig
     from janitr.student.model import StudentConfig
 
