@@ -212,7 +212,7 @@ def test_teacher_member_is_cross_fitted_once_and_reused(data_dir, tmp_path, monk
     def no_training(**kwargs):
         raise AssertionError("the reused teacher must not be trained again")
 
-    monkeypatch.setattr(janitr.teacher.model, "train_teacher", no_training)
+    monkeypatch.setattr(janitr.teacher.model, "fit_teacher", no_training)
     ensemble = crossval(
         records=records,
         config=CrossvalConfig(

@@ -391,6 +391,20 @@ def _threshold_summary(value):
     }
 
 
+def _check_inputs(n: int, p_scam, p_topic, thresholds, *, is_topic, texts_raw) -> None:
+    """Raise ValueError unless every per-row input has `n` rows and both thresholds exist."""
+    lengths = {"gold": n, "p_scam": p_scam.size, "p_topic": p_topic.size}
+    if is_topic is not None:
+        lengths["is_topic"] = len(is_topic)
+    if texts_raw is not None:
+        lengths["texts_raw"] = len(texts_raw)
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"inputs differ in length: {lengths}")
+    missing = {SCAM, TOPIC} - set(thresholds)
+    if missing:
+        raise ValueError(f"thresholds for {sorted(missing)} are missing")
+
+
 def evaluate_predictions(
     gold: Sequence[str],
     p_scam: Sequence[float] | np.ndarray,
@@ -432,20 +446,9 @@ def evaluate_predictions(
     p_scam = np.asarray(p_scam, dtype=np.float64).reshape(-1)
     p_topic = np.asarray(p_topic, dtype=np.float64).reshape(-1)
     n = gold_idx.size
-    lengths = {"gold": n, "p_scam": p_scam.size, "p_topic": p_topic.size}
-    if is_topic is not None:
-        lengths["is_topic"] = len(is_topic)
-    if texts_raw is not None:
-        lengths["texts_raw"] = len(texts_raw)
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"inputs differ in length: {lengths}")
-    missing = {SCAM, TOPIC} - set(thresholds)
-    if missing:
-        raise ValueError(f"thresholds for {sorted(missing)} are missing")
-    t_scam, t_topic = (
-        _threshold_values(thresholds[SCAM], n),
-        _threshold_values(thresholds[TOPIC], n),
-    )
+    _check_inputs(n, p_scam, p_topic, thresholds, is_topic=is_topic, texts_raw=texts_raw)
+    t_scam = _threshold_values(thresholds[SCAM], n)
+    t_topic = _threshold_values(thresholds[TOPIC], n)
     pred_idx = decide(p_scam, p_topic, t_scam=t_scam, t_topic=t_topic)
 
     is_scam = (gold_idx == CLASSES.index(SCAM)).astype(np.int64)

@@ -233,11 +233,9 @@ def _linear_member(config: CrossvalConfig) -> Callable:
 
 
 def _fasttext_member(config: CrossvalConfig) -> Callable:
-    from janitr.baselines.fasttext import fit_in_fresh_process, predict_heads_with, training_line
+    from janitr.baselines.fasttext import fit_fasttext
     from janitr.data.normalize import NormalizationConfig
-    from janitr.errors import require
 
-    fasttext = require("fasttext", extra=None)
     ft_cfg = FastTextConfig(
         epoch=config.fasttext_epoch, lr=config.fasttext_lr, quantize=config.fasttext_quantize,
         seed=config.seed,
@@ -245,51 +243,38 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
     norm = NormalizationConfig(fold_confusables=config.fold_confusables)
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
+        # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
         with tempfile.TemporaryDirectory(prefix="janitr-cv-ft-") as tmp:
-            path = Path(tmp) / "train.txt"
-            with open(path, "w", encoding="utf-8", newline="\n") as handle:
-                for r in _augmented(train, config):
-                    handle.write(training_line(r.labels, r.text, normalization=norm) + "\n")
-            # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
-            fitted = fit_in_fresh_process(path, ft_cfg, Path(tmp))
-            model = fasttext.load_model(str(Path(tmp) / fitted["model_name"]))
-        return predict_heads_with(model, [norm.apply(t) for t in texts])
+            fitted = fit_fasttext(
+                _augmented(train, config), ft_cfg, work_dir=tmp, normalization=norm
+            )
+            return fitted.predict_heads([norm.apply(t) for t in texts])
 
     return fit_score
 
 
 def _teacher_member(config: CrossvalConfig) -> Callable:
-    from janitr.artifacts import write_lines
-    from janitr.data.records import dump_row
-    from janitr.runtime.classifier import Classifier
-    from janitr.teacher.model import TeacherConfig, train_teacher
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.teacher.model import TeacherConfig, fit_teacher
 
     t_cfg = TeacherConfig(
         model_name_or_path=config.teacher_model, seeds=(config.seed,),
         epochs=config.teacher_epochs, force=True, progress=False,
     )  # fmt: skip
+    norm = NormalizationConfig()  # the teacher's (its bundles record the default)
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
         # An eighth of the training folds (near-duplicates kept together) selects the epoch
         # and fits the temperatures; the held-out fold is only scored.
         inner = assign_folds(train, folds=8, seed=config.seed) == 0
         with tempfile.TemporaryDirectory(prefix="janitr-cv-teacher-") as tmp:
-            tmp = Path(tmp)
-            split_rows = {
-                "train": [r for r, v in zip(train, inner, strict=True) if not v],
-                "valid": [r for r, v in zip(train, inner, strict=True) if v],
-            }
-            split_rows["calib"] = split_rows["valid"]  # its thresholds are not used here
-            for name, rows in split_rows.items():
-                write_lines(tmp / f"{name}.jsonl", (dump_row(r.raw) for r in rows))
-            # Its thresholds are not used here: the empirical rule on the inner split only
-            # keeps the log free of disabled-class warnings.
-            policy = replace(config.thresholds, tune_on="calib", rule="empirical")
-            bundle = train_teacher(
-                data_dir=tmp, out_dir=tmp / "bundle", config=t_cfg, thresholds=policy
-            )
-            with Classifier.load(bundle.path) as clf:
-                return clf.predict_heads(list(texts))
+            fitted = fit_teacher(
+                train=[r for r, v in zip(train, inner, strict=True) if not v],
+                valid=[r for r, v in zip(train, inner, strict=True) if v],
+                config=t_cfg, work_dir=tmp, target_fpr=config.thresholds.scam_target_fpr,
+            )  # fmt: skip
+            heads = fitted.scorer().predict_heads([norm.apply(t) for t in texts])
+        return np.asarray(heads, dtype=np.float64)
 
     return fit_score
 
@@ -508,6 +493,49 @@ def _robustness(gold_idx, oof_pred, obf_rows, obf_pred, kinds) -> dict:
     return out
 
 
+def _obfuscated_rows(records: list[Record], config: CrossvalConfig, kinds) -> list:
+    """(row index, obfuscated text, kind) per row and kind, for the robustness report."""
+    from janitr.data.obfuscate import obfuscate_records
+
+    position = {r.id: i for i, r in enumerate(records)}
+    # different seed from augmentation: test copies are not the training copies
+    return [
+        (position[row["source_id"]], row["text"], row["obfuscation"])
+        for row in obfuscate_records(records, seed=config.seed + 1, kinds=kinds)
+    ]
+
+
+def _oof_scores(records, fold, y, obf_pairs, obf_fold, config: CrossvalConfig):
+    """Out-of-fold heads of the model (members cross-fitted or reused, then combined for an
+    ensemble): `(oof (N, 2), obfuscated copies (M, 2), stack weights or None)`."""
+    members = config.members if config.model == "ensemble" else (config.model,)
+    member_scores = {}
+    for name in members:
+        if name in config.reuse:
+            log.info("reusing the OOF scores of %s from %s", name, config.reuse[name])
+            scores = reused_scores(config.reuse[name], records, fold)
+            member_scores[name] = (scores, np.zeros((0, 2)))
+            continue
+        log.info("cross-fitting %s (%d folds, %d rows)", name, config.folds, len(records))
+        member_scores[name] = _cross_fit(
+            records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
+        )
+    if config.model != "ensemble":
+        return (*member_scores[config.model], None)
+    oof, obf, coefs = _combined(
+        [member_scores[m][0] for m in members], [member_scores[m][1] for m in members],
+        y, fold, obf_fold, config.folds, config.combine,
+    )  # fmt: skip
+    stack_weights = None
+    if coefs is not None:  # mean over folds, per head and member
+        stack_weights = {
+            head: dict(zip(members, np.nanmean(coefs[:, j], axis=0).round(4).tolist(),
+                           strict=True))
+            for j, head in enumerate((SCAM, TOPIC))
+        }  # fmt: skip
+    return oof, obf, stack_weights
+
+
 def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     """Cross-fit a model family on labeled rows and measure it with nested thresholds.
 
@@ -534,45 +562,11 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     gold_idx = np.array([CLASSES.index(g) for g in gold], dtype=np.int64)
     y = np.array([[targets(r.labels).is_scam, targets(r.labels).is_topic] for r in records])
 
-    obf_rows: list[tuple[int, str, str]] = []
     kinds = (*AUGMENT_KINDS, "fullwidth", "mixed")
-    if config.robustness:
-        from janitr.data.obfuscate import obfuscate_records
-
-        position = {r.id: i for i, r in enumerate(records)}
-        # different seed from augmentation: test copies are not the training copies
-        for row in obfuscate_records(records, seed=config.seed + 1, kinds=kinds):
-            obf_rows.append((position[row["source_id"]], row["text"], row["obfuscation"]))
+    obf_rows = _obfuscated_rows(records, config, kinds) if config.robustness else []
     obf_pairs = [(i, t) for i, t, _ in obf_rows]
     obf_fold = np.array([fold[i] for i, _ in obf_pairs], dtype=np.int64)
-
-    members = config.members if config.model == "ensemble" else (config.model,)
-    member_scores = {}
-    for name in members:
-        if name in config.reuse:
-            log.info("reusing the OOF scores of %s from %s", name, config.reuse[name])
-            scores = reused_scores(config.reuse[name], records, fold)
-            member_scores[name] = (scores, np.zeros((0, 2)))
-            continue
-        log.info("cross-fitting %s (%d folds, %d rows)", name, config.folds, len(records))
-        member_scores[name] = _cross_fit(
-            records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
-        )
-    stack_weights = None
-    if config.model == "ensemble":
-        oof, obf, coefs = _combined(
-            [member_scores[m][0] for m in members], [member_scores[m][1] for m in members],
-            y, fold, obf_fold, config.folds, config.combine,
-        )  # fmt: skip
-        if coefs is not None:  # mean over folds, per head and member
-            stack_weights = {
-                head: dict(zip(members, np.nanmean(coefs[:, j], axis=0).round(4).tolist(),
-                               strict=True))
-                for j, head in enumerate((SCAM, TOPIC))
-            }  # fmt: skip
-    else:
-        oof, obf = member_scores[config.model]
-
+    oof, obf, stack_weights = _oof_scores(records, fold, y, obf_pairs, obf_fold, config)
     texts_raw = [r.text for r in records]
     is_topic = y[:, 1].tolist()
     rules = {}
