@@ -350,6 +350,42 @@ def _subgroup_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]
     return head, body
 
 
+def _count_cell(entry: dict | None, hits: str, total: str, rate: str) -> str:
+    """`rate hits/total [low, high]`, or – when the report has no such entry."""
+    if not entry:
+        return "–"
+    ci = entry.get("ci95")
+    interval = f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+    return f"{_fmt(entry.get(rate))} ({entry.get(hits)}/{entry.get(total)}){interval}"
+
+
+def _by_kind_tables(evals: dict[str, dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Scam recall per kind of scam row and scam FPR per negative class, one column per
+    bundle, each cell `rate (hits/total) [exact 95% CI]`.
+
+    Returns:
+        `[(title, head, body)]`: a table only when some evaluation holds its numbers (older
+        `eval.json` files have no `scam_recall_by_kind`; their cells show –).
+    """
+    tables = []
+    for title, key, hits, total, rate in (
+        ("Scam recall by kind", "scam_recall_by_kind", "tp", "positives", "recall"),
+        ("Scam FPR by negative class", "scam_fpr_by_negative_class", "fp", "negatives", "fpr"),
+    ):
+        names: list[str] = []
+        for ev in evals.values():
+            names += [k for k in ev["report"].get(key) or {} if k not in names]
+        if not names:
+            continue
+        body = [
+            [name, *(_count_cell((ev["report"].get(key) or {}).get(name), hits, total, rate)
+                     for ev in evals.values())]
+            for name in names
+        ]  # fmt: skip
+        tables.append((title, ["kind", *evals], body))
+    return tables
+
+
 def _calibration_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     head = ["bundle", "scam ECE", "scam Brier", "topic ECE", "topic Brier"]
     body = []
@@ -612,6 +648,7 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     sg_head, sg_body = _subgroup_table(evals)
     size_head, size_body = _size_table(bundles) if bundles else ([], [])
     cal_head, cal_body = _calibration_table(evals)
+    kind_tables = _by_kind_tables(evals)
     stage_head = ["#", "stage", "seconds", "finished"]
     stage_body = [
         [f"{s['index']:02d}", s["name"], f"{s['seconds']:.1f}", s["finished_at"]] for s in stages
@@ -658,6 +695,8 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         "intervals are noise.</p>"
     )
     h.append(_html_table(metric_head, metric_body))
+    for title, k_head, k_body in kind_tables:
+        h.append(f"<h3>{title}</h3>" + _html_table(k_head, k_body))
     h.append("<h3>Thresholds</h3>" + _html_table(th_head, th_body))
     h.append('<h2>Curves</h2><div class="grid">')
     h.append(f'<figure><img alt="PR curves" src="data:image/png;base64,{figures["pr"]}"></figure>')
@@ -730,6 +769,11 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         "",
         _md_table(metric_head, metric_body),
         "",
+        *(
+            line
+            for title, k_head, k_body in kind_tables
+            for line in (f"### {title}", "", _md_table(k_head, k_body), "")
+        ),
         "### Thresholds",
         "",
         _md_table(th_head, th_body),
