@@ -1955,6 +1955,9 @@ def _cmd_errors(args) -> int:
 
 
 VERB_REGISTRARS += [_add_obfuscate, _add_crossval, _add_errors]
+from janitr.cli.audit import register as register_audit  # noqa: E402
+
+VERB_REGISTRARS.append(register_audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
