@@ -727,17 +727,21 @@ def out_of_fold_heads(
     Raises:
         ConfigError: if `config.model` is not a single family, or too few rows for the folds.
     """
+    import contextlib
     import sys
 
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     if config.model not in MEMBERS:
         raise ConfigError(f"--model must be one of {', '.join(MEMBERS)}, got {config.model!r}")
     records = list(records)
     fold = assign_folds(records, folds=config.folds, seed=config.seed)
     member = MEMBER_BUILDERS[config.model](config)
-    with tqdm(total=config.folds, unit="fold", desc=f"{config.model} out-of-fold",
-              disable=not progress, file=sys.stderr) as bar:  # fmt: skip
+    # The per-fold log lines are printed above the bar, not through it.
+    redirect = logging_redirect_tqdm() if progress else contextlib.nullcontext()
+    with redirect, tqdm(total=config.folds, unit="fold", desc=f"{config.model} out-of-fold",
+                        disable=not progress, file=sys.stderr) as bar:  # fmt: skip
 
         def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
             heads = member(train, texts)
