@@ -69,6 +69,22 @@ def test_missing_cleanlab_names_the_extra(monkeypatch):
         audit_labels(["scam", "topic_crypto", "clean"], probs)
 
 
+def test_out_of_fold_heads_are_crossvals_scores():
+    """The audit's scores come from the same folds and fold models as `janitr crossval`."""
+    from janitr.data.records import Record
+    from janitr.pipeline.crossval import CrossvalConfig, crossval, out_of_fold_heads
+
+    rows, _ = synthetic(20, seed=4)
+    records = [Record(id=r["id"], text=r["text"], labels=tuple(r["labels"]), path="x", line=i)
+               for i, r in enumerate(rows)]  # fmt: skip
+    config = CrossvalConfig(folds=3, seed=5, robustness=False, n_boot=0)
+    oof, fold = out_of_fold_heads(records, config=config)
+    pred = crossval(records=records, config=config)["predictions"]
+    assert fold.tolist() == pred["fold"]
+    assert oof[:, 0].tolist() == pytest.approx(pred["p_scam"], abs=1e-12)
+    assert oof[:, 1].tolist() == pytest.approx(pred["p_topic"], abs=1e-12)
+
+
 @needs("cleanlab", extra="audit")
 def test_audit_finds_planted_flips():
     from janitr.data.records import Record
