@@ -68,6 +68,15 @@ def test_missing_cleanlab_names_the_extra(monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"pip install 'janitr\[audit\]'"):
         audit_labels(["scam", "topic_crypto", "clean"], probs)
 
+    def never(*args, **kwargs):
+        raise AssertionError("fitted before checking for cleanlab")
+
+    import janitr.pipeline.crossval
+
+    monkeypatch.setattr(janitr.pipeline.crossval, "out_of_fold_heads", never)
+    with pytest.raises(MissingDependencyError, match="cleanlab"):  # before any fitting
+        audit_records([], config=AuditConfig(progress=False))
+
 
 def test_out_of_fold_heads_are_crossvals_scores():
     """The audit's scores come from the same folds and fold models as `janitr crossval`."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from janitr.artifacts import check_output_file, sha256_file, write_lines
 from janitr.data.records import Record
 from janitr.data.relabel import REVIEW_FORMAT
-from janitr.errors import ConfigError
+from janitr.errors import ConfigError, require
 from janitr.evaluation.label_audit import FILTERS, LabelIssue, audit_labels, class_distribution
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ def audit_records(records: Sequence[Record], *, config: AuditConfig) -> list[Lab
     """
     from janitr.pipeline.crossval import CrossvalConfig, out_of_fold_heads
 
+    require("cleanlab", extra="audit")  # before minutes of fitting, not after
     cv = CrossvalConfig(
         model=config.model, folds=config.folds, seed=config.seed, linear_c=config.linear_c,
         robustness=False, n_boot=0,
