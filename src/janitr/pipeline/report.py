@@ -696,7 +696,11 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     )
     h.append(_html_table(metric_head, metric_body))
     for title, k_head, k_body in kind_tables:
-        h.append(f"<h3>{title}</h3>" + _html_table(k_head, k_body))
+        h.append(
+            f'<h3>{title}</h3><p class="meta">rate (hits/rows) [exact 95% Clopper-Pearson '
+            "interval]; scam kinds by taxonomy group (fraud first, then spam/promo).</p>"
+            + _html_table(k_head, k_body)
+        )
     h.append("<h3>Thresholds</h3>" + _html_table(th_head, th_body))
     h.append('<h2>Curves</h2><div class="grid">')
     h.append(f'<figure><img alt="PR curves" src="data:image/png;base64,{figures["pr"]}"></figure>')
