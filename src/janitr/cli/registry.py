@@ -16,6 +16,7 @@ VERB_GROUPS: tuple[str, ...] = (
     "evaluate",
     "ship",
     "runs",
+    "audit",
 )
 
 

@@ -7,7 +7,8 @@ bundle's scorer and hands gold classes and head probabilities to
 `metrics.evaluate_predictions`, the one metric code path. The result is a JSON-able dict
 with a stable contract (`metrics.<class>.{precision,recall,f1,fpr,fnr,support}`,
 `metrics.macro_f1`, `metrics.exact_match`, `metrics.scam_pr_auc`, `ci95`, `thresholds`,
-`data`, `model`, `calibration`, `subgroups`); `format_evaluation` renders it as a table.
+`data`, `model`, `calibration`, `subgroups`, `scam_recall_by_kind`,
+`scam_fpr_by_negative_class`); `format_evaluation` renders it as a table.
 
 Comparing two reports (paired bootstrap) is left to the run registry; the per-row
 predictions needed for it are kept when asked for (`with_predictions`).
@@ -182,6 +183,7 @@ def evaluate_bundle(
         thresholds=bundle.thresholds,
         is_topic=[targets(r.labels).is_topic for r in records],
         texts_raw=[r.text for r in records],
+        raw_labels=[r.labels for r in records],
         n_boot=n_boot,
         seed=seed,
     )
@@ -326,6 +328,7 @@ def format_evaluation(report: dict) -> str:
         lines.append(f"scam, 95% CI (percentile bootstrap, {boot.get('n_boot', '?')} resamples):")
         for key in ("precision", "recall", "fpr", "f1"):
             lines.append(f"  {key:<10}{m[SCAM][key]:.3f} {_ci(report, 'scam_' + key)}")
+    lines += format_by_kind(report)
     cal = report.get("calibration", {})
     if cal:
         lines.append(
@@ -348,6 +351,34 @@ def format_evaluation(report: dict) -> str:
                 f"{s['macro_f1']:>9.3f}{s['exact_match']:>7.3f}"
             )
     return "\n".join(lines)
+
+
+def _interval(entry: Mapping) -> str:
+    ci = entry.get("ci95")
+    return f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+
+
+def format_by_kind(report: Mapping) -> list[str]:
+    """Lines of scam recall per kind of scam row and scam FPR per kind of negative row,
+    each with its counts and exact 95% interval; nothing for a report without them (reports
+    written before `scam_recall_by_kind` existed)."""
+    lines: list[str] = []
+    by_kind = report.get("scam_recall_by_kind")
+    if by_kind:
+        lines += ["", "scam recall by kind of scam row (exact 95% CI):"]
+        for kind, v in by_kind.items():
+            lines.append(
+                f"  {kind:<12}{v['recall']:>7.3f}  {v['tp']:>5d} / {v['positives']:<5d} "
+                f"{_interval(v)}"
+            )
+    by_negative = report.get("scam_fpr_by_negative_class")
+    if by_negative:
+        lines += ["", "scam FPR by negative class (exact 95% CI):"]
+        for name, v in by_negative.items():
+            lines.append(
+                f"  {name:<12}{v['fpr']:>7.3f}  {v['fp']:>5d} / {v['negatives']:<5d} {_interval(v)}"
+            )
+    return lines
 
 
 def format_bundle_report(bundle: Bundle) -> str:

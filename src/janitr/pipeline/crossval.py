@@ -725,3 +725,47 @@ def write_oof_predictions(path: str | Path, result: dict) -> int:
     from janitr.evaluation.evaluate import write_predictions
 
     return write_predictions(path, {"predictions": result["predictions"]})
+
+
+def out_of_fold_heads(
+    records: Sequence[Record], *, config: CrossvalConfig, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold head probabilities of one model family, without the evaluation around it.
+
+    The same folds (`assign_folds`) and fold models (`MEMBER_BUILDERS`) as `crossval`, for
+    callers that only need the scores (the label audit).
+
+    Args:
+        records: labeled rows (ids unique).
+        config: `model` (one of MEMBERS), `folds`, `seed` and the member's settings.
+        progress: a progress bar over the folds (stderr).
+
+    Returns:
+        `(oof (N, 2) [p_scam, p_topic], fold (N,))`.
+
+    Raises:
+        ConfigError: if `config.model` is not a single family, or too few rows for the folds.
+    """
+    import contextlib
+    import sys
+
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    if config.model not in MEMBERS:
+        raise ConfigError(f"--model must be one of {', '.join(MEMBERS)}, got {config.model!r}")
+    records = list(records)
+    fold = assign_folds(records, folds=config.folds, seed=config.seed)
+    member = MEMBER_BUILDERS[config.model](config)
+    # The per-fold log lines are printed above the bar, not through it.
+    redirect = logging_redirect_tqdm() if progress else contextlib.nullcontext()
+    with redirect, tqdm(total=config.folds, unit="fold", desc=f"{config.model} out-of-fold",
+                        disable=not progress, file=sys.stderr) as bar:  # fmt: skip
+
+        def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
+            heads = member(train, texts)
+            bar.update(1)
+            return heads
+
+        oof, _ = _cross_fit(records, fold, config, fit_score, [])
+    return oof, fold

@@ -351,6 +351,42 @@ def _subgroup_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]
     return head, body
 
 
+def _count_cell(entry: dict | None, hits: str, total: str, rate: str) -> str:
+    """`rate hits/total [low, high]`, or – when the report has no such entry."""
+    if not entry:
+        return "–"
+    ci = entry.get("ci95")
+    interval = f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+    return f"{_fmt(entry.get(rate))} ({entry.get(hits)}/{entry.get(total)}){interval}"
+
+
+def _by_kind_tables(evals: dict[str, dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Scam recall per kind of scam row and scam FPR per negative class, one column per
+    bundle, each cell `rate (hits/total) [exact 95% CI]`.
+
+    Returns:
+        `[(title, head, body)]`: a table only when some evaluation holds its numbers (older
+        `eval.json` files have no `scam_recall_by_kind`; their cells show –).
+    """
+    tables = []
+    for title, key, hits, total, rate in (
+        ("Scam recall by kind", "scam_recall_by_kind", "tp", "positives", "recall"),
+        ("Scam FPR by negative class", "scam_fpr_by_negative_class", "fp", "negatives", "fpr"),
+    ):
+        names: list[str] = []
+        for ev in evals.values():
+            names += [k for k in ev["report"].get(key) or {} if k not in names]
+        if not names:
+            continue
+        body = [
+            [name, *(_count_cell((ev["report"].get(key) or {}).get(name), hits, total, rate)
+                     for ev in evals.values())]
+            for name in names
+        ]  # fmt: skip
+        tables.append((title, ["kind", *evals], body))
+    return tables
+
+
 def _calibration_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     head = ["bundle", "scam ECE", "scam Brier", "topic ECE", "topic Brier"]
     body = []
@@ -693,6 +729,12 @@ def _html_report(run: _ReportInputs, tables: dict, figures: dict) -> list[str]:
         "intervals are noise.</p>"
     )
     h.append(_html_table(*tables["metrics"]))
+    for title, k_head, k_body in _by_kind_tables(run.evals):
+        h.append(
+            f'<h3>{title}</h3><p class="meta">rate (hits/rows) [exact 95% Clopper-Pearson '
+            "interval]; scam kinds by taxonomy group (fraud first, then spam/promo).</p>"
+            + _html_table(k_head, k_body)
+        )
     h.append("<h3>Thresholds</h3>" + _html_table(*tables["thresholds"]))
     h += _html_curves(figures, tables["calibration"])
     if tables["subgroups"][1]:
@@ -788,7 +830,10 @@ def _markdown_report(run: _ReportInputs, tables: dict) -> list[str]:
     m += [f"> **Note:** {note}" for note in run.notes]
     m += [f"> **Warning:** {w}" for w in run.warnings]
     m += ["", "## Metrics", "", "95% bootstrap intervals in brackets.", "",
-          _md_table(*tables["metrics"]), "", "### Thresholds", "",
+          _md_table(*tables["metrics"]), "",
+          *(line for title, k_head, k_body in _by_kind_tables(run.evals)
+            for line in (f"### {title}", "", _md_table(k_head, k_body), "")),
+          "### Thresholds", "",
           _md_table(*tables["thresholds"]), "", "### Calibration", "",
           _md_table(*tables["calibration"]), ""]  # fmt: skip
     if tables["subgroups"][1]:
