@@ -1956,6 +1956,10 @@ def _cmd_errors(args) -> int:
 
 VERB_REGISTRARS += [_add_obfuscate, _add_crossval, _add_errors]
 
+from janitr.cli.score import register as _add_score  # noqa: E402
+
+VERB_REGISTRARS.append(_add_score)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

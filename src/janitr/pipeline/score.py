@@ -1,0 +1,752 @@
+"""`janitr score`: score a corpus (millions of posts) with a bundle, resumably.
+
+A job reads JSONL files (or a folder of them; Parquet files too when pyarrow is installed)
+and writes one output row per input row, in input order, into an output folder:
+
+    OUT/
+      job.json          format, bundle content id, every input's SHA-256 and row count, the
+                        shard plan; a restart must match it (or pass overwrite=True)
+      part-00000.jsonl  the rows of shard 0, written atomically (present = complete)
+      part-00001.jsonl  ...
+      manifest.json     written last: rows, error rows, SHA-256 of every part. Without it the
+                        folder is an unfinished job, never a complete-looking output.
+
+Concatenating the parts in name order gives the output: row k answers input row k (a blank
+line or bad JSON line is a row too), `{"id", "class", "p_scam", "p_topic", "bundle"}` where
+`bundle` is the first 12 hex digits of the bundle's content id (`Bundle.content_id`, the
+lineage id `--bundle-id` accepts), or `{"line", "id"?, "error"}` for a row that cannot be
+scored, with the words `janitr validate` uses. Ids are not checked for duplicates (that
+would cost memory per row); `janitr validate` does that.
+
+Each input file is cut into shards of `shard_rows` lines (byte ranges found in one streaming
+pass that also hashes the file). The local engine scores shards in worker processes, one per
+core (fastText holds the GIL while predicting, so threads would take turns), each loading the
+bundle once with one ONNX thread; memory stays constant in the corpus size (a worker holds one
+shard's output). A killed job restarts where it stopped: finished parts are kept, stray
+temporary files removed, the rest scored. The Ray engine (`janitr.pipeline.score_ray`) scores
+the same rows on a Ray cluster and writes the same parts.
+
+Scores do not depend on the batch, the shard or the engine: fastText scores each post on its
+own, fp32 ONNX students to ~1e-7 and static int8 students bit for bit (`runtime.onnx`); a
+dynamically quantized student is scored one post per session run by its scorer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from janitr.artifacts import read_json, write_json, write_lines
+from janitr.data.labels import CLASSES, SCAM, TOPIC, decide
+from janitr.data.normalize import NormalizationConfig, text_problem
+from janitr.data.records import dump_row, file_problem, parse_row
+from janitr.errors import ConfigError, DataError, Problem
+
+FORMAT = "janitr-scores"
+FORMAT_VERSION = 1
+JOB_FILE = "job.json"
+MANIFEST_FILE = "manifest.json"
+#: Input file suffixes read from a folder (Parquet only when pyarrow is installed).
+JSONL_SUFFIXES = (".jsonl",)
+PARQUET_SUFFIXES = (".parquet",)
+#: Problems kept for the summary (the output rows hold all of them).
+MAX_PROBLEMS = 20
+#: Characters of the content id written on every row (what `--bundle-id` accepts).
+BUNDLE_ID_CHARS = 12
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Settings of a scoring job.
+
+    Attributes:
+        engine: `local` (worker processes on this machine) or `ray` (Ray Data, local or a
+            cluster at `address`).
+        workers: processes (local) or Ray actors scoring at once; None: one per CPU core.
+        shard_rows: input rows per output part; a restart redoes at most one shard per worker.
+            Part of the job's identity (a restart must use the same value).
+        batch_size: texts per scorer call.
+        address: Ray cluster address (`ray.init(address=...)`); None starts a local Ray.
+        overwrite: replace an output folder that holds another job.
+        progress: show a progress bar (rate and ETA) on stderr.
+    """
+
+    engine: str = "local"
+    workers: int | None = None
+    shard_rows: int = 20_000
+    batch_size: int = 1024
+    address: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.engine not in ENGINES:
+            problems.append(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            problems.append(f"--workers must be a positive integer, got {self.workers!r}")
+        for name in ("shard_rows", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                flag = "--" + name.replace("_", "-")
+                problems.append(f"{flag} must be a positive integer, got {value!r}")
+        if self.address is not None and self.engine != "ray":
+            problems.append("--address is for --engine ray")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rows `first_line .. first_line + rows - 1` of one input: a byte range of a JSONL file
+    (`start`, `end`) or a range of row groups of a Parquet file."""
+
+    index: int
+    path: str
+    kind: str  # "jsonl" | "parquet"
+    start: int
+    end: int
+    first_line: int
+    rows: int
+
+    @property
+    def part(self) -> str:
+        return part_name(self.index)
+
+
+@dataclass
+class ScoreResult:
+    """What a scoring job did.
+
+    Attributes:
+        out: the output folder.
+        rows: output rows (= input rows).
+        errors: rows that could not be scored (each answered by an `error` row).
+        problems: the first MAX_PROBLEMS of them as `file:line: field: message`.
+        shards: parts in the output; `reused`: parts a previous (killed) run had finished.
+        seconds: wall time of this call.
+        content_id: the bundle's content id.
+    """
+
+    out: Path
+    rows: int
+    errors: int
+    problems: list[str] = field(default_factory=list)
+    shards: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    content_id: str = ""
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.jsonl"
+
+
+# --- inputs and the shard plan ---------------------------------------------------------------
+
+
+def _has_pyarrow() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def input_files(inputs: Sequence[str | Path]) -> list[Path]:
+    """The files to score: each file given, and the JSONL (and Parquet, with pyarrow) files
+    of each folder given, in name order.
+
+    Raises:
+        DataError: naming every input that is missing, unreadable, an empty folder, or of a
+            kind that cannot be read.
+    """
+    suffixes = JSONL_SUFFIXES + (PARQUET_SUFFIXES if _has_pyarrow() else ())
+    files: list[Path] = []
+    problems: list[Problem] = []
+    if not inputs:
+        raise ConfigError("give at least one input file or folder")
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in suffixes)
+            if not found:
+                problems.append(
+                    Problem(
+                        str(path),
+                        0,
+                        "<file>",
+                        "folder holds no " + " or ".join(f"*{s}" for s in suffixes) + " files",
+                        "give a folder of JSONL files, or the files themselves",
+                    )
+                )
+            files += found
+            continue
+        if path.suffix in PARQUET_SUFFIXES and not _has_pyarrow():
+            problems.append(
+                Problem(
+                    str(path),
+                    0,
+                    "<file>",
+                    "Parquet needs pyarrow",
+                    "install it with: pip install 'janitr[ray]' (or pip install pyarrow)",
+                )
+            )
+            continue
+        bad = file_problem(path)
+        if bad is not None:
+            problems.append(bad)
+        else:
+            files.append(path)
+    if problems:
+        raise DataError(problems, summary=f"{len(problems)} input(s) cannot be scored")
+    return files
+
+
+def plan_shards(files: Sequence[Path], shard_rows: int) -> tuple[list[Shard], list[dict]]:
+    """Cut every input into shards of at most `shard_rows` rows, in one streaming pass per
+    file that also hashes it.
+
+    A JSONL row is a line (`\\n`-terminated; a final line without one counts, the newline
+    that ends the file starts no row); blank lines are rows too (answered by an error), so
+    row k of the output is line k of the input. A Parquet shard is whole row groups.
+
+    Returns:
+        `(shards, inputs)`; `inputs` is `[{"path", "sha256", "size", "rows"}]` per file.
+
+    Raises:
+        DataError: if a file has no rows.
+    """
+    shards: list[Shard] = []
+    inputs: list[dict] = []
+    problems: list[Problem] = []
+    for path in files:
+        kind = "parquet" if path.suffix in PARQUET_SUFFIXES else "jsonl"
+        cuts = _parquet_cuts(path, shard_rows) if kind == "parquet" else None
+        digest = hashlib.sha256()
+        size = 0
+        if kind == "jsonl":
+            cuts = []  # (start byte, end byte, first line, rows)
+            start, line, rows_here, offset = 0, 1, 0, 0
+            with open(path, "rb") as handle:
+                for raw in handle:
+                    digest.update(raw)
+                    offset += len(raw)
+                    rows_here += 1
+                    if rows_here == shard_rows:
+                        cuts.append((start, offset, line, rows_here))
+                        start, line, rows_here = offset, line + rows_here, 0
+            if rows_here:
+                cuts.append((start, offset, line, rows_here))
+            size = offset
+        else:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        rows = sum(c[3] for c in cuts)
+        if rows == 0:
+            problems.append(
+                Problem(
+                    str(path),
+                    0,
+                    "<file>",
+                    "no rows: the file is empty",
+                    "give a file with at least one row, or leave it out",
+                )
+            )
+            continue
+        for start, end, first, n in cuts:
+            shards.append(Shard(len(shards), str(path.resolve()), kind, start, end, first, n))
+        inputs.append(
+            {"path": str(path.resolve()), "sha256": digest.hexdigest(), "size": size, "rows": rows}
+        )
+    if problems:
+        raise DataError(problems, summary=f"{len(problems)} input(s) cannot be scored")
+    return shards, inputs
+
+
+def _parquet_cuts(path: Path, shard_rows: int) -> list[tuple[int, int, int, int]]:
+    """`(first row group, end row group, first row, rows)`: consecutive row groups of about
+    `shard_rows` rows (a row group is never split)."""
+    from janitr.errors import require
+
+    pq = require("pyarrow.parquet", extra="ray")
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception as exc:  # pyarrow raises its own error types for a damaged file
+        raise DataError(
+            [Problem(str(path), 0, "<file>", f"unreadable Parquet ({exc})", "rewrite the file")]
+        ) from exc
+    cuts, start, first, rows = [], 0, 1, 0
+    for group in range(meta.num_row_groups):
+        rows += meta.row_group(group).num_rows
+        if rows >= shard_rows:
+            cuts.append((start, group + 1, first, rows))
+            start, first, rows = group + 1, first + rows, 0
+    if rows:
+        cuts.append((start, meta.num_row_groups, first, rows))
+    return cuts
+
+
+# --- scoring rows: the one code path of every engine --------------------------------------------
+
+
+class RowScorer:
+    """A loaded bundle turning raw input lines into output rows (every engine uses this).
+
+    Args:
+        bundle_dir: the bundle.
+        content_id: refuse the bundle unless its content id is (starts with) this.
+        verify: check the bundle's checksums (done once by the caller; workers skip it).
+    """
+
+    def __init__(self, bundle_dir: str | Path, *, content_id: str | None = None, verify=True):
+        from janitr.runtime.bundle import load_bundle
+
+        bundle = load_bundle(bundle_dir, verify=verify, content_id=content_id)
+        self.content_id = bundle.content_id
+        self.bundle_id = bundle.content_id[:BUNDLE_ID_CHARS]
+        self.scorer = bundle.scorer()
+        self.normalization = bundle.normalization
+        # Rows are parsed with the default normalization; reuse it when the bundle's is the same.
+        self._default_norm = self.normalization == NormalizationConfig()
+        thresholds = bundle.thresholds
+        self.t_scam, self.t_topic = thresholds[SCAM], thresholds[TOPIC]
+
+    def score_lines(
+        self, path: str, items: Iterable[tuple[int, bytes]], *, batch_size: int = 1024
+    ) -> Iterator[tuple[str, str | None]]:
+        """`(output line, problem or None)` for each `(line number, raw line)`, in order.
+
+        `raw line` is the line without its line end (a BOM on line 1 is removed here).
+        """
+        pending: list[tuple[int, dict, str]] = []  # (line, row, normalized text)
+        ready: list[tuple[str, str | None]] = []
+        for number, raw in items:
+            raw = raw.rstrip(b"\r")
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            problems = (
+                [Problem(path, number, "<line>", "blank line, expected a JSON row")]
+                if not raw.strip()
+                else None
+            )
+            norm = ""
+            if problems is None:
+                result = parse_row(raw, path=path, line=number, require_labels=False)
+                if isinstance(result, list):
+                    problems = result
+                else:
+                    norm = (
+                        result.norm_text
+                        if self._default_norm
+                        else (self.normalization.apply(result.text))
+                    )
+                    reason = "" if self._default_norm else text_problem(norm)
+                    if reason:
+                        problems = [Problem(path, number, "text", reason)]
+                    else:
+                        pending.append((len(ready), {"id": result.id}, norm))
+                        ready.append(("", None))  # filled in when its batch is scored
+            if problems is not None:
+                ready.append(_error_row(raw, number, problems))
+            if len(pending) >= batch_size:
+                self._fill(pending, ready)
+                pending = []
+                yield from ready
+                ready = []
+        if pending:
+            self._fill(pending, ready)
+        yield from ready
+
+    def _fill(self, pending: list, ready: list) -> None:
+        heads = self.scorer.predict_heads([norm for _, _, norm in pending])
+        classes = decide(heads[:, 0], heads[:, 1], t_scam=self.t_scam, t_topic=self.t_topic)
+        for (slot, row, _), k, (p_scam, p_topic) in zip(
+            pending, classes.tolist(), heads.tolist(), strict=True
+        ):
+            row["class"] = CLASSES[k]
+            row["p_scam"] = p_scam
+            row["p_topic"] = p_topic
+            row["bundle"] = self.bundle_id
+            ready[slot] = (dump_row(row), None)
+
+
+def _error_row(raw: bytes, number: int, problems: list[Problem]) -> tuple[str, str]:
+    row: dict = {"line": number}
+    try:
+        row_id = json.loads(raw).get("id")
+    except Exception:  # any unreadable line: its error says why; there is no id to show
+        row_id = None
+    if isinstance(row_id, str):
+        row["id"] = row_id
+    row["error"] = "; ".join(f"{p.field}: {p.message}" for p in problems)
+    return dump_row(row), "; ".join(str(p) for p in problems)
+
+
+def shard_lines(shard: Shard) -> Iterator[tuple[int, bytes]]:
+    """`(line number, raw line)` of every row of a shard (line end removed)."""
+    if shard.kind == "parquet":
+        yield from _parquet_lines(shard)
+        return
+    with open(shard.path, "rb") as handle:
+        handle.seek(shard.start)
+        remaining = shard.end - shard.start
+        number = shard.first_line
+        while remaining > 0:
+            raw = handle.readline(remaining)
+            if not raw:
+                break
+            remaining -= len(raw)
+            yield number, raw.rstrip(b"\n")
+            number += 1
+
+
+def _parquet_lines(shard: Shard) -> Iterator[tuple[int, bytes]]:
+    """A Parquet row as the JSON line `{"id", "text"}`, so it is checked like a JSONL row."""
+    from janitr.errors import require
+
+    pq = require("pyarrow.parquet", extra="ray")
+    table_file = pq.ParquetFile(shard.path)
+    columns = [c for c in ("id", "text") if c in table_file.schema_arrow.names]
+    number = shard.first_line
+    for group in range(shard.start, shard.end):
+        table = table_file.read_row_group(group, columns=columns)
+        for row in table.to_pylist():
+            yield number, parquet_line(row)
+            number += 1
+
+
+def parquet_line(row: dict) -> bytes:
+    """A Parquet row `{"id", "text"}` as a JSONL line, so that it is checked like one."""
+    return json.dumps(row, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def score_shard(scorer: RowScorer, shard: Shard, out_dir: Path, *, batch_size: int) -> dict:
+    """Score one shard into its part file (atomically). Returns `{"index", "rows", "errors",
+    "problems"}`."""
+    problems: list[str] = []
+    errors = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal errors
+        for line, problem in scorer.score_lines(
+            shard.path, shard_lines(shard), batch_size=batch_size
+        ):
+            if problem is not None:
+                errors += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append(problem)
+            yield line
+
+    rows = write_lines(out_dir / shard.part, lines())
+    if rows != shard.rows:  # the input changed under us
+        (out_dir / shard.part).unlink()
+        raise DataError(
+            [
+                Problem(
+                    shard.path,
+                    shard.first_line,
+                    "<file>",
+                    f"changed while scored ({rows} rows, expected {shard.rows})",
+                    "score a file that is not being written",
+                )
+            ]
+        )
+    return {"index": shard.index, "rows": rows, "errors": errors, "problems": problems}
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def score_corpus(
+    *,
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    model: str | Path,
+    config: ScoreConfig = ScoreConfig(),
+    content_id: str | None = None,
+) -> ScoreResult:
+    """Score every row of `inputs` with the bundle `model` into the folder `out`.
+
+    Restarting a killed job with the same arguments keeps its finished parts and scores the
+    rest; a finished job is not redone. See the module docstring for the layout.
+
+    Args:
+        inputs: JSONL files (Parquet with pyarrow) or folders of them.
+        out: the output folder.
+        model: the bundle directory.
+        config: engine, workers, shard size, batch size, progress.
+        content_id: refuse the bundle unless its content id is (starts with) this.
+
+    Returns:
+        What was written (`ScoreResult`); rows that could not be scored are in `errors`.
+
+    Raises:
+        DataError: if an input is missing, empty or unreadable.
+        BundleError: if the bundle is missing, damaged or not `content_id`.
+        ConfigError: if `out` is a file, or holds another job and `overwrite` is off.
+        MissingDependencyError: for the ray engine without ray installed.
+    """
+    from janitr.runtime.bundle import load_bundle
+
+    began = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the output parts")
+    bundle = load_bundle(model, content_id=content_id)
+    files = input_files(inputs)
+    shards, described = plan_shards(files, config.shard_rows)
+    job = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "bundle": {"path": str(Path(model).resolve()), "content_id": bundle.content_id},
+        "inputs": described,
+        "shard_rows": config.shard_rows,
+        "shards": [[s.index, s.path, s.kind, s.start, s.end, s.first_line, s.rows] for s in shards],
+    }
+    done = _prepare_out(out, job, overwrite=config.overwrite)
+    if done is not None:
+        return ScoreResult(
+            out=out,
+            rows=done["rows"],
+            errors=done["errors"],
+            problems=done["problems"],
+            shards=len(shards),
+            reused=len(shards),
+            seconds=time.perf_counter() - began,
+            content_id=bundle.content_id,
+        )
+    if config.engine == "ray":
+        from janitr.pipeline.score_ray import score_with_ray
+
+        for stale in out.glob("part-*.jsonl"):
+            stale.unlink()  # the ray engine writes every part again
+        score_with_ray(
+            shards, out=out, model=bundle.path, config=config, content_id=bundle.content_id
+        )
+        reused = 0
+    else:
+        reused = _score_local(
+            shards, out=out, model=bundle.path, config=config, content_id=bundle.content_id
+        )
+    manifest = _write_manifest(out, shards, job)
+    return ScoreResult(
+        out=out,
+        rows=manifest["rows"],
+        errors=manifest["errors"],
+        problems=manifest["problems"],
+        shards=len(shards),
+        reused=reused,
+        seconds=time.perf_counter() - began,
+        content_id=bundle.content_id,
+    )
+
+
+def _prepare_out(out: Path, job: dict, *, overwrite: bool) -> dict | None:
+    """Make `out` hold this job. Returns its manifest when the job is already complete."""
+    job_path = out / JOB_FILE
+    if job_path.exists():
+        try:
+            old = read_json(job_path)
+        except (OSError, ValueError):
+            old = None
+        if old != job:
+            if not overwrite:
+                what = _job_difference(old, job)
+                raise ConfigError(
+                    f"--out {out} holds another scoring job ({what}); give a new --out, or "
+                    "pass --overwrite to replace it"
+                )
+            _clear(out)
+        elif (out / MANIFEST_FILE).exists():
+            return read_json(out / MANIFEST_FILE)
+    elif out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(
+                f"--out {out} is a folder that holds other files; give a new or empty folder, "
+                "or pass --overwrite to clear it"
+            )
+        _clear(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # what a killed run was writing
+        stale.unlink()
+    (out / MANIFEST_FILE).unlink(missing_ok=True)
+    write_json(job_path, job)
+    return None
+
+
+def _job_difference(old: dict | None, new: dict) -> str:
+    if not isinstance(old, dict):
+        return f"its {JOB_FILE} is unreadable"
+    for key, what in (
+        ("format_version", "another format version"),
+        ("bundle", "another bundle"),
+        ("inputs", "other inputs or contents"),
+        ("shard_rows", f"shard_rows {old.get('shard_rows')}"),
+    ):
+        if old.get(key) != new.get(key):
+            return what
+    return "another shard plan"
+
+
+def _clear(out: Path) -> None:
+    import shutil
+
+    for item in out.iterdir():
+        if item.is_dir():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+
+
+def _part_rows(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def _score_local(
+    shards: list[Shard], *, out: Path, model: Path, config: ScoreConfig, content_id: str
+) -> int:
+    """Score the shards that have no complete part yet; returns how many were reused."""
+    from tqdm import tqdm
+
+    todo = []
+    reused_rows = 0
+    for shard in shards:
+        part = out / shard.part
+        if part.exists() and _part_rows(part) == shard.rows:
+            reused_rows += shard.rows
+        else:
+            part.unlink(missing_ok=True)
+            todo.append(shard)
+    total = sum(s.rows for s in shards)
+    workers = min(config.worker_count, max(len(todo), 1))
+    bar = tqdm(
+        total=total,
+        initial=reused_rows,
+        unit="post",
+        unit_scale=True,
+        smoothing=0.1,
+        disable=not config.progress,
+        file=sys.stderr,
+        desc="score",
+    )
+    with bar:
+        if workers == 1:
+            scorer = RowScorer(model, content_id=content_id, verify=False)
+            for shard in todo:
+                bar.update(score_shard(scorer, shard, out, batch_size=config.batch_size)["rows"])
+        else:
+            _run_pool(
+                todo,
+                workers=workers,
+                model=model,
+                content_id=content_id,
+                batch_size=config.batch_size,
+                out=out,
+                bar=bar,
+            )
+    return len(shards) - len(todo)
+
+
+def _run_pool(todo, *, workers, model, content_id, batch_size, out, bar) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(str(model), content_id),
+    )
+    try:
+        pending = {pool.submit(_worker_shard, s, str(out), batch_size) for s in todo}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for job in finished:
+                bar.update(job.result()["rows"])  # re-raises a worker's error
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker: RowScorer | None = None
+
+
+def _init_worker(model: str, content_id: str) -> None:
+    global _worker
+    from janitr.runtime.onnx import THREADS_ENV
+
+    # One process per core: each ONNX session gets one intra-op thread.
+    os.environ.setdefault(THREADS_ENV, "1")
+    _worker = RowScorer(model, content_id=content_id, verify=False)
+
+
+def _worker_shard(shard: Shard, out: str, batch_size: int) -> dict:
+    return score_shard(_worker, shard, Path(out), batch_size=batch_size)
+
+
+def _write_manifest(out: Path, shards: list[Shard], job: dict) -> dict:
+    """Check every part (rows as planned), count error rows, hash; write manifest.json last."""
+    parts = []
+    rows = errors = 0
+    problems: list[str] = []
+    for shard in shards:
+        path = out / shard.part
+        digest = hashlib.sha256()
+        n = bad = 0
+        with open(path, "rb") as handle:
+            for line in handle:
+                digest.update(line)
+                n += 1
+                # Only error rows have the key "error" (a quote inside a string is escaped).
+                if b'"error":' in line:
+                    bad += 1
+                    if len(problems) < MAX_PROBLEMS:
+                        row = json.loads(line)
+                        problems.append(f"{shard.path}:{row['line']}: {row['error']}")
+        if n != shard.rows:
+            raise ConfigError(f"{path}: {n} rows, expected {shard.rows}; run the job again")
+        parts.append({"file": shard.part, "rows": n, "errors": bad, "sha256": digest.hexdigest()})
+        rows += n
+        errors += bad
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "content_id": job["bundle"]["content_id"],
+        "rows": rows,
+        "errors": errors,
+        "problems": problems,
+        "parts": parts,
+        "job_sha256": hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest(),
+    }
+    write_json(out / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def read_scores(out: str | Path) -> Iterator[dict]:
+    """Every output row of a finished job, in input order.
+
+    Raises:
+        ConfigError: if `out` holds no finished job (no manifest.json).
+    """
+    out = Path(out)
+    if not (out / MANIFEST_FILE).exists():
+        raise ConfigError(
+            f"{out} holds no finished scoring job (no {MANIFEST_FILE}); "
+            "run janitr score (again) to finish it"
+        )
+    for part in read_json(out / MANIFEST_FILE)["parts"]:
+        with open(out / part["file"], encoding="utf-8") as handle:
+            for line in handle:
+                yield json.loads(line)
