@@ -52,7 +52,9 @@ def score_with_ray(
         context.execution_options.preserve_order = True
         context.enable_progress_bars = config.progress
         paths = list(dict.fromkeys(s.path for s in shards))
-        ds = ray_data.read_datasource(_lines_datasource(paths))
+        # Reading only splits lines: it reserves no CPU, so that `workers` actors with one
+        # CPU each fill a `workers`-CPU Ray (a read waiting for a CPU would deadlock).
+        ds = ray_data.read_datasource(_lines_datasource(paths), num_cpus=0)
         workers = config.worker_count
         ds = ds.map_batches(
             _BundleActor,
