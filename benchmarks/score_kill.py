@@ -5,7 +5,8 @@ final output must equal an uninterrupted run's, byte for byte.
 
 An uninterrupted run writes the reference. Then the same job is started, killed with SIGKILL
 (the whole process group: the CLI and its workers) at a random time before it would finish,
-and started again, --kills times; the last start runs to the end. The check: no manifest.json
+and started again, --kills times (each at a random point of the work left); the last start
+runs to the end. The check: no manifest.json
 after any kill (an unfinished job never looks complete), every part's bytes equal the
 reference's, and the manifests agree. Results: benchmarks/results/score_kill.json, with the
 machine and the load average (a shared machine makes the timings noisy).
@@ -74,8 +75,11 @@ def main() -> None:
         result["uninterrupted_returncode"] = ref.returncode
         print(f"uninterrupted: {full:.1f} s, rc {ref.returncode}")
         killed = Path(tmp) / "killed"
+        total_parts = len(list((Path(tmp) / "ref").glob("part-*.jsonl")))
         for k in range(args.kills):
-            delay = rng.uniform(0.1, 0.9) * full
+            # A random point of the work that is left (so that every kill interrupts).
+            left = 1 - len(list(killed.glob("part-*.jsonl"))) / total_parts
+            delay = rng.uniform(0.1, 0.9) * full * left / 2
             proc = subprocess.Popen(
                 command("killed"), env=env, start_new_session=True, stderr=subprocess.DEVNULL
             )
@@ -112,6 +116,9 @@ def main() -> None:
         result["parts"] = len(ref_parts)
         result["rows"] = got_manifest["rows"]
         result["every_restart_completed_or_was_killed"] = last.returncode == ref.returncode
+        result["every_kill_interrupted_the_job"] = not any(
+            e["finished_before_kill"] for e in result["kills"]
+        )
         result["no_complete_looking_output_after_a_kill"] = not any(
             e["manifest_after_kill"] and not e["finished_before_kill"] for e in result["kills"]
         )

@@ -24,13 +24,32 @@ from pathlib import Path
 
 from janitr.artifacts import write_lines
 from janitr.errors import require
-from janitr.pipeline.score import PARQUET_SUFFIXES, RowScorer, ScoreConfig, Shard, parquet_line
+from janitr.pipeline.corpus import PARQUET_SUFFIXES, RowScorer, Shard, parquet_line
 
 
 def score_with_ray(
-    shards: Sequence[Shard], *, out: Path, model: Path, config: ScoreConfig, content_id: str
+    shards: Sequence[Shard],
+    *,
+    out: Path,
+    model: Path,
+    content_id: str,
+    workers: int,
+    batch_size: int,
+    address: str | None = None,
+    progress: bool = True,
 ) -> None:
     """Score the rows of `shards` on Ray and write one part per shard into `out`.
+
+    Args:
+        shards: the plan (`corpus.plan_shards`); one part is written per shard.
+        out: the output folder.
+        model: the bundle (already verified by the caller).
+        content_id: the bundle's content id; each actor refuses another bundle.
+        workers: actors, one CPU each (and the CPUs of a local Ray it starts).
+        batch_size: rows per actor call and per scorer call.
+        address: a Ray cluster (`ray.init(address=...)`); None starts a local Ray unless
+            one is running in this process already.
+        progress: show Ray Data's progress bars.
 
     Raises:
         MissingDependencyError: if ray is not installed.
@@ -44,31 +63,30 @@ def score_with_ray(
     started = not ray.is_initialized()
     if started:
         init = {"include_dashboard": False, "log_to_driver": False}
-        if config.address is None:
-            init["num_cpus"] = config.worker_count
-        ray.init(address=config.address, **init)
+        if address is None:
+            init["num_cpus"] = workers
+        ray.init(address=address, **init)
     try:
         context = ray_data.DataContext.get_current()
         context.execution_options.preserve_order = True
-        context.enable_progress_bars = config.progress
+        context.enable_progress_bars = progress
         paths = list(dict.fromkeys(s.path for s in shards))
         # Reading only splits lines: it reserves no CPU, so that `workers` actors with one
         # CPU each fill a `workers`-CPU Ray (a read waiting for a CPU would deadlock).
         ds = ray_data.read_datasource(_lines_datasource(paths), num_cpus=0)
-        workers = config.worker_count
         ds = ds.map_batches(
             _BundleActor,
             fn_constructor_kwargs={
                 "model": str(model),
                 "content_id": content_id,
-                "batch_size": config.batch_size,
+                "batch_size": batch_size,
             },
-            batch_size=config.batch_size,
+            batch_size=batch_size,
             batch_format="pyarrow",
             concurrency=workers,
             num_cpus=1,
         )
-        rows = _stream_rows(ds, config.batch_size)
+        rows = _stream_rows(ds, batch_size)
         for shard in shards:
             written = write_lines(out / shard.part, _take(rows, shard))
             if written != shard.rows:
