@@ -21,10 +21,10 @@ would cost memory per row); `janitr validate` does that.
 Each input file is cut into shards of `shard_rows` lines (byte ranges found in one streaming
 pass that also hashes the file). The local engine scores shards in worker processes, one per
 core (fastText holds the GIL while predicting, so threads would take turns), each loading the
-bundle once with one ONNX thread; memory stays constant in the corpus size (a worker holds one
-shard's output). A killed job restarts where it stopped: finished parts are kept, stray
-temporary files removed, the rest scored. The Ray engine (`janitr.pipeline.score_ray`) scores
-the same rows on a Ray cluster and writes the same parts.
+bundle once with one ONNX thread; memory stays constant in the corpus size (a worker holds
+one batch; parts stream to disk). A killed job restarts where it stopped: finished parts are
+kept, stray temporary files removed, the rest scored. The Ray engine
+(`janitr.pipeline.score_ray`) scores the same rows on a Ray cluster and writes the same parts.
 
 Scores do not depend on the batch, the shard or the engine: fastText scores each post on its
 own, fp32 ONNX students to ~1e-7 and static int8 students bit for bit (`runtime.onnx`); a
@@ -202,7 +202,7 @@ def score_corpus(
     job = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "bundle": {"path": str(Path(model).resolve()), "content_id": bundle.content_id},
+        "bundle": {"content_id": bundle.content_id},  # not its path: a moved bundle resumes
         "inputs": described,
         "shard_rows": config.shard_rows,
         "shards": [[s.index, s.path, s.kind, s.start, s.end, s.first_line, s.rows] for s in shards],

@@ -65,7 +65,15 @@ def score_with_ray(
         init = {"include_dashboard": False, "log_to_driver": False}
         if address is None:
             init["num_cpus"] = workers
-        ray.init(address=address, **init)
+        try:
+            ray.init(address=address, **init)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            from janitr.errors import ConfigError
+
+            raise ConfigError(
+                f"--address {address}: cannot start or reach Ray ({exc}); start a cluster "
+                "(ray start --head) or leave out --address for a local Ray"
+            ) from exc
     try:
         context = ray_data.DataContext.get_current()
         context.execution_options.preserve_order = True
