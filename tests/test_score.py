@@ -257,6 +257,8 @@ def test_ray_engine_writes_the_local_engines_output(bundle, tmp_path):
     try:
         on_ray = ScoreConfig(engine="ray", workers=2, shard_rows=256, batch_size=64, progress=False)
         result = score_corpus(inputs=[data], out=tmp_path / "ray", model=bundle, config=on_ray)
+        parquet = _as_parquet(data, tmp_path / "in.parquet")
+        score_corpus(inputs=[parquet], out=tmp_path / "ray-parquet", model=bundle, config=on_ray)
     finally:
         ray.shutdown()
     assert result.rows == 900 and result.errors == 4
@@ -266,3 +268,28 @@ def test_ray_engine_writes_the_local_engines_output(bundle, tmp_path):
     ]
     for part in local_parts:
         assert (tmp_path / "ray" / part.name).read_bytes() == part.read_bytes()
+    # Parquet rows through Ray: the JSONL rows' answers (a blank or broken JSON line has no
+    # Parquet twin; it became a row with no id and no text).
+    from_parquet = _rows(tmp_path / "ray-parquet")
+    assert len(from_parquet) == 900
+    for got, want in zip(from_parquet, _rows(tmp_path / "local"), strict=True):
+        if "error" not in want:
+            assert got == want
+
+
+def _as_parquet(jsonl: Path, out: Path) -> Path:
+    """The `id` and `text` of each JSONL line (None for what a bad line lacks), 100 rows per
+    row group."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids, texts = [], []
+    for line in jsonl.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = {}
+        ids.append(row.get("id"))
+        texts.append(row.get("text"))
+    pq.write_table(pa.table({"id": ids, "text": texts}), out, row_group_size=100)
+    return out
