@@ -6,11 +6,12 @@
 
 The corpus is the shared data's texts (train, valid, calib, unlabeled: real post lengths)
 repeated with fresh ids up to --posts rows. Each engine runs the real CLI in a fresh process
-group; peak memory is the largest sum of the RSS of every process of the group (driver,
-workers, Ray's raylet and actors), sampled every 0.1 s. Target (issue #16): fastText on 1M
-posts <= 60 s on a 2-core machine, peak <= 1 GB. The machine (CPU model, avx512_vnni) and
-the load average go into benchmarks/results/score_<kind>.json: on a shared machine the
-figures are noisy.
+group; peak memory is the largest sum over every process of the group (driver, workers,
+Ray's raylet and actors), sampled every 0.1 s, of RSS and of PSS (shared pages split between
+the processes that map them: the sum that does not count Ray's object store once per worker).
+Target (issue #16): fastText on 1M posts <= 60 s on a 2-core machine, peak <= 1 GB. The
+machine (CPU model, avx512_vnni) and the load average go into
+benchmarks/results/score_<variant>.json: on a shared machine the figures are noisy.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ def synthesize(out: Path, *, posts: int, data_dir: Path = DATA) -> Path:
     return out
 
 
-def group_rss_bytes(session: int) -> int:
-    """Sum of the resident memory of every process in a session."""
-    total = 0
+def group_memory_bytes(session: int) -> tuple[int, int]:
+    """`(RSS, PSS)` summed over every process of a session. The RSS sum counts shared pages
+    (Ray's object store, mapped into every worker) once per process; PSS splits each shared
+    page between its processes, so its sum is the memory the job really holds."""
+    rss = pss = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -58,27 +61,30 @@ def group_rss_bytes(session: int) -> int:
             fields = stat.rsplit(")", 1)[1].split()
             if int(fields[3]) != session:  # field 6 of stat: the session id
                 continue
-            for line in Path(f"/proc/{entry}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            for line in Path(f"/proc/{entry}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
 def run_measured(command: list[str], env: dict) -> dict:
-    """Run a command in its own session; wall time, exit code and peak session RSS."""
+    """Run a command in its own session; wall time, exit code, peak session RSS and PSS."""
     began = time.perf_counter()
     proc = subprocess.Popen(
         command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True
     )
-    peak = 0
+    peak_rss = peak_pss = 0
     stop = threading.Event()
 
     def sample():
-        nonlocal peak
+        nonlocal peak_rss, peak_pss
         while not stop.is_set():
-            peak = max(peak, group_rss_bytes(proc.pid))
+            rss, pss = group_memory_bytes(proc.pid)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -89,7 +95,8 @@ def run_measured(command: list[str], env: dict) -> dict:
     return {
         "seconds": time.perf_counter() - began,
         "returncode": proc.returncode,
-        "peak_rss_mb": peak / 2**20,
+        "peak_rss_mb": peak_rss / 2**20,
+        "peak_pss_mb": peak_pss / 2**20,
         "stderr_tail": err[-600:],
     }
 
@@ -148,7 +155,8 @@ def main() -> None:
             print(
                 f"{engine:6s} {result['variant']:14s} {args.posts:>9,d} posts "
                 f"{run['seconds']:7.1f} s {run['posts_per_second']:9,.0f} posts/s "
-                f"peak {run['peak_rss_mb']:7.0f} MB  rc {run['returncode']}  "
+                f"peak RSS {run['peak_rss_mb']:5.0f} MB PSS {run['peak_pss_mb']:5.0f} MB  "
+                f"rc {run['returncode']}  "
                 f"load {run['load_average_1m_before']}"
             )
     if "local" in result["engines"] and "ray" in result["engines"]:

@@ -194,6 +194,12 @@ def _lines_datasource(paths: list[str]):
 
         BLOCK_ROWS = 8192
 
+        def _open_input_source(self, filesystem, path: str, **open_args):
+            # A Parquet file is read by row group: it needs random access, not a stream.
+            if path.endswith(PARQUET_SUFFIXES):
+                return filesystem.open_input_file(path)
+            return super()._open_input_source(filesystem, path, **open_args)
+
         def _read_stream(self, f, path: str):
             import pyarrow as pa
 
