@@ -193,6 +193,10 @@ def score_corpus(
     from janitr.runtime.bundle import load_bundle
 
     began = time.perf_counter()
+    if config.engine == "ray":
+        from janitr.errors import require
+
+        require("ray", extra="ray")  # before anything is written
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for the output parts")
