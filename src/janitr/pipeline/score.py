@@ -203,47 +203,14 @@ def score_corpus(
     bundle = load_bundle(model, content_id=content_id)
     files = input_files(inputs)
     shards, described = plan_shards(files, config.shard_rows)
-    job = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "bundle": {"content_id": bundle.content_id},  # not its path: a moved bundle resumes
-        "inputs": described,
-        "shard_rows": config.shard_rows,
-        "shards": [[s.index, s.path, s.kind, s.start, s.end, s.first_line, s.rows] for s in shards],
-    }
-    done = _prepare_out(out, job, overwrite=config.overwrite)
-    if done is not None:
-        return ScoreResult(
-            out=out,
-            rows=done["rows"],
-            errors=done["errors"],
-            problems=done["problems"],
-            shards=len(shards),
-            reused=len(shards),
-            seconds=time.perf_counter() - began,
-            content_id=bundle.content_id,
-        )
-    if config.engine == "ray":
-        from janitr.pipeline.score_ray import score_with_ray
-
-        for stale in out.glob("part-*.jsonl"):
-            stale.unlink()  # the ray engine writes every part again
-        score_with_ray(
-            shards,
-            out=out,
-            model=bundle.path,
-            content_id=bundle.content_id,
-            workers=config.worker_count,
-            batch_size=config.batch_size,
-            address=config.address,
-            progress=config.progress,
-        )
-        reused = 0
-    else:
-        reused = _score_local(
+    job = _job_description(bundle.content_id, shards, described, config.shard_rows)
+    manifest = _prepare_out(out, job, overwrite=config.overwrite)
+    reused = len(shards)
+    if manifest is None:  # not finished yet
+        reused = _run_engine(
             shards, out=out, model=bundle.path, config=config, content_id=bundle.content_id
         )
-    manifest = _write_manifest(out, shards, job)
+        manifest = _write_manifest(out, shards, job)
     return ScoreResult(
         out=out,
         rows=manifest["rows"],
@@ -254,6 +221,41 @@ def score_corpus(
         seconds=time.perf_counter() - began,
         content_id=bundle.content_id,
     )
+
+
+def _job_description(content_id: str, shards: list[Shard], inputs: list[dict], shard_rows: int):
+    """job.json: what a restart must match to reuse the parts."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "bundle": {"content_id": content_id},  # not its path: a moved bundle resumes
+        "inputs": inputs,
+        "shard_rows": shard_rows,
+        "shards": [[s.index, s.path, s.kind, s.start, s.end, s.first_line, s.rows] for s in shards],
+    }
+
+
+def _run_engine(
+    shards: list[Shard], *, out: Path, model: Path, config: ScoreConfig, content_id: str
+) -> int:
+    """Write every part that is missing; returns how many parts were reused."""
+    if config.engine == "local":
+        return _score_local(shards, out=out, model=model, config=config, content_id=content_id)
+    from janitr.pipeline.score_ray import score_with_ray
+
+    for stale in out.glob("part-*.jsonl"):
+        stale.unlink()  # the ray engine writes every part again
+    score_with_ray(
+        shards,
+        out=out,
+        model=model,
+        content_id=content_id,
+        workers=config.worker_count,
+        batch_size=config.batch_size,
+        address=config.address,
+        progress=config.progress,
+    )
+    return 0
 
 
 def _prepare_out(out: Path, job: dict, *, overwrite: bool) -> dict | None:

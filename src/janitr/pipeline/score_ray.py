@@ -60,39 +60,17 @@ def score_with_ray(
 
     from janitr.errors import DataError, Problem
 
-    started = not ray.is_initialized()
-    if started:
-        init = {"include_dashboard": False, "log_to_driver": False}
-        if address is None:
-            init["num_cpus"] = workers
-        try:
-            ray.init(address=address, **init)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            from janitr.errors import ConfigError
-
-            raise ConfigError(
-                f"--address {address}: cannot start or reach Ray ({exc}); start a cluster "
-                "(ray start --head) or leave out --address for a local Ray"
-            ) from exc
+    started = _start_ray(ray, address=address, workers=workers)
     try:
-        context = ray_data.DataContext.get_current()
-        context.execution_options.preserve_order = True
-        context.enable_progress_bars = progress
         paths = list(dict.fromkeys(s.path for s in shards))
-        # Reading only splits lines: it reserves no CPU, so that `workers` actors with one
-        # CPU each fill a `workers`-CPU Ray (a read waiting for a CPU would deadlock).
-        ds = ray_data.read_datasource(_lines_datasource(paths), num_cpus=0)
-        ds = ds.map_batches(
-            _BundleActor,
-            fn_constructor_kwargs={
-                "model": str(model),
-                "content_id": content_id,
-                "batch_size": batch_size,
-            },
+        ds = _scored_dataset(
+            ray_data,
+            paths,
+            model=model,
+            content_id=content_id,
+            workers=workers,
             batch_size=batch_size,
-            batch_format="pyarrow",
-            concurrency=workers,
-            num_cpus=1,
+            progress=progress,
         )
         rows = _stream_rows(ds, batch_size)
         for shard in shards:
@@ -112,6 +90,60 @@ def score_with_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def _start_ray(ray, *, address: str | None, workers: int) -> bool:
+    """Start (or connect to) Ray unless this process already has; True if it started it.
+
+    Raises:
+        ConfigError: if Ray cannot start or the cluster at `address` cannot be reached.
+    """
+    if ray.is_initialized():
+        return False
+    init = {"include_dashboard": False, "log_to_driver": False}
+    if address is None:
+        init["num_cpus"] = workers
+    try:
+        ray.init(address=address, **init)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        from janitr.errors import ConfigError
+
+        raise ConfigError(
+            f"--address {address}: cannot start or reach Ray ({exc}); start a cluster "
+            "(ray start --head) or leave out --address for a local Ray"
+        ) from exc
+    return True
+
+
+def _scored_dataset(
+    ray_data,
+    paths: list[str],
+    *,
+    model: Path,
+    content_id: str,
+    workers: int,
+    batch_size: int,
+    progress: bool,
+):
+    """The lazy Ray Dataset of `{"path", "line", "row"}`, in input order."""
+    context = ray_data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = progress
+    # Reading only splits lines: it reserves no CPU, so that `workers` actors with one
+    # CPU each fill a `workers`-CPU Ray (a read waiting for a CPU would deadlock).
+    ds = ray_data.read_datasource(_lines_datasource(paths), num_cpus=0)
+    return ds.map_batches(
+        _BundleActor,
+        fn_constructor_kwargs={
+            "model": str(model),
+            "content_id": content_id,
+            "batch_size": batch_size,
+        },
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        concurrency=workers,
+        num_cpus=1,
+    )
 
 
 def _stream_rows(ds, batch_size: int) -> Iterator[tuple[str, int, str]]:
