@@ -297,7 +297,7 @@ def test_teacher_seeds_are_checked_when_the_run_starts(data, tmp_path, capsys):
     run = tmp_path / "run"
     argv = ["run", "--data", str(data), "--out", str(run), "--config", str(config), "--quiet"]
     err = _fails(capsys, argv, "teacher.seeds: 1 seed(s) on 60 training rows",
-                 "teacher.seeds = [13, 42, 7]", "set teacher.force = true")  # fmt: skip
+                 "(see teacher.force)")  # fmt: skip
     assert "--seeds" not in err and "--force" not in err
     assert not any((run / "stages").iterdir())  # refused before the first stage
 
@@ -313,12 +313,20 @@ def test_encoder_limits_are_checked_when_the_run_starts(data, tmp_path, capsys):
 
 
 def test_stage_errors_name_config_keys():
-    from janitr.pipeline.config import flags_to_keys
+    """A stage config's problem names a bare field; a run shows it as the section's key,
+    the CLI as the flag: structured, never rewritten text."""
+    from janitr.cli import config_message
+    from janitr.pipeline.config import as_keys
+    from janitr.teacher.model import TeacherConfig, check_seed_guard
 
-    message = "--seeds: 1 seed(s); use --seeds 13,42,7 or pass --force (see --help)"
-    assert flags_to_keys(message, ["teacher"]) == (
-        "teacher.seeds: 1 seed(s); use teacher.seeds 13,42,7 or pass teacher.force (see --help)"
-    )
+    with pytest.raises(ConfigError) as info:
+        check_seed_guard(TeacherConfig(seeds=(1,), model_name_or_path="m"), 10)
+    assert [(p.field, p.see) for p in info.value.problems] == [("seeds", ("force",))]
+    keyed = str(as_keys(info.value))
+    assert keyed.startswith("teacher.seeds: 1 seed(s) on 10 training rows")
+    assert keyed.endswith("(see teacher.force)")
+    flagged = config_message(info.value)
+    assert flagged.startswith("--seeds: 1 seed(s)") and flagged.endswith("(see --force)")
 
 
 # --- janitr errors ---------------------------------------------------------------------------

@@ -43,7 +43,11 @@ def test_seed_list_and_bad_value():
     args = build_parser().parse_args(
         ["train", "teacher", "--data", "d", "--out", "o", "--seeds", "1,2,3", "--epochs", "2"]
     )
-    assert args.cfg_seeds == (1, 2, 3) and args.cfg_epochs == 2
+    from janitr.cli.flags import build_config
+    from janitr.teacher.model import TeacherConfig
+
+    config = build_config(TeacherConfig, args)
+    assert config.seeds == (1, 2, 3) and config.epochs == 2
     with pytest.raises(SystemExit):
         build_parser().parse_args(
             ["train", "teacher", "--data", "d", "--out", "o", "--seeds", "a,b"]

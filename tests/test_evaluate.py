@@ -80,3 +80,37 @@ def test_broken_rows_listed(setup, tmp_path):
         evaluate_bundle(model=bundle.path, data=bad)
     assert len(info.value.problems) == 2
     assert ":2:" in str(info.value) and ":3:" in str(info.value)
+
+
+def test_unseen_report_scores_only_rows_the_model_never_saw():
+    """A trainer's valid report skips rows seen in training or tuning, by id or by
+    normalized text, and says how many it skipped."""
+    import numpy as np
+
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.data.records import Record
+    from janitr.evaluation.evaluate import unseen_report
+    from janitr.runtime.bundle import seen_entry
+
+    def row(i, text, label):
+        return Record(id=i, text=text, labels=(label,), path="valid.jsonl", line=1)
+
+    valid = [
+        row("a", "free airdrop claim now", "scam"),
+        row("b", "Seen  TEXT", "clean"),
+        row("c", "gm everyone", "clean"),
+        row("d", "send eth to double it", "scam"),
+    ]
+    seen = {"train": seen_entry(["a"], ["seen text"])}  # "a" by id, "b" by normalized text
+    scored = []
+
+    def heads(texts):
+        scored.extend(texts)
+        return np.array([[0.9 if "eth" in t else 0.1, 0.0] for t in texts])
+
+    report = unseen_report("valid", valid, seen, heads, NormalizationConfig(),
+                           thresholds={"scam": 0.5, "topic_crypto": 0.5}, seed=0)  # fmt: skip
+    assert scored == ["gm everyone", "send eth to double it"]
+    assert report["split"] == "valid" and report["rows"] == 2
+    assert report["excluded_overlap"] == 2
+    assert report["metrics"]["scam"]["recall"] == 1.0

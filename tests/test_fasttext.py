@@ -22,10 +22,15 @@ from janitr.runtime.fasttext import (
 from tiny_fasttext import TINY, train_tiny_bundle, write_tiny_splits
 
 
-def test_config_validation_names_the_flag():
-    with pytest.raises(ConfigError, match="--epoch") as info:
+def test_config_validation_names_the_field_and_the_cli_the_flag():
+    from janitr.cli import config_message
+
+    with pytest.raises(ConfigError, match="epoch: must be a positive integer") as info:
         FastTextConfig(epoch=0, lr=-1)
-    assert "--lr" in str(info.value)  # all problems at once
+    assert [p.field for p in info.value.problems] == ["epoch", "lr"]  # all problems at once
+    assert config_message(info.value) == (
+        "--epoch: must be a positive integer, got 0; --lr: must be > 0, got -1"
+    )
     with pytest.raises(ConfigError, match="unknown"):
         FastTextConfig.from_dict({"epochs": 3})
 

@@ -82,9 +82,9 @@ def test_fold_confusables_bundle(data_dir, tmp_path):
 
 
 def test_config_errors():
-    with pytest.raises(ConfigError, match="--c"):
+    with pytest.raises(ConfigError, match="c: must be > 0"):
         LinearConfig(c=0)
-    with pytest.raises(ConfigError, match="--char-max-n"):
+    with pytest.raises(ConfigError, match=r"char_max_n: \(2\) must be >= char_min_n \(5\)"):
         LinearConfig(char_min_n=5, char_max_n=2)
     with pytest.raises(ConfigError, match="unknown"):
         LinearConfig.from_dict({"bogus": 1})

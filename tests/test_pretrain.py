@@ -50,7 +50,7 @@ def test_eval_overlap_refused_or_dropped():
 
 
 def test_config_validation():
-    with pytest.raises(ConfigError, match="--mlm-probability"):
+    with pytest.raises(ConfigError, match="mlm_probability: must be in"):
         PretrainConfig(mlm_probability=0)
 
 

@@ -237,3 +237,36 @@ def test_cli_quantize_exposes_the_options(tiny, tmp_path, capsys):
     assert main([*argv, "--mode", "dynamic"]) == 0
     assert quantization_info(onnx.load(str(out)))["batch_invariant"] is False
     assert "PASS" in capsys.readouterr().out
+
+
+def test_quantize_student_writes_the_int8_model_and_both_bundles(tiny, tmp_path):
+    """The library work of `janitr quantize`: calibrated on DATA/train texts, parity on the
+    data's texts, and two bundles whose thresholds were tuned with their own model."""
+    from janitr.evaluation.thresholds import ThresholdPolicy
+    from janitr.runtime.bundle import load_bundle
+    from janitr.student.quantize import quantize_student
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"id": r.id, "text": r.text, "labels": list(r.labels)} for r in tiny["train"]]
+    for name, part in (("train", rows[:60]), ("valid", rows[60:75]), ("calib", rows[75:])):
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    extra = [{"id": f"u{i}", "text": t} for i, t in enumerate(tiny["texts"])]
+    (data / "unlabeled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in extra))
+    out = tmp_path / "q" / "model.int8.onnx"
+    policy = ThresholdPolicy(rule="empirical", tune_on="calib")
+    result = quantize_student(
+        fp32_path=tiny["root"] / "fp32.onnx", student_dir=tiny["root"] / "student",
+        data_dir=data, out_path=out, bundles_dir=tmp_path / "bundles", thresholds=policy,
+    )  # fmt: skip
+    assert result.report.passed and out.is_file()
+    assert result.report.extra["calibration_texts"] == 60
+    assert sorted(result.bundles) == ["student-fp32", "student-int8"]
+    for name, bundle in result.bundles.items():
+        loaded = load_bundle(tmp_path / "bundles" / name)
+        assert loaded.thresholds == bundle.thresholds
+    with pytest.raises(ConfigError, match="parity_rows must be >= 1000"):
+        quantize_student(
+            fp32_path=tiny["root"] / "fp32.onnx", student_dir=tiny["root"] / "student",
+            data_dir=data, out_path=out, parity_rows=10,
+        )  # fmt: skip

@@ -152,9 +152,9 @@ def test_bad_inputs_and_settings_are_clear_errors(bundle, tmp_path):
     assert "folder holds no *.jsonl" in str(info.value)
     with pytest.raises(DataError, match="empty.jsonl:0: <file>: no rows"):
         score_corpus(inputs=[tmp_path / "empty.jsonl"], out=tmp_path / "o", model=bundle)
-    with pytest.raises(ConfigError, match="--shard-rows must be a positive integer"):
+    with pytest.raises(ConfigError, match="shard_rows: must be a positive integer"):
         ScoreConfig(shard_rows=0)
-    with pytest.raises(ConfigError, match="--address is for --engine ray"):
+    with pytest.raises(ConfigError, match="address: is for --engine ray"):
         ScoreConfig(address="auto")
 
 

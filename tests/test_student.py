@@ -28,15 +28,15 @@ TINY = StudentConfig(vocab_size=64, layers=2, hidden=32, heads=4, ffn=64, max_le
 
 
 def test_config_validation_names_the_key():
-    with pytest.raises(ConfigError, match=r"hidden \(30\) must be divisible by heads \(4\)"):
+    with pytest.raises(ConfigError, match=r"hidden: must be divisible by heads, got 30 and 4"):
         StudentConfig(hidden=30, heads=4)
-    with pytest.raises(ConfigError, match="layers must be >= 1"):
+    with pytest.raises(ConfigError, match="layers: must be >= 1"):
         StudentConfig(layers=0)
-    with pytest.raises(ConfigError, match="unknown student config key"):
+    with pytest.raises(ConfigError, match="layer: unknown key"):
         StudentConfig.from_dict({"layer": 3})
-    with pytest.raises(ConfigError, match="--alpha"):
+    with pytest.raises(ConfigError, match="alpha: must be in"):
         DistillConfig(alpha=1.5)
-    with pytest.raises(ConfigError, match="--select-metric"):
+    with pytest.raises(ConfigError, match="select_metric: must be one of"):
         DistillConfig(select_metric="accuracy")
 
 

@@ -56,18 +56,21 @@ def bundle(tiny_model, data_dir, tmp_path_factory):
 
 
 def test_seed_guard():
-    with pytest.raises(ConfigError, match="--seeds: 1 seed"):
+    with pytest.raises(ConfigError, match="seeds: 1 seed"):
         check_seed_guard(TeacherConfig(seeds=(1,)), 2566)
     check_seed_guard(TeacherConfig(seeds=(1,), force=True), 2566)
     check_seed_guard(TeacherConfig(seeds=(1,)), 6000)
     check_seed_guard(TeacherConfig(), 10)
 
 
-def test_config_names_flags():
+def test_config_names_fields_and_the_cli_shows_flags():
+    from janitr.cli import config_message
+
     with pytest.raises(ConfigError) as info:
-        TeacherConfig(lr=0, pooling="max", seeds=(1, 1))
-    msg = str(info.value)
-    assert "--lr" in msg and "--pooling" in msg and "--seeds" in msg
+        TeacherConfig(lr=0, pooling="max", seeds=(1, 1), model_name_or_path="x")
+    assert {p.field for p in info.value.problems} == {"lr", "pooling", "seeds"}
+    msg = config_message(info.value)
+    assert "--lr: must be > 0" in msg and "--pooling" in msg and "--seeds" in msg
 
 
 def test_recall_at_fpr_matches_brute_force():
@@ -85,7 +88,7 @@ def test_recall_at_fpr_matches_brute_force():
 def test_train_refuses_one_seed_on_small_data(tiny_model, data_dir, tmp_path):
     from janitr.teacher.model import train_teacher
 
-    with pytest.raises(ConfigError, match="--force"):
+    with pytest.raises(ConfigError, match=r"\(see force\)"):
         train_teacher(
             data_dir=data_dir,
             out_dir=tmp_path / "t",

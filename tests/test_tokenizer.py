@@ -173,11 +173,31 @@ def test_five_token_vocabulary_is_refused(tmp_path, trained):
 def test_missing_file_and_bad_config(tmp_path):
     with pytest.raises(TokenizerError, match="no tokenizer file"):
         load_tokenizer(tmp_path)
-    with pytest.raises(ConfigError, match="--vocab-size"):
+    with pytest.raises(ConfigError, match="vocab_size: must exceed 5"):
         TokenizerConfig(vocab_size=5)
-    with pytest.raises(ConfigError, match="--max-unk-rate"):
+    with pytest.raises(ConfigError, match="max_unk_rate: must be in"):
         TokenizerConfig(max_unk_rate=2.0)
     with pytest.raises(TokenizerError, match="no non-empty text"):
         train_tokenizer(["", ""])
     with pytest.raises(TokenizerError, match="SentencePiece could not train"):
         train_tokenizer(corpus(), config=TokenizerConfig(vocab_size=10))  # < alphabet size
+
+
+def test_train_tokenizer_files_trains_on_train_plus_unlabeled(tmp_path):
+    from janitr.student.tokenizer import train_tokenizer_files
+
+    words = ["claim", "your", "free", "airdrop", "wallet", "token", "today", "moon"]
+    rng = random.Random(0)
+    texts = [" ".join(rng.choice(words) for _ in range(6)) for _ in range(40)]
+    rows = [{"id": f"t{i}", "text": t, "labels": ["clean"]} for i, t in enumerate(texts)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    extra = tmp_path / "unlabeled.jsonl"
+    extra.write_text(json.dumps({"id": "u0", "text": "zebra quokka"}) + "\n")
+    path, stats = train_tokenizer_files(
+        data_dir=tmp_path, out_dir=tmp_path / "tok", unlabeled=[extra],
+        config=TokenizerConfig(vocab_size=60, min_frequency=1),
+    )  # fmt: skip
+    assert path == tmp_path / "tok" / "tokenizer.json" and path.is_file()
+    assert stats["train_rows"] == 41 and stats["vocab_size"] <= 60
+    saved = json.loads((tmp_path / "tok" / "tokenizer_stats.json").read_text())
+    assert saved["train_rows"] == 41

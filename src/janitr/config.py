@@ -1,27 +1,97 @@
-"""The base of every config dataclass: building one from plain data, unknown keys rejected.
+"""The base of every config dataclass: documented fields, structured problems, plain data.
 
-Stage configs (`FastTextConfig`, `StudentConfig`, ...) and the pipeline config both build on
-this; it imports nothing above `janitr.errors`, so any layer may use it.
+Every stage config (`FastTextConfig`, `TeacherConfig`, `PretrainConfig`, ...) and every
+section of the pipeline config declares its fields with `option(default, help=...)`: the
+help text (and, where the flag differs from the field, the flag) lives in the field's
+metadata, where `janitr.cli.flags` builds the command-line flags from. Validation collects
+`ConfigProblem(field, message)`s and raises them once (`raise_problems`); the CLI names each
+field as its flag, the pipeline as its `section.key`. This module imports nothing above
+`janitr.errors`, so any layer may use it.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, Field, field, fields
+from typing import Any
 
-from janitr.errors import ConfigError
+from janitr.errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "dataclass_from_dict",
+    "field_help",
+    "option",
+    "raise_problems",
+]
 
 
-def dataclass_from_dict(cls, data: dict, *, what: str):
-    """Build a stage config dataclass from a dict, rejecting unknown keys.
+def option(
+    default: Any = MISSING,
+    *,
+    help: str,
+    flag: str | None = None,
+    metavar: str | None = None,
+    choices: Sequence[str] | None = None,
+    parse: Callable[[str], Any] | None = None,
+    cli: bool = True,
+    default_factory: Callable[[], Any] | Any = MISSING,
+) -> Any:
+    """A documented config field: `dataclasses.field` with its help and flag in metadata.
 
-    A typo in a key must not be silently ignored, so unknown keys are an error naming them
+    Args:
+        default: the default value (or give `default_factory`).
+        help: what the field means, one phrase without a final period (the flag's help; the
+            CLI appends the default).
+        flag: the command-line flag when it is not `--field-name` (`--threshold-rule`);
+            a flag of a boolean field whose default is True and that is named like `--quiet`
+            turns the field off.
+        metavar: the flag's value placeholder (default: from the type, `N`, `X`, `VALUE`).
+        choices: the allowed values, when the type does not say (a `Literal` does).
+        parse: turns the flag's text into the value (default: from the field type).
+        cli: False for a setting that has no flag (e.g. `[pretrain] enabled`, pipeline only).
+        default_factory: as for `dataclasses.field`.
+    """
+    metadata = {"help": help, "flag": flag, "metavar": metavar, "choices": choices}
+    metadata.update(parse=parse, cli=cli)
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def field_help(f: Field) -> str:
+    """The help text of a field declared with `option` ("" for a plain field)."""
+    return f.metadata.get("help", "")
+
+
+def raise_problems(config: object | type, problems: Sequence[ConfigProblem]) -> None:
+    """Raise one `ConfigError` carrying every problem, if there is any.
+
+    Args:
+        config: the config (or its class) whose fields the problems name.
+        problems: what validation found.
+
+    Raises:
+        ConfigError: with `problems` and `config` set (nothing is raised for no problems).
+    """
+    if problems:
+        cls = config if isinstance(config, type) else type(config)
+        raise ConfigError(problems=problems, config=cls)
+
+
+def dataclass_from_dict(cls, data: dict):
+    """Build a config dataclass from a dict, rejecting unknown keys.
+
+    A typo in a key must not be silently ignored, so unknown keys are a problem naming them
     and the known ones.
 
     Raises:
         ConfigError: on unknown keys (or invalid values, from the dataclass itself).
     """
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown {what} config key(s) {unknown} (known: {sorted(known)})")
+    known = sorted(f.name for f in fields(cls))
+    unknown = sorted(set(data) - set(known))
+    raise_problems(
+        cls, [ConfigProblem(k, f"unknown key (known: {', '.join(known)})") for k in unknown]
+    )
     return cls(**data)

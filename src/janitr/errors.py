@@ -6,6 +6,7 @@ message. Every message says what was expected, what was found, and how to fix it
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -40,8 +41,54 @@ class DataError(JanitrError):
         super().__init__("\n".join(lines))
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One bad setting of a config: the dataclass field and what is wrong with it.
+
+    The field is a bare field name (`lr`); whoever shows the problem names it as its user
+    knows it: `janitr.cli` as the flag (`--lr`), the pipeline as the TOML key
+    (`teacher.lr`). `see` lists other fields the problem involves (`maxn` is checked
+    against `minn`), named the same way.
+    """
+
+    field: str
+    message: str
+    see: tuple[str, ...] = ()
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """`<name(field)>: <message>` (`(see <name(other)>, ...)` appended)."""
+        see = f" (see {', '.join(name(f) for f in self.see)})" if self.see else ""
+        return f"{name(self.field)}: {self.message}{see}"
+
+
 class ConfigError(JanitrError):
-    """A configuration value is missing or invalid; the message names the key."""
+    """A configuration value is missing or invalid; the message names the key.
+
+    Raised with `problems` (every `ConfigProblem` found, collected before raising once) and
+    `config` (the dataclass whose fields they name), the error can be rendered in the
+    caller's terms with `render(name)`; its plain message names the bare fields.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        problems: Sequence[ConfigProblem] = (),
+        config: type | None = None,
+    ):
+        self.problems = tuple(problems)
+        self.config = config
+        if not message:
+            what = f"invalid {config.__name__}: " if config is not None else ""
+            message = what + self.render(str)
+        super().__init__(message)
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The problems joined by `; `, each field named by `name(field)`; the plain
+        message when there are none."""
+        if not self.problems:
+            return str(self)
+        return "; ".join(p.render(name) for p in self.problems)
 
 
 class BundleError(JanitrError):

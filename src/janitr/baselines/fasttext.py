@@ -30,18 +30,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import dataclass_from_dict
-from janitr.data.labels import CLASSES, SCAM, collapse, targets, training_label_set
-from janitr.data.normalize import NormalizationConfig, normalize_text
+from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.data.labels import CLASSES, SCAM, collapse, training_label_set
+from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import ConfigError, DataError, Problem
-from janitr.evaluation.metrics import evaluate_predictions
+from janitr.evaluation.evaluate import unseen_report
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
-from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
+from janitr.runtime.bundle import Bundle, seen_entry, write_bundle
 from janitr.runtime.fasttext import LABEL_PREFIX, fasttext_module, predict_heads_with, scores_for
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,13 @@ log = logging.getLogger(__name__)
 MAX_UNQUANTIZED_BYTES = 50 * 1024 * 1024
 
 
+#: fastText's loss functions.
+LOSSES = ("ova", "softmax", "hs")
+
+
 @dataclass(frozen=True)
 class FastTextConfig:
-    """Settings of `janitr train fasttext` (each field is a CLI flag of the same name).
+    """Settings of `janitr train fasttext` (each field is a flag of that verb).
 
     The default recipe (issue #3: char 3-grams only, dim 50, cutoff 5000) predicts ~1.9x
     faster than the former one (char 2- to 5-grams, dim 100, cutoff 1000): most of fastText's
@@ -67,69 +72,59 @@ class FastTextConfig:
     rank better: with the heads read from exact logits, cross-validated recall at FPR <= 2%
     rose by +0.018 and +0.030 (paired 95% CIs [+0.004, +0.033], [+0.012, +0.048]; fold seeds
     13 and 7) and PR-AUC from 0.847 to 0.855 (docs/LEVERS.md, "fastText recipe").
-
-    Attributes:
-        word_ngrams: max length of word n-grams.
-        minn: min length of character n-grams (0 disables char n-grams).
-        maxn: max length of character n-grams.
-        dim: embedding dimension.
-        epoch: training epochs.
-        lr: learning rate.
-        loss: `ova` (one sigmoid per label: two independent heads), `softmax` or `hs`.
-        bucket: hash buckets for n-grams; 2M matches the original model.
-        min_count: minimum word count to enter the vocabulary.
-        quantize: quantize to `.ftz` (off keeps a small unquantized model; refused
-            if it is larger than 50 MB).
-        cutoff: rows of the embedding matrix kept by quantization.
-        dsub: sub-vector size of product quantization.
-        qnorm: quantize vector norms separately.
-        qout: quantize the output matrix too (needs >= 256 labels, so it falls back
-            to off for our 3 labels, noted in the bundle).
-        seed: random seed of fastText.
-        threads: training threads; 1 makes training reproducible.
-        strip_urls: strip URLs in the normalization (saved in the bundle).
     """
 
-    word_ngrams: int = 2
-    minn: int = 3
-    maxn: int = 3
-    dim: int = 50
-    epoch: int = 50
-    lr: float = 0.1
-    loss: str = "ova"
-    bucket: int = 2_000_000
-    min_count: int = 1
-    quantize: bool = True
-    cutoff: int = 5000
-    dsub: int = 8
-    qnorm: bool = False
-    qout: bool = False
-    seed: int = 0
-    threads: int = 1
-    strip_urls: bool = False
+    word_ngrams: int = option(2, help="max length of word n-grams")
+    minn: int = option(3, help="min length of character n-grams (0 disables char n-grams)")
+    maxn: int = option(3, help="max length of character n-grams")
+    dim: int = option(50, help="embedding dimension")
+    epoch: int = option(50, help="training epochs")
+    lr: float = option(0.1, help="learning rate")
+    loss: str = option(
+        "ova",
+        help="ova (one sigmoid per label: two independent heads), softmax or hs",
+        choices=LOSSES,
+    )
+    bucket: int = option(2_000_000, help="hash buckets for n-grams; 2M matches the original model")
+    min_count: int = option(1, help="minimum word count to enter the vocabulary")
+    quantize: bool = option(
+        True,
+        help="quantize to .ftz (off keeps a small unquantized model; refused if it is larger "
+        "than 50 MB)",
+    )
+    cutoff: int = option(5000, help="rows of the embedding matrix kept by quantization")
+    dsub: int = option(8, help="sub-vector size of product quantization")
+    qnorm: bool = option(False, help="quantize vector norms separately")
+    qout: bool = option(
+        False,
+        help="quantize the output matrix too (needs >= 256 labels, so it falls back to off "
+        "for our 3 labels, noted in the bundle)",
+    )
+    seed: int = option(0, help="random seed of fastText")
+    threads: int = option(1, help="training threads; 1 makes training reproducible")
+    strip_urls: bool = option(False, help="strip URLs in the normalization (saved in the bundle)")
 
     def __post_init__(self) -> None:
         problems = []
-
-        def flag(name: str) -> str:
-            return "--" + name.replace("_", "-")
-
         for name in ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                problems.append(f"{flag(name)} must be a positive integer, got {value!r}")
+                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
         for name in ("minn", "maxn", "cutoff", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
-                problems.append(f"{flag(name)} must be an integer >= 0, got {value!r}")
+                problems.append(ConfigProblem(name, f"must be an integer >= 0, got {value!r}"))
         if isinstance(self.minn, int) and isinstance(self.maxn, int) and self.maxn < self.minn:
-            problems.append(f"--maxn ({self.maxn}) must be >= --minn ({self.minn})")
+            problems.append(
+                ConfigProblem("maxn", f"({self.maxn}) must be >= minn ({self.minn})", ("minn",))
+            )
         if not (isinstance(self.lr, int | float) and self.lr > 0):
-            problems.append(f"--lr must be > 0, got {self.lr!r}")
-        if self.loss not in ("ova", "softmax", "hs"):
-            problems.append(f"--loss must be one of ova, softmax, hs, got {self.loss!r}")
-        if problems:
-            raise ConfigError("invalid fastText config: " + "; ".join(problems))
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr!r}"))
+        if self.loss not in LOSSES:
+            problems.append(
+                ConfigProblem("loss", f"must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            )
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,7 +136,7 @@ class FastTextConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        return dataclass_from_dict(cls, data, what="fastText")
+        return dataclass_from_dict(cls, data)
 
 
 def training_line(
@@ -202,9 +197,9 @@ def _train_supervised(fasttext, train_txt: Path, config: FastTextConfig, *, atte
                 lr, attempt, attempts, lr / 2,
             )  # fmt: skip
             lr /= 2
+    message = f"fastText training diverged ({error}) from {config.lr} down to {lr * 2:g}; lower it"
     raise ConfigError(
-        f"fastText training diverged ({error}) from --lr {config.lr} down to {lr * 2:g}; "
-        "lower --lr or --epoch"
+        problems=[ConfigProblem("lr", message, ("epoch",))], config=FastTextConfig
     ) from error
 
 
@@ -295,11 +290,17 @@ def fit_in_fresh_process(train_txt: Path, config: FastTextConfig, out_dir: Path)
     if returncode == 0 and "fitted" in result:
         return result["fitted"]
     if result.get("error_type") == "ConfigError":
+        problems = [ConfigProblem(**p) for p in result.get("problems", ())]
+        if problems:
+            raise ConfigError(problems=problems, config=FastTextConfig)
         raise ConfigError(result["message"])
     detail = f": {result['error_type']}: {result['message']}" if result else ""
-    raise ConfigError(
+    message = (
         f"fastText crashed while training or quantizing (exit code {returncode}{detail}); "
-        "try --no-quantize or other --cutoff/--dsub values"
+        "turn it off or try other cutoff/dsub values"
+    )
+    raise ConfigError(
+        problems=[ConfigProblem("quantize", message, ("cutoff", "dsub"))], config=FastTextConfig
     )
 
 
@@ -341,6 +342,8 @@ def _fit_child() -> None:
             )
         except Exception as exc:  # reported to the parent, which raises a typed error
             outcome.update(error_type=type(exc).__name__, message=str(exc))
+            if isinstance(exc, ConfigError):
+                outcome["problems"] = [asdict(p) for p in exc.problems]
 
     worker = threading.Thread(target=train, name="janitr-fasttext-fit", daemon=True)
     try:
@@ -414,6 +417,151 @@ def _provenance(path: Path, rows: int) -> dict:
     return {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
 
 
+@dataclass
+class FittedFastText:
+    """A trained (and quantized) fastText model, loaded from the file it was saved to.
+
+    Attributes:
+        model: the loaded fastText model, exactly what ships.
+        path: its file (`model.ftz`, or `model.bin` unquantized) in the fit's work folder.
+        config: the settings, with the learning rate that trained it.
+        quantization: what quantization did (status, settings, failed attempts).
+        normalization: how texts were normalized for training (and must be for scoring).
+        scores: how its heads are read (`runtime.fasttext.scores_for`).
+    """
+
+    model: Any
+    path: Path
+    config: FastTextConfig
+    quantization: dict
+    normalization: NormalizationConfig
+    scores: str
+
+    def predict_heads(self, texts: Sequence[str]) -> np.ndarray:
+        """Head probabilities `(N, 2) = [p_scam, p_topic]` of normalized texts."""
+        return predict_heads_with(self.model, texts, scores=self.scores)
+
+
+def fit_fasttext(
+    records: Sequence[Record],
+    config: FastTextConfig,
+    *,
+    work_dir: str | Path,
+    normalization: NormalizationConfig | None = None,
+) -> FittedFastText:
+    """Train (and quantize) fastText on `records` in a fresh process.
+
+    Args:
+        records: training records (labels and raw texts).
+        config: training and quantization settings.
+        work_dir: folder for the training text and the model file (the caller's to remove).
+        normalization: text normalization (default: the config's `strip_urls` only).
+
+    Returns:
+        The `FittedFastText`, reloaded from its saved file.
+
+    Raises:
+        ConfigError: if training diverges (NaN; lower --lr).
+        MissingDependencyError: if fasttext is not installed.
+    """
+    fasttext = fasttext_module()
+    norm = normalization or NormalizationConfig(strip_urls=config.strip_urls)
+    work_dir = Path(work_dir)
+    train_txt = work_dir / "train.txt"
+    with open(train_txt, "w", encoding="utf-8", newline="\n") as handle:
+        for r in records:
+            handle.write(training_line(r.labels, r.text, normalization=norm) + "\n")
+    log.info(
+        "training fastText on %d rows (%d epochs, dim %d, bucket %d)",
+        len(records), config.epoch, config.dim, config.bucket,
+    )  # fmt: skip
+    started = time.perf_counter()
+    fitted = fit_in_fresh_process(train_txt, config, work_dir)
+    if fitted["lr"] != config.lr:
+        config = replace(config, lr=fitted["lr"])  # the bundle records the rate used
+    log.info("fastText trained and quantized in %.1fs", time.perf_counter() - started)
+    path = work_dir / fitted["model_name"]
+    model = fasttext.load_model(str(path))
+    return FittedFastText(
+        model=model, path=path, config=config, quantization=fitted["quantization"],
+        normalization=norm, scores=scores_for(model),
+    )  # fmt: skip
+
+
+def tune_fasttext(
+    fitted: FittedFastText, splits: dict[str, list[Record]], thresholds: ThresholdPolicy
+) -> dict:
+    """Thresholds of the model as saved, on the rows of `thresholds.tune_splits`.
+
+    Returns:
+        `ThresholdPolicy.tune`'s result (`thresholds`, `tuning`); disabled classes are
+        logged as warnings.
+    """
+    tune = [r for s in thresholds.tune_splits for r in splits[s]]
+    heads = fitted.predict_heads([fitted.normalization.apply(r.text) for r in tune])
+    tuned = thresholds.tune([collapse(r.labels) for r in tune], heads)
+    for name in tuned["tuning"]["disabled"]:
+        log.warning(
+            "no %s threshold reaches a positive %s on %s within the constraints: the class "
+            "is disabled (never predicted); use more tuning data or a looser target",
+            name, "recall" if name == SCAM else "F1", thresholds.tune_on,
+        )  # fmt: skip
+    return tuned
+
+
+def write_fasttext_bundle(
+    fitted: FittedFastText,
+    tuned: dict,
+    *,
+    out_dir: str | Path,
+    data_dir: Path,
+    splits: dict[str, list[Record]],
+    thresholds: ThresholdPolicy,
+    report_split: str | None = None,
+) -> Bundle:
+    """The fastText bundle: the model file, thresholds, provenance of every split read, and
+    (when `report_split` is given) a report on its rows not seen in training or tuning.
+
+    Raises:
+        ConfigError: if the model is unquantized and larger than `MAX_UNQUANTIZED_BYTES`.
+    """
+    quant, config, model_name = fitted.quantization, fitted.config, fitted.path.name
+    size = os.path.getsize(fitted.path)
+    if model_name == "model.bin" and size > MAX_UNQUANTIZED_BYTES:
+        message = (
+            f"the unquantized model is {size / 1e6:.0f} MB (quantization: "
+            f"{quant['status']}); lower it or keep quantization on"
+        )
+        raise_problems(config, [ConfigProblem("bucket", message, ("quantize",))])
+    read = ["train", *thresholds.tune_splits]
+    data = {s: _provenance(_split_file(data_dir, s), len(splits[s])) for s in read}
+    seen = {s: seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]]) for s in read}
+    report = None
+    if report_split:
+        report = unseen_report(
+            report_split, splits[report_split], seen, fitted.predict_heads,
+            fitted.normalization, thresholds=tuned["thresholds"], seed=config.seed,
+        )  # fmt: skip
+    model_info = {
+        "file": model_name,
+        "framework": f"fasttext {getattr(fasttext_module(), '__version__', '0.9.3')}",
+        "config": {**config.to_dict(), **thresholds.record()},
+        "labels": [LABEL_PREFIX + c for c in CLASSES],
+        "quantization": quant,
+        "scores": fitted.scores,
+        "size_bytes": size,
+        "report": report,
+    }
+    tuning = {"data": thresholds.tune_on, "model_file": model_name, **tuned["tuning"]}
+    bundle = write_bundle(
+        out_dir, kind="fasttext", files={model_name: fitted.path},
+        thresholds=tuned["thresholds"], tuning=tuning, normalization=fitted.normalization,
+        data=data, seen=seen, model=model_info,
+    )  # fmt: skip
+    log.info("wrote %s (%s, %.1f KB)", out_dir, model_name, size / 1024)
+    return bundle
+
+
 def train_fasttext(
     *,
     data_dir: str | Path,
@@ -421,7 +569,8 @@ def train_fasttext(
     config: FastTextConfig,
     thresholds: ThresholdPolicy = DEFAULT_POLICY,
 ) -> Bundle:
-    """Train, quantize, tune and bundle a fastText baseline.
+    """Train, quantize, tune and bundle a fastText baseline: `fit_fasttext`,
+    `tune_fasttext` and `write_fasttext_bundle` on the splits of `data_dir`.
 
     Args:
         data_dir: directory with `train.jsonl` and the tuning split(s) (`calib.jsonl`,
@@ -442,7 +591,7 @@ def train_fasttext(
             would be too large to bundle.
         MissingDependencyError: if fasttext is not installed.
     """
-    fasttext = fasttext_module()
+    fasttext_module()  # a missing package is reported before any data is read
     data_dir = Path(data_dir)
     tune_splits = thresholds.tune_splits
     report_split = "valid" if "valid" not in tune_splits else None
@@ -452,102 +601,15 @@ def train_fasttext(
     else:
         report_split = None
     splits = _read_splits(data_dir, wanted)
-    train = splits["train"]
     tune = [r for s in tune_splits for r in splits[s]]
-    require_rows(train, path=_split_file(data_dir, "train"), role="training",
+    require_rows(splits["train"], path=_split_file(data_dir, "train"), role="training",
                  kinds=("scam", "topic_crypto", "not scam"))  # fmt: skip
     require_rows(tune, path=" + ".join(str(_split_file(data_dir, s)) for s in tune_splits),
                  role="threshold tuning", kinds=("scam", "not scam"))  # fmt: skip
-    norm_cfg = NormalizationConfig(strip_urls=config.strip_urls)
-    started = time.perf_counter()
-
     with tempfile.TemporaryDirectory(prefix="janitr-fasttext-") as tmp:
-        tmp = Path(tmp)
-        train_txt = tmp / "train.txt"
-        with open(train_txt, "w", encoding="utf-8", newline="\n") as handle:
-            for r in train:
-                handle.write(training_line(r.labels, r.text, normalization=norm_cfg) + "\n")
-        log.info(
-            "training fastText on %d rows (%d epochs, dim %d, bucket %d)",
-            len(train),
-            config.epoch,
-            config.dim,
-            config.bucket,
-        )
-        fitted = fit_in_fresh_process(train_txt, config, tmp)
-        if fitted["lr"] != config.lr:
-            config = replace(config, lr=fitted["lr"])  # the bundle records the rate used
-        quant = fitted["quantization"]
-        log.info("fastText trained and quantized in %.1fs", time.perf_counter() - started)
-        model_name = fitted["model_name"]
-        model_path = tmp / model_name
-        size = os.path.getsize(model_path)
-        if model_name == "model.bin" and size > MAX_UNQUANTIZED_BYTES:
-            raise ConfigError(
-                f"the unquantized model is {size / 1e6:.0f} MB (quantization: "
-                f"{quant['status']}); lower --bucket or keep quantization on"
-            )
-        # Tune and report with the model as saved (reloaded), i.e. exactly what ships.
-        shipped = fasttext.load_model(str(model_path))
-        scores = scores_for(shipped)
-
-        def heads(records: list[Record]) -> np.ndarray:
-            texts = [normalize_text(r.text, strip_urls=config.strip_urls) for r in records]
-            return predict_heads_with(shipped, texts, scores=scores)
-
-        tune_heads = heads(tune)
-        tune_gold = [collapse(r.labels) for r in tune]
-        tuned = thresholds.tune(tune_gold, tune_heads)
-        for name in tuned["tuning"]["disabled"]:
-            log.warning(
-                "no %s threshold reaches a positive %s on %s within the constraints: the class "
-                "is disabled (never predicted); use more tuning data or a looser target",
-                name, "recall" if name == SCAM else "F1", thresholds.tune_on,
-            )  # fmt: skip
-        tuning = {"data": thresholds.tune_on, "model_file": model_name, **tuned["tuning"]}
-        data = {"train": _provenance(_split_file(data_dir, "train"), len(train))}
-        seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
-        for s in tune_splits:
-            data[s] = _provenance(_split_file(data_dir, s), len(splits[s]))
-            seen[s] = seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]])
-        report = None
-        if report_split:
-            # Rows duplicated (by id or normalized text) in train/tuning data would flatter
-            # the report: score only unseen ones, as `janitr evaluate` insists.
-            seen_ids = {i for e in seen.values() for i in e["ids"]}
-            seen_keys = {k for e in seen.values() for k in e["text_keys"]}
-            all_rows = splits[report_split]
-            rows = [
-                r for r in all_rows if r.id not in seen_ids and text_key(r.text) not in seen_keys
-            ]
-            h = heads(rows)
-            full = evaluate_predictions(
-                [collapse(r.labels) for r in rows], h[:, 0], h[:, 1],
-                thresholds=tuned["thresholds"], is_topic=[targets(r.labels).is_topic for r in rows],
-                texts_raw=[r.text for r in rows], n_boot=1000, seed=config.seed,
-            )  # fmt: skip
-            report = {
-                "split": report_split,
-                "rows": full["rows"],
-                "excluded_overlap": len(all_rows) - len(rows),
-                "metrics": full["metrics"],
-                "ci95": full["ci95"],
-                "thresholds": full["thresholds"],
-            }
-        model_info = {
-            "file": model_name,
-            "framework": f"fasttext {getattr(fasttext, '__version__', '0.9.3')}",
-            "config": {**config.to_dict(), **thresholds.record()},
-            "labels": [LABEL_PREFIX + c for c in CLASSES],
-            "quantization": quant,
-            "scores": scores,
-            "size_bytes": size,
-            "report": report,
-        }
-        bundle = write_bundle(
-            out_dir, kind="fasttext", files={model_name: model_path},
-            thresholds=tuned["thresholds"], tuning=tuning, normalization=norm_cfg,
-            data=data, seen=seen, model=model_info,
+        fitted = fit_fasttext(splits["train"], config, work_dir=tmp)
+        tuned = tune_fasttext(fitted, splits, thresholds)
+        return write_fasttext_bundle(
+            fitted, tuned, out_dir=out_dir, data_dir=data_dir, splits=splits,
+            thresholds=thresholds, report_split=report_split,
         )  # fmt: skip
-    log.info("wrote %s (%s, %.1f KB)", out_dir, model_name, size / 1024)
-    return bundle

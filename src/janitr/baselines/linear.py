@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import dataclass_from_dict
+from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
 from janitr.data.labels import collapse, targets
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import BundleError, ConfigError, DataError, Problem
-from janitr.evaluation.metrics import evaluate_predictions
+from janitr.evaluation.evaluate import unseen_report
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
-from janitr.runtime.bundle import Bundle, seen_entry, text_key, write_bundle
+from janitr.runtime.bundle import Bundle, seen_entry, write_bundle
 
 log = logging.getLogger(__name__)
 
@@ -43,60 +43,63 @@ FORMAT = "janitr-linear"
 FORMAT_VERSION = 1
 
 
+#: Class weightings of the logistic regressions.
+CLASS_WEIGHTS = ("balanced", "none")
+
+
 @dataclass(frozen=True)
 class LinearConfig:
-    """Settings of `janitr train linear` (each field is a CLI flag of the same name).
+    """Settings of `janitr train linear` (each field is a flag of that verb)."""
 
-    Attributes:
-        word_max_n: longest word n-gram (word n-grams are 1..word_max_n).
-        char_min_n: shortest character n-gram (`char_wb`, inside word boundaries).
-        char_max_n: longest character n-gram.
-        min_df: minimum number of training rows an n-gram must occur in.
-        max_features: cap on each block's vocabulary (most frequent kept); 0 = no cap.
-        c: inverse regularization strength of both logistic regressions.
-        class_weight: `balanced` (reweight classes) or `none`.
-        max_iter: solver iterations.
-        strip_urls: strip URLs in the normalization (saved in the bundle).
-        fold_confusables: fold Unicode confusables to ASCII in the normalization.
-        seed: random seed (solver tie-breaking only; the fit is deterministic).
-    """
-
-    word_max_n: int = 2
-    char_min_n: int = 2
-    char_max_n: int = 5
-    min_df: int = 1
-    max_features: int = 0
-    c: float = 4.0
-    class_weight: str = "balanced"
-    max_iter: int = 2000
-    strip_urls: bool = False
-    fold_confusables: bool = False
-    seed: int = 0
+    word_max_n: int = option(2, help="longest word n-gram (word n-grams are 1..word_max_n)")
+    char_min_n: int = option(2, help="shortest character n-gram (char_wb, inside word boundaries)")
+    char_max_n: int = option(5, help="longest character n-gram")
+    min_df: int = option(1, help="minimum number of training rows an n-gram must occur in")
+    max_features: int = option(
+        0, help="cap on each block's vocabulary (most frequent kept); 0 = no cap"
+    )
+    c: float = option(4.0, help="inverse regularization strength of both logistic regressions")
+    class_weight: str = option(
+        "balanced", help="balanced (reweight classes) or none", choices=CLASS_WEIGHTS
+    )
+    max_iter: int = option(2000, help="solver iterations")
+    strip_urls: bool = option(False, help="strip URLs in the normalization (saved in the bundle)")
+    fold_confusables: bool = option(
+        False, help="fold Unicode confusables to ASCII in the normalization"
+    )
+    seed: int = option(0, help="random seed (solver tie-breaking only; the fit is deterministic)")
 
     def __post_init__(self) -> None:
         problems = []
-
-        def flag(name: str) -> str:
-            return "--" + name.replace("_", "-")
-
         for name in ("word_max_n", "char_min_n", "char_max_n", "min_df", "max_iter"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                problems.append(f"{flag(name)} must be a positive integer, got {value!r}")
+                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
         if not isinstance(self.max_features, int) or self.max_features < 0:
-            problems.append(f"--max-features must be an integer >= 0, got {self.max_features!r}")
+            problems.append(
+                ConfigProblem("max_features", f"must be an integer >= 0, got {self.max_features!r}")
+            )
         if (
             isinstance(self.char_min_n, int)
             and isinstance(self.char_max_n, int)
             and self.char_max_n < self.char_min_n
         ):
-            problems.append(f"--char-max-n ({self.char_max_n}) must be >= --char-min-n")
+            problems.append(
+                ConfigProblem(
+                    "char_max_n",
+                    f"({self.char_max_n}) must be >= char_min_n ({self.char_min_n})",
+                    ("char_min_n",),
+                )
+            )
         if not (isinstance(self.c, int | float) and self.c > 0):
-            problems.append(f"--c must be > 0, got {self.c!r}")
-        if self.class_weight not in ("balanced", "none"):
-            problems.append(f"--class-weight must be balanced or none, got {self.class_weight!r}")
-        if problems:
-            raise ConfigError("invalid linear config: " + "; ".join(problems))
+            problems.append(ConfigProblem("c", f"must be > 0, got {self.c!r}"))
+        if self.class_weight not in CLASS_WEIGHTS:
+            problems.append(
+                ConfigProblem(
+                    "class_weight", f"must be balanced or none, got {self.class_weight!r}"
+                )
+            )
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,7 +111,7 @@ class LinearConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        return dataclass_from_dict(cls, data, what="linear")
+        return dataclass_from_dict(cls, data)
 
     @property
     def normalization(self) -> NormalizationConfig:
@@ -338,7 +341,8 @@ def train_linear(
     config: LinearConfig,
     thresholds: ThresholdPolicy = DEFAULT_POLICY,
 ) -> Bundle:
-    """Train the linear model on train.jsonl, tune thresholds, write a bundle.
+    """Train the linear model on train.jsonl, tune thresholds, write a bundle: `fit_linear`,
+    `tune_linear` and `write_linear_bundle` on the splits of `data_dir`.
 
     Args:
         data_dir: directory with `train.jsonl` and the tuning split(s); `valid.jsonl`, when
@@ -362,50 +366,58 @@ def train_linear(
     else:
         report_split = None
     splits = _read_splits(data_dir, wanted)
-    train = splits["train"]
     tune = [r for s in thresholds.tune_splits for r in splits[s]]
-    require_rows(train, path=data_dir / "train.jsonl", role="training",
+    require_rows(splits["train"], path=data_dir / "train.jsonl", role="training",
                  kinds=("scam", "topic_crypto", "not scam"))  # fmt: skip
     tuning_files = " + ".join(str(data_dir / f"{s}.jsonl") for s in thresholds.tune_splits)
     require_rows(tune, path=tuning_files, role="threshold tuning", kinds=("scam", "not scam"))
-    norm = config.normalization
     started = time.perf_counter()
-    model = fit_linear(train, config)
+    model = fit_linear(splits["train"], config)
     log.info("linear model trained in %.1fs", time.perf_counter() - started)
+    tuned = tune_linear(model, splits, thresholds)
+    return write_linear_bundle(
+        model, tuned, out_dir=out_dir, data_dir=data_dir, splits=splits, thresholds=thresholds,
+        report_split=report_split,
+    )  # fmt: skip
 
-    def heads(rows: list[Record]) -> np.ndarray:
-        return model.predict_heads([norm.apply(r.text) for r in rows])
 
-    th = heads(tune)
-    tuned = thresholds.tune([collapse(r.labels) for r in tune], th)
+def tune_linear(
+    model: LinearModel, splits: dict[str, list[Record]], thresholds: ThresholdPolicy
+) -> dict:
+    """Thresholds of `model` on the rows of `thresholds.tune_splits` (`ThresholdPolicy.tune`'s
+    result); disabled classes are logged as warnings."""
+    norm = model.config.normalization
+    tune = [r for s in thresholds.tune_splits for r in splits[s]]
+    heads = model.predict_heads([norm.apply(r.text) for r in tune])
+    tuned = thresholds.tune([collapse(r.labels) for r in tune], heads)
     for name in tuned["tuning"]["disabled"]:
         log.warning("no %s threshold meets the constraints on %s: the class is disabled",
                     name, thresholds.tune_on)  # fmt: skip
-    data = {"train": _provenance(data_dir / "train.jsonl", len(train))}
-    seen = {"train": seen_entry([r.id for r in train], [r.text for r in train])}
-    for s in thresholds.tune_splits:
-        data[s] = _provenance(data_dir / f"{s}.jsonl", len(splits[s]))
-        seen[s] = seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]])
+    return tuned
+
+
+def write_linear_bundle(
+    model: LinearModel,
+    tuned: dict,
+    *,
+    out_dir: str | Path,
+    data_dir: Path,
+    splits: dict[str, list[Record]],
+    thresholds: ThresholdPolicy,
+    report_split: str | None = None,
+) -> Bundle:
+    """The linear bundle: model files, thresholds, provenance of every split read, and (when
+    `report_split` is given) a report on its rows not seen in training or tuning."""
+    config = model.config
+    read = ["train", *thresholds.tune_splits]
+    data = {s: _provenance(data_dir / f"{s}.jsonl", len(splits[s])) for s in read}
+    seen = {s: seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]]) for s in read}
     report = None
     if report_split:
-        seen_ids = {i for e in seen.values() for i in e["ids"]}
-        seen_keys = {k for e in seen.values() for k in e["text_keys"]}
-        rows = [r for r in splits[report_split]
-                if r.id not in seen_ids and text_key(r.text) not in seen_keys]  # fmt: skip
-        h = heads(rows)
-        full = evaluate_predictions(
-            [collapse(r.labels) for r in rows], h[:, 0], h[:, 1],
-            thresholds=tuned["thresholds"], is_topic=[targets(r.labels).is_topic for r in rows],
-            texts_raw=[r.text for r in rows], n_boot=1000, seed=config.seed,
+        report = unseen_report(
+            report_split, splits[report_split], seen, model.predict_heads,
+            config.normalization, thresholds=tuned["thresholds"], seed=config.seed,
         )  # fmt: skip
-        report = {
-            "split": report_split,
-            "rows": full["rows"],
-            "excluded_overlap": len(splits[report_split]) - len(rows),
-            "metrics": full["metrics"],
-            "ci95": full["ci95"],
-            "thresholds": full["thresholds"],
-        }
     with tempfile.TemporaryDirectory(prefix="janitr-linear-") as tmp:
         files = model.save(tmp)
         size = sum(p.stat().st_size for p in files.values())
@@ -420,7 +432,7 @@ def train_linear(
         tuning = {"data": thresholds.tune_on, **tuned["tuning"]}
         bundle = write_bundle(
             out_dir, kind="linear", files=files, thresholds=tuned["thresholds"], tuning=tuning,
-            normalization=norm, data=data, seen=seen, model=info,
+            normalization=config.normalization, data=data, seen=seen, model=info,
         )  # fmt: skip
     log.info("wrote %s (%.1f KB)", out_dir, size / 1024)
     return bundle

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from janitr.cli.flags import add_bundle_id_flag, add_config_flags, build_config
+
 
 def register(subparsers) -> None:
     """Add the `score` verb to the `janitr` subparsers."""
-    from janitr.pipeline.score import ENGINES, ScoreConfig
+    from janitr.pipeline.score import ScoreConfig
 
-    d = ScoreConfig()
     p = subparsers.add_parser(
         "score",
         help="score a corpus (JSONL files or a folder; millions of rows), resumably",
@@ -32,47 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL file(s) or folder(s)")
     p.add_argument("--model", required=True, metavar="BUNDLE_DIR", help="bundle directory")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default=d.engine,
-        help="local: worker processes on this machine; ray: Ray Data (pip install "
-        f"'janitr[ray]') (default: {d.engine})",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="processes (local) or Ray actors, one CPU each (default: one per core)",
-    )
-    p.add_argument(
-        "--shard-rows",
-        type=int,
-        default=d.shard_rows,
-        metavar="N",
-        help=f"input rows per output part; a restart redoes at most one part per worker "
-        f"(default: {d.shard_rows})",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=d.batch_size,
-        metavar="N",
-        help=f"texts per scorer call (default: {d.batch_size})",
-    )
-    p.add_argument(
-        "--address", metavar="ADDR", help="Ray cluster address for --engine ray (e.g. auto)"
-    )
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace an --out folder holding another job"
-    )
-    p.add_argument(
-        "--bundle-id",
-        metavar="ID",
-        help="refuse the bundle unless its content id is ID (at least 12 hex digits): pins "
-        "the exact bundle",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_flags(p, ScoreConfig)
+    add_bundle_id_flag(p)
     p.set_defaults(func=run)
 
 
@@ -80,15 +42,7 @@ def run(args) -> int:
     """Run `janitr score` from parsed arguments; returns the exit code."""
     from janitr.pipeline.score import ScoreConfig, score_corpus
 
-    config = ScoreConfig(
-        engine=args.engine,
-        workers=args.workers,
-        shard_rows=args.shard_rows,
-        batch_size=args.batch_size,
-        address=args.address,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    config = build_config(ScoreConfig, args)
     result = score_corpus(
         inputs=args.inputs, out=args.out, model=args.model, config=config,
         content_id=args.bundle_id,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from janitr.data.taxonomy import label_group
+
 SCAM = "scam"
 TOPIC = "topic_crypto"
 CLEAN = "clean"
@@ -87,6 +89,34 @@ def training_label_set(labels: Iterable[str]) -> tuple[str, ...]:
     t = targets(labels)
     out = tuple(name for name, on in ((SCAM, t.is_scam), (TOPIC, t.is_topic)) if on)
     return out or (CLEAN,)
+
+
+#: Kinds of scam rows, in priority order (`scam_kind`): security fraud (phishing, recovery
+#: scams, impersonation, ...), spam and promotion (spam, promo, affiliate, giveaway, ...),
+#: and anything else.
+SCAM_KINDS: tuple[str, str, str] = ("fraud", "spam_promo", "other")
+_KIND_GROUPS = {"security_fraud": "fraud", "spam_manipulation_commercial": "spam_promo"}
+
+
+def scam_kind(labels: Iterable[str]) -> str | None:
+    """The kind of a scam row by its raw labels' taxonomy groups; None if it is no scam.
+
+    A row with any security-fraud label is `fraud` (a phishing post that is also spam is
+    fraud first), else one with any spam/manipulation/commercial label is `spam_promo`,
+    else `other`.
+
+    >>> scam_kind(["scam", "spam", "topic_crypto"])
+    'fraud'
+    >>> scam_kind(["promo", "topic_ai"])
+    'spam_promo'
+    >>> scam_kind(["topic_crypto"]) is None
+    True
+    """
+    raw = _clean(labels)
+    if not raw & SCAM_RAW_LABELS:
+        return None
+    kinds = {_KIND_GROUPS.get(label_group(label) or "") for label in raw}
+    return next((k for k in SCAM_KINDS[:2] if k in kinds), SCAM_KINDS[2])
 
 
 def decide(p_scam: np.ndarray, p_topic: np.ndarray, *, t_scam: float, t_topic: float) -> np.ndarray:

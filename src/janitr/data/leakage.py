@@ -227,87 +227,99 @@ def check_leakage(
     pair_list = [
         (i, j) for i, j in combinations(range(len(splits)), 2) if not (is_prev[i] and is_prev[j])
     ]
-    pairs = {(i, j): PairOverlap(splits[i].name, splits[j].name) for i, j in pair_list}
-    # Rows (by split) involved in any overlap of the pair: (i, j) -> (flags_i, flags_j).
-    row_flags = {
-        (i, j): (np.zeros(len(splits[i].ids), bool), np.zeros(len(splits[j].ids), bool))
-        for i, j in pair_list
+    overlaps = _Overlaps(splits, pair_list, max_examples)
+    overlaps.count_ids()
+    overlaps.count_texts()
+    overlaps.count_near_dups(cfg)
+    pairs = overlaps.finish()
+    info = {
+        s.name: {"path": s.path, "rows": len(s.ids), "distinct_texts": len(s.utexts)}
+        for s in splits
     }
-    text_flags = {
-        (i, j): (np.zeros(len(splits[i].utexts), bool), np.zeros(len(splits[j].utexts), bool))
-        for i, j in pair_list
-    }
+    return LeakageReport(threshold=threshold, splits=info, pairs=[pairs[k] for k in pair_list])
 
-    def add_example(key, kind, ra, rb, sim=None):
-        pair = pairs[key]
-        if len([e for e in pair.examples if e["kind"] == kind]) >= max_examples:
+
+class _Overlaps:
+    """Overlap counts, flagged rows and examples of every compared pair of splits."""
+
+    def __init__(self, splits: list[_Split], pair_list: list[tuple[int, int]], max_examples: int):
+        self.splits = splits
+        self.max_examples = max_examples
+        self.pairs = {(i, j): PairOverlap(splits[i].name, splits[j].name) for i, j in pair_list}
+        # Rows (by split) involved in any overlap of the pair: (i, j) -> (flags_i, flags_j).
+        self.row_flags = {
+            (i, j): (np.zeros(len(splits[i].ids), bool), np.zeros(len(splits[j].ids), bool))
+            for i, j in pair_list
+        }
+        self.text_flags = {
+            (i, j): (np.zeros(len(splits[i].utexts), bool), np.zeros(len(splits[j].utexts), bool))
+            for i, j in pair_list
+        }
+
+    def add_example(self, key, kind, ra, rb, sim=None) -> None:
+        pair = self.pairs[key]
+        if len([e for e in pair.examples if e["kind"] == kind]) >= self.max_examples:
             return
-        a, b = splits[key[0]], splits[key[1]]
+        a, b = self.splits[key[0]], self.splits[key[1]]
         pair.examples.append({
             "kind": kind, "a_id": a.ids[ra], "b_id": b.ids[rb],
             "a_text": _short(a.utexts[a.uidx[ra]]), "b_text": _short(b.utexts[b.uidx[rb]]),
             "jaccard": None if sim is None else round(sim, 4),
         })  # fmt: skip
 
-    # 1. ids: id -> [(split, row)]
-    where: dict[str, list[tuple[int, int]]] = {}
-    for s, split in enumerate(splits):
-        for r, row_id in enumerate(split.ids):
-            where.setdefault(row_id, []).append((s, r))
-    for hits in where.values():
-        if len(hits) < 2:
-            continue
-        for (si, ri), (sj, rj) in combinations(hits, 2):
-            if (si, sj) in pairs:
-                pairs[si, sj].ids += 1
-                row_flags[si, sj][0][ri] = True
-                row_flags[si, sj][1][rj] = True
-                add_example((si, sj), "id", ri, rj)
-    del where
+    def count_ids(self) -> None:
+        """1. Shared ids: id -> [(split, row)]."""
+        where: dict[str, list[tuple[int, int]]] = {}
+        for s, split in enumerate(self.splits):
+            for r, row_id in enumerate(split.ids):
+                where.setdefault(row_id, []).append((s, r))
+        for hits in where.values():
+            for (si, ri), (sj, rj) in combinations(hits, 2):
+                if (si, sj) in self.pairs:
+                    self.pairs[si, sj].ids += 1
+                    self.row_flags[si, sj][0][ri] = True
+                    self.row_flags[si, sj][1][rj] = True
+                    self.add_example((si, sj), "id", ri, rj)
 
-    # 2. identical normalized texts: key -> [(split, distinct-text index)]
-    by_key: dict[bytes, list[tuple[int, int]]] = {}
-    for s, split in enumerate(splits):
-        for u, key in enumerate(split.ukeys):
-            by_key.setdefault(key, []).append((s, u))
-    for hits in by_key.values():
-        if len(hits) < 2:
-            continue
-        for (si, ui), (sj, uj) in combinations(hits, 2):
-            if (si, sj) in pairs:
-                pairs[si, sj].texts += 1
-                text_flags[si, sj][0][ui] = True
-                text_flags[si, sj][1][uj] = True
-                add_example((si, sj), "text", splits[si].ufirst[ui], splits[sj].ufirst[uj], 1.0)
-    del by_key
+    def count_texts(self) -> None:
+        """2. Identical normalized texts: key -> [(split, distinct-text index)]."""
+        splits = self.splits
+        by_key: dict[bytes, list[tuple[int, int]]] = {}
+        for s, split in enumerate(splits):
+            for u, key in enumerate(split.ukeys):
+                by_key.setdefault(key, []).append((s, u))
+        for hits in by_key.values():
+            for (si, ui), (sj, uj) in combinations(hits, 2):
+                if (si, sj) in self.pairs:
+                    self._text_hit(si, sj, ui, uj, "text", 1.0)
+                    self.pairs[si, sj].texts += 1
 
-    # 3. near-duplicates across splits (identical texts are skipped: counted above)
-    all_texts: list[str] = []
-    owner: list[int] = []
-    offsets = [0]
-    for s, split in enumerate(splits):
-        all_texts += split.utexts
-        owner += [s] * len(split.utexts)
-        offsets.append(len(all_texts))
-    offsets_arr = np.asarray(offsets)
-    for gi, gj, sim in near_duplicate_pairs(all_texts, config=cfg, group=owner):
-        si, sj = owner[gi], owner[gj]
-        if (si, sj) not in pairs:
-            continue
-        ui, uj = gi - int(offsets_arr[si]), gj - int(offsets_arr[sj])
-        pairs[si, sj].near_dups += 1
-        text_flags[si, sj][0][ui] = True
-        text_flags[si, sj][1][uj] = True
-        add_example((si, sj), "near-dup", splits[si].ufirst[ui], splits[sj].ufirst[uj], sim)
-    del all_texts
+    def count_near_dups(self, cfg: NearDupConfig) -> None:
+        """3. Near-duplicates across splits (identical texts are skipped: counted above)."""
+        all_texts: list[str] = []
+        owner: list[int] = []
+        offsets = [0]
+        for s, split in enumerate(self.splits):
+            all_texts += split.utexts
+            owner += [s] * len(split.utexts)
+            offsets.append(len(all_texts))
+        for gi, gj, sim in near_duplicate_pairs(all_texts, config=cfg, group=owner):
+            si, sj = owner[gi], owner[gj]
+            if (si, sj) in self.pairs:
+                self.pairs[si, sj].near_dups += 1
+                self._text_hit(si, sj, gi - offsets[si], gj - offsets[sj], "near-dup", sim)
 
-    for key, pair in pairs.items():
-        (ra, rb), (ta, tb) = row_flags[key], text_flags[key]
-        a, b = splits[key[0]], splits[key[1]]
-        pair.rows_a = int((ra | ta[a.uidx]).sum())
-        pair.rows_b = int((rb | tb[b.uidx]).sum())
-    info = {
-        s.name: {"path": s.path, "rows": len(s.ids), "distinct_texts": len(s.utexts)}
-        for s in splits
-    }
-    return LeakageReport(threshold=threshold, splits=info, pairs=[pairs[k] for k in pair_list])
+    def _text_hit(self, si: int, sj: int, ui: int, uj: int, kind: str, sim: float) -> None:
+        self.text_flags[si, sj][0][ui] = True
+        self.text_flags[si, sj][1][uj] = True
+        self.add_example((si, sj), kind, self.splits[si].ufirst[ui], self.splits[sj].ufirst[uj],
+                         sim)  # fmt: skip
+
+    def finish(self) -> dict[tuple[int, int], PairOverlap]:
+        """The pairs, with the rows of each side involved in any overlap counted."""
+        for key, pair in self.pairs.items():
+            (ra, rb), (ta, tb) = self.row_flags[key], self.text_flags[key]
+            a, b = self.splits[key[0]], self.splits[key[1]]
+            pair.rows_a = int((ra | ta[a.uidx]).sum())
+            pair.rows_b = int((rb | tb[b.uidx]).sum())
+        return self.pairs

@@ -323,6 +323,38 @@ def max_deltas(prev: dict, support: dict, names: list[str]) -> dict[str, tuple[f
     return out
 
 
+def _violations(rows: dict, names: list[str], tables) -> list[str]:
+    """The splits whose largest prevalence delta exceeds its bound: for each (kind, table of
+    `max_deltas`, bound), a split of n rows may differ by max(bound, 1/n)."""
+    violations = []
+    for name in names:
+        floor = 1.0 / rows[name] if rows[name] else 1.0
+        for kind, table, bound in tables:
+            delta, key = table[name]
+            if delta > max(bound, floor):
+                violations.append(
+                    f"{name}: {kind} {key!r} prevalence differs from the whole "
+                    f"data by {delta:.4f} > bound {max(bound, floor):.4f}"
+                )
+    return violations
+
+
+def _report_violations(violations: list[str], *, strict: bool) -> None:
+    """Warn about missed stratification bounds, or with `strict` refuse the split.
+
+    Raises:
+        SplitError: with `strict`, if there is any violation.
+    """
+    if violations and strict:
+        raise SplitError(
+            "split misses its stratification bounds (nothing written):\n"
+            + "\n".join(violations)
+            + "\n(try another --seed, looser bounds, or larger splits)"
+        )
+    for v in violations:
+        logger.warning("split: %s", v)
+
+
 def split_dataset(
     *,
     data: Sequence[str | Path],
@@ -374,19 +406,8 @@ def split_dataset(
     rows, classes, label_prev, pair_prev, support = prevalences(labels, split, names)
     label_max = max_deltas(label_prev, support["labels"], names)
     pair_max = max_deltas(pair_prev, support["pairs"], names)
-    violations = []
-    for name in names:
-        floor = 1.0 / rows[name] if rows[name] else 1.0
-        for kind, table, bound in (
-            ("label", label_max, max_label_delta),
-            ("label pair", pair_max, max_pair_delta),
-        ):
-            delta, key = table[name]
-            if delta > max(bound, floor):
-                violations.append(
-                    f"{name}: {kind} {key!r} prevalence differs from the whole "
-                    f"data by {delta:.4f} > bound {max(bound, floor):.4f}"
-                )
+    violations = _violations(rows, names, (("label", label_max, max_label_delta),
+                                           ("label pair", pair_max, max_pair_delta)))  # fmt: skip
     _, group_sizes = np.unique(group, return_counts=True)
     report = SplitReport(
         out_dir=str(out),
@@ -407,15 +428,7 @@ def split_dataset(
         inputs=[{"path": str(p), **file_entry(p)} for p in paths],
         command=list(sys.argv),
     )  # fmt: skip
-    if violations:
-        if strict:
-            raise SplitError(
-                "split misses its stratification bounds (nothing written):\n"
-                + "\n".join(violations)
-                + "\n(try another --seed, looser bounds, or larger splits)"
-            )
-        for v in violations:
-            logger.warning("split: %s", v)
+    _report_violations(violations, strict=strict)
     write_splits(paths, per_file, ids, split, names, out)
     write_json(out / "split_report.json", report.to_dict())
     return report
@@ -521,11 +534,8 @@ def carve_holdout(
     """
     import shutil
 
-    from janitr.data.leakage import check_leakage
-
     train = data_dir / "train.jsonl"
-    others = [data_dir / f"{n}.jsonl" for n in ("valid", "calib")]
-    others = [p for p in others if p.is_file()]
+    others = [p for n in ("valid", "calib") if (p := data_dir / f"{n}.jsonl").is_file()]
     ids, labels, texts, per_file = read_plan_inputs([train])
     n = len(ids)
     group = np.asarray(
@@ -534,18 +544,63 @@ def carve_holdout(
     del texts
 
     # 1. pin train rows overlapping valid/calib (and their duplicate groups) to train
-    flagged: set[str] = set()
-    if others:
-        pre = check_leakage([train, *others], threshold=threshold, max_examples=10**9)
-        for pair in pre.pairs:
-            for ex in pair.examples:
-                if pair.a == "train":
-                    flagged.add(ex["a_id"])
-                if pair.b == "train":
-                    flagged.add(ex["b_id"])
+    flagged = _leaking_ids([train, *others], "train", threshold=threshold) if others else set()
     row_of = {row_id: i for i, row_id in enumerate(ids)}
     pinned_groups = {int(group[row_of[i]]) for i in flagged if i in row_of}
     pinned = np.isin(group, np.asarray(sorted(pinned_groups), dtype=np.int64))
+    split = _carve(labels, group, pinned, fraction=fraction, seed=seed)
+    names = ["train", "holdout"]
+    out.mkdir(parents=True, exist_ok=True)
+    write_splits([train], per_file, ids, split, names, out)
+    for name in ("valid", "calib", "unlabeled"):
+        source = data_dir / f"{name}.jsonl"
+        if source.is_file():
+            shutil.copyfile(source, out / f"{name}.jsonl")
+    # 2. verify with the leakage check itself; drop what still overlaps
+    checked = [out / "train.jsonl", *[out / p.name for p in others], out / "holdout.jsonl"]
+    dropped = _drop_holdout_leaks(checked, out / "holdout.jsonl", threshold=threshold,
+                                  max_rounds=max_rounds)  # fmt: skip
+    keep = np.ones(n, dtype=bool)
+    keep[[row_of[row_id] for row_id in dropped]] = False
+    report = _carve_summary([labels[i] for i in np.flatnonzero(keep).tolist()], split[keep],
+                            group, names)  # fmt: skip
+    return {
+        "source": "train.jsonl",
+        "fraction": fraction,
+        "seed": seed,
+        "near_dup_threshold": threshold,
+        "rows": {"train_before": n, **report.pop("rows")},
+        "pinned_to_train": int(pinned.sum()),
+        "dropped": len(dropped),
+        "dropped_ids": dropped,
+        **report,
+    }
+
+
+def _carve_summary(kept_labels: list, kept_split: np.ndarray, group: np.ndarray,
+                   names: list[str]) -> dict:  # fmt: skip
+    """Rows, duplicate groups, classes and largest label-prevalence delta of each side of
+    a carve (the rows kept after dropping leaks)."""
+    rows, classes, label_prev, _, support = prevalences(kept_labels, kept_split, names)
+    deltas = max_deltas(label_prev, support["labels"], names)
+    _, sizes = np.unique(group, return_counts=True)
+    return {
+        "rows": {"train": rows["train"], "holdout": rows["holdout"]},
+        "groups": {"groups": int(sizes.shape[0]), "multi_row": int((sizes > 1).sum())},
+        "classes": {k: {c: classes[k].get(c, 0) for c in CLASSES} for k in names},
+        "max_label_delta": {k: round(v[0], 6) for k, v in deltas.items()},
+    }
+
+
+def _carve(labels: list, group: np.ndarray, pinned: np.ndarray, *, fraction: float,
+           seed: int) -> np.ndarray:  # fmt: skip
+    """Assign the groups that are not pinned to train (0) or holdout (1), so that the
+    holdout holds `fraction` of all rows.
+
+    Raises:
+        SplitError: if too few rows are free to carve from.
+    """
+    n = len(labels)
     free = np.flatnonzero(~pinned)
     want = int(round(fraction * n))
     if want < 1 or len(free) <= want + 1:
@@ -562,58 +617,44 @@ def carve_holdout(
         {"train": 1.0 - share, "holdout": share},
         seed,
     )
-    names = ["train", "holdout"]
-    out.mkdir(parents=True, exist_ok=True)
-    write_splits([train], per_file, ids, split, names, out)
-    for name in ("valid", "calib", "unlabeled"):
-        source = data_dir / f"{name}.jsonl"
-        if source.is_file():
-            shutil.copyfile(source, out / f"{name}.jsonl")
+    return split
 
-    # 2. verify with the leakage check itself; drop what still overlaps
+
+def _leaking_ids(paths: Sequence[Path], split: str, *, threshold: float) -> set[str]:
+    """Ids of the rows of `split` that the leakage check finds in another of `paths`."""
+    from janitr.data.leakage import check_leakage
+
+    report = check_leakage(list(paths), threshold=threshold, max_examples=10**9)
+    found: set[str] = set()
+    for pair in report.pairs:
+        for ex in pair.examples:
+            if pair.a == split:
+                found.add(ex["a_id"])
+            if pair.b == split:
+                found.add(ex["b_id"])
+    return found
+
+
+def _drop_holdout_leaks(
+    paths: Sequence[Path], holdout: Path, *, threshold: float, max_rounds: int
+) -> list[str]:
+    """Drop the holdout rows that still overlap another split, until none do; the dropped
+    ids, round by round.
+
+    Raises:
+        SplitError: if overlap remains after `max_rounds` rounds.
+    """
     dropped: list[str] = []
     for _ in range(max_rounds):
-        check = check_leakage(
-            [out / "train.jsonl", *[out / p.name for p in others], out / "holdout.jsonl"],
-            threshold=threshold,
-            max_examples=10**9,
-        )
-        bad: set[str] = set()
-        for pair in check.pairs:
-            for ex in pair.examples:
-                if pair.a == "holdout":
-                    bad.add(ex["a_id"])
-                if pair.b == "holdout":
-                    bad.add(ex["b_id"])
+        bad = _leaking_ids(paths, "holdout", threshold=threshold)
         if not bad:
-            break
+            return dropped
         dropped += sorted(bad)
-        drop_rows(out / "holdout.jsonl", bad)
-    else:
-        raise SplitError(
-            f"could not carve a holdout free of overlap in {max_rounds} rounds "
-            f"({len(dropped)} rows dropped); add a holdout.jsonl instead"
-        )
-    keep = np.ones(n, dtype=bool)
-    for row_id in dropped:
-        keep[row_of[row_id]] = False
-    kept_labels = [labels[i] for i in np.flatnonzero(keep).tolist()]
-    rows, classes, label_prev, _, support = prevalences(kept_labels, split[keep], names)
-    deltas = max_deltas(label_prev, support["labels"], names)
-    _, sizes = np.unique(group, return_counts=True)
-    return {
-        "source": "train.jsonl",
-        "fraction": fraction,
-        "seed": seed,
-        "near_dup_threshold": threshold,
-        "rows": {"train_before": n, "train": rows["train"], "holdout": rows["holdout"]},
-        "pinned_to_train": int(pinned.sum()),
-        "dropped": len(dropped),
-        "dropped_ids": dropped,
-        "groups": {"groups": int(sizes.shape[0]), "multi_row": int((sizes > 1).sum())},
-        "classes": {k: {c: classes[k].get(c, 0) for c in CLASSES} for k in names},
-        "max_label_delta": {k: round(v[0], 6) for k, v in deltas.items()},
-    }
+        drop_rows(holdout, bad)
+    raise SplitError(
+        f"could not carve a holdout free of overlap in {max_rounds} rounds "
+        f"({len(dropped)} rows dropped); add a holdout.jsonl instead"
+    )
 
 
 def drop_rows(path: Path, ids: set[str]) -> None:

@@ -7,7 +7,8 @@ bundle's scorer and hands gold classes and head probabilities to
 `metrics.evaluate_predictions`, the one metric code path. The result is a JSON-able dict
 with a stable contract (`metrics.<class>.{precision,recall,f1,fpr,fnr,support}`,
 `metrics.macro_f1`, `metrics.exact_match`, `metrics.scam_pr_auc`, `ci95`, `thresholds`,
-`data`, `model`, `calibration`, `subgroups`); `format_evaluation` renders it as a table.
+`data`, `model`, `calibration`, `subgroups`, `scam_recall_by_kind`,
+`scam_fpr_by_negative_class`); `format_evaluation` renders it as a table.
 
 Comparing two reports (paired bootstrap) is left to the run registry; the per-row
 predictions needed for it are kept when asked for (`with_predictions`).
@@ -16,7 +17,7 @@ predictions needed for it are kept when asked for (`with_predictions`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,53 @@ def score_records(
     return out
 
 
+def unseen_report(
+    split: str,
+    records: Sequence[Record],
+    seen: Mapping[str, dict],
+    predict_heads: Callable[[list[str]], np.ndarray],
+    normalization,
+    *,
+    thresholds: Mapping[str, float],
+    seed: int,
+) -> dict:
+    """A trainer's report on a split: metrics at its tuned thresholds on the rows it neither
+    trained nor tuned on.
+
+    Rows duplicated (by id or normalized text) in the training or tuning data would flatter
+    the report, so only unseen ones are scored, as `evaluate_bundle` insists.
+
+    Args:
+        split: the split's name (recorded).
+        records: its rows.
+        seen: the bundle's seen data (`{split: runtime.bundle.seen_entry(...)}`).
+        predict_heads: normalized texts -> `(N, 2)` head probabilities.
+        normalization: the `NormalizationConfig` the model was trained with.
+        thresholds: the tuned thresholds.
+        seed: bootstrap seed.
+
+    Returns:
+        `{"split", "rows", "excluded_overlap", "metrics", "ci95", "thresholds"}`.
+    """
+    seen_ids = {i for e in seen.values() for i in e["ids"]}
+    seen_keys = {k for e in seen.values() for k in e["text_keys"]}
+    rows = [r for r in records if r.id not in seen_ids and text_key(r.text) not in seen_keys]
+    h = predict_heads([normalization.apply(r.text) for r in rows])
+    full = evaluate_predictions(
+        [collapse(r.labels) for r in rows], h[:, 0], h[:, 1],
+        thresholds=thresholds, is_topic=[targets(r.labels).is_topic for r in rows],
+        texts_raw=[r.text for r in rows], n_boot=1000, seed=seed,
+    )  # fmt: skip
+    return {
+        "split": split,
+        "rows": full["rows"],
+        "excluded_overlap": len(records) - len(rows),
+        "metrics": full["metrics"],
+        "ci95": full["ci95"],
+        "thresholds": full["thresholds"],
+    }
+
+
 def evaluate_bundle(
     *,
     model: str | Path,
@@ -122,26 +170,10 @@ def evaluate_bundle(
     """
     bundle = load_bundle(model, content_id=content_id)
     data = Path(data)
-    records = read_records(data)
-    overlap = find_overlap(records, bundle)
-    excluded = 0
-    if overlap["rows"] and exclude_overlap:
-        seen_rows = overlapping_rows(records, bundle)
-        records = [r for i, r in enumerate(records) if i not in seen_rows]
-        excluded = len(seen_rows)
-    elif overlap["rows"] and not allow_overlap:
-        detail = "; ".join(
-            f"{split}: {v['rows']} rows ({v['by_id']} by id, {v['by_text']} by normalized text)"
-            for split, v in overlap["splits"].items()
-        )
-        raise LeakageError(
-            f"{overlap['rows']} of {len(records)} rows in {data} were seen by the model in "
-            f"{model} ({detail}); e.g. ids {', '.join(overlap['ids'][:5])}. Evaluate on "
-            "held-out data, pass --exclude-overlap to score only the unseen rows, or "
-            "--allow-overlap to score them anyway (the report will say so)"
-        )
-    if not records:
-        raise LeakageError(f"every row of {data} was seen by the model; nothing left to score")
+    records, overlap, excluded = _unseen_records(
+        read_records(data), bundle, data=data, model=model, allow_overlap=allow_overlap,
+        exclude_overlap=exclude_overlap,
+    )  # fmt: skip
     heads = score_records(bundle, records)
     gold = [collapse(r.labels) for r in records]
     result = evaluate_predictions(
@@ -151,6 +183,7 @@ def evaluate_bundle(
         thresholds=bundle.thresholds,
         is_topic=[targets(r.labels).is_topic for r in records],
         texts_raw=[r.text for r in records],
+        raw_labels=[r.labels for r in records],
         n_boot=n_boot,
         seed=seed,
     )
@@ -175,17 +208,49 @@ def evaluate_bundle(
         **{k: v for k, v in result.items() if k != "rows"},
     }
     if with_predictions:
-        th = bundle.thresholds
-        idx = decide(heads[:, 0], heads[:, 1], t_scam=th[SCAM], t_topic=th[TOPIC])
-        pred = [CLASSES[i] for i in idx]
-        report["predictions"] = {
-            "ids": [r.id for r in records],
-            "gold": gold,
-            "pred": pred,
-            "p_scam": [round(float(x), 6) for x in heads[:, 0]],
-            "p_topic": [round(float(x), 6) for x in heads[:, 1]],
-        }
+        report["predictions"] = _predictions(records, gold, heads, bundle.thresholds)
     return report
+
+
+def _unseen_records(records: list[Record], bundle: Bundle, *, data: Path, model,
+                    allow_overlap: bool, exclude_overlap: bool):  # fmt: skip
+    """The rows to score, the overlap found and the number of rows excluded.
+
+    Raises:
+        LeakageError: if rows overlap and neither override is given, or nothing is left.
+    """
+    overlap = find_overlap(records, bundle)
+    excluded = 0
+    if overlap["rows"] and exclude_overlap:
+        seen_rows = overlapping_rows(records, bundle)
+        records = [r for i, r in enumerate(records) if i not in seen_rows]
+        excluded = len(seen_rows)
+    elif overlap["rows"] and not allow_overlap:
+        detail = "; ".join(
+            f"{split}: {v['rows']} rows ({v['by_id']} by id, {v['by_text']} by normalized text)"
+            for split, v in overlap["splits"].items()
+        )
+        raise LeakageError(
+            f"{overlap['rows']} of {len(records)} rows in {data} were seen by the model in "
+            f"{model} ({detail}); e.g. ids {', '.join(overlap['ids'][:5])}. Evaluate on "
+            "held-out data, pass --exclude-overlap to score only the unseen rows, or "
+            "--allow-overlap to score them anyway (the report will say so)"
+        )
+    if not records:
+        raise LeakageError(f"every row of {data} was seen by the model; nothing left to score")
+    return records, overlap, excluded
+
+
+def _predictions(records, gold: list[str], heads: np.ndarray, th: Mapping[str, float]) -> dict:
+    """Per-row ids, gold and predicted classes and head probabilities, as columns."""
+    idx = decide(heads[:, 0], heads[:, 1], t_scam=th[SCAM], t_topic=th[TOPIC])
+    return {
+        "ids": [r.id for r in records],
+        "gold": gold,
+        "pred": [CLASSES[i] for i in idx],
+        "p_scam": [round(float(x), 6) for x in heads[:, 0]],
+        "p_topic": [round(float(x), 6) for x in heads[:, 1]],
+    }
 
 
 def write_predictions(path: str | Path, report: dict) -> int:
@@ -263,6 +328,7 @@ def format_evaluation(report: dict) -> str:
         lines.append(f"scam, 95% CI (percentile bootstrap, {boot.get('n_boot', '?')} resamples):")
         for key in ("precision", "recall", "fpr", "f1"):
             lines.append(f"  {key:<10}{m[SCAM][key]:.3f} {_ci(report, 'scam_' + key)}")
+    lines += format_by_kind(report)
     cal = report.get("calibration", {})
     if cal:
         lines.append(
@@ -285,6 +351,34 @@ def format_evaluation(report: dict) -> str:
                 f"{s['macro_f1']:>9.3f}{s['exact_match']:>7.3f}"
             )
     return "\n".join(lines)
+
+
+def _interval(entry: Mapping) -> str:
+    ci = entry.get("ci95")
+    return f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+
+
+def format_by_kind(report: Mapping) -> list[str]:
+    """Lines of scam recall per kind of scam row and scam FPR per kind of negative row,
+    each with its counts and exact 95% interval; nothing for a report without them (reports
+    written before `scam_recall_by_kind` existed)."""
+    lines: list[str] = []
+    by_kind = report.get("scam_recall_by_kind")
+    if by_kind:
+        lines += ["", "scam recall by kind of scam row (exact 95% CI):"]
+        for kind, v in by_kind.items():
+            lines.append(
+                f"  {kind:<12}{v['recall']:>7.3f}  {v['tp']:>5d} / {v['positives']:<5d} "
+                f"{_interval(v)}"
+            )
+    by_negative = report.get("scam_fpr_by_negative_class")
+    if by_negative:
+        lines += ["", "scam FPR by negative class (exact 95% CI):"]
+        for name, v in by_negative.items():
+            lines.append(
+                f"  {name:<12}{v['fpr']:>7.3f}  {v['fp']:>5d} / {v['negatives']:<5d} {_interval(v)}"
+            )
+    return lines
 
 
 def format_bundle_report(bundle: Bundle) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from janitr.data.labels import CLASSES, SCAM, TOPIC, decide
+from janitr.data.labels import CLASSES, SCAM, SCAM_KINDS, TOPIC, decide, scam_kind
 from janitr.data.normalize import has_url, normalize_text
 
 #: Posts shorter than this many characters (normalized) form the `short_posts_lt_40` subgroup.
@@ -339,6 +339,49 @@ def scam_fpr_by_negative_class(gold_idx, pred_idx, *, level: float = 0.95) -> di
     return out
 
 
+def scam_recall_by_kind(
+    gold_idx, pred_idx, raw_labels: Sequence[Sequence[str]], *, level: float = 0.95
+) -> dict[str, dict]:
+    """Scam recall on each kind of scam row separately (`labels.scam_kind`: fraud,
+    spam_promo, other).
+
+    Missing a phishing post and missing a promo post are different failures; the pooled
+    recall hides which kind the model misses. Some kinds are small, hence the counts and
+    exact intervals.
+
+    Args:
+        gold_idx: gold class per row (names or indices into CLASSES).
+        pred_idx: predicted class per row.
+        raw_labels: the raw labels of each row (they say the kind).
+
+    Returns:
+        `{kind: {"tp", "positives", "recall", "ci95": {"low", "high"}}}` for every kind in
+        SCAM_KINDS (0 positives when the data has none), Clopper-Pearson intervals.
+
+    Raises:
+        ValueError: if raw_labels has another length than gold_idx.
+    """
+    gold = _class_indices(gold_idx)
+    pred = _class_indices(pred_idx)
+    if len(raw_labels) != gold.size:
+        raise ValueError(f"raw_labels has {len(raw_labels)} rows for {gold.size} gold classes")
+    scam = CLASSES.index(SCAM)
+    kinds = np.array([scam_kind(labels) if g == scam else "" for labels, g in
+                      zip(raw_labels, gold, strict=True)])  # fmt: skip
+    out = {}
+    for kind in SCAM_KINDS:
+        rows = kinds == kind
+        n = int(rows.sum())
+        tp = int((pred[rows] == scam).sum())
+        out[kind] = {
+            "tp": tp,
+            "positives": n,
+            "recall": float(_div(tp, n)),
+            "ci95": clopper_pearson(tp, n, level=level),
+        }
+    return out
+
+
 def classification_summary(gold_idx, pred_idx) -> dict:
     """Per-class metrics plus exact match and macro precision/recall/F1."""
     gold = _class_indices(gold_idx)
@@ -391,6 +434,24 @@ def _threshold_summary(value):
     }
 
 
+def _check_inputs(
+    n: int, p_scam, p_topic, thresholds, *, is_topic, texts_raw, raw_labels=None
+) -> None:
+    """Raise ValueError unless every per-row input has `n` rows and both thresholds exist."""
+    lengths = {"gold": n, "p_scam": p_scam.size, "p_topic": p_topic.size}
+    if is_topic is not None:
+        lengths["is_topic"] = len(is_topic)
+    if texts_raw is not None:
+        lengths["texts_raw"] = len(texts_raw)
+    if raw_labels is not None:
+        lengths["raw_labels"] = len(raw_labels)
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"inputs differ in length: {lengths}")
+    missing = {SCAM, TOPIC} - set(thresholds)
+    if missing:
+        raise ValueError(f"thresholds for {sorted(missing)} are missing")
+
+
 def evaluate_predictions(
     gold: Sequence[str],
     p_scam: Sequence[float] | np.ndarray,
@@ -399,6 +460,7 @@ def evaluate_predictions(
     thresholds: Mapping[str, float],
     is_topic: Sequence[int] | None = None,
     texts_raw: Sequence[str] | None = None,
+    raw_labels: Sequence[Sequence[str]] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict:
@@ -414,6 +476,8 @@ def evaluate_predictions(
         is_topic: topic-bit target per row (`labels.targets(raw).is_topic`) for the topic
             head's calibration; defaults to `gold == "topic_crypto"`.
         texts_raw: raw texts, to compute subgroups; no subgroups when omitted.
+        raw_labels: raw labels per row, to split scam recall by kind
+            (`scam_recall_by_kind`); left out of the report when omitted.
         n_boot: bootstrap resamples for the confidence intervals (0 disables them).
         seed: bootstrap seed.
 
@@ -422,7 +486,8 @@ def evaluate_predictions(
         scam_pr_auc, scam_fpr_by_negative_class: {clean, topic_crypto}}, "ci95": {metric:
         {low, high}}, "confusion": {...}, "calibration": {"scam": {...}, "topic_crypto":
         {...}}, "subgroups": {...}, "scam_fpr_by_negative_class": {class: {fp, negatives,
-        fpr, ci95}}}` (the last with exact Clopper-Pearson intervals).
+        fpr, ci95}}, "scam_recall_by_kind": {kind: {tp, positives, recall, ci95}}}` (the
+        last two with exact Clopper-Pearson intervals; the last only with `raw_labels`).
 
     Raises:
         ValueError: if the inputs differ in length, a threshold is missing, or a gold class
@@ -432,28 +497,15 @@ def evaluate_predictions(
     p_scam = np.asarray(p_scam, dtype=np.float64).reshape(-1)
     p_topic = np.asarray(p_topic, dtype=np.float64).reshape(-1)
     n = gold_idx.size
-    lengths = {"gold": n, "p_scam": p_scam.size, "p_topic": p_topic.size}
-    if is_topic is not None:
-        lengths["is_topic"] = len(is_topic)
-    if texts_raw is not None:
-        lengths["texts_raw"] = len(texts_raw)
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"inputs differ in length: {lengths}")
-    missing = {SCAM, TOPIC} - set(thresholds)
-    if missing:
-        raise ValueError(f"thresholds for {sorted(missing)} are missing")
-    t_scam, t_topic = (
-        _threshold_values(thresholds[SCAM], n),
-        _threshold_values(thresholds[TOPIC], n),
-    )
+    _check_inputs(
+        n, p_scam, p_topic, thresholds, is_topic=is_topic, texts_raw=texts_raw,
+        raw_labels=raw_labels,
+    )  # fmt: skip
+    t_scam = _threshold_values(thresholds[SCAM], n)
+    t_topic = _threshold_values(thresholds[TOPIC], n)
     pred_idx = decide(p_scam, p_topic, t_scam=t_scam, t_topic=t_topic)
 
     is_scam = (gold_idx == CLASSES.index(SCAM)).astype(np.int64)
-    topic_y = (
-        np.asarray(is_topic, dtype=np.int64)
-        if is_topic is not None
-        else (gold_idx == CLASSES.index(TOPIC)).astype(np.int64)
-    )
     metrics = classification_summary(gold_idx, pred_idx)
     metrics["scam_pr_auc"] = average_precision(is_scam, p_scam)
     by_negative = scam_fpr_by_negative_class(gold_idx, pred_idx)
@@ -465,21 +517,37 @@ def evaluate_predictions(
         "metrics": metrics,
         "ci95": bootstrap_ci(gold_idx, pred_idx, n_boot=n_boot, seed=seed),
         "bootstrap": {"n_boot": int(n_boot), "seed": int(seed), "method": "percentile"},
-        "confusion": {
-            "classes": list(CLASSES),
-            "rows_gold_cols_pred": cm.tolist(),
-        },
-        "calibration": {
-            SCAM: head_calibration(is_scam, p_scam),
-            TOPIC: head_calibration(topic_y, p_topic),
-        },
+        "confusion": {"classes": list(CLASSES), "rows_gold_cols_pred": cm.tolist()},
+        "calibration": _calibration(gold_idx, p_scam, p_topic, is_topic=is_topic),
         "subgroups": {},
         "scam_fpr_by_negative_class": by_negative,
     }
+    if raw_labels is not None:
+        by_kind = scam_recall_by_kind(gold_idx, pred_idx, raw_labels)
+        metrics["scam_recall_by_kind"] = {k: v["recall"] for k, v in by_kind.items()}
+        report["scam_recall_by_kind"] = by_kind
     if texts_raw is not None:
-        for name, mask in subgroup_masks(texts_raw).items():
-            report["subgroups"][name] = {
-                "rows": int(mask.sum()),
-                "metrics": classification_summary(gold_idx[mask], pred_idx[mask]),
-            }
+        report["subgroups"] = _subgroups(gold_idx, pred_idx, texts_raw)
     return report
+
+
+def _calibration(gold_idx: np.ndarray, p_scam, p_topic, *, is_topic) -> dict:
+    """Each head's calibration; the topic bit is `is_topic` or else `gold == topic_crypto`."""
+    is_scam = (gold_idx == CLASSES.index(SCAM)).astype(np.int64)
+    topic_y = (
+        np.asarray(is_topic, dtype=np.int64)
+        if is_topic is not None
+        else (gold_idx == CLASSES.index(TOPIC)).astype(np.int64)
+    )
+    return {SCAM: head_calibration(is_scam, p_scam), TOPIC: head_calibration(topic_y, p_topic)}
+
+
+def _subgroups(gold_idx: np.ndarray, pred_idx: np.ndarray, texts_raw: Sequence[str]) -> dict:
+    """Rows and the classification summary of each text subgroup (`subgroup_masks`)."""
+    return {
+        name: {
+            "rows": int(mask.sum()),
+            "metrics": classification_summary(gold_idx[mask], pred_idx[mask]),
+        }
+        for name, mask in subgroup_masks(texts_raw).items()
+    }

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC
-from janitr.errors import ConfigError
 
 #: Threshold of a disabled class: above any probability, so `p >= DISABLED` never holds.
 DISABLED = 2.0
@@ -65,28 +65,43 @@ class ThresholdPolicy:
     maximizes topic F1 given the scam threshold (the FPR budget is the scam rule).
     """
 
-    scam_target_fpr: float = SCAM_TARGET_FPR
-    """Highest scam false-positive rate allowed; the product rule is 2%."""
-    topic_target_fpr: float | None = None
-    """Highest topic_crypto false-positive rate allowed; none (the default): no ceiling."""
-    tune_on: str = "valid+calib"
-    """Split(s) the thresholds are tuned on: calib, valid or valid+calib. More rows give a
-    steadier FPR (calib's ~150 negatives move 0.7 points per false positive)."""
-    rule: str = "guaranteed"
-    """Scam rule: empirical (FPR on the tuning rows <= target) or guaranteed (the one-sided
-    Clopper-Pearson bound on the FPR <= target at `confidence`). An empirical threshold
-    allowing k false positives among n negatives has an expected FPR of about (k+1)/(n+1),
-    slightly *above* the target; the bound keeps the budget on new data."""
-    confidence: float = 0.8
-    """Confidence of the guaranteed rule (0.8 needs >= 80 negatives for 2%)."""
+    scam_target_fpr: float = option(
+        SCAM_TARGET_FPR,
+        metavar="X",
+        help="scam FPR ceiling: the highest scam false-positive rate allowed (the product "
+        "rule is 2%)",
+    )
+    topic_target_fpr: float | None = option(
+        None,
+        metavar="X",
+        help="topic FPR ceiling; none: no ceiling, the topic threshold maximizes topic F1 "
+        "(default: none)",
+    )
+    # More rows give a steadier FPR (calib's ~150 negatives move 0.7 points per false positive).
+    tune_on: str = option(
+        "valid+calib", choices=TUNE_CHOICES, help="split(s) the thresholds are tuned on"
+    )
+    # An empirical threshold allowing k false positives among n negatives has an expected
+    # FPR of about (k+1)/(n+1), slightly *above* the target; the bound keeps the budget on
+    # new data.
+    rule: str = option(
+        "guaranteed",
+        flag="--threshold-rule",
+        choices=RULES,
+        help="scam rule: empirical (FPR on the tuning rows <= target) or guaranteed "
+        "(Clopper-Pearson bound on the FPR <= target)",
+    )
+    confidence: float = option(
+        0.8,
+        metavar="X",
+        help="confidence of the guaranteed rule (0.8 needs >= 80 negatives for 2%)",
+    )
 
     def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise ConfigError("; ".join(f"{key}: {message}" for key, message in problems))
+        raise_problems(self, self.problems())
 
-    def problems(self) -> list[tuple[str, str]]:
-        """Every problem with the settings, as (field, message) pairs."""
+    def problems(self) -> list[ConfigProblem]:
+        """Every problem with the settings."""
         return threshold_problems(asdict(self))
 
     @property
@@ -149,23 +164,24 @@ class ThresholdPolicy:
         return tuned
 
 
-def threshold_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Problems with `ThresholdPolicy` field values, as (field, message) pairs; missing
-    fields take the defaults. Callers word the field as their user knows it (a TOML key,
-    a CLI flag)."""
+def threshold_problems(values: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Problems with `ThresholdPolicy` field values; missing fields take the defaults.
+    Callers name the field as their user knows it (a TOML key, a CLI flag)."""
     v = {**{f.name: f.default for f in fields(ThresholdPolicy)}, **values}
     problems = []
     unknown = sorted(set(v) - {f.name for f in fields(ThresholdPolicy)})
-    problems += [(name, "unknown threshold setting") for name in unknown]
+    problems += [ConfigProblem(name, "unknown threshold setting") for name in unknown]
     if not _is_fraction(v["scam_target_fpr"], upper_open=True):
         problems.append(
-            ("scam_target_fpr", f"expected a float in (0, 1), found {v['scam_target_fpr']!r}")
+            ConfigProblem(
+                "scam_target_fpr", f"expected a float in (0, 1), found {v['scam_target_fpr']!r}"
+            )
         )
     if v["topic_target_fpr"] is not None and not _is_fraction(
         v["topic_target_fpr"], upper_open=True
     ):
         problems.append(
-            (
+            ConfigProblem(
                 "topic_target_fpr",
                 "expected a float in (0, 1), or none for no ceiling (leave the key out), "
                 f"found {v['topic_target_fpr']!r}",
@@ -173,12 +189,18 @@ def threshold_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         )
     if v["tune_on"] not in TUNE_CHOICES:
         problems.append(
-            ("tune_on", f"expected one of {', '.join(TUNE_CHOICES)}, found {v['tune_on']!r}")
+            ConfigProblem(
+                "tune_on", f"expected one of {', '.join(TUNE_CHOICES)}, found {v['tune_on']!r}"
+            )
         )
     if v["rule"] not in RULES:
-        problems.append(("rule", f"expected one of {', '.join(RULES)}, found {v['rule']!r}"))
+        problems.append(
+            ConfigProblem("rule", f"expected one of {', '.join(RULES)}, found {v['rule']!r}")
+        )
     if not _is_fraction(v["confidence"], upper_open=True):
-        problems.append(("confidence", f"expected a float in (0, 1), found {v['confidence']!r}"))
+        problems.append(
+            ConfigProblem("confidence", f"expected a float in (0, 1), found {v['confidence']!r}")
+        )
     return problems
 
 

@@ -5,7 +5,7 @@
     [leakage]     overlap checks between splits
     [tokenizer]   -> janitr.student.tokenizer.TokenizerConfig
     [fasttext]    -> janitr.baselines.fasttext.FastTextConfig
-    [pretrain]    optional domain-adaptive MLM pretraining (off by default)
+    [pretrain]    -> janitr.teacher.pretrain.PretrainConfig (optional MLM; off by default)
     [teacher]     -> janitr.teacher.model.TeacherConfig (calibrated inside the teacher stage)
     [cache]       teacher logit cache
     [distill]     -> janitr.student.distill.DistillConfig
@@ -15,20 +15,21 @@
     [evaluate]    which split, bootstrap size
     [report]      the HTML/Markdown report
 
-Sections owned by a stage module reuse that module's own config dataclass: it is referenced
-by name ("module:Class") and imported only when a config is built, so loading a config
-never imports torch (stage modules import it inside their functions). Values are checked
-against the dataclass field types, `--set key=value` strings are coerced from those types
-(`--set teacher.seeds=13,42,7`), and every problem is collected and reported at once with
-the full key (`teacher.lr: expected a float, found 'abc'`). Unknown keys are rejected with
-a did-you-mean suggestion.
+Sections owned by a stage module are that module's own config class, imported directly
+(one config class per stage: `janitr pretrain` and `[pretrain]` build the same one); the
+stage modules import torch only inside their functions, so loading a config never does.
+`PipelineConfig` has one typed attribute per section. Values are checked against the
+dataclass field types, `--set key=value` strings are coerced from those types
+(`--set teacher.seeds=13,42,7`), and every problem is collected and reported at once as a
+`ConfigProblem` named by its full key (`teacher.lr: expected a float, found 'abc'`); a
+stage config's own problems name bare fields, which `as_keys` prefixes with the section.
+Unknown keys are rejected with a did-you-mean suggestion.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import json
 import math
 import re
@@ -39,16 +40,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from janitr.baselines.fasttext import FastTextConfig
+from janitr.config import ConfigProblem, raise_problems
 from janitr.errors import ConfigError
 from janitr.evaluation.thresholds import ThresholdPolicy
+from janitr.student.distill import DistillConfig
+from janitr.student.model import StudentConfig
+from janitr.student.tokenizer import TokenizerConfig
+from janitr.teacher.model import TeacherConfig
+from janitr.teacher.pretrain import PretrainConfig
 
 FORMAT = "janitr-pipeline-config"
 FORMAT_VERSION = 1
-
-
-def _problems_to_error(problems: list[str]) -> None:
-    if problems:
-        raise ConfigError("; ".join(problems))
 
 
 # --- sections owned by the pipeline ------------------------------------------------------
@@ -68,9 +71,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         # '.' is allowed: sweep variants are named like `BASE--alpha-0.5`.
         if self.name and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", self.name):
-            raise ConfigError(
-                f"name: expected lower-case letters, digits, '.' and '-', found {self.name!r}"
-            )
+            message = f"expected lower-case letters, digits, '.' and '-', found {self.name!r}"
+            raise_problems(self, [ConfigProblem("name", message)])
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,17 @@ class DataConfig:
     def __post_init__(self) -> None:
         problems = []
         if self.demo_rows < 30:
-            problems.append(f"demo_rows: expected an integer >= 30, found {self.demo_rows}")
+            problems.append(
+                ConfigProblem("demo_rows", f"expected an integer >= 30, found {self.demo_rows}")
+            )
         if not (self.holdout_fraction == 0 or 0.02 <= self.holdout_fraction <= 0.5):
             problems.append(
-                "holdout_fraction: expected 0 (off) or a float in [0.02, 0.5], "
-                f"found {self.holdout_fraction}"
+                ConfigProblem(
+                    "holdout_fraction",
+                    f"expected 0 (off) or a float in [0.02, 0.5], found {self.holdout_fraction}",
+                )
             )
-        _problems_to_error(problems)
+        raise_problems(self, problems)
 
 
 @dataclass(frozen=True)
@@ -115,33 +121,8 @@ class LeakageConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
-            raise ConfigError(f"threshold: expected a float in (0, 1], found {self.threshold}")
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Optional domain-adaptive MLM pretraining of the teacher encoder on unlabeled text."""
-
-    enabled: bool = False
-    """Run the pretraining stage."""
-    steps: int = 100
-    """Optimizer steps of masked-language-model training."""
-    lr: float = 5e-5
-    """Learning rate."""
-    mlm_probability: float = 0.15
-    """Share of tokens masked."""
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.steps < 1:
-            problems.append(f"steps: expected a positive integer, found {self.steps}")
-        if not self.lr > 0:
-            problems.append(f"lr: expected a positive float, found {self.lr}")
-        if not 0 < self.mlm_probability < 1:
-            problems.append(
-                f"mlm_probability: expected a float in (0, 1), found {self.mlm_probability}"
-            )
-        _problems_to_error(problems)
+            message = f"expected a float in (0, 1], found {self.threshold}"
+            raise_problems(self, [ConfigProblem("threshold", message)])
 
 
 @dataclass(frozen=True)
@@ -163,14 +144,20 @@ class CacheConfig:
     def __post_init__(self) -> None:
         problems = []
         if self.layers is not None and (not self.layers or min(self.layers) < 1):
-            problems.append(f"layers: expected positive layer numbers, found {self.layers}")
+            problems.append(
+                ConfigProblem("layers", f"expected positive layer numbers, found {self.layers}")
+            )
         if not 0.0 <= self.linear_weight <= 1.0:
             problems.append(
-                f"linear_weight: expected a float in [0, 1], found {self.linear_weight}"
+                ConfigProblem(
+                    "linear_weight", f"expected a float in [0, 1], found {self.linear_weight}"
+                )
             )
         if self.batch_size < 1:
-            problems.append(f"batch_size: expected a positive integer, found {self.batch_size}")
-        _problems_to_error(problems)
+            problems.append(
+                ConfigProblem("batch_size", f"expected a positive integer, found {self.batch_size}")
+            )
+        raise_problems(self, problems)
 
 
 @dataclass(frozen=True)
@@ -189,21 +176,33 @@ class ExportConfig:
     def __post_init__(self) -> None:
         problems = _parity_gate_problems(self)
         if self.opset < 11:
-            problems.append(f"opset: expected an integer >= 11, found {self.opset}")
-        _problems_to_error(problems)
+            problems.append(
+                ConfigProblem("opset", f"expected an integer >= 11, found {self.opset}")
+            )
+        raise_problems(self, problems)
 
 
-def _parity_gate_problems(section) -> list[str]:
+def _parity_gate_problems(section) -> list[ConfigProblem]:
     """Problems in a parity gate's settings (shared by the export and quantize sections)."""
     problems = []
     if section.parity_rows < 1:
-        problems.append(f"parity_rows: expected a positive integer, found {section.parity_rows}")
+        problems.append(
+            ConfigProblem(
+                "parity_rows", f"expected a positive integer, found {section.parity_rows}"
+            )
+        )
     if not 0 < section.max_mean_delta < 1:
         problems.append(
-            f"max_mean_delta: expected a float in (0, 1), found {section.max_mean_delta}"
+            ConfigProblem(
+                "max_mean_delta", f"expected a float in (0, 1), found {section.max_mean_delta}"
+            )
         )
     if not 0 < section.min_agreement <= 1:
-        problems.append(f"min_agreement: expected a float in (0, 1], found {section.min_agreement}")
+        problems.append(
+            ConfigProblem(
+                "min_agreement", f"expected a float in (0, 1], found {section.min_agreement}"
+            )
+        )
     return problems
 
 
@@ -227,7 +226,7 @@ class QuantizeConfig:
     """Smallest share of identical decisions."""
 
     def __post_init__(self) -> None:
-        _problems_to_error(_parity_gate_problems(self))
+        raise_problems(self, _parity_gate_problems(self))
 
 
 @dataclass(frozen=True)
@@ -247,11 +246,15 @@ class EvaluateConfig:
         problems = []
         if self.split not in ("auto", "holdout", "valid", "calib"):
             problems.append(
-                f"split: expected one of auto, holdout, valid, calib, found {self.split!r}"
+                ConfigProblem(
+                    "split", f"expected one of auto, holdout, valid, calib, found {self.split!r}"
+                )
             )
         if self.bootstrap < 0:
-            problems.append(f"bootstrap: expected an integer >= 0, found {self.bootstrap}")
-        _problems_to_error(problems)
+            problems.append(
+                ConfigProblem("bootstrap", f"expected an integer >= 0, found {self.bootstrap}")
+            )
+        raise_problems(self, problems)
 
 
 @dataclass(frozen=True)
@@ -265,93 +268,99 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         if self.top_errors < 0:
-            raise ConfigError(f"top_errors: expected an integer >= 0, found {self.top_errors}")
-
-
-@dataclass(frozen=True)
-class StageOptions:
-    """Fallback section for a stage whose module defines no config of its own."""
+            message = f"expected an integer >= 0, found {self.top_errors}"
+            raise_problems(self, [ConfigProblem("top_errors", message)])
 
 
 # --- the composed config ------------------------------------------------------------------
 
-#: Section name -> its dataclass, or "module:Class" for a stage module's own config
-#: (imported when a config is built; the module must not import torch at import time).
-SECTIONS: dict[str, type | str] = {
-    "run": RunConfig,
-    "data": DataConfig,
-    "leakage": LeakageConfig,
-    "tokenizer": "janitr.student.tokenizer:TokenizerConfig",
-    "fasttext": "janitr.baselines.fasttext:FastTextConfig",
-    "pretrain": PretrainConfig,
-    "teacher": "janitr.teacher.model:TeacherConfig",
-    "cache": CacheConfig,
-    "distill": "janitr.student.distill:DistillConfig",
-    "student": "janitr.student.model:StudentConfig",
-    "export": ExportConfig,
-    "quantize": QuantizeConfig,
-    "thresholds": ThresholdPolicy,
-    "evaluate": EvaluateConfig,
-    "report": ReportConfig,
-}
-
-
-#: Keys that runs made before the threshold policy saved in their trainer sections (the
-#: trainers' provisional tuning, now fixed: `stages.PROVISIONAL`); dropped on reading.
-RETIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "fasttext": ("scam_target_fpr", "topic_target_fpr", "tune_on"),
-    "teacher": ("scam_target_fpr",),
-}
-
-
-def section_class(name: str) -> type:
-    """The dataclass of a section, importing a stage module's config if needed.
-
-    A stage module that is absent or defines no such class gives the empty `StageOptions`
-    (the section then accepts no keys).
-    """
-    spec = SECTIONS[name]
-    if isinstance(spec, type):
-        return spec
-    module_name, _, class_name = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return StageOptions
-    return getattr(module, class_name, StageOptions)
-
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """The resolved configuration of one pipeline run: one instance per section.
+    """The resolved configuration of one pipeline run: one typed section per stage.
 
-    Build it with `load_config` (TOML + overrides) or `config_from_dict`; the constructor
-    does not check sections. `section(name)` returns a section, `to_dict()` plain data.
+    Each section is the stage's own config class (the stage modules import nothing heavy
+    at import time: torch is imported inside their functions). Build it with `load_config`
+    (TOML + overrides) or `config_from_dict`, which check every section; the constructor
+    alone does not cross-check sections. `to_dict()` gives plain data.
     """
 
-    sections: Mapping[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        sections = object.__getattribute__(self, "sections")
-        if name in sections:
-            return sections[name]
-        raise AttributeError(f"PipelineConfig has no section {name!r}")
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    leakage: LeakageConfig = field(default_factory=LeakageConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    fasttext: FastTextConfig = field(default_factory=FastTextConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    thresholds: ThresholdPolicy = field(default_factory=ThresholdPolicy)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def section(self, name: str) -> Any:
-        return self.sections[name]
+        """The section called `name` (a `SECTIONS` key).
+
+        Raises:
+            KeyError: for a name that is not a section.
+        """
+        if name not in SECTIONS:
+            raise KeyError(f"PipelineConfig has no section {name!r}")
+        return getattr(self, name)
 
     def section_dict(self, name: str) -> dict:
         """One section as plain JSON data (what stage manifests hash)."""
-        return _to_plain(self.sections[name])
+        return _to_plain(self.section(name))
 
     def to_dict(self) -> dict:
-        return {name: _to_plain(value) for name, value in self.sections.items()}
+        return {name: _to_plain(getattr(self, name)) for name in SECTIONS}
 
     def with_overrides(self, overrides: Sequence[str] | Mapping[str, Any]) -> PipelineConfig:
         """A new config with `key=value` overrides applied (checked like `load_config`)."""
         return config_from_dict(self.to_dict(), overrides=overrides)
+
+
+#: Section name -> its config class, in TOML order (the fields of `PipelineConfig`).
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(PipelineConfig)}  # type: ignore[misc]
+
+#: Keys that older runs saved and that no longer exist, dropped on reading their config:
+#: the trainers' provisional threshold settings (now fixed: `stages.PROVISIONAL`), and
+#: the pipeline's own `[pretrain]` section's `steps` (the stage now takes
+#: `teacher.pretrain.PretrainConfig`, the `janitr pretrain` settings: `max_steps`, `epochs`).
+RETIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "fasttext": ("scam_target_fpr", "topic_target_fpr", "tune_on"),
+    "teacher": ("scam_target_fpr",),
+    "pretrain": ("steps",),
+}
+
+
+#: The threshold policy's settings (a retired trainer key among them belongs in [thresholds]).
+THRESHOLD_KEYS = frozenset(f.name for f in dataclasses.fields(ThresholdPolicy))
+
+
+def section_of(config_class: type) -> str | None:
+    """The section whose config class is `config_class` (None if none is)."""
+    return next((name for name, cls in SECTIONS.items() if cls is config_class), None)
+
+
+def as_keys(error: ConfigError, section: str | None = None) -> ConfigError:
+    """`error` with each problem's field named as its config key (`teacher.seeds`).
+
+    A stage config's error names bare fields (`ConfigProblem.field`); a run shows them as
+    `section.field`, the section being `section` or the one whose class raised. An error
+    without problems is returned as it is.
+    """
+    section = section or (section_of(error.config) if error.config else None)
+    if not error.problems or section is None:
+        return error
+    keyed = [
+        ConfigProblem(f"{section}.{p.field}", p.message, tuple(f"{section}.{f}" for f in p.see))
+        for p in error.problems
+    ]
+    return ConfigError(problems=keyed)
 
 
 def _to_plain(value: Any) -> Any:
@@ -519,70 +528,48 @@ def _suggest(name: str, choices: Sequence[str], prefix: str = "") -> str:
     return f" (known: {', '.join(choices)})" if choices else " (this section takes no keys)"
 
 
-def _flag_to_key(message: str, section: str, names: set[str]) -> str:
-    """Rewrite a stage config's `--flag-name` in an error message as `section.flag_name`."""
-
-    def repl(match: re.Match) -> str:
-        key = match.group(1).replace("-", "_")
-        return f"{section}.{key}" if key in names else match.group(0)
-
-    return re.sub(r"--([a-z][a-z0-9-]*)", repl, message)
-
-
-def flags_to_keys(message: str, sections: Sequence[str]) -> str:
-    """Rewrite the `--flag-name`s of a stage module's error as the run's config keys
-    (`--seeds` -> `teacher.seeds`), for each of the stage's sections that has that field."""
-    for section in sections:
-        if section in SECTIONS:
-            names = {f.name for f in dataclasses.fields(section_class(section))}
-            message = _flag_to_key(message, section, names)
-    return message
-
-
-def _build_section(name: str, values: Mapping[str, Any], problems: list[str]) -> Any:
-    cls = section_class(name)
+def _build_section(name: str, values: Mapping[str, Any], problems: list[ConfigProblem]) -> Any:
+    cls = SECTIONS[name]
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = _field_types(cls)
     kwargs: dict[str, Any] = {}
+    found = len(problems)
     for key, value in values.items():
-        if key in RETIRED_KEYS.get(name, ()):
-            problems.append(
-                f"{name}.{key}: unknown key (threshold settings live in [thresholds]: "
-                f"set thresholds.{key})"
-            )
+        full = f"{name}.{key}"
+        if key in RETIRED_KEYS.get(name, ()) and key in THRESHOLD_KEYS:
+            message = f"unknown key (threshold settings live in [thresholds]: set thresholds.{key})"
+            problems.append(ConfigProblem(full, message))
             continue
         if key not in fields:
-            problems.append(f"{name}.{key}: unknown key{_suggest(key, sorted(fields), name + '.')}")
+            hint = _suggest(key, sorted(fields), name + ".")
+            problems.append(ConfigProblem(full, f"unknown key{hint}"))
             continue
         try:
             kwargs[key] = coerce(value, hints.get(key, Any))
         except ValueError as exc:
-            problems.append(f"{name}.{key}: {exc}")
-    if any(p.startswith(f"{name}.") for p in problems):
+            problems.append(ConfigProblem(full, str(exc)))
+    if len(problems) > found:
         return None
     try:
         return cls(**kwargs)
     except ConfigError as exc:
-        for part in str(exc).split("; "):
-            part = re.sub(r"^invalid [\w ]+ config: ", "", part)
-            part = _flag_to_key(part, name, set(fields))
-            part = re.sub(rf"^({re.escape(name)}\.\w+) (?!\()", r"\1: ", part)
-            if not part.startswith(f"{name}."):
-                head, sep, _ = part.partition(":")
-                part = f"{name}.{part}" if sep and head in fields else f"{name}: {part}"
-            problems.append(part)
+        if exc.problems:
+            problems.extend(as_keys(exc, name).problems)
+        else:
+            problems.append(ConfigProblem(name, str(exc)))
     except (TypeError, ValueError) as exc:
-        problems.append(f"{name}: {exc}")
+        problems.append(ConfigProblem(name, str(exc)))
     return None
 
 
-def _cross_checks(sections: Mapping[str, Any]) -> list[str]:
+def _cross_checks(sections: Mapping[str, Any]) -> list[ConfigProblem]:
     """Constraints between sections (each names the key to change)."""
     problems = []
     tok, student = sections.get("tokenizer"), sections.get("student")
     tv, sv = getattr(tok, "vocab_size", None), getattr(student, "vocab_size", None)
     if tv is not None and sv is not None and tv != sv:
-        problems.append(f"student.vocab_size: expected {tv} (= tokenizer.vocab_size), found {sv}")
+        message = f"expected {tv} (= tokenizer.vocab_size), found {sv}"
+        problems.append(ConfigProblem("student.vocab_size", message, ("tokenizer.vocab_size",)))
     return problems
 
 
@@ -614,16 +601,17 @@ def config_from_dict(
     Raises:
         ConfigError: listing every problem found, each naming its full key.
     """
-    problems: list[str] = []
+    problems: list[ConfigProblem] = []
     merged: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for section, values in data.items():
         if section in ("format", "format_version"):
             continue
         if section not in SECTIONS:
-            problems.append(f"{section}: unknown section{_suggest(section, list(SECTIONS))}")
+            hint = _suggest(section, list(SECTIONS))
+            problems.append(ConfigProblem(section, f"unknown section{hint}"))
             continue
         if not isinstance(values, Mapping):
-            problems.append(f"{section}: expected a table of keys, found {values!r}")
+            problems.append(ConfigProblem(section, f"expected a table of keys, found {values!r}"))
             continue
         merged[section].update(values)
     items = (
@@ -635,14 +623,15 @@ def config_from_dict(
         section, _, name = key.partition(".")
         if section not in SECTIONS:
             hint = _suggest(section, list(SECTIONS))
-            problems.append(f"{key}: unknown section {section!r}{hint}")
+            problems.append(ConfigProblem(key, f"unknown section {section!r}{hint}"))
             continue
         merged[section][name] = value
     sections = {name: _build_section(name, values, problems) for name, values in merged.items()}
     if not problems:
         problems += _cross_checks(sections)
-    _problems_to_error(problems)
-    return PipelineConfig(sections=sections)
+    if problems:
+        raise ConfigError(problems=problems)
+    return PipelineConfig(**sections)
 
 
 #: Built-in configs, usable without the repository's `configs/` folder (an installed
@@ -727,7 +716,7 @@ def load_config(
         return config_from_dict(data, overrides=overrides)
     except ConfigError as exc:
         where = f"{path}: " if path is not None else ""
-        raise ConfigError(f"{where}{exc}") from None
+        raise ConfigError(f"{where}{exc}", problems=exc.problems) from None
 
 
 # --- saving ----------------------------------------------------------------------------------

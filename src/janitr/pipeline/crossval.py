@@ -31,12 +31,13 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from janitr.baselines.fasttext import FastTextConfig
+from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.records import Record, read_records
 from janitr.errors import ConfigError, DataError, Problem
@@ -60,78 +61,102 @@ AUGMENT_KINDS = ("leet", "homoglyph", "zero_width", "spaced", "defang")
 
 @dataclass(frozen=True)
 class CrossvalConfig:
-    """Settings of `janitr crossval`.
+    """Settings of `janitr crossval` (each field but `thresholds` is a flag of that verb;
+    the threshold policy's targets and confidence drive the nested search, its rule is the
+    headline (both rules are always reported); its `tune_on` is unused: every row is tuned
+    on out of fold)."""
 
-    Attributes:
-        model: linear, fasttext or ensemble (fasttext + linear, calibrated, averaged).
-        folds: number of folds K.
-        seed: fold assignment seed (also the obfuscation and bootstrap seed).
-        thresholds: the threshold policy: its targets and confidence drive the nested search,
-            its rule is the headline (both rules are always reported); `tune_on` is unused
-            (every row is tuned on out of fold).
-        fold_confusables: fold Unicode confusables in the normalization (all members).
-        augment: add obfuscated copies of the training-fold rows (labels kept).
-        robustness: score obfuscated copies of each held-out fold with its fold model.
-        linear_c: inverse regularization of the linear model.
-        fasttext_epoch: fastText epochs.
-        fasttext_lr: fastText learning rate.
-        fasttext_quantize: quantize each fold's fastText model as `janitr train fasttext`
-            does (the `.ftz` that ships); off scores the unquantized model.
-        teacher_model: encoder of the teacher member (hub id or local path; default: the
-            installed all-MiniLM-L6-v2).
-        teacher_epochs: teacher epochs per fold.
-        members: families combined by `ensemble`.
-        combine: how `ensemble` combines them: `mean` of Platt-scaled members, or `stack`
-            (a logistic regression on the members' logits; its weights are reported).
-        reuse: `{member: crossval JSON path}`: take that member's OOF scores from an earlier
-            single-model result on the same rows and folds instead of cross-fitting it.
-        n_boot: bootstrap resamples for the CIs.
-    """
-
-    model: str = "linear"
-    folds: int = 5
-    seed: int = 13
-    thresholds: ThresholdPolicy = DEFAULT_POLICY
-    fold_confusables: bool = False
-    augment: bool = False
-    robustness: bool = True
-    linear_c: float = 4.0
-    fasttext_epoch: int = FastTextConfig.epoch
-    fasttext_lr: float = FastTextConfig.lr
-    fasttext_quantize: bool = True
-    teacher_model: str | None = None
-    teacher_epochs: int = 2
-    n_boot: int = 1000
-    members: tuple[str, ...] = ("fasttext", "linear")
-    combine: str = "mean"
-    reuse: dict[str, str] = field(default_factory=dict)
+    model: str = option(
+        "linear",
+        choices=MODELS,
+        help="model family; teacher fine-tunes the encoder once per fold (minutes per fold "
+        "on a CPU); ensemble combines --members",
+    )
+    folds: int = option(5, metavar="K", help="number of folds")
+    seed: int = option(13, help="fold assignment seed (also the obfuscation and bootstrap seed)")
+    thresholds: ThresholdPolicy = option(DEFAULT_POLICY, cli=False, help="the threshold policy")
+    fold_confusables: bool = option(
+        False, help="fold Unicode confusables in the normalization (all members)"
+    )
+    augment: bool = option(
+        False, help="add obfuscated copies of the training-fold rows (labels kept)"
+    )
+    robustness: bool = option(
+        True, help="score obfuscated copies of each held-out fold with its fold model"
+    )
+    linear_c: float = option(4.0, metavar="C", help="inverse regularization of the linear model")
+    fasttext_epoch: int = option(FastTextConfig.epoch, help="fastText epochs")
+    fasttext_lr: float = option(FastTextConfig.lr, metavar="LR", help="fastText learning rate")
+    fasttext_quantize: bool = option(
+        True,
+        help="score each fold's quantized .ftz fastText model, as shipped (off: the "
+        "unquantized model)",
+    )
+    teacher_model: str | None = option(
+        None,
+        metavar="ID_OR_PATH",
+        help="encoder of the teacher member (default: the installed all-MiniLM-L6-v2)",
+    )
+    teacher_epochs: int = option(2, help="teacher epochs per fold")
+    n_boot: int = option(1000, help="bootstrap resamples for the CIs")
+    members: tuple[str, ...] = option(
+        ("fasttext", "linear"),
+        metavar="A,B",
+        help=f"families combined by --model ensemble, 2 or more of {','.join(MEMBERS)}",
+    )
+    combine: str = option(
+        "mean",
+        choices=COMBINES,
+        help="how --model ensemble combines its members: mean of Platt-scaled members, or "
+        "stack (a logistic regression on their logits, fitted on the other folds)",
+    )
+    reuse: dict[str, str] = option(
+        default_factory=dict,
+        metavar="MEMBER=CV.json",
+        help="take MEMBER's out-of-fold scores from an earlier --json result of that single "
+        "family on the same data, --folds and --seed (needs --no-robustness); repeatable",
+    )
 
     def __post_init__(self) -> None:
         problems = []
         if self.model not in MODELS:
-            problems.append(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+            problems.append(
+                ConfigProblem("model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
+            )
         if not isinstance(self.folds, int) or self.folds < 2:
-            problems.append(f"--folds must be an integer >= 2, got {self.folds!r}")
+            problems.append(ConfigProblem("folds", f"must be an integer >= 2, got {self.folds!r}"))
         if self.linear_c <= 0:
-            problems.append(f"--linear-c must be > 0, got {self.linear_c}")
+            problems.append(ConfigProblem("linear_c", f"must be > 0, got {self.linear_c}"))
         bad = [m for m in self.members if m not in MEMBERS]
         if bad or len(set(self.members)) != len(self.members) or len(self.members) < 2:
             problems.append(
-                f"--members must name 2 or more of {', '.join(MEMBERS)} once each, "
-                f"got {','.join(self.members)}"
+                ConfigProblem(
+                    "members",
+                    f"must name 2 or more of {', '.join(MEMBERS)} once each, "
+                    f"got {','.join(self.members)}",
+                )
             )
         if self.combine not in COMBINES:
-            problems.append(f"--combine must be one of {', '.join(COMBINES)}, got {self.combine!r}")
+            problems.append(
+                ConfigProblem(
+                    "combine", f"must be one of {', '.join(COMBINES)}, got {self.combine!r}"
+                )
+            )
         used = self.members if self.model == "ensemble" else (self.model,)
         for name in self.reuse:
             if name not in used:
-                problems.append(f"--reuse {name}=...: {name} is not cross-fitted here")
+                problems.append(
+                    ConfigProblem("reuse", f"{name}=...: {name} is not cross-fitted here")
+                )
         if self.reuse and self.robustness:
             problems.append(
-                "--reuse needs --no-robustness: a reused result has no scores of obfuscated copies"
+                ConfigProblem(
+                    "reuse",
+                    "needs robustness off: a reused result has no scores of obfuscated copies",
+                    ("robustness",),
+                )
             )
-        if problems:
-            raise ConfigError("invalid crossval config: " + "; ".join(problems))
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -208,11 +233,9 @@ def _linear_member(config: CrossvalConfig) -> Callable:
 
 
 def _fasttext_member(config: CrossvalConfig) -> Callable:
-    from janitr.baselines.fasttext import fit_in_fresh_process, predict_heads_with, training_line
+    from janitr.baselines.fasttext import fit_fasttext
     from janitr.data.normalize import NormalizationConfig
-    from janitr.errors import require
 
-    fasttext = require("fasttext", extra=None)
     ft_cfg = FastTextConfig(
         epoch=config.fasttext_epoch, lr=config.fasttext_lr, quantize=config.fasttext_quantize,
         seed=config.seed,
@@ -220,51 +243,38 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
     norm = NormalizationConfig(fold_confusables=config.fold_confusables)
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
+        # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
         with tempfile.TemporaryDirectory(prefix="janitr-cv-ft-") as tmp:
-            path = Path(tmp) / "train.txt"
-            with open(path, "w", encoding="utf-8", newline="\n") as handle:
-                for r in _augmented(train, config):
-                    handle.write(training_line(r.labels, r.text, normalization=norm) + "\n")
-            # Trained (and quantized) in a fresh process, as `janitr train fasttext` does.
-            fitted = fit_in_fresh_process(path, ft_cfg, Path(tmp))
-            model = fasttext.load_model(str(Path(tmp) / fitted["model_name"]))
-        return predict_heads_with(model, [norm.apply(t) for t in texts])
+            fitted = fit_fasttext(
+                _augmented(train, config), ft_cfg, work_dir=tmp, normalization=norm
+            )
+            return fitted.predict_heads([norm.apply(t) for t in texts])
 
     return fit_score
 
 
 def _teacher_member(config: CrossvalConfig) -> Callable:
-    from janitr.artifacts import write_lines
-    from janitr.data.records import dump_row
-    from janitr.runtime.classifier import Classifier
-    from janitr.teacher.model import TeacherConfig, train_teacher
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.teacher.model import TeacherConfig, fit_teacher
 
     t_cfg = TeacherConfig(
         model_name_or_path=config.teacher_model, seeds=(config.seed,),
         epochs=config.teacher_epochs, force=True, progress=False,
     )  # fmt: skip
+    norm = NormalizationConfig()  # the teacher's (its bundles record the default)
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
         # An eighth of the training folds (near-duplicates kept together) selects the epoch
         # and fits the temperatures; the held-out fold is only scored.
         inner = assign_folds(train, folds=8, seed=config.seed) == 0
         with tempfile.TemporaryDirectory(prefix="janitr-cv-teacher-") as tmp:
-            tmp = Path(tmp)
-            split_rows = {
-                "train": [r for r, v in zip(train, inner, strict=True) if not v],
-                "valid": [r for r, v in zip(train, inner, strict=True) if v],
-            }
-            split_rows["calib"] = split_rows["valid"]  # its thresholds are not used here
-            for name, rows in split_rows.items():
-                write_lines(tmp / f"{name}.jsonl", (dump_row(r.raw) for r in rows))
-            # Its thresholds are not used here: the empirical rule on the inner split only
-            # keeps the log free of disabled-class warnings.
-            policy = replace(config.thresholds, tune_on="calib", rule="empirical")
-            bundle = train_teacher(
-                data_dir=tmp, out_dir=tmp / "bundle", config=t_cfg, thresholds=policy
-            )
-            with Classifier.load(bundle.path) as clf:
-                return clf.predict_heads(list(texts))
+            fitted = fit_teacher(
+                train=[r for r, v in zip(train, inner, strict=True) if not v],
+                valid=[r for r, v in zip(train, inner, strict=True) if v],
+                config=t_cfg, work_dir=tmp, target_fpr=config.thresholds.scam_target_fpr,
+            )  # fmt: skip
+            heads = fitted.scorer().predict_heads([norm.apply(t) for t in texts])
+        return np.asarray(heads, dtype=np.float64)
 
     return fit_score
 
@@ -483,6 +493,49 @@ def _robustness(gold_idx, oof_pred, obf_rows, obf_pred, kinds) -> dict:
     return out
 
 
+def _obfuscated_rows(records: list[Record], config: CrossvalConfig, kinds) -> list:
+    """(row index, obfuscated text, kind) per row and kind, for the robustness report."""
+    from janitr.data.obfuscate import obfuscate_records
+
+    position = {r.id: i for i, r in enumerate(records)}
+    # different seed from augmentation: test copies are not the training copies
+    return [
+        (position[row["source_id"]], row["text"], row["obfuscation"])
+        for row in obfuscate_records(records, seed=config.seed + 1, kinds=kinds)
+    ]
+
+
+def _oof_scores(records, fold, y, obf_pairs, obf_fold, config: CrossvalConfig):
+    """Out-of-fold heads of the model (members cross-fitted or reused, then combined for an
+    ensemble): `(oof (N, 2), obfuscated copies (M, 2), stack weights or None)`."""
+    members = config.members if config.model == "ensemble" else (config.model,)
+    member_scores = {}
+    for name in members:
+        if name in config.reuse:
+            log.info("reusing the OOF scores of %s from %s", name, config.reuse[name])
+            scores = reused_scores(config.reuse[name], records, fold)
+            member_scores[name] = (scores, np.zeros((0, 2)))
+            continue
+        log.info("cross-fitting %s (%d folds, %d rows)", name, config.folds, len(records))
+        member_scores[name] = _cross_fit(
+            records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
+        )
+    if config.model != "ensemble":
+        return (*member_scores[config.model], None)
+    oof, obf, coefs = _combined(
+        [member_scores[m][0] for m in members], [member_scores[m][1] for m in members],
+        y, fold, obf_fold, config.folds, config.combine,
+    )  # fmt: skip
+    stack_weights = None
+    if coefs is not None:  # mean over folds, per head and member
+        stack_weights = {
+            head: dict(zip(members, np.nanmean(coefs[:, j], axis=0).round(4).tolist(),
+                           strict=True))
+            for j, head in enumerate((SCAM, TOPIC))
+        }  # fmt: skip
+    return oof, obf, stack_weights
+
+
 def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     """Cross-fit a model family on labeled rows and measure it with nested thresholds.
 
@@ -509,45 +562,11 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     gold_idx = np.array([CLASSES.index(g) for g in gold], dtype=np.int64)
     y = np.array([[targets(r.labels).is_scam, targets(r.labels).is_topic] for r in records])
 
-    obf_rows: list[tuple[int, str, str]] = []
     kinds = (*AUGMENT_KINDS, "fullwidth", "mixed")
-    if config.robustness:
-        from janitr.data.obfuscate import obfuscate_records
-
-        position = {r.id: i for i, r in enumerate(records)}
-        # different seed from augmentation: test copies are not the training copies
-        for row in obfuscate_records(records, seed=config.seed + 1, kinds=kinds):
-            obf_rows.append((position[row["source_id"]], row["text"], row["obfuscation"]))
+    obf_rows = _obfuscated_rows(records, config, kinds) if config.robustness else []
     obf_pairs = [(i, t) for i, t, _ in obf_rows]
     obf_fold = np.array([fold[i] for i, _ in obf_pairs], dtype=np.int64)
-
-    members = config.members if config.model == "ensemble" else (config.model,)
-    member_scores = {}
-    for name in members:
-        if name in config.reuse:
-            log.info("reusing the OOF scores of %s from %s", name, config.reuse[name])
-            scores = reused_scores(config.reuse[name], records, fold)
-            member_scores[name] = (scores, np.zeros((0, 2)))
-            continue
-        log.info("cross-fitting %s (%d folds, %d rows)", name, config.folds, len(records))
-        member_scores[name] = _cross_fit(
-            records, fold, config, MEMBER_BUILDERS[name](config), obf_pairs
-        )
-    stack_weights = None
-    if config.model == "ensemble":
-        oof, obf, coefs = _combined(
-            [member_scores[m][0] for m in members], [member_scores[m][1] for m in members],
-            y, fold, obf_fold, config.folds, config.combine,
-        )  # fmt: skip
-        if coefs is not None:  # mean over folds, per head and member
-            stack_weights = {
-                head: dict(zip(members, np.nanmean(coefs[:, j], axis=0).round(4).tolist(),
-                               strict=True))
-                for j, head in enumerate((SCAM, TOPIC))
-            }  # fmt: skip
-    else:
-        oof, obf = member_scores[config.model]
-
+    oof, obf, stack_weights = _oof_scores(records, fold, y, obf_pairs, obf_fold, config)
     texts_raw = [r.text for r in records]
     is_topic = y[:, 1].tolist()
     rules = {}
@@ -706,3 +725,47 @@ def write_oof_predictions(path: str | Path, result: dict) -> int:
     from janitr.evaluation.evaluate import write_predictions
 
     return write_predictions(path, {"predictions": result["predictions"]})
+
+
+def out_of_fold_heads(
+    records: Sequence[Record], *, config: CrossvalConfig, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold head probabilities of one model family, without the evaluation around it.
+
+    The same folds (`assign_folds`) and fold models (`MEMBER_BUILDERS`) as `crossval`, for
+    callers that only need the scores (the label audit).
+
+    Args:
+        records: labeled rows (ids unique).
+        config: `model` (one of MEMBERS), `folds`, `seed` and the member's settings.
+        progress: a progress bar over the folds (stderr).
+
+    Returns:
+        `(oof (N, 2) [p_scam, p_topic], fold (N,))`.
+
+    Raises:
+        ConfigError: if `config.model` is not a single family, or too few rows for the folds.
+    """
+    import contextlib
+    import sys
+
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    if config.model not in MEMBERS:
+        raise ConfigError(f"--model must be one of {', '.join(MEMBERS)}, got {config.model!r}")
+    records = list(records)
+    fold = assign_folds(records, folds=config.folds, seed=config.seed)
+    member = MEMBER_BUILDERS[config.model](config)
+    # The per-fold log lines are printed above the bar, not through it.
+    redirect = logging_redirect_tqdm() if progress else contextlib.nullcontext()
+    with redirect, tqdm(total=config.folds, unit="fold", desc=f"{config.model} out-of-fold",
+                        disable=not progress, file=sys.stderr) as bar:  # fmt: skip
+
+        def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
+            heads = member(train, texts)
+            bar.update(1)
+            return heads
+
+        oof, _ = _cross_fit(records, fold, config, fit_score, [])
+    return oof, fold

@@ -19,6 +19,7 @@ import io
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +351,42 @@ def _subgroup_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]
     return head, body
 
 
+def _count_cell(entry: dict | None, hits: str, total: str, rate: str) -> str:
+    """`rate hits/total [low, high]`, or – when the report has no such entry."""
+    if not entry:
+        return "–"
+    ci = entry.get("ci95")
+    interval = f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+    return f"{_fmt(entry.get(rate))} ({entry.get(hits)}/{entry.get(total)}){interval}"
+
+
+def _by_kind_tables(evals: dict[str, dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Scam recall per kind of scam row and scam FPR per negative class, one column per
+    bundle, each cell `rate (hits/total) [exact 95% CI]`.
+
+    Returns:
+        `[(title, head, body)]`: a table only when some evaluation holds its numbers (older
+        `eval.json` files have no `scam_recall_by_kind`; their cells show –).
+    """
+    tables = []
+    for title, key, hits, total, rate in (
+        ("Scam recall by kind", "scam_recall_by_kind", "tp", "positives", "recall"),
+        ("Scam FPR by negative class", "scam_fpr_by_negative_class", "fp", "negatives", "fpr"),
+    ):
+        names: list[str] = []
+        for ev in evals.values():
+            names += [k for k in ev["report"].get(key) or {} if k not in names]
+        if not names:
+            continue
+        body = [
+            [name, *(_count_cell((ev["report"].get(key) or {}).get(name), hits, total, rate)
+                     for ev in evals.values())]
+            for name in names
+        ]  # fmt: skip
+        tables.append((title, ["kind", *evals], body))
+    return tables
+
+
 def _calibration_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     head = ["bundle", "scam ECE", "scam Brier", "topic ECE", "topic Brier"]
     body = []
@@ -369,11 +406,11 @@ def _calibration_table(evals: dict[str, dict]) -> tuple[list[str], list[list[str
 
 
 def _errors(rows: Sequence[dict], *, top: int) -> tuple[list[dict], list[dict]]:
-    fps = [r for r in rows if r["pred"] == SCAM and r["gold"] != SCAM]
-    fns = [r for r in rows if r["gold"] == SCAM and r["pred"] != SCAM]
-    fps.sort(key=lambda r: -r["p_scam"])
-    fns.sort(key=lambda r: r["p_scam"])
-    return fps[:top], fns[:top]
+    """The `top` worst scam false positives and false negatives (error analysis's lists)."""
+    from janitr.evaluation.error_analysis import worst_errors
+
+    worst = worst_errors(rows, {}, top=top)
+    return worst["scam_false_positives"], worst["scam_false_negatives"]
 
 
 def _size_table(bundles: dict[str, Path]) -> tuple[list[str], list[list[str]]]:
@@ -557,11 +594,55 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         RunError: if the run has no evaluation yet.
         MissingDependencyError: if matplotlib is not installed.
     """
-    from janitr.errors import RunError, require
+    from janitr.errors import require
 
     require("matplotlib", extra="train")
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
+    run = _report_inputs(run_dir)
+    with _plt().rc_context(STYLE):
+        figures = {
+            "pr": _fig_pr(run.evals),
+            "roc": _fig_recall_fpr(run.evals, run.target_fpr),
+            "rel": _fig_reliability(run.evals),
+            "cm": _fig_confusion(run.evals),
+            "time": _fig_timings(run.stages) if run.stages else None,
+        }
+    tables = _report_tables(run)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    write_text(html_path, "".join(_html_report(run, tables, figures)))
+    write_text(md_path, "\n".join(_markdown_report(run, tables)))
+    return [html_path, md_path]
+
+
+@dataclass
+class _ReportInputs:
+    """What a report shows of a run, read once."""
+
+    run_dir: Path
+    name: str
+    identity: dict  # run.json
+    git: dict  # commit, dirty
+    evals: dict[str, dict]  # bundle -> {"report": eval.json, "rows": predictions}
+    data: dict  # the evaluation data (path, rows, sha256)
+    target_fpr: float | None
+    top: int  # errors listed per bundle
+    stages: list[dict]
+    bundles: dict[str, Path]
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _report_inputs(run_dir: Path) -> _ReportInputs:
+    """Read the run's evaluations, identity, config and stages; collect notes and warnings.
+
+    Raises:
+        RunError: if the run has no evaluation yet.
+    """
+    from janitr.errors import RunError
+    from janitr.pipeline.rundir import git_commit
+
     evals = _load_evaluations(run_dir)
     if not evals:
         raise RunError(
@@ -569,57 +650,60 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         )
     identity = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
     config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-    name = identity.get("name", run_dir.name)
-    target_fpr = config.get("thresholds", {}).get("scam_target_fpr")
-    top = int(config.get("report", {}).get("top_errors", 10))
     stages = _stage_rows(run_dir)
-    bundles = _bundle_dirs(run_dir)
-    first = next(iter(evals.values()))["report"]
-    data = first.get("data", {})
-    from janitr.pipeline.rundir import git_commit
-
-    git = git_commit() or {}
-    warnings = []
+    run = _ReportInputs(
+        run_dir=run_dir, name=identity.get("name", run_dir.name), identity=identity,
+        git=git_commit() or {}, evals=evals,
+        data=next(iter(evals.values()))["report"].get("data", {}),
+        target_fpr=config.get("thresholds", {}).get("scam_target_fpr"),
+        top=int(config.get("report", {}).get("top_errors", 10)), stages=stages,
+        bundles=_bundle_dirs(run_dir),
+        notes=[_carve_note(s["summary"]["holdout"]) for s in stages if _carved(s)],
+    )  # fmt: skip
     if any(ev["report"].get("overlap", {}).get("rows") for ev in evals.values()):
         n = max(ev["report"]["overlap"]["rows"] for ev in evals.values())
-        warnings.append(
-            f"Up to {n} of {data.get('rows')} evaluation rows were seen by a model "
+        run.warnings.append(
+            f"Up to {n} of {run.data.get('rows')} evaluation rows were seen by a model "
             "in training or tuning (evaluate.allow_overlap = true): these numbers "
             "overestimate real performance."
         )
-    notes = [_carve_note(s["summary"]["holdout"]) for s in stages if _carved(s)]
     for s in stages:
         if s["name"] == "leakage" and s["summary"].get("ok") is False:
-            warnings.append(f"The splits overlap: {s['summary'].get('overlaps')}.")
+            run.warnings.append(f"The splits overlap: {s['summary'].get('overlaps')}.")
     for bname, ev in evals.items():
         th = ev["report"].get("thresholds", {})
         if th.get("scam", 0) > 1:
-            warnings.append(
+            run.warnings.append(
                 f"{bname}: the scam class is disabled (no threshold meets the FPR budget on "
                 f"{ev['report'].get('model', {}).get('tuning_data') or 'calib'})."
             )
+    return run
 
-    with _plt().rc_context(STYLE):
-        figures = {
-            "pr": _fig_pr(evals),
-            "roc": _fig_recall_fpr(evals, target_fpr),
-            "rel": _fig_reliability(evals),
-            "cm": _fig_confusion(evals),
-            "time": _fig_timings(stages) if stages else None,
-        }
-    metric_head, metric_body = _metric_table(evals)
-    th_head, th_body = _threshold_table(evals)
-    sg_head, sg_body = _subgroup_table(evals)
-    size_head, size_body = _size_table(bundles) if bundles else ([], [])
-    cal_head, cal_body = _calibration_table(evals)
-    stage_head = ["#", "stage", "seconds", "finished"]
+
+def _report_tables(run: _ReportInputs) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Every table of the report as (head, body), by name."""
+    stages = run.stages
     stage_body = [
         [f"{s['index']:02d}", s["name"], f"{s['seconds']:.1f}", s["finished_at"]] for s in stages
     ]
     stage_body.append(["", "total", f"{sum(s['seconds'] for s in stages):.1f}", ""])
-    err_head = ["id", "gold", "pred", "p(scam)", "p(topic)", "text"]
+    return {
+        "metrics": _metric_table(run.evals),
+        "thresholds": _threshold_table(run.evals),
+        "subgroups": _subgroup_table(run.evals),
+        "sizes": _size_table(run.bundles) if run.bundles else ([], []),
+        "calibration": _calibration_table(run.evals),
+        "stages": (["#", "stage", "seconds", "finished"], stage_body),
+    }
 
-    # --- HTML
+
+#: Columns of the error tables.
+_ERROR_HEAD = ["id", "gold", "pred", "p(scam)", "p(topic)", "text"]
+
+
+def _html_report(run: _ReportInputs, tables: dict, figures: dict) -> list[str]:
+    """The HTML page, in pieces: header, cards, metrics, curves, errors, artifacts, stages."""
+    name, data, git, identity = run.name, run.data, run.git, run.identity
     h = [
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>janitr run {html.escape(name)}</title><style>{CSS}</style></head><body><main>"
@@ -632,13 +716,47 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         f"<code>{html.escape(str(data.get('path', '?')))}</code> "
         f"({data.get('rows', '?')} rows, sha256 "
         f"<code>{html.escape(str(data.get('sha256', ''))[:12])}</code>) · scam FPR budget "
-        f"{_fmt(target_fpr, 3)}</div></header>"
+        f"{_fmt(run.target_fpr, 3)}</div></header>"
     )
-    for note in notes:
+    for note in run.notes:
         h.append(f'<p class="meta">{html.escape(note)}</p>')
-    for w in warnings:
+    for w in run.warnings:
         h.append(f'<div class="warn">⚠ {html.escape(w)}</div>')
-    h.append('<div class="cards">')
+    h += _html_cards(run.evals)
+    h.append(
+        '<h2>Metrics</h2><p class="meta">One-vs-rest per class; brackets: 95% '
+        "percentile-bootstrap interval. With a few hundred rows, differences inside the "
+        "intervals are noise.</p>"
+    )
+    h.append(_html_table(*tables["metrics"]))
+    for title, k_head, k_body in _by_kind_tables(run.evals):
+        h.append(
+            f'<h3>{title}</h3><p class="meta">rate (hits/rows) [exact 95% Clopper-Pearson '
+            "interval]; scam kinds by taxonomy group (fraud first, then spam/promo).</p>"
+            + _html_table(k_head, k_body)
+        )
+    h.append("<h3>Thresholds</h3>" + _html_table(*tables["thresholds"]))
+    h += _html_curves(figures, tables["calibration"])
+    if tables["subgroups"][1]:
+        h.append("<h2>Subgroups</h2>" + _html_table(*tables["subgroups"]))
+    h += _html_errors(run)
+    if tables["sizes"][1]:
+        h.append("<h2>Artifacts</h2>" + _html_table(*tables["sizes"]))
+    h.append("<h2>Stages</h2>" + _html_table(*tables["stages"]))
+    if figures["time"]:
+        h.append(
+            f'<figure><img alt="stage timings" src="data:image/png;base64,'
+            f'{figures["time"]}"></figure>'
+        )
+    h.append(
+        f"<footer>janitr report · {html.escape(str(run.run_dir))}</footer></main></body></html>"
+    )
+    return h
+
+
+def _html_cards(evals: dict[str, dict]) -> list[str]:
+    """One card per bundle: scam recall, FPR, precision, macro F1."""
+    h = ['<div class="cards">']
     for bname, ev in evals.items():
         r = ev["report"]
         ci = _ci(r, "scam.recall")
@@ -652,39 +770,33 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
             + "</div></div>"
         )
     h.append("</div>")
-    h.append(
-        '<h2>Metrics</h2><p class="meta">One-vs-rest per class; brackets: 95% '
-        "percentile-bootstrap interval. With a few hundred rows, differences inside the "
-        "intervals are noise.</p>"
-    )
-    h.append(_html_table(metric_head, metric_body))
-    h.append("<h3>Thresholds</h3>" + _html_table(th_head, th_body))
-    h.append('<h2>Curves</h2><div class="grid">')
-    h.append(f'<figure><img alt="PR curves" src="data:image/png;base64,{figures["pr"]}"></figure>')
-    h.append(
-        f'<figure><img alt="recall vs FPR" src="data:image/png;base64,{figures["roc"]}"></figure>'
-    )
-    h.append(
-        f'<figure><img alt="reliability" src="data:image/png;base64,{figures["rel"]}"></figure>'
-    )
-    h.append(
+    return h
+
+
+def _html_curves(figures: dict, calibration: tuple) -> list[str]:
+    """PR, recall-vs-FPR and reliability figures, the calibration table, confusion matrices."""
+    return [
+        '<h2>Curves</h2><div class="grid">',
+        f'<figure><img alt="PR curves" src="data:image/png;base64,{figures["pr"]}"></figure>',
+        f'<figure><img alt="recall vs FPR" src="data:image/png;base64,{figures["roc"]}"></figure>',
+        f'<figure><img alt="reliability" src="data:image/png;base64,{figures["rel"]}"></figure>',
         '<div><h3>Calibration per head</h3><p class="meta">Expected calibration error '
         "(10 bins) and Brier score on the evaluation rows; lower is better.</p>"
-        + _html_table(cal_head, cal_body)
-        + "</div></div>"
-    )
-    h.append(
+        + _html_table(*calibration)
+        + "</div></div>",
         '<h2>Confusion matrices</h2><figure><img alt="confusion matrices" '
-        f'src="data:image/png;base64,{figures["cm"]}"></figure>'
-    )
-    if sg_body:
-        h.append("<h2>Subgroups</h2>" + _html_table(sg_head, sg_body))
-    h.append(
-        f'<h2>Top scam errors</h2><p class="meta">Up to {top} per bundle: false positives '
+        f'src="data:image/png;base64,{figures["cm"]}"></figure>',
+    ]
+
+
+def _html_errors(run: _ReportInputs) -> list[str]:
+    """Each bundle's worst scam false positives and false negatives (folded sections)."""
+    h = [
+        f'<h2>Top scam errors</h2><p class="meta">Up to {run.top} per bundle: false positives '
         "by highest p(scam), false negatives by lowest.</p>"
-    )
-    for bname, ev in evals.items():
-        fps, fns = _errors(ev["rows"], top=top)
+    ]
+    for bname, ev in run.evals.items():
+        fps, fns = _errors(ev["rows"], top=run.top)
         h.append(
             f"<details{' open' if bname == 'student-int8' else ''}><summary>"
             f"{html.escape(bname)}: {len(fps)} false positives, {len(fns)} false negatives "
@@ -692,81 +804,56 @@ def render_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         )
         h.append(
             "<h3>False positives</h3>"
-            + (_html_table(err_head, _error_rows(fps), (5,)) if fps else "<p>none</p>")
+            + (_html_table(_ERROR_HEAD, _error_rows(fps), (5,)) if fps else "<p>none</p>")
         )
         h.append(
             "<h3>False negatives</h3>"
-            + (_html_table(err_head, _error_rows(fns), (5,)) if fns else "<p>none</p>")
+            + (_html_table(_ERROR_HEAD, _error_rows(fns), (5,)) if fns else "<p>none</p>")
         )
         h.append("</details>")
-    if size_body:
-        h.append("<h2>Artifacts</h2>" + _html_table(size_head, size_body))
-    h.append("<h2>Stages</h2>" + _html_table(stage_head, stage_body))
-    if figures["time"]:
-        h.append(
-            f'<figure><img alt="stage timings" src="data:image/png;base64,'
-            f'{figures["time"]}"></figure>'
-        )
-    h.append(f"<footer>janitr report · {html.escape(str(run_dir))}</footer></main></body></html>")
+    return h
 
-    # --- Markdown
+
+def _markdown_report(run: _ReportInputs, tables: dict) -> list[str]:
+    """The Markdown report, line by line (figures only in the HTML)."""
+    data, git = run.data, run.git
     m = [
-        f"# Run {name}",
+        f"# Run {run.name}",
         "",
-        f"- created: {identity.get('created_at', '?')}",
+        f"- created: {run.identity.get('created_at', '?')}",
         f"- commit: {git.get('commit', 'n/a')}{' (dirty)' if git.get('dirty') else ''}",
         f"- evaluated on: {data.get('path', '?')} ({data.get('rows', '?')} rows, sha256 "
         f"{str(data.get('sha256', ''))[:16]})",
-        f"- scam FPR budget: {_fmt(target_fpr, 3)}",
+        f"- scam FPR budget: {_fmt(run.target_fpr, 3)}",
         "",
     ]
-    m += [f"> **Note:** {note}" for note in notes]
-    m += [f"> **Warning:** {w}" for w in warnings]
-    m += [
-        "",
-        "## Metrics",
-        "",
-        "95% bootstrap intervals in brackets.",
-        "",
-        _md_table(metric_head, metric_body),
-        "",
-        "### Thresholds",
-        "",
-        _md_table(th_head, th_body),
-        "",
-        "### Calibration",
-        "",
-        _md_table(cal_head, cal_body),
-        "",
-    ]
-    if sg_body:
-        m += ["## Subgroups", "", _md_table(sg_head, sg_body), ""]
+    m += [f"> **Note:** {note}" for note in run.notes]
+    m += [f"> **Warning:** {w}" for w in run.warnings]
+    m += ["", "## Metrics", "", "95% bootstrap intervals in brackets.", "",
+          _md_table(*tables["metrics"]), "",
+          *(line for title, k_head, k_body in _by_kind_tables(run.evals)
+            for line in (f"### {title}", "", _md_table(k_head, k_body), "")),
+          "### Thresholds", "",
+          _md_table(*tables["thresholds"]), "", "### Calibration", "",
+          _md_table(*tables["calibration"]), ""]  # fmt: skip
+    if tables["subgroups"][1]:
+        m += ["## Subgroups", "", _md_table(*tables["subgroups"]), ""]
     m += ["## Top scam errors", ""]
-    for bname, ev in evals.items():
-        fps, fns = _errors(ev["rows"], top=top)
+    for bname, ev in run.evals.items():
+        fps, fns = _errors(ev["rows"], top=run.top)
         m += [
             f"### {bname}: false positives",
             "",
-            _md_table(err_head, _error_rows(fps)) if fps else "none",
+            _md_table(_ERROR_HEAD, _error_rows(fps)) if fps else "none",
             "",
             f"### {bname}: false negatives",
             "",
-            _md_table(err_head, _error_rows(fns)) if fns else "none",
+            _md_table(_ERROR_HEAD, _error_rows(fns)) if fns else "none",
             "",
         ]
-    if size_body:
-        m += ["## Artifacts", "", _md_table(size_head, size_body), ""]
-    m += [
-        "## Stages",
-        "",
-        _md_table(stage_head, stage_body),
-        "",
-        "Figures (PR, recall-vs-FPR, reliability, confusion matrices) are in report.html.",
-        "",
-    ]
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    write_text(html_path, "".join(h))
-    write_text(md_path, "\n".join(m))
-    return [html_path, md_path]
+    if tables["sizes"][1]:
+        m += ["## Artifacts", "", _md_table(*tables["sizes"]), ""]
+    m += ["## Stages", "", _md_table(*tables["stages"]), "",
+          "Figures (PR, recall-vs-FPR, reliability, confusion matrices) are in report.html.",
+          ""]  # fmt: skip
+    return m

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from janitr.artifacts import atomic_dir, hash_object, sha256_file, write_json
 from janitr.errors import ConfigError, JanitrError, PipelineError
-from janitr.pipeline.config import PipelineConfig, flags_to_keys
+from janitr.pipeline.config import PipelineConfig, as_keys
 from janitr.pipeline.rundir import (
     DATA_DIR,
     MANIFEST,
@@ -293,11 +293,7 @@ def run_stages(
             continue
         inputs = _stage_inputs(stage, stage_data, config, digests, hashes)
         sections = {name: config.section_dict(name) for name in stage.sections}
-        stage_identity = {"stage": stage.name, "inputs": inputs, "config": sections}
-        if stage.version > 1:
-            stage_identity["version"] = stage.version
-        key = hash_object(stage_identity)
-
+        key = _stage_key(stage, inputs, sections)
         manifest = reusable(target, key)
         if manifest is None and reuse_from is not None:
             manifest = reuse_other(Path(reuse_from), target, stage.name, key)
@@ -308,12 +304,8 @@ def run_stages(
             )  # fmt: skip
             progress.done(index, stage.name, "skipped", 0.0)
         else:
-            remaining = estimates[i:]
-            progress.start(
-                index,
-                stage.name,
-                remaining_estimate=None if None in remaining else sum(remaining),
-            )
+            eta = None if None in estimates[i:] else sum(estimates[i:])
+            progress.start(index, stage.name, remaining_estimate=eta)
             upstream = {name: finished[name] for name in stage.deps if name in finished}
             manifest = _run_one(
                 stage, index, key, target, inputs, sections, run_dir=run_dir,
@@ -328,6 +320,15 @@ def run_stages(
         outcomes.append(outcome)
         stage_data = _provided_data(stage, target, stage_data)
     return outcomes, finished
+
+
+def _stage_key(stage: Stage, inputs: dict, sections: dict) -> str:
+    """The stage's identity hash: name, input hashes, config sections (and its version
+    from 2 on, so that version-1 stages keep their keys)."""
+    stage_identity = {"stage": stage.name, "inputs": inputs, "config": sections}
+    if stage.version > 1:
+        stage_identity["version"] = stage.version
+    return hash_object(stage_identity)
 
 
 def _run_one(
@@ -355,8 +356,12 @@ def _run_one(
         try:
             summary = dict(stage.run(ctx) or {})
         except ConfigError as exc:
-            # Stage modules name their settings as CLI flags; a run sets config keys.
-            raise ConfigError(flags_to_keys(str(exc), stage.sections)) from exc
+            # A stage config's problems name its bare fields; a run shows them as the keys
+            # of the section that config is.
+            keyed = as_keys(exc)
+            if keyed is exc:
+                raise
+            raise keyed from exc
         except JanitrError:
             raise
         except Exception as exc:

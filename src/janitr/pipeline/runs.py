@@ -278,13 +278,33 @@ def compare_runs(
         RunError: if either run lacks the bundle's evaluation, or the two evaluations were
             made on different data (different SHA-256 or different row ids).
     """
-    from janitr.data.labels import CLASSES, SCAM
-    from janitr.evaluation.metrics import (
-        bootstrap_metric_samples,
-        bootstrap_weights,
-        percentile_interval,
-    )
+    from janitr.data.labels import CLASSES
 
+    report_a, rows_a, rows_b = _aligned_rows(a, b, bundle)
+    gold = np.array([CLASSES.index(r["gold"]) for r in rows_a])
+    pred_a = np.array([CLASSES.index(r["pred"]) for r in rows_a])
+    pred_b = np.array([CLASSES.index(r["pred"]) for r in rows_b])
+    only_a, only_b, p_value, verdict = _scam_mcnemar(gold, pred_a, pred_b)
+    return {
+        "a": str(a),
+        "b": str(b),
+        "bundle": CROSSVAL_ROWS if Path(a).is_file() else bundle,
+        "rows": int(gold.size),
+        "data_sha256": report_a.get("data", {}).get("sha256"),
+        "metrics": _paired_deltas(gold, pred_a, pred_b, n_boot=n_boot, seed=seed),
+        "n_boot": n_boot,
+        "mcnemar": {"a_only_correct": only_a, "b_only_correct": only_b, "p_value": p_value},
+        "verdict": verdict,
+    }
+
+
+def _aligned_rows(a, b, bundle: str) -> tuple[dict, list[dict], list[dict]]:
+    """Run a's report and both runs' prediction rows in a's row order.
+
+    Raises:
+        RunError: if the evaluations were made on different data or rows, or disagree on
+            gold labels.
+    """
     report_a, rows_a = _comparable(a, bundle)
     report_b, rows_b = _comparable(b, bundle)
     sha_a = report_a.get("data", {}).get("sha256")
@@ -307,10 +327,17 @@ def compare_runs(
     rows_b = [by_id[i] for i in ids_a]
     if any(ra["gold"] != rb["gold"] for ra, rb in zip(rows_a, rows_b, strict=True)):
         raise RunError("refusing to compare: the two evaluations disagree on gold labels")
+    return report_a, rows_a, rows_b
 
-    gold = np.array([CLASSES.index(r["gold"]) for r in rows_a])
-    pred_a = np.array([CLASSES.index(r["pred"]) for r in rows_a])
-    pred_b = np.array([CLASSES.index(r["pred"]) for r in rows_b])
+
+def _paired_deltas(gold, pred_a, pred_b, *, n_boot: int, seed: int) -> dict:
+    """Each key metric of a and b, b - a, its paired-bootstrap 95% interval and p-value."""
+    from janitr.evaluation.metrics import (
+        bootstrap_metric_samples,
+        bootstrap_weights,
+        percentile_interval,
+    )
+
     n = gold.size
     weights = bootstrap_weights(n, n_boot=n_boot, seed=seed)  # (B, N), shared: paired
     ones = np.ones((1, n))
@@ -329,6 +356,13 @@ def compare_runs(
             "ci95": percentile_interval(delta),
             "p_boot": p_boot,
         }
+    return metrics
+
+
+def _scam_mcnemar(gold, pred_a, pred_b) -> tuple[int, int, float, str]:
+    """McNemar's exact test on the scam decisions: rows only a / only b gets right, the
+    p-value and a one-line verdict."""
+    from janitr.data.labels import CLASSES, SCAM
 
     scam = CLASSES.index(SCAM)
     right_a = (pred_a == scam) == (gold == scam)
@@ -347,17 +381,7 @@ def compare_runs(
             f"no significant difference in scam decisions (McNemar p={p_value:.3g}: "
             f"{only_a} rows only a gets right, {only_b} only b); treat the deltas as noise"
         )
-    return {
-        "a": str(a),
-        "b": str(b),
-        "bundle": CROSSVAL_ROWS if Path(a).is_file() else bundle,
-        "rows": int(n),
-        "data_sha256": sha_a,
-        "metrics": metrics,
-        "n_boot": n_boot,
-        "mcnemar": {"a_only_correct": only_a, "b_only_correct": only_b, "p_value": p_value},
-        "verdict": verdict,
-    }
+    return only_a, only_b, p_value, verdict
 
 
 def format_comparison(result: dict) -> str:

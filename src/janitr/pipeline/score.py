@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from janitr.artifacts import read_json, write_json, write_lines
-from janitr.errors import ConfigError, DataError, Problem
+from janitr.config import option, raise_problems
+from janitr.errors import ConfigError, ConfigProblem, DataError, Problem
 from janitr.pipeline.corpus import RowScorer, Shard, input_files, plan_shards, shard_lines
 
 FORMAT = "janitr-scores"
@@ -57,43 +58,49 @@ ENGINES = ("local", "ray")
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """Settings of a scoring job.
+    """Settings of a scoring job (each field is a flag of `janitr score`)."""
 
-    Attributes:
-        engine: `local` (worker processes on this machine) or `ray` (Ray Data, local or a
-            cluster at `address`).
-        workers: processes (local) or Ray actors scoring at once; None: one per CPU core.
-        shard_rows: input rows per output part; a restart redoes at most one shard per worker.
-            Part of the job's identity (a restart must use the same value).
-        batch_size: texts per scorer call.
-        address: Ray cluster address (`ray.init(address=...)`); None starts a local Ray.
-        overwrite: replace an output folder that holds another job.
-        progress: show a progress bar (rate and ETA) on stderr.
-    """
-
-    engine: str = "local"
-    workers: int | None = None
-    shard_rows: int = 20_000
-    batch_size: int = 1024
-    address: str | None = None
-    overwrite: bool = False
-    progress: bool = True
+    engine: str = option(
+        "local",
+        choices=ENGINES,
+        help="local: worker processes on this machine; ray: Ray Data, locally or on a cluster "
+        "at --address (pip install 'janitr[ray]')",
+    )
+    workers: int | None = option(
+        None,
+        metavar="N",
+        help="processes (local) or Ray actors, one CPU each (default: one per core)",
+    )
+    shard_rows: int = option(
+        20_000,
+        metavar="N",
+        help="input rows per output part; a restart redoes at most one part per worker, and "
+        "must use the same value",
+    )
+    batch_size: int = option(1024, metavar="N", help="texts per scorer call")
+    address: str | None = option(
+        None, metavar="ADDR", help="Ray cluster address for --engine ray (e.g. auto)"
+    )
+    overwrite: bool = option(False, help="replace an --out folder that holds another job")
+    progress: bool = option(True, flag="--quiet", help="no progress bar")
 
     def __post_init__(self) -> None:
         problems = []
         if self.engine not in ENGINES:
-            problems.append(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+            problems.append(
+                ConfigProblem("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+            )
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
-            problems.append(f"--workers must be a positive integer, got {self.workers!r}")
+            problems.append(
+                ConfigProblem("workers", f"must be a positive integer, got {self.workers!r}")
+            )
         for name in ("shard_rows", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                flag = "--" + name.replace("_", "-")
-                problems.append(f"{flag} must be a positive integer, got {value!r}")
+                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
         if self.address is not None and self.engine != "ray":
-            problems.append("--address is for --engine ray")
-        if problems:
-            raise ConfigError("; ".join(problems))
+            problems.append(ConfigProblem("address", "is for --engine ray", see=("engine",)))
+        raise_problems(self, problems)
 
     @property
     def worker_count(self) -> int:

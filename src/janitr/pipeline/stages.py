@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from janitr.artifacts import read_json, write_json, write_lines
+from janitr.config import ConfigProblem
 from janitr.errors import ConfigError, PipelineError
 from janitr.evaluation.thresholds import ThresholdPolicy
-from janitr.pipeline.config import PipelineConfig
+from janitr.pipeline.config import PipelineConfig, as_keys
 from janitr.pipeline.rundir import DATA_DIR, write_evaluation
 from janitr.pipeline.runner import Stage, StageContext
 
@@ -86,7 +87,10 @@ def _preflight_teacher(config: PipelineConfig, data_dir: Path) -> None:
     if train.is_file():  # else the validate stage reports the missing file with its path
         with open(train, "rb") as handle:
             lines = sum(1 for line in handle if line.strip())
-        check_seed_guard(config.teacher, lines, keys=("teacher.seeds", "teacher.force"))
+        try:
+            check_seed_guard(config.teacher, lines)
+        except ConfigError as exc:
+            raise as_keys(exc, "teacher") from None
     spec = Path(config.teacher.resolved_model()) / "config.json"
     if not spec.is_file():
         return
@@ -94,17 +98,19 @@ def _preflight_teacher(config: PipelineConfig, data_dir: Path) -> None:
     problems = []
     positions = encoder.get("max_position_embeddings")
     if isinstance(positions, int) and config.teacher.max_length > positions:
-        problems.append(
-            f"teacher.max_length: {config.teacher.max_length} is longer than the {positions} "
-            f"positions of the encoder {spec.parent}; use {positions} or less"
+        message = (
+            f"{config.teacher.max_length} is longer than the {positions} positions of the "
+            f"encoder {spec.parent}; use {positions} or less"
         )
+        problems.append(ConfigProblem("teacher.max_length", message))
     depth = encoder.get("num_hidden_layers")
     layers = config.cache.layers or ()
     bad = [i for i in layers if isinstance(depth, int) and not 1 <= i <= depth]
     if bad:
-        problems.append(f"cache.layers: {bad} outside the encoder's layers 1..{depth}")
+        message = f"{bad} outside the encoder's layers 1..{depth}"
+        problems.append(ConfigProblem("cache.layers", message))
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError(problems=problems)
 
 
 def will_carve_holdout(config: PipelineConfig, data_dir: Path) -> bool:
@@ -280,17 +286,14 @@ def stage_fasttext(ctx: StageContext) -> dict:
 
 def stage_pretrain(ctx: StageContext) -> dict:
     """Optional domain-adaptive MLM pretraining of the teacher encoder on unlabeled text."""
-    try:
-        from janitr.teacher import pretrain
-    except ImportError as exc:
-        raise PipelineError(
-            "pretrain.enabled = true, but janitr.teacher.pretrain is not available "
-            "in this version; set pretrain.enabled = false"
-        ) from exc
-    result = pretrain.pretrain_mlm(
+    import dataclasses
+
+    from janitr.teacher.pretrain import pretrain_mlm
+
+    result = pretrain_mlm(
         data_dir=ctx.data_dir,
         out_dir=ctx.out / "encoder",
-        config=ctx.config.pretrain,
+        config=dataclasses.replace(ctx.config.pretrain, progress=not ctx.quiet),
         model_name_or_path=ctx.config.teacher.model_name_or_path,
     )
     return {"encoder": Path(result).name}

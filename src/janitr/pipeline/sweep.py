@@ -110,15 +110,7 @@ def run_sweep(
     if data_dir is None or not data_dir.is_dir():
         raise RunError(f"{base_run}: its data directory {data_dir} no longer exists")
     out_root = Path(out_root) if out_root else base_run.parent
-    keys = list(grid)
-    variants = []
-    for values in itertools.product(*(grid[k] for k in keys)):
-        overrides = dict(zip(keys, values, strict=True))
-        overrides["run.name"] = ""
-        config = base_config.with_overrides(overrides)  # every variant is checked up front
-        del overrides["run.name"]
-        variants.append((overrides, config))
-
+    variants = _variants(base_config, grid)
     target = base_config.thresholds.scam_target_fpr
     rows = []
     for overrides, config in variants:
@@ -132,21 +124,7 @@ def run_sweep(
             stages=stages,
             reuse_from=base_run,
         )
-        metrics = result.metrics.get(bundle, {}).get("metrics", {})
-        scam = metrics.get("scam", {})
-        rows.append(
-            {
-                "run": name,
-                "path": str(result.run_dir),
-                "overrides": {k: str(v) for k, v in overrides.items()},
-                "scam_recall": scam.get("recall"),
-                "scam_fpr": scam.get("fpr"),
-                "scam_f1": scam.get("f1"),
-                "macro_f1": metrics.get("macro_f1"),
-                "reused": result.skipped,
-                "ran": result.ran,
-            }
-        )
+        rows.append(_sweep_row(name, overrides, result, bundle))
     for row in rows:
         row["within_budget"] = row["scam_fpr"] is not None and row["scam_fpr"] <= target
     rows.sort(key=lambda r: _rank_key(r, target))
@@ -168,6 +146,37 @@ def run_sweep(
         },
     )
     return SweepResult(rows=rows, out_root=out_root, bundle=bundle, target_fpr=target, files=files)
+
+
+def _variants(base_config, grid: Mapping[str, Sequence[Any]]) -> list[tuple[dict, Any]]:
+    """(overrides, config) of every combination of the grid; each config is built, so
+    checked, before anything runs."""
+    keys = list(grid)
+    variants = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        overrides = dict(zip(keys, values, strict=True))
+        overrides["run.name"] = ""
+        config = base_config.with_overrides(overrides)  # every variant is checked up front
+        del overrides["run.name"]
+        variants.append((overrides, config))
+    return variants
+
+
+def _sweep_row(name: str, overrides: dict, result, bundle: str) -> dict:
+    """One variant's row: its bundle's headline metrics and which stages ran."""
+    metrics = result.metrics.get(bundle, {}).get("metrics", {})
+    scam = metrics.get("scam", {})
+    return {
+        "run": name,
+        "path": str(result.run_dir),
+        "overrides": {k: str(v) for k, v in overrides.items()},
+        "scam_recall": scam.get("recall"),
+        "scam_fpr": scam.get("fpr"),
+        "scam_f1": scam.get("f1"),
+        "macro_f1": metrics.get("macro_f1"),
+        "reused": result.skipped,
+        "ran": result.ran,
+    }
 
 
 def format_sweep(result: SweepResult, *, markdown: bool = False) -> str:

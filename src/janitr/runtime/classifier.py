@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -426,3 +427,78 @@ def _row_id(raw: bytes) -> dict:
     except Exception:  # any unreadable line: its error says why; there is no id to show
         return {}
     return {"id": row_id} if isinstance(row_id, str) else {}
+
+
+# --- texts from a command line or a stream ---------------------------------------------------
+
+
+def decode_arguments(texts: Sequence[str]) -> list[str | TextError]:
+    """Command-line arguments as texts, in order; one that was not valid UTF-8 becomes its
+    error (Python hands such bytes over as lone surrogates U+DC80..U+DCFF).
+
+    A real lone surrogate (not an undecodable byte) is kept: `Classifier.predict_each` says
+    what is wrong with it.
+    """
+    out: list[str | TextError] = []
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                raw = text.encode("utf-8", "surrogateescape")
+                raw.decode("utf-8")
+            except UnicodeEncodeError:
+                pass  # a real lone surrogate
+            except UnicodeDecodeError as exc:
+                reason = f"text {i} is not valid UTF-8 (byte {exc.start}); pass UTF-8 text"
+                out.append(TextError(reason))
+                continue
+        out.append(text)
+    return out
+
+
+def read_lines(stream: BinaryIO) -> list[str | TextError]:
+    """One text per line of a byte stream (blank lines included: one answer per line; a
+    leading byte-order mark dropped); a line that is not UTF-8 becomes its error."""
+    out: list[str | TextError] = []
+    for i, raw in enumerate(stream):
+        raw = raw.rstrip(b"\r\n")
+        if i == 0 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            out.append(
+                TextError(f"text {i} is not valid UTF-8 (byte {exc.start}); pass UTF-8 text")
+            )
+    return out
+
+
+def classify_inputs(
+    classifier: Classifier,
+    *,
+    texts: Sequence[str] | None = None,
+    stream: BinaryIO | None = None,
+) -> list[tuple[str, Prediction | TextError]]:
+    """Classify command-line texts or the lines of a stream: one answer per input, in order.
+
+    Text i is argument i or line i (counted from 0, as in the messages). An input that cannot
+    be classified (not UTF-8, empty or invisible after normalization, a lone surrogate) is
+    answered with its `TextError`, paired with "" as its text when it could not be decoded.
+
+    Args:
+        classifier: the loaded bundle.
+        texts: command-line arguments (`decode_arguments`), or
+        stream: a binary stream read line by line (`read_lines`), e.g. `sys.stdin.buffer`.
+
+    Raises:
+        ValueError: unless exactly one of `texts` and `stream` is given.
+    """
+    if (texts is None) == (stream is None):
+        raise ValueError("classify_inputs needs exactly one of texts= and stream=")
+    items = decode_arguments(texts) if texts is not None else read_lines(stream)
+    answers = classifier.predict_each([t if isinstance(t, str) else "" for t in items])
+    return [
+        (item, answer) if isinstance(item, str) else ("", item)
+        for item, answer in zip(items, answers, strict=True)
+    ]

@@ -28,17 +28,20 @@ ANY pair of depths (the original crashed with an IndexError for 6 student layers
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from janitr.config import dataclass_from_dict
+from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
 from janitr.errors import ConfigError, ProvenanceError, require
+from janitr.teacher.batching import bucketed_batches, collate
 
 log = logging.getLogger(__name__)
 
@@ -81,77 +84,77 @@ def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Settings of `distill_student`. Validated on construction.
+    """Settings of `distill_student` (`janitr distill` flags). Validated on construction."""
 
-    Attributes:
-        epochs: passes over the training data.
-        batch_size: training texts per step.
-        eval_batch_size: texts per forward pass when scoring validation data.
-        lr: peak AdamW learning rate (linear warmup, then linear decay to 0).
-        warmup_ratio: share of the total steps spent warming up.
-        weight_decay: AdamW weight decay (not applied to biases and LayerNorm).
-        temperature: distillation temperature T (applied on top of calibrated logits).
-        alpha: weight of the hard-label loss; 1 - alpha goes to the soft loss.
-        hidden_weight: weight (beta) of hidden-state matching; 0 turns it off.
-        grad_clip: max gradient norm (0 = no clipping).
-        seed: seeds weights, dropout and data order (same seed, same weights).
-        threads: torch CPU threads (default: leave torch's setting).
-        max_steps: stop after this many optimizer steps (smoke tests); None = all
-            epochs.
-        select_metric: validation metric that picks the best epoch: scam_ap (average
-            precision of the scam head: threshold-free, and the ranking is what an FPR-capped
-            threshold uses), macro_ap (mean AP of both heads) or neg_loss (lowest
-            validation distill loss).
-        max_unk_rate: refuse a tokenizer that turns more training tokens into [UNK].
-        progress: Show tqdm progress bars.
-    """
-
-    epochs: int = 10
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    lr: float = 3e-4
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    temperature: float = 3.0
-    alpha: float = 0.5
-    hidden_weight: float = 0.2
-    grad_clip: float = 1.0
-    seed: int = 42
-    threads: int | None = None
-    max_steps: int | None = None
-    select_metric: str = "scam_ap"
-    max_unk_rate: float = 0.05
-    progress: bool = True
+    epochs: int = option(10, help="passes over the training data")
+    batch_size: int = option(32, help="training texts per step")
+    eval_batch_size: int = option(128, help="texts per forward pass when scoring validation data")
+    lr: float = option(
+        3e-4, help="peak AdamW learning rate (linear warmup, then linear decay to 0)"
+    )
+    warmup_ratio: float = option(0.1, help="share of the total steps spent warming up")
+    weight_decay: float = option(
+        0.01, help="AdamW weight decay (not applied to biases and LayerNorm)"
+    )
+    temperature: float = option(
+        3.0, help="distillation temperature T (applied on top of calibrated logits)"
+    )
+    alpha: float = option(
+        0.5, help="weight of the hard-label loss; 1 - alpha goes to the soft loss"
+    )
+    hidden_weight: float = option(
+        0.2, help="weight (beta) of hidden-state matching; 0 turns it off"
+    )
+    grad_clip: float = option(1.0, help="max gradient norm (0 = no clipping)")
+    seed: int = option(42, help="seeds weights, dropout and data order (same seed, same weights)")
+    threads: int | None = option(None, help="torch CPU threads (default: torch's)")
+    max_steps: int | None = option(None, help="stop after N optimizer steps (smoke runs)")
+    select_metric: str = option(
+        "scam_ap",
+        choices=SELECT_METRICS,
+        help="validation metric that picks the best epoch: scam_ap (average precision of the "
+        "scam head: threshold-free, and the ranking is what an FPR-capped threshold uses), "
+        "macro_ap (mean AP of both heads) or neg_loss (lowest validation distill loss)",
+    )
+    max_unk_rate: float = option(
+        0.05, help="refuse a tokenizer that turns more training tokens into [UNK]"
+    )
+    progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
         problems = []
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
         if self.lr <= 0:
-            problems.append(f"--lr must be > 0, got {self.lr}")
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0.0 <= self.warmup_ratio < 1.0:
-            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+            problems.append(
+                ConfigProblem("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+            )
         if self.temperature <= 0:
-            problems.append(f"--temperature must be > 0, got {self.temperature}")
+            problems.append(ConfigProblem("temperature", f"must be > 0, got {self.temperature}"))
         if not 0.0 <= self.alpha <= 1.0:
-            problems.append(f"--alpha must be in [0, 1], got {self.alpha}")
+            problems.append(ConfigProblem("alpha", f"must be in [0, 1], got {self.alpha}"))
         if self.hidden_weight < 0:
-            problems.append(f"--hidden-weight must be >= 0, got {self.hidden_weight}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            problems.append("--weight-decay and --grad-clip must be >= 0")
+            problems.append(
+                ConfigProblem("hidden_weight", f"must be >= 0, got {self.hidden_weight}")
+            )
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                problems.append(ConfigProblem(name, f"must be >= 0, got {getattr(self, name)}"))
         if self.threads is not None and self.threads < 1:
-            problems.append(f"--threads must be >= 1, got {self.threads}")
+            problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
         if self.max_steps is not None and self.max_steps < 1:
-            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
+            problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
         if self.select_metric not in SELECT_METRICS:
             problems.append(
-                f"--select-metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"
+                ConfigProblem(
+                    "select_metric",
+                    f"must be one of {SELECT_METRICS}, got {self.select_metric!r}",
+                )
             )
-        if problems:
-            raise ConfigError("invalid distill config: " + "; ".join(problems))
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         """The settings that shape the student (`progress`, display only, is left out so a
@@ -167,7 +170,7 @@ class DistillConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        return dataclass_from_dict(cls, data, what="distill")
+        return dataclass_from_dict(cls, data)
 
 
 # --- losses (small pure functions) -----------------------------------------------------------
@@ -320,20 +323,15 @@ class _Split:
         return len(self.ids)
 
 
-def _collate(split: _Split, rows: np.ndarray, pad_id: int = 0) -> dict:
-    """Pad the rows' token ids to the longest of them: ids/mask (B, T) int64."""
+def _collate(split: _Split, rows: np.ndarray) -> dict:
+    """One training batch of `split`: ids/mask (B, T) int64 padded to the longest row, with
+    the rows' targets, teacher logits and hidden states."""
     torch = require("torch", extra="train")
 
-    width = max(len(split.ids[r]) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for k, r in enumerate(rows):
-        n = len(split.ids[r])
-        ids[k, :n] = split.ids[r]
-        mask[k, :n] = 1
+    input_ids, attention_mask = collate(split.ids, rows)
     return {
-        "input_ids": torch.from_numpy(ids),
-        "attention_mask": torch.from_numpy(mask),
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
         "y_scam": torch.from_numpy(split.y_scam[rows]),
         "y_topic": torch.from_numpy(split.y_topic[rows]),
         "t_scam": torch.from_numpy(split.t_scam[rows]),
@@ -354,22 +352,6 @@ def _concat(a: _Split, b: _Split) -> _Split:
         hidden=np.concatenate([a.hidden, b.hidden]),
         labeled=np.concatenate([a.labeled, b.labeled]),
     )
-
-
-def bucketed_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, *, bucket: int = 50
-) -> list[np.ndarray]:
-    """Shuffled batches of similar-length rows: shuffle, cut into chunks of `bucket` batches,
-    sort each chunk by length, split into batches, shuffle the batch order. Dynamic padding
-    then wastes little compute, and every epoch still sees a fresh order."""
-    order = rng.permutation(len(lengths))
-    batches = []
-    chunk = batch_size * bucket
-    for start in range(0, len(order), chunk):
-        part = order[start : start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def as_records(value, name: str, *, require_labels: bool = True):
@@ -442,23 +424,13 @@ def distill_student(
             rate on the training texts is too high.
         ConfigError: on invalid settings.
     """
-    import shutil
+    require("torch", extra="train")  # before any data is read: a missing extra is one line
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.student.model import StudentConfig
 
-    torch = require("torch", extra="train")
-    from tqdm.auto import tqdm
-
-    from janitr.artifacts import atomic_dir, write_json
-    from janitr.data.labels import targets
-    from janitr.data.normalize import NormalizationConfig, normalize_text
-    from janitr.student.model import StudentConfig, build_model, save_student
-    from janitr.student.tokenizer import load_tokenizer
-    from janitr.teacher.cache import read_cache, split_hash
-
-    # ---- setup ----
     config = config or DistillConfig()
     student_config = student_config or StudentConfig()
     normalization = normalization or NormalizationConfig()
-    strip = normalization.strip_urls
     records = {"train": as_records(train, "train"), "valid": as_records(valid, "valid")}
     cache_paths = {"train": cache_train, "valid": cache_valid}
     if extra is not None:
@@ -466,16 +438,81 @@ def distill_student(
             raise ConfigError("extra rows need their teacher cache (cache_extra)")
         records["unlabeled"] = as_records(extra, "extra", require_labels=False)
         cache_paths["unlabeled"] = cache_extra
+    data = _load_data(
+        records, cache_paths, tokenizer_path=tokenizer_path, student_config=student_config,
+        config=config, normalization=normalization,
+    )  # fmt: skip
+    with _torch_settings(config.threads):
+        run = _setup(data, student_config, config)
+        history, best = _fit(run, data, config)
+        parameters = run.model.count_parameters()
+        _save(
+            run, data, out_dir, best=best, history=history, tokenizer_path=tokenizer_path,
+            student_config=student_config, config=config, normalization=normalization,
+            overwrite=overwrite,
+        )  # fmt: skip
+    return DistillResult(
+        student_dir=Path(out_dir),
+        best_epoch=best["epoch"],
+        best_metric=float(best["metric"]),
+        select_metric=config.select_metric,
+        parameters=parameters,
+        history=history,
+    )
 
+
+@contextlib.contextmanager
+def _torch_settings(threads: int | None):
+    """Deterministic algorithms (and `threads` torch threads, when given) inside the block;
+    the caller's settings are restored after it."""
+    torch = require("torch", extra="train")
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    if threads:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det)
+
+
+#: Sidecar fields that must agree between the caches of one distillation.
+_CACHE_IDENTITY = ("teacher_id", "calibration", "seeds", "layer_indices", "label_map_hash", "mix")
+
+
+@dataclass
+class _DistillData:
+    """The splits, tokenized and aligned with their checked teacher caches."""
+
+    records: dict  # split name -> records
+    hashes: dict  # split name -> split hash the caches were checked against
+    caches: dict  # split name -> TeacherCache (all rows)
+    train: _Split  # train rows, then the unlabeled rows when given
+    valid: _Split
+
+
+def _load_data(
+    records: dict, cache_paths: dict, *, tokenizer_path, student_config, config, normalization
+) -> _DistillData:
+    """Check every cache against its split and the train cache, tokenize every split."""
+    from janitr.data.labels import targets
+    from janitr.data.normalize import normalize_text
+    from janitr.student.tokenizer import load_tokenizer
+    from janitr.teacher.cache import read_cache, split_hash
+
+    strip = normalization.strip_urls
     hashes = {name: split_hash(recs, strip_urls=strip) for name, recs in records.items()}
     caches = {
         name: read_cache(path, expect={"split": name, "split_hash": hashes[name]})
         for name, path in cache_paths.items()
     }
-    identity = ("teacher_id", "calibration", "seeds", "layer_indices", "label_map_hash", "mix")
     for name in caches:
         diffs = [
-            k for k in identity if caches["train"].sidecar.get(k) != caches[name].sidecar.get(k)
+            k
+            for k in _CACHE_IDENTITY
+            if caches["train"].sidecar.get(k) != caches[name].sidecar.get(k)
         ]
         if caches["train"].hidden_size != caches[name].hidden_size:
             diffs.append("hidden_size")
@@ -485,7 +522,6 @@ def distill_student(
                 "from different teachers or settings; rebuild them with the same "
                 "teacher bundle"
             )
-
     texts = {
         name: [normalize_text(r.text, strip_urls=strip) for r in recs]
         for name, recs in records.items()
@@ -498,7 +534,6 @@ def distill_student(
     )
     tok.enable_truncation(student_config.max_length)
     tok.no_padding()
-
     splits: dict[str, _Split] = {}
     for name, recs in records.items():
         cache = caches[name].select([r.id for r in recs])
@@ -515,201 +550,249 @@ def distill_student(
             hidden=cache.hidden,
             labeled=np.full(len(recs), labeled),
         )
-    train_split, valid_split = splits["train"], splits["valid"]
+    train_split = splits["train"]
     if "unlabeled" in splits:
         train_split = _concat(train_split, splits["unlabeled"])
-    mapping = layer_map(student_config.layers, caches["train"].num_layers)
-    teacher_layers = [caches["train"].layer_indices[j] for j in mapping]
+    return _DistillData(records, hashes, caches, train_split, splits["valid"])
 
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        torch.manual_seed(config.seed)
-        model = build_model(student_config)
-        projections = torch.nn.ModuleList(
-            torch.nn.Linear(caches["train"].hidden_size, student_config.hidden)
-            for _ in range(student_config.layers)
+
+@dataclass
+class _DistillRun:
+    """The training state: student, projections, optimizer, schedule, loss weights."""
+
+    model: Any
+    projections: Any  # ModuleList of Linear(teacher H -> student H), one per student layer
+    optimizer: Any
+    scheduler: Any
+    class_weights: Any  # (2,) scam CE weights
+    pos_weight: Any  # (1,) topic BCE positive weight
+    mapping: list[int]  # student layer -> cache slot
+    total_steps: int
+    rng: np.random.Generator  # batch order
+    config: DistillConfig
+    step: int = 0
+
+    def loss_of(self, batch: dict, *, with_hidden: bool) -> LossParts:
+        """The distill loss of one batch (hidden-state matching only when training)."""
+        config = self.config
+        use_hidden = with_hidden and config.hidden_weight > 0
+        scam, topic, layers = self.model.forward_with_hidden(
+            batch["input_ids"], batch["attention_mask"], hidden=use_hidden
         )
-        n = int(train_split.labeled.sum())
-        n_scam = int(train_split.y_scam[train_split.labeled].sum())
-        n_topic = int(train_split.y_topic[train_split.labeled].sum())
-        class_weights = torch.tensor(
-            [n / (2 * max(n - n_scam, 1)), n / (2 * max(n_scam, 1))], dtype=torch.float32
+        hid = (
+            hidden_loss(layers, batch["hidden"], self.projections, self.mapping)
+            if use_hidden
+            else None
         )
-        pos_weight = torch.tensor([(n - n_topic) / max(n_topic, 1)], dtype=torch.float32)
-
-        params = list(model.named_parameters()) + [
-            (f"proj.{k}", p) for k, p in projections.named_parameters()
-        ]
-        decay = [p for k, p in params if p.ndim >= 2]
-        no_decay = [p for k, p in params if p.ndim < 2]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": config.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=config.lr,
+        return distill_loss(
+            scam,
+            topic,
+            batch["t_scam"],
+            batch["t_topic"],
+            batch["y_scam"],
+            batch["y_topic"],
+            temperature=config.temperature,
+            alpha=config.alpha,
+            scam_class_weights=self.class_weights,
+            topic_pos_weight=self.pos_weight,
+            hidden=hid,
+            hidden_weight=config.hidden_weight,
+            labeled=batch["labeled"],
         )
-        steps_per_epoch = math.ceil(train_split.rows / config.batch_size)
-        total_steps = config.epochs * steps_per_epoch
-        if config.max_steps:
-            total_steps = min(total_steps, config.max_steps)
-        warmup = int(config.warmup_ratio * total_steps)
 
-        def lr_factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-        lengths = np.array([len(x) for x in train_split.ids])
-        rng = np.random.default_rng(config.seed)
+def _setup(data: _DistillData, student_config, config: DistillConfig) -> _DistillRun:
+    """Seeded student and projections, class weights of the labeled rows, AdamW with linear
+    warmup and decay."""
+    torch = require("torch", extra="train")
+    from janitr.student.model import build_model
 
-        def loss_of(batch, *, with_hidden: bool) -> LossParts:
-            use_hidden = with_hidden and config.hidden_weight > 0
-            scam, topic, layers = model.forward_with_hidden(
-                batch["input_ids"], batch["attention_mask"], hidden=use_hidden
-            )
-            hid = hidden_loss(layers, batch["hidden"], projections, mapping) if use_hidden else None
-            return distill_loss(
-                scam,
-                topic,
-                batch["t_scam"],
-                batch["t_topic"],
-                batch["y_scam"],
-                batch["y_topic"],
-                temperature=config.temperature,
-                alpha=config.alpha,
-                scam_class_weights=class_weights,
-                topic_pos_weight=pos_weight,
-                hidden=hid,
-                hidden_weight=config.hidden_weight,
-                labeled=batch["labeled"],
-            )
-
-        # ---- train ----
-        history: list[dict] = []
-        best = {"metric": -math.inf, "epoch": 0, "state": None}
-        step = 0
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            projections.train()
-            totals = {"loss": 0.0, "hard": 0.0, "soft": 0.0, "hidden": 0.0}
-            batches = bucketed_batches(lengths, config.batch_size, rng)
-            if config.max_steps:
-                batches = batches[: max(0, total_steps - step)]
-            bar = tqdm(
-                batches,
-                desc=f"distill epoch {epoch}/{config.epochs}",
-                disable=not config.progress,
-                leave=False,
-            )
-            for rows in bar:
-                parts = loss_of(_collate(train_split, rows), with_hidden=True)
-                optimizer.zero_grad(set_to_none=True)
-                parts.total.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(
-                        list(model.parameters()) + list(projections.parameters()), config.grad_clip
-                    )
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                totals["loss"] += parts.total.item() * len(rows)
-                totals["hard"] += parts.hard.item() * len(rows)
-                totals["soft"] += parts.soft.item() * len(rows)
-                if parts.hidden is not None:
-                    totals["hidden"] += parts.hidden.item() * len(rows)
-                bar.set_postfix(loss=f"{parts.total.item():.4f}")
-            seen = sum(len(b) for b in batches) or 1
-            record = {
-                "epoch": epoch,
-                "step": step,
-                "train": {k: v / seen for k, v in totals.items()},
-                "valid": _evaluate(model, valid_split, config, loss_of),
-            }
-            record["metric"] = record["valid"][config.select_metric]
-            history.append(record)
-            log.info(
-                "epoch %d: train loss %.4f, valid %s %.4f",
-                epoch,
-                record["train"]["loss"],
-                config.select_metric,
-                record["metric"],
-            )
-            if record["metric"] > best["metric"]:
-                best = {
-                    "metric": record["metric"],
-                    "epoch": epoch,
-                    "state": copy.deepcopy(model.state_dict()),
-                }
-            if config.max_steps and step >= total_steps:
-                break
-
-        # ---- save ----
-        if best["state"] is None:  # every epoch's metric was NaN: keep the last weights
-            log.warning(
-                "validation %s was never finite; keeping the last epoch's weights",
-                config.select_metric,
-            )
-            best = {
-                "metric": float("nan"),
-                "epoch": history[-1]["epoch"],
-                "state": copy.deepcopy(model.state_dict()),
-            }
-        model.load_state_dict(best["state"])
-        model.eval()
-        parameters = model.count_parameters()
-        tok_file = Path(tokenizer_path)
-        tok_file = tok_file / "tokenizer.json" if tok_file.is_dir() else tok_file
-        report = {
-            "format": "janitr-distill-report",
-            "format_version": 1,
-            "best_epoch": best["epoch"],
-            "select_metric": config.select_metric,
-            "best_metric": best["metric"],
-            "parameters": parameters,
-            "history": history,
-            "layer_map": {
-                "student_layer_to_cache_slot": mapping,
-                "student_layer_to_teacher_layer": teacher_layers,
-            },
-            "temperature_note": "teacher logits in the cache are calibrated; the distill "
-            "temperature is applied on top (see janitr.student.distill)",
-            "teacher": {k: caches["train"].sidecar.get(k) for k in identity},
-            "data": {
-                name: {"rows": len(recs), "split_hash": hashes[name]}
-                for name, recs in records.items()
-            },
-            "normalization": normalization.to_dict(),
-        }
-        with atomic_dir(out_dir, overwrite=overwrite) as tmp:
-            save_student(model, tmp)
-            shutil.copyfile(tok_file, tmp / "tokenizer.json")
-            write_json(
-                tmp / CONFIG_FILE,
-                {
-                    "format": "janitr-distill-config",
-                    "format_version": 1,
-                    "distill": config.to_dict(),
-                    "student": student_config.to_dict(),
-                },
-            )
-            write_json(tmp / REPORT_FILE, report)
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
-    return DistillResult(
-        student_dir=Path(out_dir),
-        best_epoch=best["epoch"],
-        best_metric=float(best["metric"]),
-        select_metric=config.select_metric,
-        parameters=parameters,
-        history=history,
+    train_split = data.train
+    hidden_size = data.caches["train"].hidden_size
+    torch.manual_seed(config.seed)
+    model = build_model(student_config)
+    projections = torch.nn.ModuleList(
+        torch.nn.Linear(hidden_size, student_config.hidden) for _ in range(student_config.layers)
     )
+    n = int(train_split.labeled.sum())
+    n_scam = int(train_split.y_scam[train_split.labeled].sum())
+    n_topic = int(train_split.y_topic[train_split.labeled].sum())
+    class_weights = torch.tensor(
+        [n / (2 * max(n - n_scam, 1)), n / (2 * max(n_scam, 1))], dtype=torch.float32
+    )
+    pos_weight = torch.tensor([(n - n_topic) / max(n_topic, 1)], dtype=torch.float32)
+    params = list(model.named_parameters()) + [
+        (f"proj.{k}", p) for k, p in projections.named_parameters()
+    ]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for _, p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+            {"params": [p for _, p in params if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+    total_steps = config.epochs * math.ceil(train_split.rows / config.batch_size)
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    warmup = int(config.warmup_ratio * total_steps)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return _DistillRun(
+        model=model, projections=projections, optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor),
+        class_weights=class_weights, pos_weight=pos_weight,
+        mapping=layer_map(student_config.layers, data.caches["train"].num_layers),
+        total_steps=total_steps, rng=np.random.default_rng(config.seed), config=config,
+    )  # fmt: skip
+
+
+def _fit(run: _DistillRun, data: _DistillData, config: DistillConfig) -> tuple[list, dict]:
+    """The epoch loop: train, validate, keep the best epoch's weights (loaded into the model
+    on return). Returns the history and the best epoch (`metric`, `epoch`, `state`)."""
+    history: list[dict] = []
+    best = {"metric": -math.inf, "epoch": 0, "state": None}
+    for epoch in range(1, config.epochs + 1):
+        record = _train_epoch(run, data, config, epoch)
+        history.append(record)
+        if record["metric"] > best["metric"]:
+            best = {
+                "metric": record["metric"],
+                "epoch": epoch,
+                "state": copy.deepcopy(run.model.state_dict()),
+            }
+        if config.max_steps and run.step >= run.total_steps:
+            break
+    if best["state"] is None:  # every epoch's metric was NaN: keep the last weights
+        log.warning(
+            "validation %s was never finite; keeping the last epoch's weights",
+            config.select_metric,
+        )
+        best = {
+            "metric": float("nan"),
+            "epoch": history[-1]["epoch"],
+            "state": copy.deepcopy(run.model.state_dict()),
+        }
+    run.model.load_state_dict(best["state"])
+    run.model.eval()
+    return history, best
+
+
+def _train_epoch(run: _DistillRun, data: _DistillData, config: DistillConfig, epoch: int) -> dict:
+    """One pass over the training rows, then validation: the epoch's history record."""
+    torch = require("torch", extra="train")
+    from tqdm.auto import tqdm
+
+    model, projections = run.model, run.projections
+    model.train()
+    projections.train()
+    totals = {"loss": 0.0, "hard": 0.0, "soft": 0.0, "hidden": 0.0}
+    lengths = np.array([len(x) for x in data.train.ids])
+    batches = bucketed_batches(lengths, config.batch_size, run.rng)
+    if config.max_steps:
+        batches = batches[: max(0, run.total_steps - run.step)]
+    bar = tqdm(
+        batches,
+        desc=f"distill epoch {epoch}/{config.epochs}",
+        disable=not config.progress,
+        leave=False,
+    )
+    for rows in bar:
+        parts = run.loss_of(_collate(data.train, rows), with_hidden=True)
+        run.optimizer.zero_grad(set_to_none=True)
+        parts.total.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(
+                list(model.parameters()) + list(projections.parameters()), config.grad_clip
+            )
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        totals["loss"] += parts.total.item() * len(rows)
+        totals["hard"] += parts.hard.item() * len(rows)
+        totals["soft"] += parts.soft.item() * len(rows)
+        if parts.hidden is not None:
+            totals["hidden"] += parts.hidden.item() * len(rows)
+        bar.set_postfix(loss=f"{parts.total.item():.4f}")
+    seen = sum(len(b) for b in batches) or 1
+    record = {
+        "epoch": epoch,
+        "step": run.step,
+        "train": {k: v / seen for k, v in totals.items()},
+        "valid": _evaluate(model, data.valid, config, run.loss_of),
+    }
+    record["metric"] = record["valid"][config.select_metric]
+    log.info(
+        "epoch %d: train loss %.4f, valid %s %.4f",
+        epoch,
+        record["train"]["loss"],
+        config.select_metric,
+        record["metric"],
+    )
+    return record
+
+
+def _save(
+    run: _DistillRun,
+    data: _DistillData,
+    out_dir,
+    *,
+    best: dict,
+    history: list[dict],
+    tokenizer_path,
+    student_config,
+    config: DistillConfig,
+    normalization,
+    overwrite: bool,
+) -> None:
+    """The student directory: weights, tokenizer, configs and the distillation report."""
+    import shutil
+
+    from janitr.artifacts import atomic_dir, write_json
+    from janitr.student.model import save_student
+
+    caches = data.caches
+    tok_file = Path(tokenizer_path)
+    tok_file = tok_file / "tokenizer.json" if tok_file.is_dir() else tok_file
+    report = {
+        "format": "janitr-distill-report",
+        "format_version": 1,
+        "best_epoch": best["epoch"],
+        "select_metric": config.select_metric,
+        "best_metric": best["metric"],
+        "parameters": run.model.count_parameters(),
+        "history": history,
+        "layer_map": {
+            "student_layer_to_cache_slot": run.mapping,
+            "student_layer_to_teacher_layer": [
+                caches["train"].layer_indices[j] for j in run.mapping
+            ],
+        },
+        "temperature_note": "teacher logits in the cache are calibrated; the distill "
+        "temperature is applied on top (see janitr.student.distill)",
+        "teacher": {k: caches["train"].sidecar.get(k) for k in _CACHE_IDENTITY},
+        "data": {
+            name: {"rows": len(recs), "split_hash": data.hashes[name]}
+            for name, recs in data.records.items()
+        },
+        "normalization": normalization.to_dict(),
+    }
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        save_student(run.model, tmp)
+        shutil.copyfile(tok_file, tmp / "tokenizer.json")
+        write_json(
+            tmp / CONFIG_FILE,
+            {
+                "format": "janitr-distill-config",
+                "format_version": 1,
+                "distill": config.to_dict(),
+                "student": student_config.to_dict(),
+            },
+        )
+        write_json(tmp / REPORT_FILE, report)
 
 
 def _evaluate(model, split: _Split, config: DistillConfig, loss_of) -> dict:

@@ -174,6 +174,22 @@ def texts_from_data(
     return list(seen)
 
 
+def parity_texts_from_data(
+    data_dir: str | Path, *, rows: int = MIN_PARITY_ROWS, strip_urls: bool = False
+) -> list[str]:
+    """The texts a parity check of `janitr export` / `janitr quantize` compares on: the first
+    `rows` distinct normalized texts of DATA_DIR (all of them when there are fewer; the
+    check itself refuses too few).
+
+    Raises:
+        ConfigError: if `rows` is below `MIN_PARITY_ROWS`.
+    """
+    if rows < MIN_PARITY_ROWS:
+        raise ConfigError(f"parity_rows must be >= {MIN_PARITY_ROWS}, got {rows}")
+    texts = texts_from_data(data_dir, strip_urls=strip_urls)
+    return texts[:rows]
+
+
 def _probability_module(model):
     """Wrap a student for export: its two head probabilities, computed by a lean forward.
 
@@ -291,6 +307,15 @@ def check_lineage(onnx_path: str | Path, student_dir: str | Path, *, scorer_fact
             ) from exc
 
 
+#: Batch and sequence axes of the exported graph's inputs and outputs.
+_DYNAMIC_AXES = {
+    "input_ids": {0: "batch", 1: "seq"},
+    "attention_mask": {0: "batch", 1: "seq"},
+    "p_scam": {0: "batch"},
+    "p_topic": {0: "batch"},
+}
+
+
 def export_onnx(
     *,
     student_dir: str | Path,
@@ -328,12 +353,10 @@ def export_onnx(
         ConfigError: if there are too few parity texts.
         BundleError: if `student_dir` is not a student directory.
     """
-    import warnings
-
     torch = require("torch", extra="train")
 
     from janitr.artifacts import atomic_path
-    from janitr.runtime.onnx import INPUT_NAMES, OUTPUT_NAMES, OnnxScorer
+    from janitr.runtime.onnx import OnnxScorer
     from janitr.student.model import TorchStudentScorer
 
     texts = check_parity_texts(parity_texts, min_rows)
@@ -343,51 +366,16 @@ def export_onnx(
     config = reference.model.config
     wrapped = _probability_module(reference.model)
 
-    # A padded dummy batch (row 1 has padding) so the traced graph keeps the mask path.
-    seq = min(16, config.max_length)
-    gen = torch.Generator().manual_seed(0)
-    ids = (
-        torch.randint(5, config.vocab_size, (2, seq), generator=gen)
-        if config.vocab_size > 5
-        else torch.full((2, seq), config.vocab_size - 1)
-    )
-    mask = torch.ones_like(ids)
-    mask[1, seq // 2 :] = 0
-    ids[1, seq // 2 :] = config.pad_token_id
-    axes = {
-        "input_ids": {0: "batch", 1: "seq"},
-        "attention_mask": {0: "batch", 1: "seq"},
-        "p_scam": {0: "batch"},
-        "p_topic": {0: "batch"},
-    }
+    axes = _DYNAMIC_AXES
     with atomic_path(out_path) as tmp:
-        with warnings.catch_warnings():
-            # The TorchScript exporter announces its deprecation and warns about traced
-            # Python branches in transformers' mask code; parity below is the real check.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapped,
-                (ids, mask),
-                str(tmp),
-                input_names=list(INPUT_NAMES),
-                output_names=list(OUTPUT_NAMES),
-                dynamic_axes=axes,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        _trace(wrapped, config, tmp, axes=axes, opset=opset)
         _stamp_lineage(tmp, Path(student_dir))
         candidate = OnnxScorer(tmp, reference.tokenizer, max_length=config.max_length, threads=1)
         report = compare_heads(
-            reference.predict_heads(texts),
-            candidate.predict_heads(texts),
-            reference_name="torch",
-            candidate_name="onnx-fp32",
-            thresholds=thresholds,
-            max_mean_delta=max_mean_delta,
-            min_agreement=min_agreement,
-            min_rows=min_rows,
-        )
+            reference.predict_heads(texts), candidate.predict_heads(texts),
+            reference_name="torch", candidate_name="onnx-fp32", thresholds=thresholds,
+            max_mean_delta=max_mean_delta, min_agreement=min_agreement, min_rows=min_rows,
+        )  # fmt: skip
         report.extra = {
             "opset": opset,
             "exporter": f"torch {torch.__version__} torchscript",
@@ -402,6 +390,41 @@ def export_onnx(
             )
     report.write(report_path)
     return report
+
+
+def _trace(wrapped, config, out: Path, *, axes: dict, opset: int) -> None:
+    """Trace `wrapped` into an ONNX file on a padded dummy batch (row 1 has padding, so the
+    traced graph keeps the mask path)."""
+    import warnings
+
+    torch = require("torch", extra="train")
+    from janitr.runtime.onnx import INPUT_NAMES, OUTPUT_NAMES
+
+    seq = min(16, config.max_length)
+    gen = torch.Generator().manual_seed(0)
+    ids = (
+        torch.randint(5, config.vocab_size, (2, seq), generator=gen)
+        if config.vocab_size > 5
+        else torch.full((2, seq), config.vocab_size - 1)
+    )
+    mask = torch.ones_like(ids)
+    mask[1, seq // 2 :] = 0
+    ids[1, seq // 2 :] = config.pad_token_id
+    with warnings.catch_warnings():
+        # The TorchScript exporter announces its deprecation and warns about traced
+        # Python branches in transformers' mask code; parity below is the real check.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapped,
+            (ids, mask),
+            str(out),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
 
 
 def write_student_bundles(
@@ -442,9 +465,7 @@ def write_student_bundles(
         `{name: Bundle}`.
     """
     from janitr.data.normalize import NormalizationConfig, normalize_text
-    from janitr.data.records import split_hash
-    from janitr.runtime.bundle import seen_entry, write_bundle
-    from janitr.runtime.onnx import OnnxScorer
+    from janitr.runtime.bundle import write_bundle
     from janitr.student.distill import as_records
 
     tuning_name = tuning_name or thresholds.tune_on
@@ -455,8 +476,45 @@ def write_student_bundles(
         name: as_records(value, name)
         for name, value in (("train", train), ("valid", valid), (tuning_name, calib))
     }
+    provenance, seen = _lineage(data, tuning_name=tuning_name, strip_urls=strip)
+    calib_texts = [normalize_text(r.text, strip_urls=strip) for r in data[tuning_name]]
+    gold = [r.gold for r in data[tuning_name]]
+    student_meta = json.loads((student_dir / "student_config.json").read_text(encoding="utf-8"))
+    distill_summary = _distill_summary(student_dir)
+    targets = _bundle_targets(
+        student_dir, models, parity_reports=parity_reports, include_torch=include_torch,
+        threads=threads,
+    )  # fmt: skip
+    bundles = {}
+    for name, (kind, files, scorer) in targets.items():
+        tuned = thresholds.tune(gold, scorer.predict_heads(calib_texts))
+        if tuned["tuning"].get("disabled"):
+            log.warning("%s: thresholds disabled for %s on %s", name,
+                        tuned["tuning"]["disabled"], tuning_name)  # fmt: skip
+        model_info = {
+            "family": "student",
+            "variant": name,
+            "architecture": student_meta["config"],
+            "parameters": student_meta.get("parameters"),
+            "distill": distill_summary,
+        }
+        if "model.onnx" in files:
+            model_info["onnx_bytes"] = Path(files["model.onnx"]).stat().st_size
+        bundles[name] = write_bundle(
+            Path(out_dir) / name, kind=kind, files=files, thresholds=tuned["thresholds"],
+            tuning={**tuned["tuning"], "data": tuning_name, "model": name},
+            normalization=normalization, data=provenance, seen=seen, model=model_info,
+        )  # fmt: skip
+    return bundles
+
+
+def _lineage(data: dict, *, tuning_name: str, strip_urls: bool) -> tuple[dict, dict]:
+    """Each split's rows, hash and role (`data`), and its ids and text keys (`seen`)."""
+    from janitr.data.records import split_hash
+    from janitr.runtime.bundle import seen_entry
+
     provenance = {
-        name: {"rows": len(recs), "sha256": split_hash(recs, strip_urls=strip)}
+        name: {"rows": len(recs), "sha256": split_hash(recs, strip_urls=strip_urls)}
         for name, recs in data.items()
     }
     provenance["train"]["role"] = "distillation"
@@ -466,27 +524,31 @@ def write_student_bundles(
         name: seen_entry([r.id for r in recs], [r.text for r in recs])
         for name, recs in data.items()
     }
-    calib_texts = [normalize_text(r.text, strip_urls=strip) for r in data[tuning_name]]
-    gold = [r.gold for r in data[tuning_name]]
+    return provenance, seen
+
+
+#: Fields of the distillation report a student bundle carries.
+_DISTILL_FIELDS = ("best_epoch", "select_metric", "best_metric", "layer_map", "teacher",
+                   "temperature_note")  # fmt: skip
+
+
+def _distill_summary(student_dir: Path) -> dict:
+    """The distillation report's summary fields, or {} when the student has no report."""
+    report_file = student_dir / "distill_report.json"
+    if not report_file.is_file():
+        return {}
+    rep = json.loads(report_file.read_text(encoding="utf-8"))
+    return {k: rep.get(k) for k in _DISTILL_FIELDS}
+
+
+def _bundle_targets(
+    student_dir: Path, models: Mapping, *, parity_reports, include_torch: bool, threads
+) -> dict[str, tuple[str, dict, object]]:
+    """Bundle name -> (kind, files, scorer) of each model to bundle."""
+    from janitr.runtime.onnx import OnnxScorer
+
     config_file = student_dir / "student_config.json"
     tok_file = student_dir / "tokenizer.json"
-    student_meta = json.loads(config_file.read_text(encoding="utf-8"))
-    report_file = student_dir / "distill_report.json"
-    distill_summary = {}
-    if report_file.is_file():
-        rep = json.loads(report_file.read_text(encoding="utf-8"))
-        distill_summary = {
-            k: rep.get(k)
-            for k in (
-                "best_epoch",
-                "select_metric",
-                "best_metric",
-                "layer_map",
-                "teacher",
-                "temperature_note",
-            )
-        }
-
     targets: dict[str, tuple[str, dict, object]] = {}
     for name, path in models.items():
         scorer = OnnxScorer.from_files(path, tok_file, config_file, threads=threads)
@@ -506,36 +568,4 @@ def write_student_bundles(
             },
             TorchStudentScorer.from_dir(student_dir),
         )
-
-    bundles = {}
-    for name, (kind, files, scorer) in targets.items():
-        tuned = thresholds.tune(gold, scorer.predict_heads(calib_texts))
-        if tuned["tuning"].get("disabled"):
-            log.warning(
-                "%s: thresholds disabled for %s on %s",
-                name,
-                tuned["tuning"]["disabled"],
-                tuning_name,
-            )
-        tuning = {**tuned["tuning"], "data": tuning_name, "model": name}
-        model_info = {
-            "family": "student",
-            "variant": name,
-            "architecture": student_meta["config"],
-            "parameters": student_meta.get("parameters"),
-            "distill": distill_summary,
-        }
-        if "model.onnx" in files:
-            model_info["onnx_bytes"] = Path(files["model.onnx"]).stat().st_size
-        bundles[name] = write_bundle(
-            Path(out_dir) / name,
-            kind=kind,
-            files=files,
-            thresholds=tuned["thresholds"],
-            tuning=tuning,
-            normalization=normalization,
-            data=provenance,
-            seen=seen,
-            model=model_info,
-        )
-    return bundles
+    return targets

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from janitr.artifacts import read_json, write_json
-from janitr.config import dataclass_from_dict
-from janitr.errors import BundleError, ConfigError, require
+from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.errors import BundleError, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from janitr.runtime.bundle import Bundle
@@ -43,44 +43,52 @@ TOKENIZER_FILE = "tokenizer.json"
 
 @dataclass(frozen=True)
 class StudentConfig:
-    """Architecture of the student encoder. Validated on construction.
+    """Architecture of the student encoder (`janitr distill` flags). Validated on
+    construction."""
 
-    Attributes:
-        vocab_size: tokenizer vocabulary size (special tokens included); must match it.
-        layers: transformer layers.
-        hidden: hidden size; must be divisible by --heads.
-        heads: attention heads.
-        ffn: feed-forward (intermediate) size.
-        dropout: dropout on hidden states, attention probabilities and the [CLS] vector.
-        max_length: tokens per text ([CLS] and [SEP] included); longer texts are
-            truncated.
-        pad_token_id: Id of [PAD] in the tokenizer.
-    """
-
-    vocab_size: int = 8192
-    layers: int = 4
-    hidden: int = 192
-    heads: int = 4
-    ffn: int = 768
-    dropout: float = 0.1
-    max_length: int = 96
-    pad_token_id: int = 0
+    vocab_size: int = option(
+        8192, help="tokenizer vocabulary size (special tokens included); must match it"
+    )
+    layers: int = option(4, help="transformer layers")
+    hidden: int = option(192, help="hidden size; must be divisible by --heads")
+    heads: int = option(4, help="attention heads")
+    ffn: int = option(768, help="feed-forward (intermediate) size")
+    dropout: float = option(
+        0.1, help="dropout on hidden states, attention probabilities and the [CLS] vector"
+    )
+    max_length: int = option(
+        96, help="tokens per text ([CLS] and [SEP] included); longer texts are truncated"
+    )
+    pad_token_id: int = option(0, cli=False, help="id of [PAD] in the tokenizer")
 
     def __post_init__(self) -> None:
         problems = []
         for name in ("vocab_size", "layers", "hidden", "heads", "ffn"):
             if int(getattr(self, name)) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
         if self.heads >= 1 and self.hidden % self.heads:
-            problems.append(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+            problems.append(
+                ConfigProblem(
+                    "hidden",
+                    f"must be divisible by heads, got {self.hidden} and {self.heads} heads",
+                    ("heads",),
+                )
+            )
         if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+            problems.append(ConfigProblem("dropout", f"must be in [0, 1), got {self.dropout}"))
         if self.max_length < 3:
-            problems.append(f"max_length must be >= 3 ([CLS] text [SEP]), got {self.max_length}")
+            problems.append(
+                ConfigProblem(
+                    "max_length", f"must be >= 3 ([CLS] text [SEP]), got {self.max_length}"
+                )
+            )
         if not 0 <= self.pad_token_id < max(self.vocab_size, 1):
-            problems.append(f"pad_token_id must be in [0, vocab_size), got {self.pad_token_id}")
-        if problems:
-            raise ConfigError("invalid student config: " + "; ".join(problems))
+            problems.append(
+                ConfigProblem(
+                    "pad_token_id", f"must be in [0, vocab_size), got {self.pad_token_id}"
+                )
+            )
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,7 +100,7 @@ class StudentConfig:
         Raises:
             ConfigError: on unknown keys or invalid values.
         """
-        return dataclass_from_dict(cls, data, what="student")
+        return dataclass_from_dict(cls, data)
 
     def bert_config(self):
         """The transformers `BertConfig` of the encoder."""

@@ -84,9 +84,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from janitr.errors import ConfigError, ParityError, require
+from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.runtime.onnx import QUANTIZATION_KEY
 from janitr.student.export import (
     MAX_MEAN_DELTA,
@@ -96,6 +98,9 @@ from janitr.student.export import (
     check_lineage,
     check_parity_texts,
     compare_heads,
+    parity_texts_from_data,
+    texts_from_data,
+    write_student_bundles,
 )
 
 log = logging.getLogger(__name__)
@@ -293,24 +298,46 @@ def quantize_onnx(
         ConfigError: on an unknown mode or weight type, static mode without calibration
             texts, or too few parity texts.
     """
-    onnx = require("onnx", extra="train")  # onnxruntime's quantizer is built on it too
-
+    require("onnx", extra="train")  # onnxruntime's quantizer is built on it too
     from janitr.artifacts import atomic_path
-    from janitr.runtime.onnx import CONFIG_FILE, OnnxScorer, read_config
-    from janitr.student.tokenizer import load_tokenizer
 
-    if mode not in MODES:
-        raise ConfigError(f"--mode must be one of {MODES}, got {mode!r}")
-    if weights not in WEIGHTS:
-        raise ConfigError(f"--weights must be one of {WEIGHTS}, got {weights!r}")
-    if mode == "static" and not calibration_texts:
-        raise ConfigError(
-            "--mode static needs calibration texts (the training texts); "
-            "or use --mode dynamic, which needs none"
-        )
+    _check_settings(mode, weights, calibration_texts)
     texts = check_parity_texts(parity_texts, min_rows)
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     report_path = Path(report_path) if report_path else out_path.parent / PARITY_INT8
+    tok, max_length = _student_tokenizer(fp32_path, tokenizer_path, student_dir)
+    gates = {"thresholds": thresholds, "max_mean_delta": max_mean_delta,
+             "min_agreement": min_agreement, "min_rows": min_rows}  # fmt: skip
+    with atomic_path(out_path) as tmp, _quiet_root_logger():
+        lo, hi = _write_int8(
+            fp32_path, tmp, tok, max_length=max_length, mode=mode, weights=weights,
+            per_channel=per_channel, calibration_texts=calibration_texts,
+            batch_size=calibration_batch_size,
+        )  # fmt: skip
+        n_calib = len(calibration_texts) if mode == "static" else 0
+        settings = {"mode": mode, "weights": weights, "per_channel": per_channel,
+                    "int8_weight_range": [lo, hi], "calibration_texts": n_calib}  # fmt: skip
+        report, failures = _int8_parity(
+            fp32_path, tmp, tok, texts, max_length=max_length, gates=gates, settings=settings,
+            student_dir=student_dir,
+        )  # fmt: skip
+        if failures:
+            raise ParityError(
+                f"int8 quantization failed parity: {'; '.join(failures)} (mode {mode}, weights "
+                f"{weights}, per_channel {per_channel}); "
+                f"{_what_to_try(mode, weights, per_channel)}; the model was not written",
+                report,
+            )
+    report.write(report_path)
+    return report
+
+
+def _student_tokenizer(fp32_path: Path, tokenizer_path, student_dir):
+    """The student's tokenizer and max_length, after checking that the fp32 file is that
+    student's (`check_lineage`)."""
+    from janitr.runtime.onnx import CONFIG_FILE, OnnxScorer, read_config
+    from janitr.student.tokenizer import load_tokenizer
+
     tok_file = Path(tokenizer_path)
     tok_file = tok_file / "tokenizer.json" if tok_file.is_dir() else tok_file
     config_file = Path(student_dir) / CONFIG_FILE if student_dir else tok_file.parent / CONFIG_FILE
@@ -320,78 +347,177 @@ def quantize_onnx(
         fp32_path, config_file.parent,
         scorer_factory=lambda: OnnxScorer(fp32_path, tok, max_length=max_length, threads=1),
     )  # fmt: skip
+    return tok, max_length
 
-    with atomic_path(out_path) as tmp, _quiet_root_logger():
-        reader = None
-        if mode == "static":
-            reader = calibration_reader(
-                tok,
-                list(calibration_texts),
-                max_length=max_length,
-                batch_size=calibration_batch_size,
-            )
-        write_int8_model(
-            fp32_path, tmp, mode=mode, weights=weights, per_channel=per_channel, reader=reader
-        )
-        lo, hi = int8_weight_range(onnx.load(str(tmp)))
-        if max(-lo, hi) > SAFE_INT8_WEIGHT:
-            raise ParityError(
-                f"int8 quantization wrote weights in [{lo}, {hi}]: u8 x s8 kernels on CPUs "
-                f"without VNNI saturate beyond +-{SAFE_INT8_WEIGHT}; the model was not written"
-            )
-        # The scorer picks its batching from the file's metadata: a dynamic model runs one
-        # post per session run, as it will be served.
-        fp32 = OnnxScorer(fp32_path, tok, max_length=max_length, threads=1)
-        int8 = OnnxScorer(tmp, tok, max_length=max_length, threads=1)
-        p_fp32 = fp32.predict_heads(texts)
-        p_int8 = int8.predict_heads(texts)
-        gates = {
-            "thresholds": thresholds,
-            "max_mean_delta": max_mean_delta,
-            "min_agreement": min_agreement,
-            "min_rows": min_rows,
-        }
-        report = compare_heads(
-            p_fp32, p_int8, reference_name="onnx-fp32", candidate_name="onnx-int8", **gates
-        )
-        failures = [] if report.passed else [report.summary()]
-        extra = {
-            "mode": mode,
-            "weights": weights,
-            "per_channel": per_channel,
-            "batch_invariant": int8.batch_invariant,
-            "int8_weight_range": [lo, hi],
-            "calibration_texts": len(calibration_texts) if mode == "static" else 0,
-            "sizes": {
-                "fp32_bytes": fp32_path.stat().st_size,
-                "int8_bytes": tmp.stat().st_size,
-                "ratio": tmp.stat().st_size / fp32_path.stat().st_size,
-            },
-        }
-        if student_dir:
-            from janitr.student.model import TorchStudentScorer
 
-            p_torch = TorchStudentScorer.from_dir(student_dir).predict_heads(texts)
-            vs_torch = compare_heads(
-                p_torch, p_int8, reference_name="torch", candidate_name="onnx-int8", **gates
-            )
-            extra["vs_torch"] = vs_torch.to_dict()
-            if not vs_torch.passed:
-                failures.append(vs_torch.summary())
-        report.extra = extra
-        report.passed = not failures
-        log.debug("%s", report.summary())
-        if failures:
-            raise ParityError(
-                "int8 quantization failed parity: "
-                + "; ".join(failures)
-                + f" (mode {mode}, weights {weights}, per_channel {per_channel}); "
-                + _what_to_try(mode, weights, per_channel)
-                + "; the model was not written",
-                report,
-            )
-    report.write(report_path)
-    return report
+def _write_int8(
+    fp32_path: Path, out: Path, tok, *, max_length: int, mode: str, weights: str,
+    per_channel: bool, calibration_texts, batch_size: int,
+) -> tuple[int, int]:  # fmt: skip
+    """Quantize `fp32_path` into `out` (static: calibrated on `calibration_texts`); returns
+    the int8 weight range.
+
+    Raises:
+        ParityError: if a weight lies outside +-`SAFE_INT8_WEIGHT` (int16 saturation).
+    """
+    onnx = require("onnx", extra="train")
+    reader = None
+    if mode == "static":
+        reader = calibration_reader(
+            tok, list(calibration_texts), max_length=max_length, batch_size=batch_size
+        )
+    write_int8_model(
+        fp32_path, out, mode=mode, weights=weights, per_channel=per_channel, reader=reader
+    )
+    lo, hi = int8_weight_range(onnx.load(str(out)))
+    if max(-lo, hi) > SAFE_INT8_WEIGHT:
+        raise ParityError(
+            f"int8 quantization wrote weights in [{lo}, {hi}]: u8 x s8 kernels on CPUs "
+            f"without VNNI saturate beyond +-{SAFE_INT8_WEIGHT}; the model was not written"
+        )
+    return lo, hi
+
+
+def _check_settings(mode: str, weights: str, calibration_texts) -> None:
+    """Refuse an unknown mode or weight type, and static mode without calibration texts."""
+    if mode not in MODES:
+        raise ConfigError(f"--mode must be one of {MODES}, got {mode!r}")
+    if weights not in WEIGHTS:
+        raise ConfigError(f"--weights must be one of {WEIGHTS}, got {weights!r}")
+    if mode == "static" and not calibration_texts:
+        raise ConfigError(
+            "--mode static needs calibration texts (the training texts); "
+            "or use --mode dynamic, which needs none"
+        )
+
+
+def _int8_parity(
+    fp32_path: Path, int8_path: Path, tok, texts, *, max_length: int, gates: dict,
+    settings: dict, student_dir,
+) -> tuple[ParityReport, list[str]]:  # fmt: skip
+    """The int8 model against the fp32 one (and the torch student, when given) on `texts`:
+    the report, with settings and sizes in `extra`, and the failed gates' summaries."""
+    from janitr.runtime.onnx import OnnxScorer
+
+    # The scorer picks its batching from the file's metadata: a dynamic model runs one
+    # post per session run, as it will be served.
+    fp32 = OnnxScorer(fp32_path, tok, max_length=max_length, threads=1)
+    int8 = OnnxScorer(int8_path, tok, max_length=max_length, threads=1)
+    p_fp32 = fp32.predict_heads(texts)
+    p_int8 = int8.predict_heads(texts)
+    report = compare_heads(
+        p_fp32, p_int8, reference_name="onnx-fp32", candidate_name="onnx-int8", **gates
+    )
+    failures = [] if report.passed else [report.summary()]
+    extra = {k: settings[k] for k in ("mode", "weights", "per_channel")}
+    extra["batch_invariant"] = int8.batch_invariant
+    extra.update({k: settings[k] for k in ("int8_weight_range", "calibration_texts")})
+    extra["sizes"] = {
+        "fp32_bytes": fp32_path.stat().st_size,
+        "int8_bytes": int8_path.stat().st_size,
+        "ratio": int8_path.stat().st_size / fp32_path.stat().st_size,
+    }
+    if student_dir:
+        from janitr.student.model import TorchStudentScorer
+
+        p_torch = TorchStudentScorer.from_dir(student_dir).predict_heads(texts)
+        vs_torch = compare_heads(
+            p_torch, p_int8, reference_name="torch", candidate_name="onnx-int8", **gates
+        )
+        extra["vs_torch"] = vs_torch.to_dict()
+        if not vs_torch.passed:
+            failures.append(vs_torch.summary())
+    report.extra = extra
+    report.passed = not failures
+    log.debug("%s", report.summary())
+    return report, failures
+
+
+@dataclass(frozen=True)
+class QuantizedStudent:
+    """What `quantize_student` made: the int8 parity report and the bundles it wrote
+    (`{"student-fp32": Bundle, "student-int8": Bundle}`, empty without `bundles_dir`)."""
+
+    report: ParityReport
+    out_path: Path
+    bundles: dict = field(default_factory=dict)
+
+
+def quantize_student(
+    *,
+    fp32_path: str | Path,
+    student_dir: str | Path,
+    data_dir: str | Path,
+    out_path: str | Path,
+    mode: str = "static",
+    weights: str = "uint8",
+    per_channel: bool = False,
+    parity_rows: int = MIN_PARITY_ROWS,
+    strip_urls: bool = False,
+    bundles_dir: str | Path | None = None,
+    thresholds: ThresholdPolicy = DEFAULT_POLICY,
+) -> QuantizedStudent:
+    """`janitr quantize`: quantize an exported student with texts from a data directory,
+    and optionally write its fp32 and int8 bundles.
+
+    Static mode calibrates on DATA_DIR/train.jsonl's texts; parity is checked on the first
+    `parity_rows` texts of the data directory (`parity_texts_from_data`). With `bundles_dir`,
+    writes `student-fp32` and `student-int8` bundles there, each with thresholds tuned by
+    `thresholds` on its own model's scores of the `thresholds.tune_on` split(s).
+
+    Args:
+        fp32_path: the model written by `export_onnx` (its `parity_fp32.json` beside it).
+        student_dir: the distilled student (tokenizer, config, torch weights).
+        data_dir: directory with train/valid/calib (and unlabeled) JSONL files.
+        out_path: the int8 `.onnx` file to write (`parity_int8.json` goes beside it).
+        mode, weights, per_channel: as for `quantize_onnx`.
+        parity_rows: texts compared (at least `MIN_PARITY_ROWS`).
+        strip_urls: normalize with URLs stripped (as the student was trained).
+        bundles_dir: where to write the two bundles (None: none are written).
+        thresholds: the threshold policy of the bundles.
+
+    Raises:
+        ParityError: if int8 parity fails (nothing is written).
+        ConfigError: on bad options or too few texts.
+    """
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.data.records import read_records
+
+    data = Path(data_dir)
+    calibration = (
+        texts_from_data(data, names=("train",), strip_urls=strip_urls) if mode == "static" else None
+    )
+    report = quantize_onnx(
+        fp32_path=fp32_path,
+        out_path=out_path,
+        tokenizer_path=student_dir,
+        parity_texts=parity_texts_from_data(data, rows=parity_rows, strip_urls=strip_urls),
+        mode=mode,
+        weights=weights,
+        calibration_texts=calibration,
+        student_dir=student_dir,
+        per_channel=per_channel,
+        min_rows=parity_rows,
+    )
+    result = QuantizedStudent(report=report, out_path=Path(out_path))
+    if bundles_dir is None:
+        return result
+    fp32, int8 = Path(fp32_path), Path(out_path)
+    bundles = write_student_bundles(
+        student_dir=student_dir,
+        models={"student-fp32": fp32, "student-int8": int8},
+        out_dir=bundles_dir,
+        train=data / "train.jsonl",
+        valid=data / "valid.jsonl",
+        calib=read_records(*(data / f"{s}.jsonl" for s in thresholds.tune_splits)),
+        parity_reports={
+            "student-fp32": fp32.parent / "parity_fp32.json",
+            "student-int8": int8.parent / PARITY_INT8,
+        },
+        normalization=NormalizationConfig(strip_urls=strip_urls),
+        thresholds=thresholds,
+    )
+    return QuantizedStudent(report=report, out_path=int8, bundles=dict(bundles))
 
 
 def _what_to_try(mode: str, weights: str, per_channel: bool) -> str:

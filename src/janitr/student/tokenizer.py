@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from janitr.artifacts import hash_strings, read_json, write_json, write_text
-from janitr.errors import ConfigError, TokenizerError, require
+from janitr.config import ConfigProblem, option, raise_problems
+from janitr.errors import TokenizerError, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
@@ -59,38 +60,46 @@ TRAIN_THREADS = 1
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    """Settings of `train_tokenizer` and the load-time guards (`janitr train tokenizer` flags).
+    """Settings of `train_tokenizer` and the load-time guards (`janitr train tokenizer`
+    flags)."""
 
-    Attributes:
-        vocab_size: target vocabulary size, special tokens included. An upper bound: a
-            corpus too small to support that many pieces gives a smaller vocabulary.
-        min_frequency: unused since the unigram trainer (SentencePiece has no minimum count;
-            its EM prunes rare pieces by likelihood). Kept, and still validated, so existing
-            configs and `--min-frequency` keep working.
-        max_unk_rate: refuse a tokenizer that maps more than this share of tokens to [UNK].
-        sample_size: texts used to measure the UNK rate.
-    """
-
-    vocab_size: int = 8192
-    min_frequency: int = 2
-    max_unk_rate: float = 0.05
-    sample_size: int = 1000
+    vocab_size: int = option(
+        8192,
+        help="target vocabulary size, special tokens included; an upper bound: a corpus too "
+        "small to support that many pieces gives a smaller vocabulary",
+    )
+    min_frequency: int = option(
+        2,
+        help="unused since the unigram trainer (SentencePiece has no minimum count; its EM "
+        "prunes rare pieces by likelihood); kept, and still validated, so existing configs "
+        "keep working",
+    )
+    max_unk_rate: float = option(
+        0.05, help="refuse a tokenizer that maps more than this share of tokens to [UNK]"
+    )
+    sample_size: int = option(1000, help="texts used to measure the UNK rate")
 
     def __post_init__(self) -> None:
         problems = []
         if self.vocab_size <= len(SPECIAL_TOKENS):
             problems.append(
-                f"--vocab-size must exceed {len(SPECIAL_TOKENS)} (the special "
-                f"tokens), got {self.vocab_size}"
+                ConfigProblem(
+                    "vocab_size",
+                    f"must exceed {len(SPECIAL_TOKENS)} (the special tokens), "
+                    f"got {self.vocab_size}",
+                )
             )
         if self.min_frequency < 1:
-            problems.append(f"--min-frequency must be >= 1, got {self.min_frequency}")
+            problems.append(
+                ConfigProblem("min_frequency", f"must be >= 1, got {self.min_frequency}")
+            )
         if not 0.0 <= self.max_unk_rate <= 1.0:
-            problems.append(f"--max-unk-rate must be in [0, 1], got {self.max_unk_rate}")
+            problems.append(
+                ConfigProblem("max_unk_rate", f"must be in [0, 1], got {self.max_unk_rate}")
+            )
         if self.sample_size < 1:
-            problems.append(f"--sample-size must be >= 1, got {self.sample_size}")
-        if problems:
-            raise ConfigError("; ".join(problems))
+            problems.append(ConfigProblem("sample_size", f"must be >= 1, got {self.sample_size}"))
+        raise_problems(self, problems)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,6 +270,49 @@ def tokenizer_stats(tok: Tokenizer, texts: Sequence[str], *, config: TokenizerCo
         "sample_size": len(sample),
         "sample_unk_rate": unk_rate(tok, sample),
     }
+
+
+def train_tokenizer_files(
+    *,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    unlabeled: Sequence[str | Path] = (),
+    config: TokenizerConfig | None = None,
+) -> tuple[Path, dict]:
+    """`janitr train tokenizer`: train on DATA_DIR/train.jsonl (+ unlabeled files), save,
+    refuse a high UNK rate, and check the saved file loads.
+
+    Args:
+        data_dir: directory with train.jsonl (never evaluation data).
+        out_dir: where tokenizer.json and tokenizer_stats.json go.
+        unlabeled: extra JSONL files (id, text) to train on.
+        config: vocabulary size and the UNK-rate guard.
+
+    Returns:
+        `(tokenizer.json path, stats)`: `tokenizer_stats` plus the `vocab_size` trained.
+
+    Raises:
+        TokenizerError: if more than `config.max_unk_rate` of the sample's tokens are [UNK]
+            (the files are written, for inspection), or the saved tokenizer does not load.
+        DataError: on bad rows.
+    """
+    from janitr.data.records import read_records
+
+    config = config or TokenizerConfig()
+    rows = read_records(Path(data_dir) / "train.jsonl")
+    if unlabeled:
+        rows += read_records(*unlabeled, require_labels=False)
+    texts = [r.norm_text for r in rows]
+    tok = train_tokenizer(texts, config=config)
+    stats = tokenizer_stats(tok, texts, config=config)
+    path = save_tokenizer(tok, out_dir, stats=stats)
+    if stats["sample_unk_rate"] > config.max_unk_rate:
+        raise TokenizerError(
+            f"{path}: UNK rate {stats['sample_unk_rate']:.1%} exceeds max_unk_rate "
+            f"{config.max_unk_rate:.1%}"
+        )
+    load_tokenizer(path, expected_vocab_size=tok.get_vocab_size())
+    return path, {**stats, "vocab_size": tok.get_vocab_size()}
 
 
 def load_tokenizer(

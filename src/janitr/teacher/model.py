@@ -5,10 +5,11 @@
 (sigmoid). The loss is class-weighted cross-entropy on the scam head plus BCE-with-logits
 with `pos_weight` on the topic head (`teacher_loss`).
 
-`train_teacher` fine-tunes one model per seed (AdamW, linear warmup then linear decay, best
-epoch by the validation metric), averages the seeds' raw logits into an ensemble, fits one
-temperature per head on validation logits (`janitr.teacher.calibration`), tunes the decision
-thresholds on the calib split at the target scam FPR, and writes a bundle of kind "teacher":
+`train_teacher` composes the three verbs of every model family: `fit_teacher` fine-tunes
+one model per seed (AdamW, linear warmup then linear decay, best epoch by the validation
+metric), averages the seeds' raw logits into an ensemble and fits one temperature per head on
+validation logits (`janitr.teacher.calibration`); `tune_teacher` tunes the decision
+thresholds at the target scam FPR; `write_teacher_bundle` writes a bundle of kind "teacher":
 
     bundle.json, seen_data.json
     seed_<s>/model.safetensors    encoder + heads state dict
@@ -36,13 +37,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from janitr.artifacts import hash_object, read_json, write_json
+from janitr.config import ConfigProblem, option, raise_problems
 from janitr.errors import BundleError, ConfigError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
+from janitr.teacher.batching import bucketed_batches, collate, sorted_batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from janitr.runtime.bundle import Bundle
@@ -64,85 +67,92 @@ def default_model_path() -> str:
 
 @dataclass
 class TeacherConfig:
-    """Settings of teacher fine-tuning (each field is a `janitr train teacher` flag).
+    """Settings of teacher fine-tuning (each field is a `janitr train teacher` flag)."""
 
-    Attributes:
-        model_name_or_path: HF hub id or local directory of the encoder (default: the installed
-            all-MiniLM-L6-v2 package); any AutoModel checkpoint works, e.g. a `janitr pretrain`
-            dir.
-        seeds: one model per seed; their logits are averaged into the ensemble.
-        epochs: passes over the training data per seed (best epoch kept).
-        lr: peak AdamW learning rate (encoder and heads).
-        batch_size: training batch size.
-        eval_batch_size: inference batch size.
-        max_length: tokens per text, [CLS] and [SEP] included.
-        warmup_ratio: share of steps with linearly rising learning rate.
-        weight_decay: AdamW weight decay (not applied to biases and LayerNorm).
-        dropout: dropout before the heads.
-        pooling: 'mean' (masked mean over tokens; what MiniLM was trained with) or 'cls'.
-        freeze_embeddings: keep the encoder's word-embedding matrix fixed (on CPU this skips
-            the dense gradient and AdamW update of its vocab x hidden parameters).
-        threads: torch CPU threads (default: all cores).
-        force: allow fewer than 3 seeds on small (<= 5000 rows) training data.
-        select_metric: validation metric choosing each seed's best epoch: 'scam_ap' (average
-            precision of p_scam), 'scam_recall_at_fpr' (recall at scam FPR <= target), or
-            'loss' (validation loss, lower is better).
-        max_steps: stop each seed after this many optimizer steps (smoke tests).
-        progress: tqdm progress bars with loss and ETA.
-    """
-
-    model_name_or_path: str | None = None
-    seeds: tuple[int, ...] = (13, 42, 7)
-    epochs: int = 2
-    lr: float = 6e-5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    max_length: int = 96
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    pooling: str = "mean"
-    freeze_embeddings: bool = True
-    threads: int | None = None
-    force: bool = False
-    select_metric: str = "scam_ap"
-    max_steps: int | None = None
-    progress: bool = True
+    model_name_or_path: str | None = option(
+        None,
+        flag="--model",
+        metavar="NAME_OR_PATH",
+        help="encoder: HF hub id or local directory, e.g. a `janitr pretrain` directory "
+        "(default: the installed all-MiniLM-L6-v2)",
+    )
+    seeds: tuple[int, ...] = option(
+        (13, 42, 7),
+        metavar="S,S,S",
+        help="comma-separated seeds: one model per seed, their logits averaged into the ensemble",
+    )
+    epochs: int = option(2, help="passes over the training data per seed (best epoch kept)")
+    lr: float = option(6e-5, help="peak AdamW learning rate (encoder and heads)")
+    batch_size: int = option(16, help="training batch size")
+    eval_batch_size: int = option(64, help="inference batch size")
+    max_length: int = option(96, help="tokens per text, [CLS] and [SEP] included")
+    warmup_ratio: float = option(0.1, help="share of steps with linearly rising learning rate")
+    weight_decay: float = option(
+        0.01, help="AdamW weight decay (not applied to biases and LayerNorm)"
+    )
+    dropout: float = option(0.1, help="dropout before the heads")
+    pooling: str = option(
+        "mean",
+        choices=POOLINGS,
+        help="mean (masked mean over tokens; what MiniLM was trained with) or cls",
+    )
+    freeze_embeddings: bool = option(
+        True,
+        help="keep the encoder's word-embedding matrix fixed (on CPU this skips the dense "
+        "gradient and AdamW update of its vocab x hidden parameters)",
+    )
+    threads: int | None = option(None, help="torch CPU threads (default: all cores)")
+    force: bool = option(False, help="allow fewer than 3 seeds on small (<= 5000 rows) data")
+    select_metric: str = option(
+        "scam_ap",
+        choices=SELECT_METRICS,
+        help="validation metric choosing each seed's best epoch: scam_ap (average precision "
+        "of p_scam), scam_recall_at_fpr (recall at scam FPR <= target) or loss (validation "
+        "loss, lower is better)",
+    )
+    max_steps: int | None = option(None, help="stop each seed after N steps (smoke tests)")
+    progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
         self.seeds = tuple(int(s) for s in self.seeds)
         problems = []
         if not self.seeds:
-            problems.append("--seeds needs at least one seed")
+            problems.append(ConfigProblem("seeds", "needs at least one seed"))
         if len(set(self.seeds)) != len(self.seeds):
-            problems.append(f"--seeds has duplicates: {self.seeds}")
+            problems.append(ConfigProblem("seeds", f"has duplicates: {self.seeds}"))
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
         if not 8 <= self.max_length <= 512:
-            problems.append(f"--max-length must be in [8, 512], got {self.max_length}")
+            problems.append(
+                ConfigProblem("max_length", f"must be in [8, 512], got {self.max_length}")
+            )
         if not self.lr > 0:
-            problems.append(f"--lr must be > 0, got {self.lr}")
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+            problems.append(
+                ConfigProblem("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+            )
         if self.weight_decay < 0:
-            problems.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
+            problems.append(ConfigProblem("weight_decay", f"must be >= 0, got {self.weight_decay}"))
         if not 0 <= self.dropout < 1:
-            problems.append(f"--dropout must be in [0, 1), got {self.dropout}")
+            problems.append(ConfigProblem("dropout", f"must be in [0, 1), got {self.dropout}"))
         if self.pooling not in POOLINGS:
-            problems.append(f"--pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            problems.append(
+                ConfigProblem("pooling", f"must be one of {POOLINGS}, got {self.pooling!r}")
+            )
         if self.select_metric not in SELECT_METRICS:
             problems.append(
-                f"--select-metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"
+                ConfigProblem(
+                    "select_metric",
+                    f"must be one of {SELECT_METRICS}, got {self.select_metric!r}",
+                )
             )
         if self.threads is not None and self.threads < 1:
-            problems.append(f"--threads must be >= 1, got {self.threads}")
+            problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
         if self.max_steps is not None and self.max_steps < 1:
-            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
-        if problems:
-            raise ConfigError("invalid teacher config: " + "; ".join(problems))
+            problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
+        raise_problems(self, problems)
 
     def resolved_model(self) -> str:
         return self.model_name_or_path or default_model_path()
@@ -156,29 +166,27 @@ class TeacherConfig:
         return out
 
 
-def check_seed_guard(
-    config: TeacherConfig, train_rows: int, *, keys: tuple[str, str] = ("--seeds", "--force")
-) -> None:
+def check_seed_guard(config: TeacherConfig, train_rows: int) -> None:
     """Refuse fewer than 3 seeds on small data (one seed is not stable on ~5k rows).
 
     Args:
         config: the teacher settings.
         train_rows: training rows (an upper bound is enough to refuse early).
-        keys: how the message names the seeds and force settings: the CLI flags, or the
-            pipeline config keys `("teacher.seeds", "teacher.force")`.
 
     Raises:
-        ConfigError: if `train_rows <= 5000`, fewer than 3 seeds and not `config.force`.
+        ConfigError: if `train_rows <= 5000`, fewer than 3 seeds and not `config.force`;
+            its problem names the `seeds` field (and `force`), which the CLI shows as
+            flags and a run as `teacher.*` keys.
     """
     if train_rows <= SEED_GUARD_ROWS and len(config.seeds) < 3 and not config.force:
-        seeds, force = keys
-        example = f"{seeds} 13,42,7" if seeds.startswith("--") else f"{seeds} = [13, 42, 7]"
-        allow = f"pass {force}" if force.startswith("--") else f"set {force} = true"
-        raise ConfigError(
-            f"{seeds}: {len(config.seeds)} seed(s) on {train_rows} training rows; with <= "
-            f"{SEED_GUARD_ROWS} rows one seed is not stable, use at least 3 (e.g. {example}) "
-            f"or {allow} for a quick experiment"
+        problem = ConfigProblem(
+            "seeds",
+            f"{len(config.seeds)} seed(s) on {train_rows} training rows; with <= "
+            f"{SEED_GUARD_ROWS} rows one seed is not stable: use at least 3 (e.g. 13,42,7), "
+            "or turn on force for a quick experiment",
+            see=("force",),
         )
+        raise_problems(config, [problem])
 
 
 # --- model ---------------------------------------------------------------------------------
@@ -289,44 +297,6 @@ def encode_texts(hf_tokenizer, texts: Sequence[str], *, max_length: int) -> list
     return out["input_ids"]
 
 
-def bucketed_batches(
-    lengths: np.ndarray, batch_size: int, *, rng: random.Random, bucket_batches: int = 50
-) -> list[list[int]]:
-    """Training batches of similar length: shuffle, sort within buckets, shuffle batches.
-
-    Each bucket holds `bucket_batches * batch_size` random rows sorted by length, so batches
-    need little padding yet differ from epoch to epoch.
-    """
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    size = batch_size * bucket_batches
-    batches = []
-    for start in range(0, len(order), size):
-        bucket = sorted(order[start : start + size], key=lambda i: lengths[i])
-        batches.extend(bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[list[int]]:
-    """Inference batches in length order (least padding); callers restore row order."""
-    order = np.argsort(lengths, kind="stable").tolist()
-    return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
-
-
-def collate(input_ids: list[list[int]], rows: Sequence[int], *, pad_id: int):
-    """Pad a batch to its longest row: (input_ids (B, T), attention_mask (B, T)) tensors."""
-    torch = _torch()
-    width = max(len(input_ids[i]) for i in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for k, i in enumerate(rows):
-        seq = input_ids[i]
-        ids[k, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[k, : len(seq)] = 1
-    return ids, mask
-
-
 # --- device --------------------------------------------------------------------------------
 
 
@@ -360,18 +330,11 @@ def set_seed(seed: int) -> None:
 
 
 def recall_at_fpr(y: np.ndarray, scores: np.ndarray, *, target_fpr: float) -> float:
-    """Highest recall of `scores >= t` over thresholds t with FPR <= target_fpr."""
-    y = np.asarray(y).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    neg = np.sort(s[~y])[::-1]
-    if y.sum() == 0:
-        return 0.0
-    allowed = int(math.floor(target_fpr * len(neg)))
-    # Threshold just above the (allowed+1)-th highest negative keeps <= allowed FPs.
-    if allowed >= len(neg):
-        return 1.0
-    cut = neg[allowed]
-    return float(np.mean(s[y] > cut))
+    """Highest recall of `scores >= t` over thresholds t with FPR <= target_fpr: the recall
+    of the threshold search the thresholds stage runs (`evaluation.thresholds`)."""
+    from janitr.evaluation.thresholds import tune_threshold
+
+    return tune_threshold(np.asarray(y).astype(bool), scores, target_fpr=target_fpr).recall
 
 
 def run_inference(
@@ -475,6 +438,111 @@ def _param_groups(model, weight_decay: float):
     ]
 
 
+@dataclass
+class _SeedRun:
+    """One seed's training state: model, optimizer, schedule, loss weights, targets."""
+
+    seed: int
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    class_weights: Any  # (2,) scam CE weights
+    pos_weight: Any  # (1,) topic BCE positive weight
+    y_scam: Any  # (N,) long, the training rows' scam targets
+    y_topic: Any  # (N,) float
+    total: int  # steps to run
+    rng: random.Random  # batch order
+    device: Any
+    started: float
+    step: int = 0
+
+
+def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Encoded, device):
+    """Seeded encoder + heads, AdamW with linear warmup and linear decay to 0."""
+    torch = _torch()
+    set_seed(seed)
+    encoder = _load_encoder(model_path)
+    positions = getattr(encoder.config, "max_position_embeddings", None)
+    if positions is not None and config.max_length > positions:
+        message = (
+            f"{config.max_length} is longer than the {positions} positions of the encoder "
+            f"{model_path}; use {positions} or less"
+        )
+        raise_problems(config, [ConfigProblem("max_length", message)])
+    model = build_model_class()(encoder, pooling=config.pooling, dropout=config.dropout).to(device)
+    if config.freeze_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    class_w, pos_w = loss_weights(train.y_scam, train.y_topic)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    total = math.ceil(len(train.input_ids) / config.batch_size) * config.epochs
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    warmup = int(round(config.warmup_ratio * total))
+
+    def lr_factor(step: int) -> float:  # linear warmup, then linear decay to 0
+        if step < warmup:
+            return (step + 1) / max(warmup, 1)
+        return max(0.0, (total - step) / max(total - warmup, 1))
+
+    return _SeedRun(
+        seed=seed, model=model, optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor),
+        class_weights=torch.tensor(class_w, dtype=torch.float32, device=device),
+        pos_weight=torch.tensor([pos_w], dtype=torch.float32, device=device),
+        y_scam=torch.tensor(train.y_scam, dtype=torch.long),
+        y_topic=torch.tensor(train.y_topic, dtype=torch.float32),
+        total=total, rng=random.Random(seed), device=device, started=time.perf_counter(),
+    )  # fmt: skip
+
+
+def _train_epoch(run: _SeedRun, *, config: TeacherConfig, train: Encoded, pad_id: int,
+                 epoch: int) -> float:  # fmt: skip
+    """One pass over the training rows in length-bucketed batches (stops at `run.total`
+    steps); returns the epoch's mean training loss."""
+    torch = _torch()
+    from tqdm.auto import tqdm
+
+    model, device = run.model, run.device
+    model.train()
+    batches = bucketed_batches(train.lengths, config.batch_size, run.rng)
+    bar = tqdm(
+        batches,
+        desc=f"seed {run.seed} epoch {epoch}/{config.epochs}",
+        disable=not config.progress,
+        leave=False,
+    )
+    running, k = 0.0, 0
+    for k, rows in enumerate(bar, start=1):
+        ids, mask = collate(train.input_ids, rows, pad_id=pad_id)
+        with autocast(device):
+            scam_logits, topic_logits, _ = model(ids.to(device), mask.to(device))
+        ce, bce = teacher_loss(
+            scam_logits,
+            topic_logits,
+            run.y_scam[rows].to(device),
+            run.y_topic[rows].to(device),
+            class_weights=run.class_weights,
+            pos_weight=run.pos_weight,
+        )
+        loss = ce + bce
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        running += loss.item()
+        bar.set_postfix(loss=f"{running / k:.4f}", lr=f"{run.scheduler.get_last_lr()[0]:.1e}")
+        if not config.progress and k % 50 == 0:
+            log.info(
+                "seed %d epoch %d: step %d/%d, loss %.4f (%.0fs)",
+                run.seed, epoch, k, len(batches), running / k, time.perf_counter() - run.started,
+            )  # fmt: skip
+        if run.step >= run.total:
+            break
+    return running / max(k, 1)
+
+
 def train_one_seed(
     *,
     seed: int,
@@ -488,92 +556,18 @@ def train_one_seed(
 ) -> dict:
     """Fine-tune one teacher; returns its best state dict, valid logits and history.
 
-    Setup (seeded model, optimizer, warmup/decay schedule), then the epoch loop written out:
-    bucketed batches, loss, step, validation, keep the best epoch by `config.select_metric`
-    (`scam_recall_at_fpr` is the recall at scam FPR <= `target_fpr`).
+    Setup (seeded model, optimizer, warmup/decay schedule), then the epoch loop: bucketed
+    batches, loss, step (`_train_epoch`), validation, keep the best epoch by
+    `config.select_metric` (`scam_recall_at_fpr` is the recall at scam FPR <= `target_fpr`).
     """
-    torch = _torch()
-    from tqdm.auto import tqdm
-
-    set_seed(seed)
-    encoder = _load_encoder(model_path)
-    positions = getattr(encoder.config, "max_position_embeddings", None)
-    if positions is not None and config.max_length > positions:
-        raise ConfigError(
-            f"--max-length {config.max_length} is longer than the {positions} positions of "
-            f"the encoder {model_path}; use --max-length {positions} or less"
-        )
-    model = build_model_class()(encoder, pooling=config.pooling, dropout=config.dropout).to(device)
-    if config.freeze_embeddings:
-        model.encoder.get_input_embeddings().weight.requires_grad_(False)
-    class_w, pos_w = loss_weights(train.y_scam, train.y_topic)
-    class_weights = torch.tensor(class_w, dtype=torch.float32, device=device)
-    pos_weight = torch.tensor([pos_w], dtype=torch.float32, device=device)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
-    steps_per_epoch = math.ceil(len(train.input_ids) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    if config.max_steps:
-        total = min(total, config.max_steps)
-    warmup = int(round(config.warmup_ratio * total))
-
-    def lr_factor(step: int) -> float:  # linear warmup, then linear decay to 0
-        if step < warmup:
-            return (step + 1) / max(warmup, 1)
-        return max(0.0, (total - step) / max(total - warmup, 1))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    rng = random.Random(seed)
-    y_scam_t = torch.tensor(train.y_scam, dtype=torch.long)
-    y_topic_t = torch.tensor(train.y_topic, dtype=torch.float32)
-    lengths = train.lengths
-    history, best, best_state, best_logits, step = [], None, None, None, 0
-    started = time.perf_counter()
+    run = _setup_seed(seed=seed, config=config, model_path=model_path, train=train, device=device)
+    history, best, best_state, best_logits = [], None, None, None
     for epoch in range(1, config.epochs + 1):
-        model.train()
-        batches = bucketed_batches(lengths, config.batch_size, rng=rng)
-        bar = tqdm(
-            batches,
-            desc=f"seed {seed} epoch {epoch}/{config.epochs}",
-            disable=not config.progress,
-            leave=False,
-        )
-        running = 0.0
-        for k, rows in enumerate(bar, start=1):
-            ids, mask = collate(train.input_ids, rows, pad_id=pad_id)
-            with autocast(device):
-                scam_logits, topic_logits, _ = model(ids.to(device), mask.to(device))
-            ce, bce = teacher_loss(
-                scam_logits,
-                topic_logits,
-                y_scam_t[rows].to(device),
-                y_topic_t[rows].to(device),
-                class_weights=class_weights,
-                pos_weight=pos_weight,
-            )
-            loss = ce + bce
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            running += loss.item()
-            bar.set_postfix(loss=f"{running / k:.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
-            if not config.progress and k % 50 == 0:
-                log.info(
-                    "seed %d epoch %d: step %d/%d, loss %.4f (%.0fs)",
-                    seed,
-                    epoch,
-                    k,
-                    len(batches),
-                    running / k,
-                    time.perf_counter() - started,
-                )
-            if step >= total:
-                break
+        train_loss = _train_epoch(run, config=config, train=train, pad_id=pad_id, epoch=epoch)
         logits = run_inference(
-            model, valid.input_ids, pad_id=pad_id, batch_size=config.eval_batch_size, device=device
-        )
+            run.model, valid.input_ids, pad_id=pad_id, batch_size=config.eval_batch_size,
+            device=device,
+        )  # fmt: skip
         metrics = head_metrics(
             valid.y_scam,
             valid.y_topic,
@@ -583,28 +577,24 @@ def train_one_seed(
         )
         metrics.update(
             epoch=epoch,
-            train_loss=running / max(k, 1),
-            steps=step,
-            elapsed_s=round(time.perf_counter() - started, 1),
+            train_loss=train_loss,
+            steps=run.step,
+            elapsed_s=round(time.perf_counter() - run.started, 1),
         )
         history.append(metrics)
         log.info(
             "seed %d epoch %d: train loss %.4f, valid scam AP %.4f, recall@FPR<=%.0f%% "
             "%.4f, topic AP %.4f (%.0fs)",
-            seed,
-            epoch,
-            metrics["train_loss"],
-            metrics["scam_ap"],
-            100 * target_fpr,
-            metrics["scam_recall_at_fpr"],
-            metrics["topic_ap"],
-            metrics["elapsed_s"],
-        )
+            seed, epoch, metrics["train_loss"], metrics["scam_ap"], 100 * target_fpr,
+            metrics["scam_recall_at_fpr"], metrics["topic_ap"], metrics["elapsed_s"],
+        )  # fmt: skip
         if _better(config.select_metric, metrics, best):
             best = metrics
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in run.model.state_dict().items()
+            }
             best_logits = logits
-        if step >= total:
+        if run.step >= run.total:
             break
     return {
         "seed": seed,
@@ -612,7 +602,7 @@ def train_one_seed(
         "valid_logits": best_logits,
         "best": best,
         "history": history,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - run.started, 1),
     }
 
 
@@ -672,7 +662,8 @@ def train_teacher(
     thresholds: ThresholdPolicy = DEFAULT_POLICY,
     work_dir: str | Path | None = None,
 ) -> Bundle:
-    """Fine-tune the multi-seed teacher, calibrate it, tune thresholds, write its bundle.
+    """Fine-tune the multi-seed teacher, calibrate it, tune thresholds, write its bundle:
+    `fit_teacher`, `tune_teacher` and `write_teacher_bundle` on the splits of `data_dir`.
 
     Data roles: `train.jsonl` trains; `valid.jsonl` selects each seed's best epoch and fits
     the per-head temperatures; `thresholds.tune_on` (valid+calib by default) tunes the
@@ -694,37 +685,87 @@ def train_teacher(
             without `force`.
         DataError: if a split has bad rows.
     """
-    from janitr.data.normalize import NormalizationConfig
-    from janitr.data.records import split_hash
-    from janitr.evaluation.metrics import evaluate_predictions
-    from janitr.runtime.bundle import seen_entry, write_bundle
-    from janitr.teacher.cache import label_map_hash
-    from janitr.teacher.calibration import (
-        apply_temperatures,
-        calibrate_heads,
-        reliability_diagram,
-        scam_binary_logit,
-        sigmoid,
-    )
+    import shutil
 
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    train_recs, valid_recs, calib_recs = (
-        _records(data_dir, s) for s in ("train", "valid", "calib")
-    )
-    check_seed_guard(config, len(train_recs))
     from janitr.data.records import require_rows
 
-    roles = (("train", train_recs, "training", ("scam", "topic_crypto", "not scam")),
-             ("valid", valid_recs, "epoch selection and calibration", ("scam", "not scam")),
-             ("calib", calib_recs, "threshold tuning", ("scam", "not scam")))  # fmt: skip
-    for name, recs, role, kinds in roles:
-        require_rows(recs, path=data_dir / f"{name}.jsonl", role=role, kinds=kinds)
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    splits = {s: _records(data_dir, s) for s in ("train", "valid", "calib")}
+    check_seed_guard(config, len(splits["train"]))
+    roles = (("train", "training", ("scam", "topic_crypto", "not scam")),
+             ("valid", "epoch selection and calibration", ("scam", "not scam")),
+             ("calib", "threshold tuning", ("scam", "not scam")))  # fmt: skip
+    for name, role, kinds in roles:
+        require_rows(splits[name], path=data_dir / f"{name}.jsonl", role=role, kinds=kinds)
+    work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".work")
+    fitted = fit_teacher(
+        train=splits["train"], valid=splits["valid"], config=config, work_dir=work,
+        target_fpr=thresholds.scam_target_fpr, calib_rows=len(splits["calib"]),
+    )  # fmt: skip
+    tuned = tune_teacher(
+        fitted, valid=splits["valid"], calib=splits["calib"], thresholds=thresholds
+    )
+    bundle = write_teacher_bundle(
+        fitted, tuned, out_dir=out_dir, splits=splits, thresholds=thresholds
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return bundle
+
+
+@dataclass
+class FittedTeacher:
+    """What `fit_teacher` learned: the seed models (saved in `work_dir`), their validation
+    logits, and the temperatures fitted on the ensemble's."""
+
+    config: TeacherConfig
+    model_path: str
+    device: Any
+    work_dir: Path
+    seed_dirs: dict[int, Path]
+    per_seed: list[dict]  # each seed's result (best epoch, history), without its weights
+    valid_logits: tuple[np.ndarray, np.ndarray]  # ensemble raw (scam (N, 2), topic (N,))
+    calibration: Any  # teacher.calibration.Calibration, fitted on valid
+    ensemble_valid: dict  # threshold-free metrics of the raw ensemble on valid
+
+    def scorer(self) -> TeacherScorer:
+        """The calibrated ensemble, loaded from the seed folders."""
+        return TeacherScorer.from_seed_dirs(
+            [self.seed_dirs[s] for s in self.config.seeds],
+            temperatures=self.calibration.temperatures,
+            device=self.device,
+            batch_size=self.config.eval_batch_size,
+        )
+
+
+def fit_teacher(
+    *,
+    train: Sequence,
+    valid: Sequence,
+    config: TeacherConfig,
+    work_dir: str | Path,
+    target_fpr: float = DEFAULT_POLICY.scam_target_fpr,
+    calib_rows: int | None = None,
+) -> FittedTeacher:
+    """Fine-tune one teacher per seed on `train` (best epoch by `valid`), then fit the
+    per-head temperatures of their mean logits on `valid`.
+
+    Args:
+        train: training records.
+        valid: validation records (epoch selection and calibration).
+        config: training settings.
+        work_dir: where each seed's model is saved (`seed_<s>/`) with the calibration files.
+        target_fpr: scam FPR of the `scam_recall_at_fpr` selection metric.
+        calib_rows: rows of the tuning split, for the log line only.
+
+    Returns:
+        The `FittedTeacher`; `.scorer()` loads the calibrated ensemble.
+    """
+    from janitr.teacher.calibration import calibrate_heads, reliability_diagram
+
     model_path = config.resolved_model()
     device = select_device(config.threads)
-    normalization = NormalizationConfig()
-    work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".work")
+    work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-
     hf_tok = _load_hf_tokenizer(model_path)
     pad_id = hf_tok.pad_token_id if hf_tok.pad_token_id is not None else 0
 
@@ -734,74 +775,67 @@ def train_teacher(
             encode_texts(hf_tok, [r.norm_text for r in recs], max_length=config.max_length), ys, yt
         )
 
-    train, valid = encode(train_recs), encode(valid_recs)
+    train_enc, valid_enc = encode(train), encode(valid)
     log.info(
-        "teacher: %s, %d train / %d valid / %d calib rows, seeds %s, device %s, %d threads",
-        model_path,
-        len(train_recs),
-        len(valid_recs),
-        len(calib_recs),
-        list(config.seeds),
-        device,
+        "teacher: %s, %d train / %d valid / %s calib rows, seeds %s, device %s, %d threads",
+        model_path, len(train), len(valid), calib_rows, list(config.seeds), device,
         _torch().get_num_threads(),
-    )
-
+    )  # fmt: skip
     per_seed, seed_dirs = [], {}
     for seed in config.seeds:
         result = train_one_seed(
-            seed=seed,
-            config=config,
-            model_path=model_path,
-            train=train,
-            valid=valid,
-            pad_id=pad_id,
-            device=device,
-            target_fpr=thresholds.scam_target_fpr,
-        )
-        seed_dir = work / f"seed_{seed}"
-        _save_seed_dir(seed_dir, state=result.pop("state"), model_path=model_path, config=config)
-        seed_dirs[seed] = seed_dir
+            seed=seed, config=config, model_path=model_path, train=train_enc, valid=valid_enc,
+            pad_id=pad_id, device=device, target_fpr=target_fpr,
+        )  # fmt: skip
+        seed_dirs[seed] = work / f"seed_{seed}"
+        _save_seed_dir(seed_dirs[seed], state=result.pop("state"), model_path=model_path,
+                       config=config)  # fmt: skip
         per_seed.append(result)
         log.info(
             "seed %d: best epoch %d (%s %.4f) in %.0fs",
-            seed,
-            result["best"]["epoch"],
-            config.select_metric,
-            result["best"][config.select_metric],
-            result["seconds"],
-        )
-
+            seed, result["best"]["epoch"], config.select_metric,
+            result["best"][config.select_metric], result["seconds"],
+        )  # fmt: skip
     # Ensemble = mean of the seeds' raw logits; temperatures fitted on it (valid).
     v_scam = np.mean([r["valid_logits"]["scam_logits"] for r in per_seed], axis=0)
     v_topic = np.mean([r["valid_logits"]["topic_logits"] for r in per_seed], axis=0)
     calibration = calibrate_heads(
-        scam_logits=v_scam,
-        topic_logits=v_topic,
-        y_scam=valid.y_scam,
-        y_topic=valid.y_topic,
-        data="valid",
-    )
+        scam_logits=v_scam, topic_logits=v_topic, y_scam=valid_enc.y_scam,
+        y_topic=valid_enc.y_topic, data="valid",
+    )  # fmt: skip
     write_json(work / "calibration.json", calibration.to_dict())
     reliability_diagram(calibration.report, work / "reliability.png")
     ensemble_valid = head_metrics(
-        valid.y_scam, valid.y_topic, v_scam, v_topic, target_fpr=thresholds.scam_target_fpr
+        valid_enc.y_scam, valid_enc.y_topic, v_scam, v_topic, target_fpr=target_fpr
     )
+    return FittedTeacher(
+        config=config, model_path=model_path, device=device, work_dir=work, seed_dirs=seed_dirs,
+        per_seed=per_seed, valid_logits=(v_scam, v_topic), calibration=calibration,
+        ensemble_valid=ensemble_valid,
+    )  # fmt: skip
 
-    # Thresholds on the tuning split(s), from the calibrated ensemble.
-    scorer = TeacherScorer.from_seed_dirs(
-        [seed_dirs[s] for s in config.seeds],
-        temperatures=calibration.temperatures,
-        device=device,
-        batch_size=config.eval_batch_size,
+
+def tune_teacher(
+    fitted: FittedTeacher, *, valid: Sequence, calib: Sequence, thresholds: ThresholdPolicy
+) -> dict:
+    """Thresholds of the calibrated ensemble on `thresholds.tune_splits`, and the report on
+    valid at those thresholds.
+
+    Returns:
+        `{"thresholds": ..., "tuning": ..., "report": ...}` for `write_teacher_bundle`.
+    """
+    from janitr.evaluation.metrics import evaluate_predictions
+    from janitr.teacher.calibration import apply_temperatures, scam_binary_logit, sigmoid
+
+    temps = fitted.calibration.temperatures
+    c_logits = fitted.scorer().forward_all(
+        [r.norm_text for r in calib], progress=fitted.config.progress
     )
-    c_logits = scorer.forward_all([r.norm_text for r in calib_recs], progress=config.progress)
-    c_scam, c_topic = apply_temperatures(
-        c_logits["scam_logits"], c_logits["topic_logits"], calibration.temperatures
-    )
-    cv_scam, cv_topic = apply_temperatures(v_scam, v_topic, calibration.temperatures)
+    c_scam, c_topic = apply_temperatures(c_logits["scam_logits"], c_logits["topic_logits"], temps)
+    cv_scam, cv_topic = apply_temperatures(*fitted.valid_logits, temps)
     probs = {  # split -> (records, calibrated p_scam, p_topic)
-        "valid": (valid_recs, sigmoid(scam_binary_logit(cv_scam)), sigmoid(cv_topic)),
-        "calib": (calib_recs, sigmoid(scam_binary_logit(c_scam)), sigmoid(c_topic)),
+        "valid": (valid, sigmoid(scam_binary_logit(cv_scam)), sigmoid(cv_topic)),
+        "calib": (calib, sigmoid(scam_binary_logit(c_scam)), sigmoid(c_topic)),
     }
     tune = [probs[split] for split in thresholds.tune_splits]
     tuned = thresholds.tune(
@@ -817,42 +851,55 @@ def train_teacher(
             name,
             thresholds.tune_on,
         )
-
     # Report on valid at the tuned thresholds. Valid chose each seed's best epoch and fitted
     # the temperatures (mildly optimistic); with the default tune_on it also tuned them.
     full = evaluate_predictions(
-        [r.gold for r in valid_recs],
-        probs["valid"][1],
-        probs["valid"][2],
-        thresholds=tuned["thresholds"],
-        is_topic=valid.y_topic.tolist(),
-        texts_raw=[r.text for r in valid_recs],
-        n_boot=1000,
-    )
+        [r.gold for r in valid], probs["valid"][1], probs["valid"][2],
+        thresholds=tuned["thresholds"], is_topic=_targets(valid)[1].tolist(),
+        texts_raw=[r.text for r in valid], n_boot=1000,
+    )  # fmt: skip
     report = {
         "split": "valid (used for epoch selection and temperatures"
         + (", and thresholds)" if "valid" in thresholds.tune_splits else ", not thresholds)"),
-        "rows": full["rows"],
-        "metrics": full["metrics"],
-        "ci95": full["ci95"],
-        "thresholds": full["thresholds"],
-        "calibration": full["calibration"],
+        **{k: full[k] for k in ("rows", "metrics", "ci95", "thresholds", "calibration")},
     }
+    return {"thresholds": tuned["thresholds"], "tuning": tuning, "report": report}
 
+
+def write_teacher_bundle(
+    fitted: FittedTeacher,
+    tuned: dict,
+    *,
+    out_dir: str | Path,
+    splits: dict[str, Sequence],
+    thresholds: ThresholdPolicy,
+) -> Bundle:
+    """The teacher bundle: seed folders, calibration, training summary, thresholds, lineage.
+
+    Args:
+        fitted: from `fit_teacher`.
+        tuned: from `tune_teacher`.
+        out_dir: the bundle directory to write (replaced if it exists).
+        splits: the records of `train`, `valid` and `calib` (hashed into the teacher id).
+        thresholds: the policy the thresholds were tuned with.
+    """
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.data.records import split_hash
+    from janitr.runtime.bundle import seen_entry, write_bundle
+    from janitr.teacher.cache import label_map_hash
+
+    config, work, seeds = fitted.config, fitted.work_dir, fitted.config.seeds
     # The scam target is recorded with the training settings: it is the target of the
     # `scam_recall_at_fpr` selection metric (the rest of the policy is in `tuning`).
     record = {**config.to_dict(), "scam_target_fpr": thresholds.scam_target_fpr}
-    splits = {
-        name: {"rows": len(recs), "sha256": split_hash(recs)}
-        for name, recs in (("train", train_recs), ("valid", valid_recs), ("calib", calib_recs))
-    }
+    data = {name: {"rows": len(recs), "sha256": split_hash(recs)} for name, recs in splits.items()}
     teacher_id = (
         "teacher-"
         + hash_object(
             {
-                "model": model_path,
+                "model": fitted.model_path,
                 "config": record,
-                "splits": splits,
+                "splits": data,
                 "labels": label_map_hash(),
             }
         )[:16]
@@ -860,44 +907,34 @@ def train_teacher(
     summary = {
         "teacher_id": teacher_id,
         "config": record,
-        "model": model_path,
-        "device": str(device),
+        "model": fitted.model_path,
+        "device": str(fitted.device),
         "threads": _torch().get_num_threads(),
         # Wall-clock timings stay out of the bundle (they are logged), so that the same
         # data, config and seed give a bundle identical in content.
-        "per_seed": [_without_timings(r) for r in per_seed],
-        "ensemble_valid_raw": ensemble_valid,
-        "calibration": calibration.to_dict(),
+        "per_seed": [_without_timings(r) for r in fitted.per_seed],
+        "ensemble_valid_raw": fitted.ensemble_valid,
+        "calibration": fitted.calibration.to_dict(),
     }
     write_json(work / "training_summary.json", summary)
-    files = {f"seed_{s}": seed_dirs[s] for s in config.seeds}
-    files.update(
-        {
-            "calibration.json": work / "calibration.json",
-            "reliability.png": work / "reliability.png",
-            "training_summary.json": work / "training_summary.json",
-        }
-    )
-    encoder_config = read_json(seed_dirs[config.seeds[0]] / "config.json")
-    bundle = write_bundle(
-        out_dir,
-        kind="teacher",
-        files=files,
-        thresholds=tuned["thresholds"],
-        tuning=tuning,
-        normalization=normalization,
-        data=splits,
+    files = {f"seed_{s}": fitted.seed_dirs[s] for s in seeds}
+    for name in ("calibration.json", "reliability.png", "training_summary.json"):
+        files[name] = work / name
+    encoder_config = read_json(fitted.seed_dirs[seeds[0]] / "config.json")
+    return write_bundle(
+        out_dir, kind="teacher", files=files, thresholds=tuned["thresholds"],
+        tuning=tuned["tuning"], normalization=NormalizationConfig(), data=data,
         seen={
             name: seen_entry([r.id for r in recs], [r.text for r in recs])
-            for name, recs in (("train", train_recs), ("valid", valid_recs), ("calib", calib_recs))
+            for name, recs in splits.items()
         },
         model={
             "teacher_id": teacher_id,
             "format_version": TEACHER_FORMAT_VERSION,
-            "base_model": model_path,
-            "seeds": list(config.seeds),
-            "seed_dirs": [f"seed_{s}" for s in config.seeds],
-            "calibration": {"temperatures": calibration.temperatures, "data": "valid"},
+            "base_model": fitted.model_path,
+            "seeds": list(seeds),
+            "seed_dirs": [f"seed_{s}" for s in seeds],
+            "calibration": {"temperatures": fitted.calibration.temperatures, "data": "valid"},
             "label_map_hash": label_map_hash(),
             "pooling": config.pooling,
             "max_length": config.max_length,
@@ -906,14 +943,10 @@ def train_teacher(
             "model_type": encoder_config.get("model_type"),
             "training": record,
             "selection": f"best epoch per seed by valid {config.select_metric}",
-            "best_epochs": {str(r["seed"]): r["best"]["epoch"] for r in per_seed},
-            "report": report,
+            "best_epochs": {str(r["seed"]): r["best"]["epoch"] for r in fitted.per_seed},
+            "report": tuned["report"],
         },
-    )
-    import shutil
-
-    shutil.rmtree(work, ignore_errors=True)
-    return bundle
+    )  # fmt: skip
 
 
 # --- scoring ---------------------------------------------------------------------------------

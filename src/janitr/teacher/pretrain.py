@@ -20,8 +20,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from janitr.artifacts import hash_strings, write_json
+from janitr.config import ConfigProblem, option, raise_problems
 from janitr.errors import ConfigError, LeakageError, require
 
 log = logging.getLogger(__name__)
@@ -33,57 +35,58 @@ MANIFEST = "pretrain_manifest.json"
 
 @dataclass
 class PretrainConfig:
-    """Settings of MLM pretraining (each field is a `janitr pretrain` flag).
+    """Settings of MLM pretraining: `janitr pretrain`'s flags and `janitr run`'s [pretrain].
 
-    Attributes:
-        epochs: passes over the corpus.
-        lr: peak AdamW learning rate.
-        batch_size: sequences per step.
-        max_length: tokens per text, special tokens included.
-        mlm_probability: share of (non-special) tokens selected for prediction.
-        warmup_ratio: share of steps with linearly rising learning rate.
-        weight_decay: AdamW weight decay.
-        seed: random seed (masking, batch order).
-        threads: torch CPU threads (default: all cores).
-        max_steps: stop after this many optimizer steps (smoke tests).
-        drop_overlap: drop corpus rows that overlap the evaluation data instead of refusing.
-        progress: tqdm progress bar with loss and ETA.
+    The one config of the pretraining stage: the CLI verb builds it from flags, the
+    pipeline from the `[pretrain]` section (where `enabled` turns the stage on).
     """
 
-    epochs: int = 1
-    lr: float = 5e-5
-    batch_size: int = 32
-    max_length: int = 96
-    mlm_probability: float = 0.15
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    seed: int = 42
-    threads: int | None = None
-    max_steps: int | None = None
-    drop_overlap: bool = False
-    progress: bool = True
+    enabled: bool = option(
+        False, cli=False, help="run the pretraining stage in `janitr run` (pipeline only)"
+    )
+    epochs: int = option(1, help="passes over the corpus")
+    lr: float = option(5e-5, help="peak AdamW learning rate")
+    batch_size: int = option(32, help="sequences per step")
+    max_length: int = option(96, help="tokens per text, special tokens included")
+    mlm_probability: float = option(
+        0.15, help="share of (non-special) tokens selected for prediction"
+    )
+    warmup_ratio: float = option(0.06, help="share of steps with linearly rising learning rate")
+    weight_decay: float = option(0.01, help="AdamW weight decay")
+    seed: int = option(42, help="random seed (masking, batch order)")
+    threads: int | None = option(None, help="torch CPU threads (default: all cores)")
+    max_steps: int | None = option(None, help="stop after N optimizer steps")
+    drop_overlap: bool = option(
+        False, help="drop corpus rows that overlap the evaluation data instead of refusing"
+    )
+    progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
         problems = []
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                problems.append(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
         if not 8 <= self.max_length <= 512:
-            problems.append(f"--max-length must be in [8, 512], got {self.max_length}")
+            problems.append(
+                ConfigProblem("max_length", f"must be in [8, 512], got {self.max_length}")
+            )
         if not 0 < self.mlm_probability < 1:
-            problems.append(f"--mlm-probability must be in (0, 1), got {self.mlm_probability}")
+            problems.append(
+                ConfigProblem("mlm_probability", f"must be in (0, 1), got {self.mlm_probability}")
+            )
         if not self.lr > 0:
-            problems.append(f"--lr must be > 0, got {self.lr}")
+            problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+            problems.append(
+                ConfigProblem("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+            )
+        if self.weight_decay < 0:
+            problems.append(ConfigProblem("weight_decay", f"must be >= 0, got {self.weight_decay}"))
         if self.max_steps is not None and self.max_steps < 1:
-            problems.append(f"--max-steps must be >= 1, got {self.max_steps}")
+            problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
         if self.threads is not None and self.threads < 1:
-            problems.append(f"--threads must be >= 1, got {self.threads}")
-        if problems:
-            raise ConfigError("invalid pretrain config: " + "; ".join(problems))
+            problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
+        raise_problems(self, problems)
 
 
 def mask_tokens(
@@ -172,16 +175,6 @@ def corpus_from_dir(data_dir: str | Path) -> tuple[list, list]:
     return corpus, exclude
 
 
-def _as_config(config) -> PretrainConfig:
-    """Accept our config, or a pipeline section with `steps`/`lr`/`mlm_probability`."""
-    if config is None or isinstance(config, PretrainConfig):
-        return config or PretrainConfig()
-    known = {k: getattr(config, k) for k in ("lr", "mlm_probability") if hasattr(config, k)}
-    if getattr(config, "steps", None):
-        known.update(max_steps=int(config.steps), epochs=1000)
-    return PretrainConfig(**known)
-
-
 def pretrain_mlm(
     *,
     out_dir: str | Path,
@@ -195,8 +188,7 @@ def pretrain_mlm(
 
     Args:
         out_dir: directory to write (`save_pretrained` model + tokenizer + manifest).
-        config: training settings (a pipeline `[pretrain]` section with `steps`, `lr`,
-            `mlm_probability` is accepted too).
+        config: training settings (the CLI's flags or the run's `[pretrain]` section).
         corpus: records (`id`, `text`): training rows and unlabeled rows; never eval rows.
         data_dir: instead of `corpus`: a directory whose train.jsonl + unlabeled.jsonl form
             the corpus and whose valid/calib/holdout files are excluded (`corpus_from_dir`).
@@ -216,32 +208,69 @@ def pretrain_mlm(
     if data_dir is not None:
         corpus, from_dir = corpus_from_dir(data_dir)
         exclude = [*exclude, *from_dir]
-    config = _as_config(config)
-    torch = require("torch", extra="train")
-    transformers = require("transformers", extra="train")
-    from tqdm.auto import tqdm
-
+    config = config or PretrainConfig()
     from janitr.data.normalize import normalize_text
-    from janitr.teacher.model import (
-        bucketed_batches,
-        collate,
-        default_model_path,
-        encode_texts,
-        select_device,
-        set_seed,
-    )
+    from janitr.teacher.model import default_model_path
 
     rows, dropped = check_no_eval_overlap(corpus, exclude, drop=config.drop_overlap)
     texts = sorted({normalize_text(r.text) for r in rows} - {""})
     if not texts:
         raise ConfigError("pretraining corpus is empty after removing evaluation overlap")
     model_path = model_name_or_path or default_model_path()
+    run = _setup(texts, config, model_path)
+    run.model.train()
+    for epoch in range(1, config.epochs + 1):
+        _train_epoch(run, config, epoch)
+        if run.step >= run.total:
+            break
+    out_dir = Path(out_dir)
+    _save(run, out_dir, texts=texts, model_path=model_path, dropped=dropped,
+          excluded_rows=len(exclude), config=config)  # fmt: skip
+    log.info(
+        "MLM pretraining: %d texts, %d steps, mean loss %.4f -> %s",
+        len(texts),
+        run.step,
+        run.mean_loss,
+        out_dir,
+    )
+    return out_dir
+
+
+@dataclass
+class _MlmRun:
+    """The state of one pretraining run: model, optimizer, tokenized corpus, counters."""
+
+    model: Any
+    tokenizer: Any
+    optimizer: Any
+    scheduler: Any
+    device: Any
+    ids: list[list[int]]  # token ids per text (unpadded)
+    special: list[int]  # special token ids, never masked
+    total: int  # steps to run
+    generator: Any  # torch.Generator of the masking
+    rng: random.Random  # batch order
+    started: float
+    step: int = 0
+    running: float = 0.0  # summed loss of the `count` steps so far
+    count: int = 0
+
+    @property
+    def mean_loss(self) -> float:
+        return self.running / max(self.count, 1)
+
+
+def _setup(texts: list[str], config: PretrainConfig, model_path: str) -> _MlmRun:
+    """Seeded model, tokenized corpus, AdamW with linear warmup and decay."""
+    torch = require("torch", extra="train")
+    transformers = require("transformers", extra="train")
+    from janitr.teacher.model import encode_texts, select_device, set_seed
+
     set_seed(config.seed)
     device = select_device(config.threads)
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
     model = transformers.AutoModelForMaskedLM.from_pretrained(model_path).to(device)
     ids = encode_texts(tokenizer, texts, max_length=config.max_length)
-    lengths = [len(x) for x in ids]
     special = [i for i in tokenizer.all_special_ids if i != tokenizer.unk_token_id]
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -257,53 +286,72 @@ def pretrain_mlm(
             else max(0.0, (total - s) / max(total - warmup, 1))
         ),
     )
-    gen = torch.Generator().manual_seed(config.seed)
-    rng = random.Random(config.seed)
-    step, started, running, count = 0, time.perf_counter(), 0.0, 0
-    model.train()
-    for epoch in range(1, config.epochs + 1):
-        import numpy as np
+    return _MlmRun(
+        model=model, tokenizer=tokenizer, optimizer=optimizer, scheduler=scheduler,
+        device=device, ids=ids, special=special, total=total,
+        generator=torch.Generator().manual_seed(config.seed), rng=random.Random(config.seed),
+        started=time.perf_counter(),
+    )  # fmt: skip
 
-        bar = tqdm(
-            bucketed_batches(np.array(lengths), config.batch_size, rng=rng),
-            desc=f"mlm epoch {epoch}/{config.epochs}",
-            disable=not config.progress,
-            leave=False,
+
+def _train_epoch(run: _MlmRun, config: PretrainConfig, epoch: int) -> None:
+    """One pass over the corpus in length-bucketed batches (stops at `run.total` steps)."""
+    torch = require("torch", extra="train")
+    from tqdm.auto import tqdm
+
+    from janitr.teacher.batching import bucketed_batches, collate
+
+    tokenizer, device = run.tokenizer, run.device
+    bar = tqdm(
+        bucketed_batches([len(x) for x in run.ids], config.batch_size, run.rng),
+        desc=f"mlm epoch {epoch}/{config.epochs}",
+        disable=not config.progress,
+        leave=False,
+    )
+    for batch in bar:
+        input_ids, mask = collate(run.ids, batch, pad_id=tokenizer.pad_token_id or 0)
+        masked, labels = mask_tokens(
+            input_ids,
+            mask,
+            special_ids=run.special,
+            mask_id=tokenizer.mask_token_id,
+            vocab_size=len(tokenizer),
+            probability=config.mlm_probability,
+            generator=run.generator,
         )
-        for batch in bar:
-            input_ids, mask = collate(ids, batch, pad_id=tokenizer.pad_token_id or 0)
-            masked, labels = mask_tokens(
-                input_ids,
-                mask,
-                special_ids=special,
-                mask_id=tokenizer.mask_token_id,
-                vocab_size=len(tokenizer),
-                probability=config.mlm_probability,
-                generator=gen,
-            )
-            if (labels != -100).sum() == 0:
-                continue
-            loss = model(
-                input_ids=masked.to(device),
-                attention_mask=mask.to(device),
-                labels=labels.to(device),
-            ).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            running, count = running + loss.item(), count + 1
-            bar.set_postfix(loss=f"{running / count:.4f}")
-            if step >= total:
-                break
-        if step >= total:
+        if (labels != -100).sum() == 0:
+            continue
+        loss = run.model(
+            input_ids=masked.to(device),
+            attention_mask=mask.to(device),
+            labels=labels.to(device),
+        ).loss
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        run.running, run.count = run.running + loss.item(), run.count + 1
+        bar.set_postfix(loss=f"{run.mean_loss:.4f}")
+        if run.step >= run.total:
             break
-    out_dir = Path(out_dir)
+
+
+def _save(
+    run: _MlmRun,
+    out_dir: Path,
+    *,
+    texts: list[str],
+    model_path: str,
+    dropped: int,
+    excluded_rows: int,
+    config: PretrainConfig,
+) -> None:
+    """The model and tokenizer (`save_pretrained`) and the manifest of the corpus."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    run.model.save_pretrained(out_dir, safe_serialization=True)
+    run.tokenizer.save_pretrained(out_dir)
     write_json(
         out_dir / MANIFEST,
         {
@@ -313,18 +361,10 @@ def pretrain_mlm(
             "rows": len(texts),
             "dropped_eval_overlap": dropped,
             "corpus_sha256": hash_strings(texts),
-            "excluded_rows": len(exclude),
-            "steps": step,
-            "mean_loss": running / max(count, 1),
-            "seconds": round(time.perf_counter() - started, 1),
+            "excluded_rows": excluded_rows,
+            "steps": run.step,
+            "mean_loss": run.mean_loss,
+            "seconds": round(time.perf_counter() - run.started, 1),
             "config": asdict(config),
         },
     )
-    log.info(
-        "MLM pretraining: %d texts, %d steps, mean loss %.4f -> %s",
-        len(texts),
-        step,
-        running / max(count, 1),
-        out_dir,
-    )
-    return out_dir
