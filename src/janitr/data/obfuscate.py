@@ -2,7 +2,12 @@
 
 Scammers dodge keyword filters by rewriting text so that people still read it: `cl4im`,
 Cyrillic or Greek look-alike letters, zero-width characters, fullwidth letters,
-`s p a c e d` words, defanged links (`hxxps://site[.]com`). `obfuscate_text` applies one such
+`s p a c e d` words, defanged links (`hxxps://site[.]com`), mathematical letters (`𝐟𝐫𝐞𝐞`),
+combining marks (`f̶r̶e̶e̶`), separators or symbols inside words (`f.r.e.e`, `f🔥r🔥e🔥e`),
+repeated letters, link shorteners (EVASION_KINDS). Ordinary posts carry noise too: emoji
+runs, appended hashtags/mentions/cashtags, capitals, line breaks (BENIGN_KINDS: they keep
+every word's letters and every link); on negatives, these measure false alarms that noise
+alone causes. `obfuscate_text` applies one such
 kind to a text with a seeded random generator (same seed, same output);
 `obfuscate_records` makes one new row per (record, kind) with the id suffixed and the labels
 kept; `robustness_report` scores originals and copies with a model and reports, per kind,
@@ -25,28 +30,52 @@ from pathlib import Path
 import numpy as np
 
 from janitr.data.labels import CLASSES, CLEAN, SCAM, TOPIC, collapse, decide
-from janitr.data.normalize import ZERO_WIDTH, NormalizationConfig
+from janitr.data.normalize import URL_RE, ZERO_WIDTH, NormalizationConfig
 from janitr.data.records import Record
 from janitr.errors import ConfigError
 
-#: Every obfuscation kind, in report order (`mixed` applies two or three of the others).
-KINDS: tuple[str, ...] = (
-    "leet", "homoglyph", "zero_width", "fullwidth", "spaced", "defang", "mixed",
+#: Evasion tricks that hide words from a filter while people still read them.
+EVASION_KINDS: tuple[str, ...] = (
+    "leet", "homoglyph", "zero_width", "fullwidth", "spaced", "defang",
+    "math", "diacritics", "punct", "symbols", "repeat", "shortener",
 )  # fmt: skip
+#: Noise that ordinary posts carry too (emoji runs, appended tags, capitals, line breaks):
+#: these never touch a word's letters or a link, so a scam call they cause is a false one.
+BENIGN_KINDS: tuple[str, ...] = ("emoji", "tags", "caps", "line_breaks")
+#: Every obfuscation kind, in report order (`mixed` applies two or three of the first six).
+KINDS: tuple[str, ...] = (*EVASION_KINDS, *BENIGN_KINDS, "mixed")
 #: Fraction of eligible characters (or words) a kind rewrites.
 RATE = 0.5
 _LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7", "l": "1", "b": "8", "g": "9"}
 _URL_RE = re.compile(r"\b(https?)://([^\s/]+)", re.IGNORECASE)
 _DOMAIN_RE = re.compile(r"\b([a-z0-9-]+)\.(com|io|xyz|org|net|app|finance|co|me|gg|link)\b", re.I)
 _WORD_RE = re.compile(r"[A-Za-z]{4,}")
+#: Links as the normalization sees them, plus bare domains: kinds that rewrite words skip them.
+_LINK_RE = re.compile(URL_RE.pattern + "|" + _DOMAIN_RE.pattern, re.IGNORECASE)
+#: Mathematical Alphanumeric Symbols styles without holes (bold, bold italic, sans-serif,
+#: sans-serif bold, monospace): code point of `A` in each style; `a` is 26 further.
+_MATH_STYLES = (0x1D400, 0x1D468, 0x1D5A0, 0x1D5D4, 0x1D670)
+#: Combining marks drawn over letters: strokes (`f̶r̶e̶e̶`) and accents (`frée`).
+_STROKES = "\u0336\u0335\u0338"
+_ACCENTS = "\u0301\u0300\u0308\u0303\u0302\u0331"
+_SEPARATORS = (".", "-", "_", "*", "|", "/")
+_SYMBOLS = ("🔥", "🚀", "💰", "✅", "★", "•", "❤️", "💎")
+_SHORTENERS = ("https://bit.ly/", "https://t.co/", "https://tinyurl.com/", "https://is.gd/")
+_EMOJI = ("🚀", "🔥", "💯", "😂", "🙏", "✅", "👀", "❤️", "😍", "👇", "✨", "🎉", "💪", "🤣")
+_TAGS = (
+    "#gm", "#news", "#tech", "#art", "#music", "#photography", "#travel", "#sports",
+    "#web3", "#crypto", "#bitcoin", "$BTC", "$ETH", "$SOL", "@jack", "@nasa", "@espn",
+)  # fmt: skip
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 @functools.lru_cache(maxsize=1)
 def homoglyph_table() -> dict[str, tuple[str, ...]]:
     """ASCII letter -> Cyrillic/Greek characters listed as confusable with it (Unicode data).
 
-    Only look-alikes that survive the project's normalization unchanged (NFKC + lower-case
-    leave them as they are) are kept, so an obfuscated copy stays obfuscated for the model.
+    Only look-alikes that survive the project's normalization without folding unchanged
+    (NFKC + lower-case leave them as they are) are kept, so an obfuscated copy stays
+    obfuscated for a model that does not fold (folding maps every one of them back).
 
     Raises:
         MissingDependencyError: if confusable_homoglyphs is not installed.
@@ -67,7 +96,7 @@ def homoglyph_table() -> dict[str, tuple[str, ...]]:
             for e in data.get(letter, [])
             if len(e["c"]) == 1
             and e["n"].startswith(("CYRILLIC SMALL", "GREEK SMALL"))
-            and normalize_text(e["c"]) == e["c"]
+            and normalize_text(e["c"], fold_confusables=False) == e["c"]
         )
         if glyphs:
             out[letter] = tuple(glyphs)
@@ -122,6 +151,112 @@ def _defang(text: str, rng: random.Random) -> str:
     return _DOMAIN_RE.sub(lambda m: f"{m.group(1)}[.]{m.group(2)}", text)
 
 
+def _plain_words(text: str) -> list[re.Match]:
+    """`_WORD_RE` matches (ASCII words of 4+ letters) outside links."""
+    links = [m.span() for m in _LINK_RE.finditer(text)]
+    return [m for m in _WORD_RE.finditer(text) if not any(a <= m.start() < b for a, b in links)]
+
+
+def _rewrite_words(text: str, rng: random.Random, rewrite, *, longest: bool) -> str:
+    """Apply `rewrite(word, rng)` to the 1-3 longest words outside links (`longest`), or to
+    each such word with probability RATE (at least one)."""
+    words = _plain_words(text)
+    if not words:
+        return text
+    if longest:
+        ranked = sorted(words, key=lambda m: (-len(m.group()), m.start()))
+        chosen = ranked[: rng.randint(1, 3)]
+    else:
+        chosen = [m for m in words if rng.random() < RATE] or [rng.choice(words)]
+    for m in sorted(chosen, key=lambda m: m.start(), reverse=True):
+        text = text[: m.start()] + rewrite(m.group(), rng) + text[m.end() :]
+    return text
+
+
+def _math_word(word: str, rng: random.Random) -> str:
+    base = rng.choice(_MATH_STYLES)
+    return "".join(chr(base + (ord(c) - 65 if c.isupper() else 26 + ord(c) - 97)) for c in word)
+
+
+def _diacritics_word(word: str, rng: random.Random) -> str:
+    if rng.random() < 0.5:  # struck through: a stroke over every letter
+        stroke = rng.choice(_STROKES)
+        return "".join(c + stroke for c in word)
+    return "".join(c + rng.choice(_ACCENTS) if rng.random() < RATE else c for c in word)
+
+
+def _punct_word(word: str, rng: random.Random) -> str:
+    return rng.choice(_SEPARATORS).join(word)
+
+
+def _symbols_word(word: str, rng: random.Random) -> str:
+    return rng.choice(_SYMBOLS).join(word)
+
+
+def _repeat_word(word: str, rng: random.Random) -> str:
+    i = rng.randrange(len(word))
+    return word[:i] + word[i] * rng.randint(3, 6) + word[i + 1 :]
+
+
+def _shortener(text: str, rng: random.Random) -> str:
+    def short(_m: re.Match) -> str:
+        return rng.choice(_SHORTENERS) + "".join(rng.choice(_ALNUM) for _ in range(7))
+
+    return _LINK_RE.sub(short, text)
+
+
+def _emoji(text: str, rng: random.Random) -> str:
+    # Emoji runs between tokens (never inside one, so words and links are kept), and often
+    # one at the end: `gm 🔥🔥 frens 🚀`.
+    tokens = text.split(" ")
+    out = []
+    for tok in tokens:
+        out.append(tok)
+        if rng.random() < RATE / 2:
+            out.append(rng.choice(_EMOJI) * rng.randint(1, 3))
+    if rng.random() < 0.5 or len(out) == len(tokens):
+        out.append("".join(rng.choice(_EMOJI) for _ in range(rng.randint(1, 4))))
+    return " ".join(out)
+
+
+def _tags(text: str, rng: random.Random) -> str:
+    tags = rng.sample(_TAGS, rng.randint(1, 4))
+    return text + rng.choice((" ", "\n\n")) + " ".join(tags)
+
+
+def _caps(text: str, rng: random.Random) -> str:
+    # The whole post in capitals, or in sTuDlY caps; links keep their case.
+    studly = rng.random() < 0.5
+
+    def up(m: re.Match) -> str:
+        w = m.group()
+        if not studly:
+            return w.upper()
+        return "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(w))
+
+    links = [m.span() for m in _LINK_RE.finditer(text)]
+    pieces, last = [], 0
+    for a, b in links:
+        pieces += [re.sub(r"[^\W\d_]+", up, text[last:a]), text[a:b]]
+        last = b
+    pieces.append(re.sub(r"[^\W\d_]+", up, text[last:]))
+    return "".join(pieces)
+
+
+def _line_breaks(text: str, rng: random.Random) -> str:
+    # Some of the spaces between tokens become line breaks (at least one; a text of one
+    # token gets a trailing one): only whitespace changes.
+    parts = text.split(" ")
+    gaps = [i for i in range(1, len(parts)) if rng.random() < RATE / 2]
+    if not gaps and len(parts) > 1:
+        gaps = [rng.randrange(1, len(parts))]
+    out = [parts[0]]
+    for i in range(1, len(parts)):
+        out.append(rng.choice(("\n", "\n\n", " \n")) if i in gaps else " ")
+        out.append(parts[i])
+    return "".join(out) + ("" if gaps else "\n")
+
+
 _APPLY = {
     "leet": _leet,
     "homoglyph": _homoglyph,
@@ -129,7 +264,19 @@ _APPLY = {
     "fullwidth": _fullwidth_text,
     "spaced": _spaced,
     "defang": _defang,
+    "math": lambda t, rng: _rewrite_words(t, rng, _math_word, longest=False),
+    "diacritics": lambda t, rng: _rewrite_words(t, rng, _diacritics_word, longest=False),
+    "punct": lambda t, rng: _rewrite_words(t, rng, _punct_word, longest=True),
+    "symbols": lambda t, rng: _rewrite_words(t, rng, _symbols_word, longest=True),
+    "repeat": lambda t, rng: _rewrite_words(t, rng, _repeat_word, longest=False),
+    "shortener": _shortener,
+    "emoji": _emoji,
+    "tags": _tags,
+    "caps": _caps,
+    "line_breaks": _line_breaks,
 }
+#: The kinds `mixed` draws from (the original six: `mixed` copies stay as they were).
+_MIXABLE = ("leet", "homoglyph", "zero_width", "fullwidth", "defang")
 
 
 def _check_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
@@ -151,7 +298,7 @@ def obfuscate_text(text: str, kind: str, rng: random.Random) -> str:
     """
     _check_kinds([kind])
     if kind == "mixed":
-        parts = rng.sample([k for k in _APPLY if k != "spaced"], rng.randint(2, 3))
+        parts = rng.sample(list(_MIXABLE), rng.randint(2, 3))
         # spacing first (it needs plain ASCII words), zero-width last (it splits everything)
         if rng.random() < 0.5:
             text = _spaced(text, rng)

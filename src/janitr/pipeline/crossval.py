@@ -39,6 +39,7 @@ import numpy as np
 from janitr.baselines.fasttext import FastTextConfig
 from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
+from janitr.data.obfuscate import KINDS
 from janitr.data.records import Record, read_records
 from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
@@ -76,10 +77,17 @@ class CrossvalConfig:
     seed: int = option(13, help="fold assignment seed (also the obfuscation and bootstrap seed)")
     thresholds: ThresholdPolicy = option(DEFAULT_POLICY, cli=False, help="the threshold policy")
     fold_confusables: bool = option(
-        False, help="fold Unicode confusables in the normalization (all members)"
+        True,
+        help="fold Unicode confusables (and drop combining marks) in the normalization (all "
+        "members; the default normalization)",
     )
     augment: bool = option(
         False, help="add obfuscated copies of the training-fold rows (labels kept)"
+    )
+    augment_kinds: tuple[str, ...] = option(
+        AUGMENT_KINDS,
+        metavar="K,K",
+        help="obfuscation kinds of the --augment copies (janitr obfuscate --help lists them)",
     )
     robustness: bool = option(
         True, help="score obfuscated copies of each held-out fold with its fold model"
@@ -136,6 +144,14 @@ class CrossvalConfig:
                     f"got {','.join(self.members)}",
                 )
             )
+        unknown = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
+        if unknown or not self.augment_kinds:
+            problems.append(
+                ConfigProblem(
+                    "augment_kinds",
+                    f"unknown or empty {','.join(unknown)}; known: {','.join(KINDS[:-1])}",
+                )
+            )
         if self.combine not in COMBINES:
             problems.append(
                 ConfigProblem(
@@ -161,6 +177,7 @@ class CrossvalConfig:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["members"] = list(self.members)
+        out["augment_kinds"] = list(self.augment_kinds)
         out["reuse"] = {k: str(v) for k, v in self.reuse.items()}
         return out
 
@@ -213,7 +230,7 @@ def _augmented(train: Sequence[Record], config: CrossvalConfig) -> list[Record]:
         return list(train)
     from janitr.data.obfuscate import obfuscate_records
 
-    copies = obfuscate_records(train, seed=config.seed, kinds=AUGMENT_KINDS)
+    copies = obfuscate_records(train, seed=config.seed, kinds=config.augment_kinds)
     return list(train) + [
         Record(id=c["id"], text=c["text"], labels=tuple(c["labels"]), path="<augment>", line=0)
         for c in copies
@@ -562,7 +579,7 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
     gold_idx = np.array([CLASSES.index(g) for g in gold], dtype=np.int64)
     y = np.array([[targets(r.labels).is_scam, targets(r.labels).is_topic] for r in records])
 
-    kinds = (*AUGMENT_KINDS, "fullwidth", "mixed")
+    kinds = KINDS
     obf_rows = _obfuscated_rows(records, config, kinds) if config.robustness else []
     obf_pairs = [(i, t) for i, t, _ in obf_rows]
     obf_fold = np.array([fold[i] for i, _ in obf_pairs], dtype=np.int64)
