@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from janitr.data.normalize import NormalizationConfig, normalize_text
+from janitr.data.normalize import URL_RE, NormalizationConfig, normalize_text
 from janitr.data.obfuscate import (
+    BENIGN_KINDS,
+    EVASION_KINDS,
     KINDS,
     homoglyph_table,
     obfuscate_records,
@@ -46,9 +48,105 @@ def test_kinds_do_what_they_say():
     fw = obfuscate_text(TEXT, "fullwidth", rng)
     assert normalize_text(fw) == normalize_text(TEXT)  # NFKC folds fullwidth
     hg = obfuscate_text(TEXT, "homoglyph", rng)
-    assert normalize_text(hg) != normalize_text(TEXT)
-    # Confusables folding undoes the look-alikes.
+    assert normalize_text(hg, fold_confusables=False) != normalize_text(TEXT)
+    # Confusables folding (the default) undoes the look-alikes.
+    assert normalize_text(hg) == normalize_text(TEXT)
     assert normalize_text(hg, fold_confusables=True) == normalize_text(TEXT, fold_confusables=True)
+
+
+ORIGINAL_KINDS = ("leet", "homoglyph", "zero_width", "fullwidth", "spaced", "defang", "mixed")
+TEXTS = (
+    TEXT,
+    "gm frens, the new wallet drop is live www.example.io claim today!!",
+    "Just a walk in the park with my dog",
+)
+
+
+def test_original_kinds_keep_their_outputs():
+    # Widening the generator must not change the copies earlier measurements were made on
+    # (digest of the outputs before the new kinds were added; `mixed` draws only the six).
+    import hashlib
+    import json
+
+    out = [obfuscate_text(t, k, random.Random(s)) for t in TEXTS for k in ORIGINAL_KINDS
+           for s in range(3)]  # fmt: skip
+    digest = hashlib.sha256(json.dumps(out).encode()).hexdigest()
+    assert digest == "dfe3bc454b8b0d6ae990665ba426028736bd2aa01bda2160465504bc4c3fbce6"
+    assert set(KINDS) == {*EVASION_KINDS, *BENIGN_KINDS, "mixed"} >= set(ORIGINAL_KINDS)
+
+
+def _strip_marks(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+def _collapse_runs(text: str) -> str:
+    import re
+
+    return re.sub(r"(.)\1+", r"\1", text)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_new_evasion_kinds_hide_words_a_reader_still_reads(seed):
+    def obf(kind, text=TEXT):
+        out = obfuscate_text(text, kind, random.Random(seed))
+        assert out == obfuscate_text(text, kind, random.Random(seed)) and out != text, kind
+        return out
+
+    # mathematical letters: NFKC (the normalization) maps them back
+    math = obf("math")
+    assert not math.isascii() and normalize_text(math) == normalize_text(TEXT)
+    # combining strokes/accents over letters (the folded normalization drops them); the link
+    # is untouched
+    dia = obf("diacritics")
+    assert normalize_text(dia, fold_confusables=False) != normalize_text(TEXT)
+    assert normalize_text(dia) == normalize_text(TEXT) and _strip_marks(dia) == TEXT
+    assert URL_RE.findall(dia) == URL_RE.findall(TEXT)
+    # separators / symbols between the letters of the longest words, links untouched
+    for kind, junk in (("punct", ".-_*|/"), ("symbols", "🔥🚀💰✅★•❤️💎\ufe0f")):
+        out = obf(kind)
+        assert URL_RE.findall(out) == URL_RE.findall(TEXT)
+        body = URL_RE.sub("", out)
+        assert "".join(c for c in body if c not in junk) == "".join(
+            c for c in URL_RE.sub("", TEXT) if c not in junk
+        )
+    # one letter repeated 3-6 times in some words
+    rep = obf("repeat")
+    assert _collapse_runs(rep) == _collapse_runs(TEXT) and len(rep) > len(TEXT)
+    # links swapped for shortener links; the words are kept
+    short = obf("shortener")
+    assert URL_RE.sub("", short) == URL_RE.sub("", TEXT)
+    shorteners = ("https://bit.ly/", "https://t.co/", "https://tinyurl.com/", "https://is.gd/")
+    assert URL_RE.findall(short)[0].startswith(shorteners)
+    assert obfuscate_text("no link here", "shortener", random.Random(seed)) == "no link here"
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("text", TEXTS)
+def test_benign_kinds_keep_words_and_links(text, seed):
+    for kind in BENIGN_KINDS:
+        out = obfuscate_text(text, kind, random.Random(seed))
+        assert out == obfuscate_text(text, kind, random.Random(seed)) and out != text, kind
+        assert URL_RE.findall(out) == URL_RE.findall(text), kind  # links kept exactly
+        tokens = out.split()
+        if kind in ("caps", "line_breaks"):
+            # same words: capitals and line breaks vanish in the normalization
+            assert normalize_text(out) == normalize_text(text), kind
+            assert out.lower() == text.lower() or kind == "line_breaks"
+        else:  # emoji/tags only add tokens: the original tokens are a subsequence
+            it = iter(tokens)
+            assert all(tok in it for tok in text.split()), kind
+            assert len(tokens) > len(text.split())
+
+
+def test_new_kinds_keep_labels():
+    recs = [_rec(0, TEXT, ["scam"]), _rec(1, TEXTS[1], ["topic_crypto"])]
+    new = [k for k in KINDS if k not in ORIGINAL_KINDS]
+    rows = obfuscate_records(recs, seed=4, kinds=new)
+    assert {r["obfuscation"] for r in rows} == set(new)
+    labels = {r.id: list(r.labels) for r in recs}
+    assert all(r["labels"] == labels[r["source_id"]] for r in rows)
+    assert rows == obfuscate_records(recs, seed=4, kinds=new)
+    assert rows != obfuscate_records(recs, seed=5, kinds=new)
 
 
 def test_homoglyphs_come_from_unicode_data():
@@ -109,9 +207,14 @@ def test_folded_normalization_idempotent(text, strip_urls):
     assert normalize_text(plain, strip_urls=strip_urls, fold_confusables=True) == once
 
 
-def test_folding_is_opt_in():
-    assert normalize_text("сlаim") == "сlаim"  # Cyrillic stays without folding
-    assert normalize_text("сlаim", fold_confusables=True) == "claim"
-    assert NormalizationConfig().to_dict() == {"strip_urls": False}
-    cfg = NormalizationConfig(fold_confusables=True)
-    assert NormalizationConfig.from_dict(cfg.to_dict()) == cfg
+def test_folding_is_the_default_and_recorded():
+    assert normalize_text("сlаim", fold_confusables=False) == "сlаim"  # Cyrillic stays
+    assert normalize_text("сlаim") == "claim" == NormalizationConfig().apply("сlаim")
+    # combining marks go with folding: struck-through and accented letters
+    assert normalize_text("F\u0336R\u0336E\u0336E\u0336 cr\u00e9dit") == "free credit"
+    assert normalize_text("fr\u00e9e", fold_confusables=False) == "fr\u00e9e"
+    assert NormalizationConfig().to_dict() == {"strip_urls": False, "fold_confusables": True}
+    for cfg in (NormalizationConfig(), NormalizationConfig(fold_confusables=False)):
+        assert NormalizationConfig.from_dict(cfg.to_dict()) == cfg
+    # a bundle manifest from before folding was the default has no key: it is served unfolded
+    assert NormalizationConfig.from_dict({"strip_urls": False}).fold_confusables is False

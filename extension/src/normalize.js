@@ -2,7 +2,8 @@
 //
 //   NFKC, zero-width characters removed, URLs replaced by a space (strip_urls), lower-case,
 //   NFKC and zero-width removal again, whitespace runs collapsed to one space, trimmed;
-//   with fold_confusables, confusables mapped to ASCII and all of it again to a fixed point.
+//   with fold_confusables, confusables mapped to ASCII, canonical decomposition (NFD) with the
+//   combining diacritical marks removed, and all of it again to a fixed point.
 //
 // Where JavaScript and Python differ, this file follows Python:
 // - Whitespace is Python's `str.isspace` set (it has U+001C..U+001F and U+0085, which JS `\s`
@@ -18,7 +19,8 @@
 //
 // The normalization entry of janitr-web.json (`janitr.runtime.web.web_normalization`) is
 // the only configuration: { strip_urls, fold_confusables, zero_width, unicode_version,
-// assigned: [[lo, hi], ...], sigma: { cased, case_ignorable }, confusables?: { "cp": "ascii" } }.
+// assigned: [[lo, hi], ...], sigma: { cased, case_ignorable }, confusables?: { "cp": "ascii" },
+// combining_marks?: [[lo, hi], ...] }.
 
 // Python's str.isspace() (bidirectional class WS, B or S, or category Zs); the sweep test
 // checks it on every code point.
@@ -73,6 +75,12 @@ export function createNormalizer(config) {
   const cased = rangeSet(config.sigma.cased);
   const caseIgnorable = rangeSet(config.sigma.case_ignorable);
   const table = fold ? new Map(Object.entries(config.confusables).map(([k, v]) => [Number(k), v])) : null;
+  if (fold && !Array.isArray(config.combining_marks)) {
+    throw new Error("fold_confusables is on but the manifest has no `combining_marks`; re-export the model with `janitr export web`");
+  }
+  const marks = fold
+    ? new RegExp(`[${config.combining_marks.map(([lo, hi]) => `\\u{${lo.toString(16)}}-\\u{${hi.toString(16)}}`).join("")}]`, "gu")
+    : null;
 
   // Apply `fn` to each maximal run of characters Python knows; copy the others unchanged.
   function onKnownRuns(text, fn) {
@@ -91,6 +99,8 @@ export function createNormalizer(config) {
   }
 
   const nfkc = (s) => onKnownRuns(s, (run) => run.normalize("NFKC"));
+  // janitr.data.normalize.strip_marks: NFD (of the characters Python knows), marks removed.
+  const stripMarks = (s) => onKnownRuns(s, (run) => run.normalize("NFD")).replace(marks, "");
   const lowerRuns = (s) => onKnownRuns(s, (run) => run.toLowerCase());
 
   // Python's str.lower: the full lower-case mapping, and for Σ (the one context-dependent
@@ -147,7 +157,7 @@ export function createNormalizer(config) {
     let out = once(text);
     if (fold) {
       for (let round = 0; round < FOLD_ROUNDS; round++) {
-        const folded = once(translate(out));
+        const folded = once(stripMarks(translate(out)));
         if (folded === out) break;
         out = folded;
       }

@@ -103,6 +103,10 @@ class FastTextConfig:
     seed: int = option(0, help="random seed of fastText")
     threads: int = option(1, help="training threads; 1 makes training reproducible")
     strip_urls: bool = option(False, help="strip URLs in the normalization (saved in the bundle)")
+    fold_confusables: bool = option(
+        True,
+        help="fold Unicode confusables to ASCII (and drop combining marks) in the normalization",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -455,7 +459,8 @@ def fit_fasttext(
         records: training records (labels and raw texts).
         config: training and quantization settings.
         work_dir: folder for the training text and the model file (the caller's to remove).
-        normalization: text normalization (default: the config's `strip_urls` only).
+        normalization: text normalization (default: the config's `strip_urls` and
+            `fold_confusables`).
 
     Returns:
         The `FittedFastText`, reloaded from its saved file.
@@ -465,7 +470,9 @@ def fit_fasttext(
         MissingDependencyError: if fasttext is not installed.
     """
     fasttext = fasttext_module()
-    norm = normalization or NormalizationConfig(strip_urls=config.strip_urls)
+    norm = normalization or NormalizationConfig(
+        strip_urls=config.strip_urls, fold_confusables=config.fold_confusables
+    )
     work_dir = Path(work_dir)
     train_txt = work_dir / "train.txt"
     with open(train_txt, "w", encoding="utf-8", newline="\n") as handle:

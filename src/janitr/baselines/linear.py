@@ -65,7 +65,8 @@ class LinearConfig:
     max_iter: int = option(2000, help="solver iterations")
     strip_urls: bool = option(False, help="strip URLs in the normalization (saved in the bundle)")
     fold_confusables: bool = option(
-        False, help="fold Unicode confusables to ASCII in the normalization"
+        True,
+        help="fold Unicode confusables to ASCII (and drop combining marks) in the normalization",
     )
     seed: int = option(0, help="random seed (solver tie-breaking only; the fit is deterministic)")
 

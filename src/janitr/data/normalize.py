@@ -4,12 +4,15 @@ Unicode NFKC, zero-width characters removed (U+200B..U+200D, U+2060, U+FEFF), lo
 whitespace collapsed, trimmed; optionally URLs replaced by a space. Any other runtime (the
 browser extension) must mirror this bit for bit; `tests/test_normalize.py` pins examples.
 
-Optionally (`fold_confusables`, off by default) characters that Unicode lists as confusable
-with a Latin letter or digit (Cyrillic `а`, Greek `ο`, ...) are mapped to that ASCII
-character, so `сlаim` and `claim` become the same token. The table comes from the Unicode
+With `fold_confusables` (on by default since issue #15 lever 7: measured to cost nothing on
+clean posts and to undo look-alike evasion, docs/LEVERS.md) characters that Unicode lists as
+confusable with a Latin letter or digit (Cyrillic `а`, Greek `ο`, ...) are mapped to that
+ASCII character, so `сlаim` and `claim` become the same token, and combining diacritical
+marks are removed (`f̶r̶e̶e̶`, `frée` -> `free`). The table comes from the Unicode
 confusables data shipped by the `confusable_homoglyphs` package (no hand list); it is built
 once, on first use. Folding rewrites non-Latin scripts too (Russian text becomes Latin
-look-alike soup), which is why it is opt-in and recorded in the bundle.
+look-alike soup), which is why it is a setting recorded in every bundle: a bundle without it
+(trained before it was the default) is served without it.
 
 `text_problem` says why a text cannot be classified (nothing visible left after
 normalization, or a lone surrogate); data files, `janitr validate` and the runtime all ask it,
@@ -34,14 +37,16 @@ class NormalizationConfig:
 
     Attributes:
         strip_urls: replace URLs (http(s)://..., www....) by a space before collapsing.
-        fold_confusables: map Unicode confusables of Latin letters/digits to ASCII.
+        fold_confusables: map Unicode confusables of Latin letters/digits to ASCII and
+            remove combining diacritical marks (default on).
     """
 
     strip_urls: bool = False
-    fold_confusables: bool = False
+    fold_confusables: bool = True
 
     def to_dict(self) -> dict:
-        # `fold_confusables` is written only when on, so existing bundles keep their manifest.
+        # `fold_confusables` is written only when on: a manifest without it (every bundle
+        # from before folding was the default) reads back as off, see `from_dict`.
         out = asdict(self)
         if not self.fold_confusables:
             out.pop("fold_confusables")
@@ -49,6 +54,7 @@ class NormalizationConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> NormalizationConfig:
+        # A missing key means off: bundles written before folding was the default.
         return cls(
             strip_urls=bool(data.get("strip_urls", False)),
             fold_confusables=bool(data.get("fold_confusables", False)),
@@ -104,21 +110,38 @@ def confusables_table() -> dict[int, str]:
     return table
 
 
-def normalize_text(text: str, *, strip_urls: bool = False, fold_confusables: bool = False) -> str:
+#: Blocks of combining diacritical marks (generic, extended, supplement, for symbols, half
+#: marks): the marks that sit on Latin, Greek and Cyrillic letters (`f̶r̶e̶e̶`, `frée`).
+#: Script-specific marks (Devanagari vowel signs, Hebrew points, ...) are outside them.
+COMBINING_MARKS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF),
+                   (0xFE20, 0xFE2F))  # fmt: skip
+_MARKS_RE = re.compile("[" + "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in COMBINING_MARKS) + "]")
+
+
+def strip_marks(text: str) -> str:
+    """Canonical decomposition (NFD), then every character of `COMBINING_MARKS` removed:
+    `é` -> `e`, `f̶` -> `f`. The caller normalizes again (NFKC recomposes what is left)."""
+    return _MARKS_RE.sub("", unicodedata.normalize("NFD", text))
+
+
+def normalize_text(text: str, *, strip_urls: bool = False, fold_confusables: bool = True) -> str:
     """Normalize one post. Idempotent: normalize_text(normalize_text(x)) == normalize_text(x).
 
-    With `fold_confusables`, confusable characters are then mapped to ASCII and the result
-    normalized again, until nothing changes (the fixed point keeps the function idempotent,
-    and folding an already normalized text gives the same result as folding the raw text).
+    With `fold_confusables`, confusable characters are then mapped to ASCII, combining
+    diacritical marks removed (`strip_marks`) and the result normalized again, until nothing
+    changes (the fixed point keeps the function idempotent, and folding an already
+    normalized text gives the same result as folding the raw text).
 
     >>> normalize_text("  Claim\\u200b YOUR   Airdrop\\n")
     'claim your airdrop'
     """
     text = _normalize(text, strip_urls=strip_urls)
-    if fold_confusables:
+    # ASCII is never folded (the table maps only non-ASCII characters; NFD of ASCII has no
+    # marks): the common case skips the loop.
+    if fold_confusables and not text.isascii():
         table = confusables_table()
         for _ in range(8):  # converges in one or two rounds in practice
-            folded = _normalize(text.translate(table), strip_urls=strip_urls)
+            folded = _normalize(strip_marks(text.translate(table)), strip_urls=strip_urls)
             if folded == text:
                 break
             text = folded

@@ -40,7 +40,12 @@ from pathlib import Path
 
 from janitr.artifacts import atomic_dir, file_entry, write_json, write_text
 from janitr.data.labels import CLASSES, SCAM, TOPIC, decide
-from janitr.data.normalize import ZERO_WIDTH, NormalizationConfig, confusables_table
+from janitr.data.normalize import (
+    COMBINING_MARKS,
+    ZERO_WIDTH,
+    NormalizationConfig,
+    confusables_table,
+)
 from janitr.errors import BundleError, DataError, Problem
 from janitr.runtime.bundle import Bundle, load_bundle
 from janitr.runtime.onnx import (
@@ -164,6 +169,7 @@ def web_normalization(settings: dict) -> dict:
     }
     if config.fold_confusables:
         out["confusables"] = {str(code): target for code, target in confusables_table().items()}
+        out["combining_marks"] = [list(r) for r in COMBINING_MARKS]
     return out
 
 
@@ -400,6 +406,8 @@ NORMALIZE_CASES: tuple[str, ...] = (
     "\U0001ccd6Σ", "aΣ\U0001ccd6", "\ua7cbΣ", "x\U00010d50Σ", "\U0001ccd6\u0301 A\U0001ccd7",
     "e\U0001fae8\u0301", "httpſ://x y", "HTTP://X.Y\u3000z", "www.\u0085x", "http://a\x1cb",
     "ѕсаm Ꭺirdrop 𝐟𝐫𝐞𝐞", "ⅰⅱ ① ＣＬＡＩＭ",
+    "C\u0338l\u0338a\u0338i\u0338m\u0338 F\u0336R\u0336E\u0336E\u0336 fre\u0301e",
+    "Ünïcödé ά \u00a8x \u1e00 \u0958 नमस्ते \u20d7v \ufe20x",
 )  # fmt: skip
 
 

@@ -498,7 +498,6 @@ def _load_data(
 ) -> _DistillData:
     """Check every cache against its split and the train cache, tokenize every split."""
     from janitr.data.labels import targets
-    from janitr.data.normalize import normalize_text
     from janitr.student.tokenizer import load_tokenizer
     from janitr.teacher.cache import read_cache, split_hash
 
@@ -522,10 +521,7 @@ def _load_data(
                 "from different teachers or settings; rebuild them with the same "
                 "teacher bundle"
             )
-    texts = {
-        name: [normalize_text(r.text, strip_urls=strip) for r in recs]
-        for name, recs in records.items()
-    }
+    texts = {name: [normalization.apply(r.text) for r in recs] for name, recs in records.items()}
     tok = load_tokenizer(
         tokenizer_path,
         expected_vocab_size=student_config.vocab_size,

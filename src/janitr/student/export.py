@@ -464,7 +464,7 @@ def write_student_bundles(
     Returns:
         `{name: Bundle}`.
     """
-    from janitr.data.normalize import NormalizationConfig, normalize_text
+    from janitr.data.normalize import NormalizationConfig
     from janitr.runtime.bundle import write_bundle
     from janitr.student.distill import as_records
 
@@ -477,7 +477,7 @@ def write_student_bundles(
         for name, value in (("train", train), ("valid", valid), (tuning_name, calib))
     }
     provenance, seen = _lineage(data, tuning_name=tuning_name, strip_urls=strip)
-    calib_texts = [normalize_text(r.text, strip_urls=strip) for r in data[tuning_name]]
+    calib_texts = [normalization.apply(r.text) for r in data[tuning_name]]
     gold = [r.gold for r in data[tuning_name]]
     student_meta = json.loads((student_dir / "student_config.json").read_text(encoding="utf-8"))
     distill_summary = _distill_summary(student_dir)

@@ -480,7 +480,6 @@ def quantize_student(
         ParityError: if int8 parity fails (nothing is written).
         ConfigError: on bad options or too few texts.
     """
-    from janitr.data.normalize import NormalizationConfig
     from janitr.data.records import read_records
 
     data = Path(data_dir)
@@ -514,7 +513,7 @@ def quantize_student(
             "student-fp32": fp32.parent / "parity_fp32.json",
             "student-int8": int8.parent / PARITY_INT8,
         },
-        normalization=NormalizationConfig(strip_urls=strip_urls),
+        normalization=_student_normalization(student_dir, strip_urls=strip_urls),
         thresholds=thresholds,
     )
     return QuantizedStudent(report=report, out_path=int8, bundles=dict(bundles))
@@ -537,3 +536,20 @@ def _what_to_try(mode: str, weights: str, per_channel: bool) -> str:
     else:
         tries.append('--mode static (quantize.mode = "static", calibrated on train texts)')
     return "try " + ", or ".join(tries) + ", or ship the fp32 model"
+
+
+def _student_normalization(student_dir: str | Path, *, strip_urls: bool):
+    """The normalization the student was distilled with (recorded in its distill report;
+    a student without one: the default), with `strip_urls` as given."""
+    import json
+
+    from janitr.data.normalize import NormalizationConfig
+    from janitr.student.distill import REPORT_FILE
+
+    path = Path(student_dir) / REPORT_FILE
+    recorded = NormalizationConfig()
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data.get("normalization"), dict):
+            recorded = NormalizationConfig.from_dict(data["normalization"])
+    return NormalizationConfig(strip_urls=strip_urls, fold_confusables=recorded.fold_confusables)
