@@ -26,7 +26,7 @@ from pathlib import Path
 
 from machine import machine_info
 
-from janitr.data.obfuscate import BENIGN_KINDS
+from janitr.data.obfuscate import BENIGN_KINDS, DEFAULT_AUGMENT_KINDS
 from janitr.evaluation.metrics import clopper_pearson
 from janitr.pipeline.crossval import AUGMENT_KINDS, CrossvalConfig, crossval, read_labeled
 
@@ -35,17 +35,19 @@ DEFAULT_DATA = os.environ.get("JANITR_DATA", str(HERE.parent.parent / "shared/da
 OUT = HERE / "results" / "robustness.json"
 #: Every kind whose copies the folded normalization does not map back to the original
 #: (homoglyph, zero_width, fullwidth, math, diacritics, caps, line_breaks it does).
-WIDE = ("leet", "spaced", "defang", "punct", "symbols", "repeat", "shortener", "emoji", "tags")
-#: name -> (model, fold_confusables, augment kinds or None)
+WIDE = DEFAULT_AUGMENT_KINDS
+#: name -> (model, fold_confusables, augment kinds or None[, augment_per_row])
 VARIANTS = {
     "linear": ("linear", False, None),
     "linear_fold": ("linear", True, None),
     "linear_fold_aug": ("linear", True, AUGMENT_KINDS),
     "linear_fold_augwide": ("linear", True, WIDE),
+    "linear_shipped": ("linear", True, DEFAULT_AUGMENT_KINDS, "one"),
     "fasttext": ("fasttext", False, None),
     "fasttext_fold": ("fasttext", True, None),
     "fasttext_fold_aug": ("fasttext", True, AUGMENT_KINDS),
     "fasttext_fold_augwide": ("fasttext", True, WIDE),
+    "fasttext_shipped": ("fasttext", True, DEFAULT_AUGMENT_KINDS, "one"),
 }
 
 
@@ -81,10 +83,11 @@ def kind_rows(robustness: dict) -> dict:
 
 
 def run_variant(name: str, records, *, rule: str, seed: int) -> dict:
-    model, fold, kinds = VARIANTS[name]
+    model, fold, kinds, *per_row = VARIANTS[name]
     cfg = CrossvalConfig(
         model=model, fold_confusables=fold, augment=kinds is not None,
-        augment_kinds=kinds or AUGMENT_KINDS, seed=seed, n_boot=200,
+        augment_kinds=kinds or AUGMENT_KINDS, augment_per_row=(per_row or ["all"])[0],
+        seed=seed, n_boot=200,
     )  # fmt: skip
     started = time.perf_counter()
     result = crossval(records=records, config=cfg)

@@ -81,6 +81,19 @@ def test_fold_confusables_bundle(data_dir, tmp_path):
     assert np.allclose(plain, cyr)
 
 
+def test_default_bundle_folds_end_to_end(data_dir, tmp_path):
+    # Folding is the default (issue #15 lever 7): a bundle trained with default settings
+    # records it, and its Classifier gives a look-alike scam and its plain form the same
+    # normalized text and the same scores.
+    train_linear(data_dir=data_dir, out_dir=tmp_path / "d", config=LinearConfig())
+    clf = Classifier.load(tmp_path / "d")
+    assert clf.normalization.fold_confusables
+    assert load_bundle(tmp_path / "d").manifest["normalization"]["fold_confusables"] is True
+    plain, disguised = "Claim your FREE airdrop", "С\u0336lаim yоur 𝐅𝐑𝐄𝐄 аírdrop"
+    assert clf.normalize([disguised]) == clf.normalize([plain]) == ["claim your free airdrop"]
+    assert np.array_equal(clf.predict_heads([disguised]), clf.predict_heads([plain]))
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="c: must be > 0"):
         LinearConfig(c=0)

@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from janitr.data.normalize import URL_RE, NormalizationConfig, normalize_text
 from janitr.data.obfuscate import (
     BENIGN_KINDS,
+    DEFAULT_AUGMENT_KINDS,
     EVASION_KINDS,
     KINDS,
+    augment_copies,
     homoglyph_table,
     obfuscate_records,
     obfuscate_text,
@@ -147,6 +149,21 @@ def test_new_kinds_keep_labels():
     assert all(r["labels"] == labels[r["source_id"]] for r in rows)
     assert rows == obfuscate_records(recs, seed=4, kinds=new)
     assert rows != obfuscate_records(recs, seed=5, kinds=new)
+
+
+def test_augment_copies_one_per_row_of_the_given_kinds():
+    recs = [_rec(i, f"{t} number {i}", ["scam"]) for i, t in enumerate(TEXTS * 10)]
+    copies = augment_copies(recs, seed=2)
+    assert copies == augment_copies(recs, seed=2) != augment_copies(recs, seed=3)
+    assert len({i for i, _ in copies}) == len(copies) <= len(recs)
+    assert len(copies) > len(recs) // 2
+    assert all(text != recs[i].text for i, text in copies)
+    # every copy is what one of the default kinds makes of its row (with that row's rng)
+    only_tags = augment_copies(recs, kinds=["tags"], seed=2)
+    assert len(only_tags) == len(recs) and all(t.startswith(recs[i].text) for i, t in only_tags)
+    assert set(DEFAULT_AUGMENT_KINDS) <= set(KINDS)
+    with pytest.raises(ConfigError, match="mixed"):
+        augment_copies(recs, kinds=["leet", "mixed"])
 
 
 def test_homoglyphs_come_from_unicode_data():

@@ -108,6 +108,9 @@ def test_distill_writes_student_dir(tiny):
     } <= names
     report = json.loads((student / "distill_report.json").read_text())
     assert report["layer_map"]["student_layer_to_cache_slot"] == [1, 3]
+    # default: one obfuscated copy of (nearly) every training row, and the folded normalization
+    assert len(tiny["train"]) // 2 < report["augmented_copies"] <= len(tiny["train"])
+    assert report["normalization"]["fold_confusables"] is True
     assert report["best_epoch"] in (1, 2) and report["select_metric"] == "scam_ap"
 
 
@@ -262,6 +265,7 @@ def test_bundles_thresholds_and_seen_data(tiny):
         )
         assert bundle.manifest["tuning"]["data"] == "calib"
         assert bundle.manifest["tuning"]["scam_threshold_rule"] == "empirical"
+        assert bundle.normalization.fold_confusables  # the default normalization folds
         seen = bundle.seen_data()
         assert set(seen) == {"train", "valid", "calib"}
         assert "calib-0" in seen["calib"]["ids"]
@@ -277,6 +281,7 @@ def test_train_serve_skew_via_classifier(tiny):
         "ｃｏｆｆｅｅ lunch",
         "Connect WALLET https://x.co/a 🚀",
         "music\u00a0BOOK",
+        "Сlаim yоur F\u0336R\u0336E\u0336E\u0336 аirdrop",  # look-alikes, struck letters
     ]
     torch_scorer = TorchStudentScorer.from_dir(tiny["root"] / "student")
     expected = torch_scorer.predict_heads([normalize_text(t) for t in raw])
@@ -284,6 +289,7 @@ def test_train_serve_skew_via_classifier(tiny):
     assert np.allclose(clf.predict_heads(raw), expected, atol=1e-5)
     int8 = Classifier.load(tiny["root"] / "bundles" / "student-int8")
     assert np.abs(int8.predict_heads(raw) - expected).max() < 0.05
+    assert clf.normalize([raw[-1]]) == ["claim your free airdrop"]
 
 
 def test_onnx_runtime_never_imports_torch(tiny):

@@ -117,8 +117,10 @@ def test_export_web_writes_model_tokenizer_manifest(student, tmp_path):
         "outputs": ["p_scam", "p_topic"], "max_length": MAX_LENGTH, "pad_token_id": 0,
     }  # fmt: skip
     norm = manifest["normalization"]
-    assert norm["strip_urls"] is True and norm["fold_confusables"] is False
-    assert "confusables" not in norm
+    # folding is the default normalization: the manifest carries what normalize.js needs
+    assert norm["strip_urls"] is True and norm["fold_confusables"] is True
+    assert norm["confusables"][str(ord("а"))] == "a"  # Cyrillic a
+    assert [0x0300, 0x036F] in norm["combining_marks"]
     assert norm["unicode_version"] == unicodedata.unidata_version
 
 

@@ -44,6 +44,12 @@ EVASION_KINDS: tuple[str, ...] = (
 BENIGN_KINDS: tuple[str, ...] = ("emoji", "tags", "caps", "line_breaks")
 #: Every obfuscation kind, in report order (`mixed` applies two or three of the first six).
 KINDS: tuple[str, ...] = (*EVASION_KINDS, *BENIGN_KINDS, "mixed")
+#: Kinds of the training copies `janitr run` adds by default (`augment_copies`): every kind
+#: whose copies the default (folded) normalization does not map back to the original text
+#: (it undoes homoglyph, zero_width, fullwidth, math, diacritics, caps and line_breaks).
+DEFAULT_AUGMENT_KINDS: tuple[str, ...] = (
+    "leet", "spaced", "defang", "punct", "symbols", "repeat", "shortener", "emoji", "tags",
+)  # fmt: skip
 #: Fraction of eligible characters (or words) a kind rewrites.
 RATE = 0.5
 _LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7", "l": "1", "b": "8", "g": "9"}
@@ -352,6 +358,29 @@ def obfuscate_records(
             row["source_id"] = r.id
             rows.append(row)
     return rows
+
+
+def augment_copies(
+    records: Sequence[Record], *, kinds: Iterable[str] = DEFAULT_AUGMENT_KINDS, seed: int = 0
+) -> list[tuple[int, str]]:
+    """One obfuscated copy per record, of a kind drawn per record (seeded by its id), for
+    training: `(index of the source record, copy text)`; records the drawn kind leaves
+    unchanged (no link to defang, ...) get none. One copy per row keeps training cost at 2x
+    whatever the number of kinds.
+
+    Raises:
+        ConfigError: on an unknown kind, or `mixed` (a test-time combination).
+    """
+    kinds = _check_kinds(kinds)
+    if "mixed" in kinds:
+        raise ConfigError("augment kinds: `mixed` is for robustness reports, not training")
+    out = []
+    for i, r in enumerate(records):
+        rng = random.Random(_row_seed(seed, r.id, "augment"))
+        text = obfuscate_text(r.text, kinds[rng.randrange(len(kinds))], rng)
+        if text != r.text:
+            out.append((i, text))
+    return out
 
 
 def write_obfuscated(

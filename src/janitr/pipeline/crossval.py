@@ -89,6 +89,12 @@ class CrossvalConfig:
         metavar="K,K",
         help="obfuscation kinds of the --augment copies (janitr obfuscate --help lists them)",
     )
+    augment_per_row: str = option(
+        "all",
+        choices=("all", "one"),
+        help="--augment copies per training row: one per kind (all), or one of a kind drawn "
+        "per row (one: what janitr distill does)",
+    )
     robustness: bool = option(
         True, help="score obfuscated copies of each held-out fold with its fold model"
     )
@@ -228,9 +234,15 @@ def _augmented(train: Sequence[Record], config: CrossvalConfig) -> list[Record]:
     """The training rows plus one obfuscated copy per (row, kind) when `augment` is on."""
     if not config.augment:
         return list(train)
-    from janitr.data.obfuscate import obfuscate_records
+    from janitr.data.obfuscate import augment_copies, obfuscate_records
 
-    copies = obfuscate_records(train, seed=config.seed, kinds=config.augment_kinds)
+    if config.augment_per_row == "one":
+        copies = [
+            {"id": f"{train[i].id}::aug", "text": text, "labels": train[i].labels}
+            for i, text in augment_copies(train, kinds=config.augment_kinds, seed=config.seed)
+        ]
+    else:
+        copies = obfuscate_records(train, seed=config.seed, kinds=config.augment_kinds)
     return list(train) + [
         Record(id=c["id"], text=c["text"], labels=tuple(c["labels"]), path="<augment>", line=0)
         for c in copies

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, KINDS
 from janitr.errors import ConfigError, ProvenanceError, require
 from janitr.teacher.batching import bucketed_batches, collate
 
@@ -119,10 +120,25 @@ class DistillConfig:
     max_unk_rate: float = option(
         0.05, help="refuse a tokenizer that turns more training tokens into [UNK]"
     )
+    augment_kinds: tuple[str, ...] = option(
+        DEFAULT_AUGMENT_KINDS,
+        metavar="K,K",
+        help="add one obfuscated copy of each training row (kind drawn per row from these; "
+        "janitr obfuscate --help lists them) with the row's labels and teacher outputs, so "
+        "the student learns to read through evasion and noise; empty: no copies",
+    )
     progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
         problems = []
+        object.__setattr__(self, "augment_kinds", tuple(self.augment_kinds))
+        bad = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
+        if bad:
+            problems.append(
+                ConfigProblem(
+                    "augment_kinds", f"unknown {','.join(bad)}; known: {','.join(KINDS[:-1])}"
+                )
+            )
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
@@ -161,6 +177,7 @@ class DistillConfig:
         quiet and a verbose run write the same files)."""
         out = asdict(self)
         del out["progress"]
+        out["augment_kinds"] = list(self.augment_kinds)
         return out
 
     @classmethod
@@ -354,6 +371,26 @@ def _concat(a: _Split, b: _Split) -> _Split:
     )
 
 
+def _augmented(split: _Split, records, *, tok, config: DistillConfig, normalization) -> _Split:
+    """Obfuscated copies of the training rows (`augment_copies`), each with its source row's
+    gold labels, teacher logits and hidden states: the teacher's reading of the plain text
+    is the target for the disguised one. Copies are normalized like every text."""
+    from janitr.data.obfuscate import augment_copies
+
+    copies = augment_copies(records, kinds=config.augment_kinds, seed=config.seed)
+    src = np.array([i for i, _ in copies], dtype=np.int64)
+    texts = [normalization.apply(text) for _, text in copies]
+    return _Split(
+        ids=[np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(texts)],
+        y_scam=split.y_scam[src],
+        y_topic=split.y_topic[src],
+        t_scam=split.t_scam[src],
+        t_topic=split.t_topic[src],
+        hidden=split.hidden[src],
+        labeled=split.labeled[src],
+    )
+
+
 def as_records(value, name: str, *, require_labels: bool = True):
     from janitr.data.records import read_records
 
@@ -489,8 +526,9 @@ class _DistillData:
     records: dict  # split name -> records
     hashes: dict  # split name -> split hash the caches were checked against
     caches: dict  # split name -> TeacherCache (all rows)
-    train: _Split  # train rows, then the unlabeled rows when given
+    train: _Split  # train rows, their obfuscated copies, then the unlabeled rows when given
     valid: _Split
+    augmented: int = 0  # obfuscated copies of train rows in `train`
 
 
 def _load_data(
@@ -547,9 +585,19 @@ def _load_data(
             labeled=np.full(len(recs), labeled),
         )
     train_split = splits["train"]
+    if config.augment_kinds:
+        train_split = _concat(
+            train_split,
+            _augmented(
+                train_split, records["train"], tok=tok, config=config, normalization=normalization
+            ),
+        )
     if "unlabeled" in splits:
         train_split = _concat(train_split, splits["unlabeled"])
-    return _DistillData(records, hashes, caches, train_split, splits["valid"])
+    augmented = train_split.rows - splits["train"].rows
+    if "unlabeled" in splits:
+        augmented -= splits["unlabeled"].rows
+    return _DistillData(records, hashes, caches, train_split, splits["valid"], augmented)
 
 
 @dataclass
@@ -774,6 +822,7 @@ def _save(
             name: {"rows": len(recs), "split_hash": data.hashes[name]}
             for name, recs in data.records.items()
         },
+        "augmented_copies": data.augmented,
         "normalization": normalization.to_dict(),
     }
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
