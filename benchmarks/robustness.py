@@ -35,18 +35,21 @@ DEFAULT_DATA = os.environ.get("JANITR_DATA", str(HERE.parent.parent / "shared/da
 OUT = HERE / "results" / "robustness.json"
 #: Every kind whose copies the folded normalization does not map back to the original
 #: (homoglyph, zero_width, fullwidth, math, diacritics, caps, line_breaks it does).
-WIDE = DEFAULT_AUGMENT_KINDS
+WIDE = ("leet", "spaced", "defang", "punct", "symbols", "repeat", "shortener", "emoji", "tags")
 #: name -> (model, fold_confusables, augment kinds or None[, augment_per_row])
 VARIANTS = {
     "linear": ("linear", False, None),
     "linear_fold": ("linear", True, None),
     "linear_fold_aug": ("linear", True, AUGMENT_KINDS),
     "linear_fold_augwide": ("linear", True, WIDE),
+    "linear_one_wide": ("linear", True, WIDE, "one"),
     "linear_shipped": ("linear", True, DEFAULT_AUGMENT_KINDS, "one"),
+    "linear_all_lst": ("linear", True, DEFAULT_AUGMENT_KINDS, "all"),
     "fasttext": ("fasttext", False, None),
     "fasttext_fold": ("fasttext", True, None),
     "fasttext_fold_aug": ("fasttext", True, AUGMENT_KINDS),
     "fasttext_fold_augwide": ("fasttext", True, WIDE),
+    "fasttext_one_wide": ("fasttext", True, WIDE, "one"),
     "fasttext_shipped": ("fasttext", True, DEFAULT_AUGMENT_KINDS, "one"),
 }
 
@@ -101,8 +104,27 @@ def run_variant(name: str, records, *, rule: str, seed: int) -> dict:
     }
 
 
-def table(result: dict) -> str:
-    """Markdown: one row per (variant, kind)."""
+def compare(result: dict, names) -> str:
+    """Markdown: one row per kind; per variant, recall on altered scams (unaltered recall)
+    / scam FPR on all altered negatives."""
+    names = [n for n in names if n in result["variants"]]
+    lines = ["| kind | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    kinds = result["variants"][names[0]]["kinds"]
+    for kind in kinds:
+        cells = []
+        for n in names:
+            k = result["variants"][n]["kinds"][kind]
+            cells.append(
+                f"{k['recall_altered']['rate']:.2f} ({k['recall_unaltered']['rate']:.2f}) / "
+                f"{k['fpr_altered_negatives']['rate']:.3f}"
+            )
+        tag = f"{kind} (benign)" if kinds[kind]["benign"] else kind
+        lines.append(f"| {tag} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table(result: dict, names=None) -> str:
+    """Markdown: one row per (variant, kind), with 95% intervals."""
     lines = [
         "| variant | kind | recall altered scams [95% CI] | unaltered recall | FPR altered "
         "clean [95% CI] | FPR altered topic [95% CI] | FPR altered negatives |",
@@ -113,6 +135,8 @@ def table(result: dict) -> str:
         return f"{r['rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] (n={r['n']})"
 
     for name, v in result["variants"].items():
+        if names is not None and name not in names:
+            continue
         for kind, k in v["kinds"].items():
             tag = f"{kind} (benign)" if k["benign"] else kind
             lines.append(
@@ -144,7 +168,9 @@ def main(argv=None) -> int:
         result["variants"][name] = run_variant(name, records, rule=args.rule, seed=args.seed)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1) + "\n")
-    print(table(result))
+    print(table(result, args.variants))
+    print()
+    print(compare(result, list(result["variants"])))
     return 0
 
 

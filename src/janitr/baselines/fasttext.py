@@ -38,6 +38,7 @@ from janitr.artifacts import sha256_file
 from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, collapse, training_label_set
 from janitr.data.normalize import NormalizationConfig
+from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, KINDS
 from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.evaluate import unseen_report
@@ -103,6 +104,12 @@ class FastTextConfig:
     seed: int = option(0, help="random seed of fastText")
     threads: int = option(1, help="training threads; 1 makes training reproducible")
     strip_urls: bool = option(False, help="strip URLs in the normalization (saved in the bundle)")
+    augment_kinds: tuple[str, ...] = option(
+        DEFAULT_AUGMENT_KINDS,
+        metavar="K,K",
+        help="add one obfuscated copy of each training row (kind drawn per row from these, "
+        "labels kept; janitr obfuscate --help lists them); empty: no copies",
+    )
     fold_confusables: bool = option(
         True,
         help="fold Unicode confusables to ASCII (and drop combining marks) in the normalization",
@@ -110,6 +117,14 @@ class FastTextConfig:
 
     def __post_init__(self) -> None:
         problems = []
+        object.__setattr__(self, "augment_kinds", tuple(self.augment_kinds))
+        bad = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
+        if bad:
+            problems.append(
+                ConfigProblem(
+                    "augment_kinds", f"unknown {','.join(bad)}; known: {','.join(KINDS[:-1])}"
+                )
+            )
         for name in ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -131,7 +146,9 @@ class FastTextConfig:
         raise_problems(self, problems)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["augment_kinds"] = list(self.augment_kinds)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> FastTextConfig:
@@ -456,7 +473,8 @@ def fit_fasttext(
     """Train (and quantize) fastText on `records` in a fresh process.
 
     Args:
-        records: training records (labels and raw texts).
+        records: training records (labels and raw texts); with `config.augment_kinds`, one
+            obfuscated copy of each is added (`augment_copies`).
         config: training and quantization settings.
         work_dir: folder for the training text and the model file (the caller's to remove).
         normalization: text normalization (default: the config's `strip_urls` and
@@ -478,6 +496,11 @@ def fit_fasttext(
     with open(train_txt, "w", encoding="utf-8", newline="\n") as handle:
         for r in records:
             handle.write(training_line(r.labels, r.text, normalization=norm) + "\n")
+        if config.augment_kinds:
+            from janitr.data.obfuscate import augment_copies
+
+            for i, text in augment_copies(records, kinds=config.augment_kinds, seed=config.seed):
+                handle.write(training_line(records[i].labels, text, normalization=norm) + "\n")
     log.info(
         "training fastText on %d rows (%d epochs, dim %d, bucket %d)",
         len(records), config.epoch, config.dim, config.bucket,

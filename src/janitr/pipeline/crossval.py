@@ -265,9 +265,10 @@ def _fasttext_member(config: CrossvalConfig) -> Callable:
     from janitr.baselines.fasttext import fit_fasttext
     from janitr.data.normalize import NormalizationConfig
 
+    # Augmentation is crossval's lever here (--augment), not the training recipe's default.
     ft_cfg = FastTextConfig(
         epoch=config.fasttext_epoch, lr=config.fasttext_lr, quantize=config.fasttext_quantize,
-        seed=config.seed,
+        seed=config.seed, augment_kinds=(),
     )  # fmt: skip
     norm = NormalizationConfig(fold_confusables=config.fold_confusables)
 
