@@ -141,7 +141,10 @@ def normalize_text(text: str, *, strip_urls: bool = False, fold_confusables: boo
     if fold_confusables and not text.isascii():
         table = confusables_table()
         for _ in range(8):  # converges in one or two rounds in practice
-            folded = _normalize(strip_marks(text.translate(table)), strip_urls=strip_urls)
+            candidate = strip_marks(text.translate(table))
+            if candidate == text:  # `text` is normalized: normalizing it again changes nothing
+                break
+            folded = _normalize(candidate, strip_urls=strip_urls)
             if folded == text:
                 break
             text = folded
