@@ -92,6 +92,10 @@ def test_config_errors():
         CrossvalConfig(model="svm")
     with pytest.raises(ConfigError, match="folds: must be"):
         CrossvalConfig(folds=1)
+    with pytest.raises(ConfigError, match="augment_kinds: unknown or empty rot13"):
+        CrossvalConfig(augment_kinds=("leet", "rot13"))
+    # folding is the default normalization, augmentation a lever
+    assert CrossvalConfig().fold_confusables and not CrossvalConfig().augment
 
 
 def test_cross_fitted_linear_heads_never_score_a_row_with_its_own_label(data_dir):

@@ -219,3 +219,25 @@ def test_quantization_fallback_is_recorded(tmp_path):
     assert quant["attempts"], quant
     assert "too small" in quant["attempts"][0]["error"].lower()
     bundle.scorer().predict_heads(["hello"])  # whatever file was kept, it scores
+
+
+def test_training_adds_one_obfuscated_copy_per_row(tmp_path):
+    import dataclasses
+
+    from janitr.baselines.fasttext import fit_fasttext
+    from janitr.data.obfuscate import augment_copies
+
+    train = read_records(write_tiny_splits(tmp_path / "data", n_train=60) / "train.jsonl")
+    lines = {}
+    for name, kinds in (("plain", ()), ("augmented", TINY.augment_kinds)):
+        work = tmp_path / name
+        work.mkdir()
+        fitted = fit_fasttext(train, dataclasses.replace(TINY, augment_kinds=kinds), work_dir=work)
+        assert fitted.normalization.fold_confusables  # the default normalization folds
+        lines[name] = (work / "train.txt").read_text(encoding="utf-8").splitlines()
+    copies = augment_copies(train, kinds=TINY.augment_kinds, seed=TINY.seed)
+    assert TINY.augment_kinds == ("leet", "spaced", "tags") and len(copies) > len(train) // 2
+    assert lines["augmented"][: len(train)] == lines["plain"]
+    assert len(lines["augmented"]) == len(train) + len(copies)
+    with pytest.raises(ConfigError, match="augment_kinds: unknown rot13"):
+        FastTextConfig(augment_kinds=["rot13"])

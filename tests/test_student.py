@@ -38,6 +38,10 @@ def test_config_validation_names_the_key():
         DistillConfig(alpha=1.5)
     with pytest.raises(ConfigError, match="select_metric: must be one of"):
         DistillConfig(select_metric="accuracy")
+    with pytest.raises(ConfigError, match="augment_kinds: unknown mixed"):
+        DistillConfig(augment_kinds=["leet", "mixed"])
+    assert DistillConfig(augment_kinds=["leet"]).augment_kinds == ("leet",)
+    assert DistillConfig().to_dict()["augment_kinds"] == ["leet", "spaced", "tags"]
 
 
 def test_default_student_has_about_3_4m_parameters():
