@@ -135,7 +135,11 @@ class LogitHeads:
         for i, text in enumerate(texts):
             sentence_vector(vector, text.replace("\n", " ") + "\n")
             hidden[i] = np.asarray(vector)
-        return hidden.astype(np.float64) @ self._out.T
+        # Elementwise product, then a sum over the hidden axis: each row's logits are summed
+        # in the same order whatever the batch size (a BLAS matmul picks kernels by shape,
+        # and gemv vs gemm differ in the last bit), so a post scores the same alone or in
+        # any batch. (N, L, d) float64 is small: L = 3 labels, d = the model's dim.
+        return (hidden.astype(np.float64)[:, None, :] * self._out[None, :, :]).sum(axis=-1)
 
     def heads(self, texts: Sequence[str]) -> np.ndarray:
         """`(N, 2) = [p_scam, p_topic]`: a float64 sigmoid (ova) or softmax of the logits."""
