@@ -56,7 +56,9 @@ VARIANTS = {
 
 def _rate(k: int, n: int) -> dict:
     ci = clopper_pearson(k, n) if n else {"low": 0.0, "high": 1.0}
-    return {"k": k, "n": n, "rate": k / n if n else None, "ci95": [ci["low"], ci["high"]]}
+    # 4 decimals: k and n are exact, the rest is for reading
+    rate = round(k / n, 4) if n else None
+    return {"k": k, "n": n, "rate": rate, "ci95": [round(ci["low"], 4), round(ci["high"], 4)]}
 
 
 def kind_rows(robustness: dict) -> dict:
@@ -80,7 +82,7 @@ def kind_rows(robustness: dict) -> dict:
         }
         neg = o["clean_rows"] + o["topic_crypto_rows"]
         out[kind]["fpr_unaltered_negatives"] = (
-            out[kind]["fpr_unaltered_negatives"] / neg if neg else None
+            round(out[kind]["fpr_unaltered_negatives"] / neg, 4) if neg else None
         )
     return out
 
@@ -147,6 +149,20 @@ def table(result: dict, names=None) -> str:
     return "\n".join(lines)
 
 
+def dumps(result: dict) -> str:
+    """JSON with one line per (variant, kind) and per config/headline: diffable, small."""
+    one = lambda v: json.dumps(v, separators=(",", ":"))  # noqa: E731
+    parts = []
+    for name, v in result["variants"].items():
+        kinds = ",\n".join(f'    "{k}": {one(x)}' for k, x in v["kinds"].items())
+        fields = [f'   "{k}": {one(x)}' for k, x in v.items() if k != "kinds"]
+        parts.append(
+            f'  "{name}": {{\n' + ",\n".join(fields) + f',\n   "kinds": {{\n{kinds}\n   }}\n  }}'
+        )
+    head = [f' "{k}": {one(x)}' for k, x in result.items() if k != "variants"]
+    return "{\n" + ",\n".join(head) + ',\n "variants": {\n' + ",\n".join(parts) + "\n }\n}\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_DATA)
@@ -167,7 +183,7 @@ def main(argv=None) -> int:
         print(f"[robustness] {name} ...", file=sys.stderr, flush=True)
         result["variants"][name] = run_variant(name, records, rule=args.rule, seed=args.seed)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        out.write_text(dumps(result))
     print(table(result, args.variants))
     print()
     print(compare(result, list(result["variants"])))
