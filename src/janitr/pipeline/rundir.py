@@ -268,12 +268,16 @@ def run_identity(run_dir: Path, config: PipelineConfig, data_dir: Path) -> dict:
 
 
 def publish_bundles(run_dir: Path, finished: Mapping[str, Path]) -> dict[str, Path]:
-    """Copy the final bundles (the thresholds stage's) to RUNDIR/bundles/<name>."""
-    source_stage = finished.get("thresholds")
+    """Copy the final bundles (the thresholds stage's, and the refit stage's `*-refit`) to
+    RUNDIR/bundles/<name>."""
     published: dict[str, Path] = {}
-    if source_stage is None:
-        return published
-    for source in sorted((source_stage / "bundles").glob("*")):
+    sources = [
+        source
+        for stage in ("thresholds", "refit")
+        if stage in finished
+        for source in sorted((finished[stage] / "bundles").glob("*"))
+    ]
+    for source in sources:
         if not (source / "bundle.json").is_file():
             continue
         target = run_dir / BUNDLES_DIR / source.name
