@@ -96,5 +96,14 @@ def test_run_ships_refit_bundles_beside_unchanged_measured_ones(tmp_path):
     assert lineage["measured_bundle"]["sha256"] == sha256_file(b / "fasttext" / "bundle.json")
     assert lineage["data"]["holdout"] > 0  # the carved holdout is learned from too
     assert load_bundle(b / "linear-refit").manifest["model"]["refit"]["measured_bundle"] is None
+    from janitr.pipeline.report import render_report
+    from janitr.pipeline.runs import format_run, load_run_info
+
     info = read_json(run.run_dir / "RUN_INFO.json")
-    assert "fasttext-refit" in str(info)
+    assert set(info["refit"]) == {"fasttext-refit", "linear-refit"}
+    assert "fasttext-refit" not in info["metrics"]  # never evaluated on the holdout it learned
+    shown = format_run(load_run_info(run.run_dir))
+    assert "bundles/fasttext-refit" in shown and "No held-out figure" in shown
+    assert "measured bundle fasttext" in shown
+    render_report(run.run_dir)
+    assert "Shipped: bundles/linear-refit" in (run.run_dir / "report.md").read_text()

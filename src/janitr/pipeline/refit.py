@@ -227,3 +227,29 @@ def write_refit_bundle(
     from janitr.baselines.linear import write_linear_bundle
 
     return write_linear_bundle(result.fitted.model, result.tuned, **kwargs)
+
+
+def _ci(ci: dict | None) -> str:
+    return f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+
+
+def refit_note(name: str, summary: Mapping) -> str:
+    """One sentence for the report and `janitr runs show`: what ships, and which figure is
+    whose (the refit stage's summary of bundle `name`)."""
+    rows = summary.get("rows", {})
+    oof = summary.get("oof", {})
+    note = (
+        f"Shipped: bundles/{name}, refit on all {sum(rows.values())} labeled rows "
+        f"({' + '.join(rows)}), thresholds tuned on their out-of-fold scores. No held-out "
+        f"figure exists for it; out of fold it reaches scam recall "
+        f"{oof.get('scam_recall', float('nan')):.3f}{_ci(oof.get('scam_recall_ci'))} at scam "
+        f"FPR {oof.get('scam_fpr', float('nan')):.4f}{_ci(oof.get('scam_fpr_ci'))}."
+    )
+    held = summary.get("measured_held_out")
+    if held:
+        note += (
+            f" The {held.get('split')} figures are the measured bundle {summary['measured']}'s "
+            f"(scam recall {held['scam_recall']:.3f}{_ci(held.get('scam_recall_ci'))} at FPR "
+            f"{held['scam_fpr']:.4f}), trained without those rows."
+        )
+    return note

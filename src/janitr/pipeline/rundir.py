@@ -423,6 +423,8 @@ def write_run_info(run_dir: str | Path) -> dict:
         ],
         "total_stage_seconds": round(sum(m["seconds"] for m in manifests), 3),
         "metrics": collect_metrics(run_dir),
+        # bundles refit on every labeled row (no held-out figure; their out-of-fold one)
+        "refit": next((m["summary"] for m in manifests if m["stage"] == "refit"), {}),
         "files": files,
         "file_count": len(files),
         "total_bytes": sum(f["size"] for f in files),
