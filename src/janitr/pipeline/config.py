@@ -669,6 +669,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "quantize": {"parity_rows": 200},
         "thresholds": {"tune_on": "valid+calib", "rule": "empirical"},
         "evaluate": {"bootstrap": 200},
+        "refit": {"enabled": False},
         "report": {"top_errors": 8},
     },
 }

@@ -44,9 +44,10 @@ class RefitConfig:
     refit these families on every labeled row and ship them as `bundles/<family>-refit`."""
 
     enabled: bool = option(
-        False,
-        help="refit on all labeled rows after the holdout evaluation (off by default: see "
-        "docs/LEVERS.md, refit)",
+        True,
+        help="refit on all labeled rows after the holdout evaluation (on: on the shared data "
+        "the fastText refit caught 0.14 more held-out scams at an FPR not significantly "
+        "higher, docs/LEVERS.md)",
     )
     models: tuple[str, ...] = option(
         ("fasttext",), metavar="A,B", help=f"families to refit, of {','.join(FAMILIES)}"
