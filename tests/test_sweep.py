@@ -94,3 +94,26 @@ def test_paired_bootstrap_difference_edge_cases():
     assert paired_bootstrap_difference([1, 0], [0, 0], n_boot=0)["low"] is None
     with pytest.raises(ValueError, match="alike"):
         paired_bootstrap_difference([1, 0], [0])
+
+
+def test_selection_predictions_score_valid_with_the_variants_bundle(tmp_path):
+    from janitr.baselines.linear import LinearConfig, train_linear
+    from janitr.data.demo import write_demo_dataset
+    from janitr.data.labels import collapse
+    from janitr.data.records import read_records
+    from janitr.evaluation.thresholds import ThresholdPolicy
+    from janitr.pipeline.sweep import selection_predictions
+    from janitr.runtime.classifier import Classifier
+
+    data = write_demo_dataset(tmp_path / "data", rows=200, seed=2)
+    run = tmp_path / "run"
+    train_linear(data_dir=data, out_dir=run / "bundles" / "linear", config=LinearConfig(),
+                 thresholds=ThresholdPolicy(tune_on="valid+calib", rule="empirical"))  # fmt: skip
+    got = selection_predictions(run, "linear", data)
+    valid = read_records(data / "valid.jsonl")
+    assert got["ids"] == [r.id for r in valid]
+    assert got["gold"] == [collapse(r.labels) for r in valid]
+    classifier = Classifier.load(run / "bundles" / "linear")
+    assert got["pred"] == [p.label for p in classifier.predict([r.text for r in valid])]
+    with pytest.raises(RunError, match="no bundle 'student-int8'"):
+        selection_predictions(run, "student-int8", data)
