@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-## Refresh requirements.lock from pyproject.toml's ranges (extras train and dev, plus pip and
+## Refresh requirements.lock from pyproject.toml's ranges (extras train, audit, ray and dev, plus pip and
 ## setuptools), for Python 3.11 on this kind of machine; then `make clean setup test`.
 ## It keeps the versions already locked; move on with LOCK_ARGS=--upgrade, or one package:
 ## make lock LOCK_ARGS="--upgrade-package onnxruntime==1.32.0"
@@ -33,7 +33,7 @@ lock:
 	$(PYTHON) -m venv $(VENV)-lock
 	$(VENV)-lock/bin/pip install -q $(UV)
 	printf 'pip\nsetuptools>=68\n' | $(VENV)-lock/bin/uv pip compile pyproject.toml - \
-		--extra train --extra dev --generate-hashes --python-version 3.11 \
+		--extra train --extra audit --extra ray --extra dev --generate-hashes --python-version 3.11 \
 		--find-links /opt/wheels --emit-find-links --custom-compile-command "make lock" \
 		$(LOCK_ARGS) -o $(LOCK)
 

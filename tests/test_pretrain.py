@@ -91,3 +91,28 @@ def test_pretrain_saves_a_model_the_teacher_can_start_from(tmp_path):
             model_name_or_path=str(base),
             config=PretrainConfig(max_steps=1, progress=False, threads=1),
         )
+
+
+def test_corpus_from_dir_reads_train_and_unlabeled_and_excludes_eval_files(tmp_path):
+    from janitr.teacher.pretrain import corpus_from_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+    row = '{{"id": "{}", "text": "{}", "labels": ["clean"]}}\n'
+    (data / "train.jsonl").write_text(row.format("t1", "train text"))
+    (data / "valid.jsonl").write_text(row.format("v1", "valid text"))
+    (data / "unlabeled.jsonl").write_text('{"id": "u1", "text": "corpus text"}\n')
+    extra = tmp_path / "more.jsonl"
+    extra.write_text('{"id": "m1", "text": "more corpus"}\n')
+    held = tmp_path / "held.jsonl"
+    held.write_text('{"id": "h1", "text": "held out"}\n')
+
+    corpus, exclude = corpus_from_dir(data)  # janitr run: the folder's own unlabeled.jsonl
+    assert [r.id for r in corpus] == ["t1", "u1"] and [r.id for r in exclude] == ["v1"]
+    # janitr pretrain: only the --unlabeled files given, plus --exclude files
+    corpus, exclude = corpus_from_dir(data, unlabeled=[extra], exclude_files=[held])
+    assert [r.id for r in corpus] == ["t1", "m1"] and [r.id for r in exclude] == ["v1", "h1"]
+    corpus, _ = corpus_from_dir(data, unlabeled=[])
+    assert [r.id for r in corpus] == ["t1"]
+    with pytest.raises(ConfigError, match="no train.jsonl"):
+        corpus_from_dir(tmp_path)

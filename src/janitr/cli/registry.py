@@ -17,6 +17,7 @@ VERB_GROUPS: tuple[str, ...] = (
     "ship",
     "runs",
     "audit",
+    "score",
 )
 
 

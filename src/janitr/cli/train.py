@@ -261,27 +261,15 @@ def _add_pretrain(sub) -> None:
 
 
 def _cmd_pretrain(args) -> int:
-    from janitr.data.records import read_records
     from janitr.teacher.pretrain import PretrainConfig, pretrain_mlm
 
-    data = Path(args.data)
-    corpus = read_records(data / "train.jsonl")
-    if args.unlabeled:
-        corpus += read_records(*args.unlabeled, require_labels=False)
-    exclude = [
-        r
-        for name in ("valid.jsonl", "calib.jsonl", "holdout.jsonl")
-        if (data / name).is_file()
-        for r in read_records(data / name)
-    ]
-    if args.exclude:
-        exclude += read_records(*args.exclude, require_labels=False)
     out = pretrain_mlm(
-        corpus=corpus,
+        data_dir=args.data,
+        unlabeled=args.unlabeled or [],
+        exclude_files=args.exclude or [],
         model_name_or_path=args.model,
         out_dir=args.out,
         config=build_config(PretrainConfig, args),
-        exclude=exclude,
     )
     print(f"wrote {out} (use: janitr train teacher --model {out})")
     return 0

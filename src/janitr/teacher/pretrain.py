@@ -151,9 +151,20 @@ def check_no_eval_overlap(corpus: Sequence, exclude: Sequence, *, drop: bool) ->
     return kept, len(bad)
 
 
-def corpus_from_dir(data_dir: str | Path) -> tuple[list, list]:
-    """`(corpus, exclude)` from a data directory: train.jsonl + unlabeled.jsonl as corpus;
+def corpus_from_dir(
+    data_dir: str | Path,
+    *,
+    unlabeled: Sequence[str | Path] | None = None,
+    exclude_files: Sequence[str | Path] = (),
+) -> tuple[list, list]:
+    """`(corpus, exclude)` from a data directory: train.jsonl + unlabeled rows as corpus;
     valid.jsonl, calib.jsonl and holdout.jsonl (those present) as evaluation rows.
+
+    Args:
+        data_dir: the dataset directory.
+        unlabeled: unlabeled JSONL files (id, text) to add to the corpus; None: the
+            directory's unlabeled.jsonl when it exists (what `janitr run` does).
+        exclude_files: more evaluation files (labels optional) whose rows must not be trained on.
 
     Raises:
         ConfigError: if there is no train.jsonl.
@@ -163,15 +174,21 @@ def corpus_from_dir(data_dir: str | Path) -> tuple[list, list]:
     data_dir = Path(data_dir)
     if not (data_dir / "train.jsonl").is_file():
         raise ConfigError(f"--data: {data_dir} has no train.jsonl")
+    if unlabeled is None:
+        unlabeled = (
+            [data_dir / "unlabeled.jsonl"] if (data_dir / "unlabeled.jsonl").is_file() else []
+        )
     corpus = read_records(data_dir / "train.jsonl")
-    if (data_dir / "unlabeled.jsonl").is_file():
-        corpus += read_records(data_dir / "unlabeled.jsonl", require_labels=False)
+    if unlabeled:
+        corpus += read_records(*unlabeled, require_labels=False)
     exclude = [
         r
         for name in ("valid.jsonl", "calib.jsonl", "holdout.jsonl")
         if (data_dir / name).is_file()
         for r in read_records(data_dir / name)
     ]
+    if exclude_files:
+        exclude += read_records(*exclude_files, require_labels=False)
     return corpus, exclude
 
 
@@ -183,6 +200,8 @@ def pretrain_mlm(
     data_dir: str | Path | None = None,
     model_name_or_path: str | None = None,
     exclude: Sequence = (),
+    unlabeled: Sequence[str | Path] | None = None,
+    exclude_files: Sequence[str | Path] = (),
 ) -> Path:
     """Continue MLM training of an encoder on in-domain text; save an HF model directory.
 
@@ -194,6 +213,8 @@ def pretrain_mlm(
             the corpus and whose valid/calib/holdout files are excluded (`corpus_from_dir`).
         model_name_or_path: HF hub id or local dir (default: the installed MiniLM).
         exclude: evaluation records (valid, calib, holdout); overlap is refused.
+        unlabeled: with `data_dir`: unlabeled files for the corpus (`corpus_from_dir`).
+        exclude_files: with `data_dir`: more evaluation files to exclude.
 
     Returns:
         `out_dir`, loadable by `AutoModel.from_pretrained` and `janitr train teacher --model`.
@@ -206,7 +227,9 @@ def pretrain_mlm(
     if (corpus is None) == (data_dir is None):
         raise ConfigError("pretrain_mlm needs exactly one of corpus= and data_dir=")
     if data_dir is not None:
-        corpus, from_dir = corpus_from_dir(data_dir)
+        corpus, from_dir = corpus_from_dir(
+            data_dir, unlabeled=unlabeled, exclude_files=exclude_files
+        )
         exclude = [*exclude, *from_dir]
     config = config or PretrainConfig()
     from janitr.data.normalize import normalize_text
