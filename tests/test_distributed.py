@@ -81,7 +81,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def torchrun(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """`torchrun --nproc-per-node 2 -m janitr ARGS` on CPU, this checkout's janitr first."""
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     src = str(Path(janitr.__file__).resolve().parents[1])
@@ -90,7 +90,9 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
            "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
            "-m", "janitr", *args]  # fmt: skip
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert proc.returncode == 0, f"rc {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0 or not check, (
+        f"rc {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    )
     return proc
 
 
@@ -177,17 +179,44 @@ def test_ddp_trains_one_model_on_two_processes(setup):
 
     root, model, data = setup
     torchrun("train", "teacher", "--data", str(data), "--out", str(root / "ddp"),
-             "--model", str(model), "--seeds", "13", "--force", "--ddp", "--epochs", "3",
-             "--lr", "1e-3", *TRAIN_FLAGS, cwd=root)  # fmt: skip
+             "--model", str(model), "--seeds", "13", "--force", "--ddp", "--epochs", "8",
+             "--lr", "2e-3", *TRAIN_FLAGS, cwd=root)  # fmt: skip
     bundle = load_bundle(root / "ddp")
     training = bundle.manifest["model"]["training"]
     assert training["ddp"] is True and training["ddp_processes"] == 2
-    history = json.loads((bundle.path / "training_summary.json").read_text())["per_seed"][0][
-        "history"
-    ]
-    # 48 rows in batches of 8: >= 6 batches an epoch, shared by 2 ranks: 3 or 4 steps each.
-    steps = [h["steps"] for h in history]
-    assert steps[0] in (3, 4) and steps == [steps[0] * k for k in (1, 2, 3)]
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    summary = json.loads((bundle.path / "training_summary.json").read_text())
+    history = summary["per_seed"][0]["history"]
+    # 48 rows in batches of 8: one bucket of 6 batches an epoch, 3 per rank.
+    assert [h["steps"] for h in history] == [3 * k for k in range(1, 9)]
+    # Not equal to a one-process run (each step averages two ranks' batches), but it learns:
+    # rank 0 validates on all of valid (each rank's training loss covers its half only).
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["scam_ap"] > history[0]["scam_ap"]
     probs = bundle.scorer().predict_heads(["claim your free airdrop", "lovely weather"])
     assert probs.shape == (2, 2) and np.all((probs >= 0) & (probs <= 1))
+
+
+@needs("torch", "transformers")
+@pytest.mark.integration
+def test_a_failing_rank_fails_the_job_and_is_named(setup):
+    root, model, data = setup
+    proc = torchrun("train", "teacher", "--data", str(data), "--out", str(root / "bad"),
+                    "--model", str(model), "--seeds", "1,2", "--ddp", cwd=root,
+                    check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert "error: rank 1: --ddp: trains one model: give exactly one seed" in proc.stderr
+    assert not (root / "bad").exists()
+
+
+def test_readme_torchrun_commands_parse():
+    import re
+    import shlex
+
+    from janitr.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"^torchrun .*?-m janitr (.*?)$", readme.replace("\\\n", " "), re.M)
+    assert len(commands) >= 4
+    for args in commands:
+        parsed = build_parser().parse_args(shlex.split(args))
+        assert parsed.distributed, args
