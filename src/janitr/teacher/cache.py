@@ -366,6 +366,24 @@ def default_layer_indices(num_layers: int, count: int = 4) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(1, num_layers, count)})
 
 
+def _score(scorer, texts: list[str], *, layers: list[int], batch_size: int, progress: bool,
+           world: World, tensors_file: Path) -> dict | None:  # fmt: skip
+    """Calibrated logits and hidden states of `texts` (under torchrun, of this rank's span,
+    merged on rank 0 by `_merge_shards`; None on the other ranks)."""
+    if world.active:  # on CPU, this machine's ranks share its cores (the scorer took all)
+        distributed.device(world)
+    start, stop = world.span(len(texts))
+    arrays = scorer.calibrated(
+        scorer.forward_all(
+            texts[start:stop], layers=layers, batch_size=batch_size,
+            progress=progress and world.is_main,
+        )
+    )  # fmt: skip
+    if not world.active:
+        return arrays
+    return _merge_shards(arrays, tensors_file=tensors_file, world=world)
+
+
 def _merge_shards(arrays: dict, *, tensors_file: Path, world: World) -> dict | None:
     """Every rank's arrays, concatenated in rank (so row) order, on rank 0; None elsewhere.
 
@@ -458,17 +476,10 @@ def build_cache(
     strip = bundle.normalization.strip_urls
     texts = [normalize_text(r.text, strip_urls=strip) for r in records]
     layers = list(layers) if layers else default_layer_indices(scorer.num_layers)
-    start, stop = world.span(len(texts))
-    out_arrays = scorer.calibrated(
-        scorer.forward_all(
-            texts[start:stop], layers=layers, batch_size=batch_size,
-            progress=progress and world.is_main,
-        )
-    )  # fmt: skip
-    if world.active:
-        out_arrays = _merge_shards(out_arrays, tensors_file=cache_files(out, split)[0], world=world)
-        if out_arrays is None:
-            return None
+    out_arrays = _score(scorer, texts, layers=layers, batch_size=batch_size, progress=progress,
+                        world=world, tensors_file=cache_files(out, split)[0])  # fmt: skip
+    if out_arrays is None:  # not rank 0: its shard is handed over
+        return None
     cache = TeacherCache(
         ids=[r.id for r in records],
         scam_logits=out_arrays["scam_logits"],

@@ -380,7 +380,8 @@ def run_inference(
     lengths = np.array([len(x) for x in input_ids])
     scam = np.zeros((n, 2), np.float32)
     topic = np.zeros(n, np.float32)
-    hidden = None
+    # Allocated up front: a torchrun rank may get no rows of a small split.
+    hidden = np.zeros((n, len(layers or ()), model.encoder.config.hidden_size), np.float32)
     model.eval()
     with torch.inference_mode():
         for rows in tqdm(
@@ -393,8 +394,6 @@ def run_inference(
             topic[rows] = t.float().cpu().numpy()
             if layers:
                 cls = torch.stack([hs[i][:, 0] for i in layers], dim=1)  # (B, L, H)
-                if hidden is None:
-                    hidden = np.zeros((n, len(layers), cls.shape[-1]), np.float32)
                 hidden[rows] = cls.float().cpu().numpy()
     out = {"scam_logits": scam, "topic_logits": topic}
     if layers:
