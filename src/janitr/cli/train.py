@@ -7,6 +7,7 @@ Each verb parses its flags, builds its config and calls one library function.
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from janitr.cli.flags import add_config_flags, add_threshold_flags, build_config, threshold_policy
@@ -45,7 +46,7 @@ def _add_train(sub) -> None:
 
 
 def _add_train_fasttext(train_sub) -> None:
-    from janitr.baselines.fasttext import FastTextConfig
+    from janitr.baselines.fasttext import FastTextConfig, train_fasttext
 
     p = train_sub.add_parser(
         "fasttext",
@@ -62,6 +63,11 @@ def _add_train_fasttext(train_sub) -> None:
         "  janitr evaluate --model bundles/fasttext --data data/holdout.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_baseline_flags(p, FastTextConfig, train=train_fasttext)
+
+
+def _add_baseline_flags(p: argparse.ArgumentParser, config_cls: type, *, train) -> None:
+    """The flags and handler shared by `janitr train fasttext` and `janitr train linear`."""
     p.add_argument(
         "--data",
         required=True,
@@ -69,17 +75,16 @@ def _add_train_fasttext(train_sub) -> None:
         help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
     )
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
-    add_config_flags(p, FastTextConfig)
+    add_config_flags(p, config_cls)
     add_threshold_flags(p)
-    p.set_defaults(func=_cmd_train_fasttext)
+    p.set_defaults(func=functools.partial(_cmd_train_baseline, config_cls, train))
 
 
-def _cmd_train_fasttext(args) -> int:
-    from janitr.baselines.fasttext import FastTextConfig, train_fasttext
+def _cmd_train_baseline(config_cls: type, train, args) -> int:
     from janitr.evaluation.evaluate import format_bundle_report
 
-    config = build_config(FastTextConfig, args)
-    bundle = train_fasttext(
+    config = build_config(config_cls, args)
+    bundle = train(
         data_dir=args.data, out_dir=args.out, config=config, thresholds=threshold_policy(args)
     )
     print(format_bundle_report(bundle))
@@ -87,7 +92,7 @@ def _cmd_train_fasttext(args) -> int:
 
 
 def _add_train_linear(train_sub) -> None:
-    from janitr.baselines.linear import LinearConfig
+    from janitr.baselines.linear import LinearConfig, train_linear
 
     p = train_sub.add_parser(
         "linear",
@@ -102,28 +107,7 @@ def _add_train_linear(train_sub) -> None:
         "  janitr train linear --data data/ --out bundles/linear --c 8 --fold-confusables",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--data",
-        required=True,
-        metavar="DIR",
-        help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
-    )
-    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
-    add_config_flags(p, LinearConfig)
-    add_threshold_flags(p)
-    p.set_defaults(func=_cmd_train_linear)
-
-
-def _cmd_train_linear(args) -> int:
-    from janitr.baselines.linear import LinearConfig, train_linear
-    from janitr.evaluation.evaluate import format_bundle_report
-
-    config = build_config(LinearConfig, args)
-    bundle = train_linear(
-        data_dir=args.data, out_dir=args.out, config=config, thresholds=threshold_policy(args)
-    )
-    print(format_bundle_report(bundle))
-    return 0
+    _add_baseline_flags(p, LinearConfig, train=train_linear)
 
 
 def _add_train_tokenizer(train_sub) -> None:
