@@ -318,14 +318,23 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
         )
 
 
-def test_sweep_reuses_unchanged_stages_and_ranks(tmp_path):
+def _selection_rows(hits: int, false_alarms: int, *, scams: int = 10, others: int = 40) -> dict:
+    """Fake selection rows: `hits` of `scams` scams caught, `false_alarms` clean rows flagged."""
+    gold = ["scam"] * scams + ["clean"] * others
+    pred = ["scam"] * hits + ["clean"] * (scams - hits)
+    pred += ["scam"] * false_alarms + ["clean"] * (others - false_alarms)
+    return {"ids": [f"v{i}" for i in range(len(gold))], "gold": gold, "pred": pred}
+
+
+def test_sweep_reuses_unchanged_stages_and_selects_on_valid_not_the_holdout(tmp_path):
+    from janitr.pipeline.config import load_saved_config
     from janitr.pipeline.rundir import EVAL_FILE, PREDICTIONS_FILE
     from janitr.pipeline.sweep import format_sweep, parse_grid, run_sweep
 
     data = _data(tmp_path)
 
     def evaluate(ctx):
-        # Recall rises with the temperature in this fake; FPR crosses the budget at T = 4.
+        # Holdout recall rises with the temperature in this fake; FPR crosses the budget at 4.
         t = ctx.config.distill.temperature
         folder = ctx.out / "student-int8"
         folder.mkdir()
@@ -335,6 +344,11 @@ def test_sweep_reuses_unchanged_stages_and_ranks(tmp_path):
         }
         (folder / EVAL_FILE).write_text(json.dumps({"metrics": metrics, "data": {}}))
         (folder / PREDICTIONS_FILE).write_text("")
+
+    def selection(run_dir, bundle, data_dir):
+        # On the selection rows it is the other way round: T = 2 catches the most scams.
+        t = load_saved_config(run_dir).distill.temperature
+        return _selection_rows(hits=int(10 - 2 * t), false_alarms=0 if t < 4 else 10)
 
     calls = Calls()
     stages = [
@@ -351,13 +365,22 @@ def test_sweep_reuses_unchanged_stages_and_ranks(tmp_path):
     calls.names.clear()
     grid = parse_grid(["distill.temperature=2,3,4"])
     result = run_sweep(
-        base_run=base.run_dir, grid=grid, out_root=tmp_path / "sweep", quiet=True, stages=stages
-    )
+        base_run=base.run_dir, grid=grid, out_root=tmp_path / "sweep", quiet=True, stages=stages,
+        selection_scorer=selection, n_boot=200,
+    )  # fmt: skip
     assert calls.names.count("first") == 0  # reused from the base run every time
-    assert [r["overrides"]["distill.temperature"] for r in result.rows] == ["3", "2", "4"]
+    assert [r["overrides"]["distill.temperature"] for r in result.rows] == ["2", "3", "4"]
     assert result.rows[-1]["within_budget"] is False
-    assert (tmp_path / "sweep" / "SWEEP.md").is_file()
-    assert "rank" in format_sweep(result)
+    # the holdout figure is the chosen variant's, and only its (T = 3 was best there)
+    assert result.rows[0]["holdout"]["scam_recall"] == pytest.approx(0.2)
+    assert all("holdout" not in r for r in result.rows[1:])
+    assert result.selection["chosen"] == result.rows[0]["run"]
+    assert "only 10 scam rows" in result.selection["warning"]
+    saved = read_json(tmp_path / "sweep" / "SWEEP.json")
+    assert saved["selection"]["warning"] == result.selection["warning"]
+    assert [("holdout" in r) for r in saved["rows"]] == [True, False, False]
+    text = format_sweep(result)
+    assert "rank" in text and "never the holdout" in text and "WARNING" in text
     with pytest.raises(ConfigError, match="distill.temprature"):
         run_sweep(
             base_run=base.run_dir,

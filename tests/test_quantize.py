@@ -13,16 +13,14 @@ onnx = pytest.importorskip("onnx")
 
 from janitr.errors import BundleError, ConfigError, ParityError  # noqa: E402
 from janitr.runtime.onnx import QUANTIZATION_KEY, OnnxScorer, encode_batch, open_session  # noqa: E402
-from janitr.student.distill import DistillConfig, distill_student  # noqa: E402
 from janitr.student.export import LINEAGE_KEY, export_onnx  # noqa: E402
-from janitr.student.model import StudentConfig  # noqa: E402
 from janitr.student.quantize import (  # noqa: E402
     SAFE_INT8_WEIGHT,
     int8_weight_range,
     quantization_info,
     quantize_onnx,
 )
-from tiny_student import build_cache, build_tokenizer, make_records, parity_texts  # noqa: E402
+from tiny_student import distill_tiny, make_records, parity_texts  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -32,21 +30,7 @@ def tiny(tmp_path_factory):
     """A tiny distilled student, its fp32 export, and static and dynamic int8 models."""
     root = tmp_path_factory.mktemp("quantize")
     train, valid = make_records("train", 90), make_records("valid", 45)
-    vocab = build_tokenizer(train, root / "tok")
-    build_cache(root / "cache", "train", train)
-    build_cache(root / "cache", "valid", valid)
-    distill_student(
-        train=train,
-        valid=valid,
-        cache_train=root / "cache",
-        cache_valid=root / "cache",
-        tokenizer_path=root / "tok",
-        out_dir=root / "student",
-        student_config=StudentConfig(
-            vocab_size=vocab, layers=2, hidden=32, heads=4, ffn=64, max_length=32
-        ),
-        config=DistillConfig(epochs=1, batch_size=16, max_steps=4, progress=False, threads=1),
-    )
+    distill_tiny(root, train, valid)
     texts = parity_texts()
     export_onnx(student_dir=root / "student", out_path=root / "fp32.onnx", parity_texts=texts)
     common = {

@@ -17,11 +17,9 @@ pytest.importorskip("onnx")
 
 from janitr.evaluation.thresholds import ThresholdPolicy  # noqa: E402
 from janitr.pipeline.score import RowScorer, ScoreConfig, read_scores, score_corpus  # noqa: E402
-from janitr.student.distill import DistillConfig, distill_student  # noqa: E402
 from janitr.student.export import export_onnx, write_student_bundles  # noqa: E402
-from janitr.student.model import StudentConfig  # noqa: E402
 from janitr.student.quantize import quantize_onnx  # noqa: E402
-from tiny_student import build_cache, build_tokenizer, make_records, parity_texts  # noqa: E402
+from tiny_student import distill_tiny, make_records, parity_texts  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -35,21 +33,7 @@ def int8(tmp_path_factory):
         make_records("valid", 45),
         make_records("calib", 45),
     )
-    vocab = build_tokenizer(train, root / "tok")
-    build_cache(root / "cache", "train", train)
-    build_cache(root / "cache", "valid", valid)
-    distill_student(
-        train=train,
-        valid=valid,
-        cache_train=root / "cache",
-        cache_valid=root / "cache",
-        tokenizer_path=root / "tok",
-        out_dir=root / "student",
-        student_config=StudentConfig(
-            vocab_size=vocab, layers=2, hidden=32, heads=4, ffn=64, max_length=32
-        ),
-        config=DistillConfig(epochs=1, batch_size=16, max_steps=4, progress=False, threads=1),
-    )
+    distill_tiny(root, train, valid)
     texts = parity_texts()
     export_onnx(student_dir=root / "student", out_path=root / "fp32.onnx", parity_texts=texts)
     quantize_onnx(

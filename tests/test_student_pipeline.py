@@ -24,7 +24,7 @@ from janitr.student.distill import DistillConfig, distill_student  # noqa: E402
 from janitr.student.export import ParityError, export_onnx, write_student_bundles  # noqa: E402
 from janitr.student.model import StudentConfig, TorchStudentScorer  # noqa: E402
 from janitr.student.quantize import quantize_onnx  # noqa: E402
-from tiny_student import build_cache, build_tokenizer, make_records, parity_texts  # noqa: E402
+from tiny_student import build_cache, distill_tiny, make_records, parity_texts  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -39,20 +39,7 @@ def tiny(tmp_path_factory):
         make_records("valid", 45),
         make_records("calib", 45),
     )
-    vocab = build_tokenizer(train, root / "tok")
-    build_cache(root / "cache", "train", train)
-    build_cache(root / "cache", "valid", valid)
-    config = StudentConfig(vocab_size=vocab, layers=2, hidden=32, heads=4, ffn=64, max_length=32)
-    result = distill_student(
-        train=train,
-        valid=valid,
-        cache_train=root / "cache",
-        cache_valid=root / "cache",
-        tokenizer_path=root / "tok",
-        out_dir=root / "student",
-        student_config=config,
-        config=FAST,
-    )
+    config, result = distill_tiny(root, train, valid, epochs=FAST.epochs, max_steps=FAST.max_steps)
     texts = parity_texts()
     fp32 = export_onnx(
         student_dir=root / "student", out_path=root / "onnx" / "model.onnx", parity_texts=texts
@@ -92,7 +79,7 @@ def tiny(tmp_path_factory):
         "fp32": fp32,
         "int8": int8,
         "bundles": bundles,
-        "vocab": vocab,
+        "vocab": config.vocab_size,
     }
 
 

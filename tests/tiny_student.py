@@ -99,3 +99,35 @@ def build_cache(
             "seeds": [1],
         },
     )
+
+
+#: The tiny student's architecture (the tokenizer's vocabulary size is added).
+TINY_ARCH = {"layers": 2, "hidden": 32, "heads": 4, "ffn": 64, "max_length": 32}
+
+
+def distill_tiny(root: Path, train, valid, *, epochs: int = 1, max_steps: int = 4):
+    """A tiny student distilled from a fake teacher cache into `root/student`.
+
+    Returns `(student_config, distill_result)`; the tokenizer is in `root/tok`, the cache in
+    `root/cache`.
+    """
+    from janitr.student.distill import DistillConfig, distill_student
+    from janitr.student.model import StudentConfig
+
+    vocab = build_tokenizer(train, root / "tok")
+    build_cache(root / "cache", "train", train)
+    build_cache(root / "cache", "valid", valid)
+    student_config = StudentConfig(vocab_size=vocab, **TINY_ARCH)
+    result = distill_student(
+        train=train,
+        valid=valid,
+        cache_train=root / "cache",
+        cache_valid=root / "cache",
+        tokenizer_path=root / "tok",
+        out_dir=root / "student",
+        student_config=student_config,
+        config=DistillConfig(
+            epochs=epochs, batch_size=16, max_steps=max_steps, progress=False, threads=1
+        ),
+    )
+    return student_config, result

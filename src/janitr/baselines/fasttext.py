@@ -548,9 +548,17 @@ def write_fasttext_bundle(
     splits: dict[str, list[Record]],
     thresholds: ThresholdPolicy,
     report_split: str | None = None,
+    read: Sequence[str] | None = None,
+    tuning_data: str | None = None,
+    lineage: dict | None = None,
 ) -> Bundle:
     """The fastText bundle: the model file, thresholds, provenance of every split read, and
     (when `report_split` is given) a report on its rows not seen in training or tuning.
+
+    `read` names the split files the model learned from (default train and the tuning
+    splits), `tuning_data` describes the tuning rows (default `thresholds.tune_on`), and
+    `lineage` (a refit's: the measured bundle, the data, the out-of-fold tuning) is stored as
+    `model.refit`.
 
     Raises:
         ConfigError: if the model is unquantized and larger than `MAX_UNQUANTIZED_BYTES`.
@@ -563,7 +571,7 @@ def write_fasttext_bundle(
             f"{quant['status']}); lower it or keep quantization on"
         )
         raise_problems(config, [ConfigProblem("bucket", message, ("quantize",))])
-    read = ["train", *thresholds.tune_splits]
+    read = list(read or ["train", *thresholds.tune_splits])
     data = {s: _provenance(_split_file(data_dir, s), len(splits[s])) for s in read}
     seen = {s: seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]]) for s in read}
     report = None
@@ -582,7 +590,10 @@ def write_fasttext_bundle(
         "size_bytes": size,
         "report": report,
     }
-    tuning = {"data": thresholds.tune_on, "model_file": model_name, **tuned["tuning"]}
+    if lineage is not None:
+        model_info["refit"] = lineage
+    tuning = {"data": tuning_data or thresholds.tune_on, "model_file": model_name,
+              **tuned["tuning"]}  # fmt: skip
     bundle = write_bundle(
         out_dir, kind="fasttext", files={model_name: fitted.path},
         thresholds=tuned["thresholds"], tuning=tuning, normalization=fitted.normalization,

@@ -406,11 +406,16 @@ def write_linear_bundle(
     splits: dict[str, list[Record]],
     thresholds: ThresholdPolicy,
     report_split: str | None = None,
+    read: Sequence[str] | None = None,
+    tuning_data: str | None = None,
+    lineage: dict | None = None,
 ) -> Bundle:
     """The linear bundle: model files, thresholds, provenance of every split read, and (when
-    `report_split` is given) a report on its rows not seen in training or tuning."""
+    `report_split` is given) a report on its rows not seen in training or tuning.
+
+    `read`, `tuning_data` and `lineage` as in `fasttext.write_fasttext_bundle` (a refit's)."""
     config = model.config
-    read = ["train", *thresholds.tune_splits]
+    read = list(read or ["train", *thresholds.tune_splits])
     data = {s: _provenance(data_dir / f"{s}.jsonl", len(splits[s])) for s in read}
     seen = {s: seen_entry([r.id for r in splits[s]], [r.text for r in splits[s]]) for s in read}
     report = None
@@ -430,7 +435,9 @@ def write_linear_bundle(
             "size_bytes": size,
             "report": report,
         }
-        tuning = {"data": thresholds.tune_on, **tuned["tuning"]}
+        if lineage is not None:
+            info["refit"] = lineage
+        tuning = {"data": tuning_data or thresholds.tune_on, **tuned["tuning"]}
         bundle = write_bundle(
             out_dir, kind="linear", files=files, thresholds=tuned["thresholds"], tuning=tuning,
             normalization=config.normalization, data=data, seen=seen, model=info,

@@ -61,8 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    rank, processes = _torchrun_rank()
+    if processes > 1 and not getattr(args, "distributed", False):
+        print(
+            f"error: rank {rank}: this verb runs in one process; under torchrun only "
+            "`janitr train teacher` and `janitr cache` share out their work (run it without "
+            "torchrun)",
+            file=sys.stderr,
+        )
+        return 2
+    # Under torchrun, rank 0 logs progress; the other ranks only warnings and errors.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.INFO if rank == 0 else logging.WARNING,
         format="%(message)s",
         stream=sys.stderr,
     )
@@ -70,16 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     # processes are stopped and temporary files (fastText's training text) removed.
     previous = _terminate_with_exit()
     saved_env = _silence_libraries() if is_quiet(args) else None
+    where = f"rank {rank}: " if processes > 1 else ""  # torchrun: name the failing rank
     try:
         return int(args.func(args) or 0)
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {where}{exc}", file=sys.stderr)
         return 1
     except ConfigError as exc:
-        print(f"error: {config_message(exc)}", file=sys.stderr)
+        print(f"error: {where}{config_message(exc)}", file=sys.stderr)
         return 1
     except JanitrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {where}{exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -91,6 +102,17 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
         if saved_env is not None:
             _restore_env(saved_env)
+
+
+def _torchrun_rank() -> tuple[int, int]:
+    """`(RANK, WORLD_SIZE)` that torchrun set, `(0, 1)` outside torchrun (or when unreadable:
+    `teacher.distributed.World.from_env` reports a malformed environment)."""
+    import os
+
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
 
 
 #: Environment read by Hugging Face libraries and tqdm when they are imported (and by the

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from janitr.cli.flags import (
@@ -186,9 +187,16 @@ def _add_sweep(sub) -> None:
         help="run a grid of config variants of a base run, reusing unchanged stages",
         description="Each combination of the --grid values becomes a new run directory "
         "(named after the base run and the values); stages whose inputs and config match the "
-        "base run are hard-linked from it, so the teacher is trained once. Variants are ranked "
-        "by scam recall at scam FPR <= thresholds.scam_target_fpr (ties: scam F1); the table is "
-        "printed and saved as SWEEP.md and SWEEP.json.",
+        "base run are hard-linked from it, so the teacher is trained once.\n\n"
+        "Selection never uses the holdout. Variants are ranked on the data's valid.jsonl (the "
+        "selection rows), scored by each variant's --bundle at its own thresholds: scam recall "
+        "at scam FPR <= thresholds.scam_target_fpr (ties: scam F1), with 95% bootstrap CIs and "
+        "each variant's paired recall difference against the chosen one (same rows, same "
+        "resamples). Valid, not cross-fitted train rows: it is the split every variant already "
+        "selects epochs (and possibly thresholds) on, so its figures are optimistic for all "
+        "variants alike, and scoring it costs no retraining. The run's holdout figure is shown "
+        "once, for the chosen variant; a warning is printed when valid holds fewer than 100 "
+        "scams. The table is printed and saved as SWEEP.md and SWEEP.json.",
         epilog="example:\n  janitr sweep --base runs/demo --grid distill.temperature=2,3,4 "
         "--grid distill.alpha=0.5,0.7 --out runs/sweep1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -207,7 +215,11 @@ def _add_sweep(sub) -> None:
         metavar="ROOT",
         help="where variant runs go (default: beside the base run)",
     )
-    p.add_argument("--bundle", default="student-int8", help="bundle that ranks the variants")
+    p.add_argument(
+        "--bundle",
+        default="student-int8",
+        help="bundle whose predictions on valid.jsonl rank the variants",
+    )
     add_quiet_flag(p)
     p.set_defaults(func=_cmd_sweep)
 
@@ -223,6 +235,8 @@ def _cmd_sweep(args) -> int:
         quiet=args.quiet,
     )
     print(format_sweep(result))
+    if result.selection.get("warning"):
+        print(f"warning: {result.selection['warning']}", file=sys.stderr)
     print(f"saved: {', '.join(str(f) for f in result.files)}")
     return 0
 

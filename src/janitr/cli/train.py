@@ -7,6 +7,7 @@ Each verb parses its flags, builds its config and calls one library function.
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from janitr.cli.flags import add_config_flags, add_threshold_flags, build_config, threshold_policy
@@ -45,7 +46,7 @@ def _add_train(sub) -> None:
 
 
 def _add_train_fasttext(train_sub) -> None:
-    from janitr.baselines.fasttext import FastTextConfig
+    from janitr.baselines.fasttext import FastTextConfig, train_fasttext
 
     p = train_sub.add_parser(
         "fasttext",
@@ -62,6 +63,11 @@ def _add_train_fasttext(train_sub) -> None:
         "  janitr evaluate --model bundles/fasttext --data data/holdout.jsonl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_baseline_flags(p, FastTextConfig, train=train_fasttext)
+
+
+def _add_baseline_flags(p: argparse.ArgumentParser, config_cls: type, *, train) -> None:
+    """The flags and handler shared by `janitr train fasttext` and `janitr train linear`."""
     p.add_argument(
         "--data",
         required=True,
@@ -69,17 +75,16 @@ def _add_train_fasttext(train_sub) -> None:
         help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
     )
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
-    add_config_flags(p, FastTextConfig)
+    add_config_flags(p, config_cls)
     add_threshold_flags(p)
-    p.set_defaults(func=_cmd_train_fasttext)
+    p.set_defaults(func=functools.partial(_cmd_train_baseline, config_cls, train))
 
 
-def _cmd_train_fasttext(args) -> int:
-    from janitr.baselines.fasttext import FastTextConfig, train_fasttext
+def _cmd_train_baseline(config_cls: type, train, args) -> int:
     from janitr.evaluation.evaluate import format_bundle_report
 
-    config = build_config(FastTextConfig, args)
-    bundle = train_fasttext(
+    config = build_config(config_cls, args)
+    bundle = train(
         data_dir=args.data, out_dir=args.out, config=config, thresholds=threshold_policy(args)
     )
     print(format_bundle_report(bundle))
@@ -87,7 +92,7 @@ def _cmd_train_fasttext(args) -> int:
 
 
 def _add_train_linear(train_sub) -> None:
-    from janitr.baselines.linear import LinearConfig
+    from janitr.baselines.linear import LinearConfig, train_linear
 
     p = train_sub.add_parser(
         "linear",
@@ -102,28 +107,7 @@ def _add_train_linear(train_sub) -> None:
         "  janitr train linear --data data/ --out bundles/linear --c 8 --fold-confusables",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--data",
-        required=True,
-        metavar="DIR",
-        help="directory with train.jsonl, calib.jsonl (and valid.jsonl)",
-    )
-    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
-    add_config_flags(p, LinearConfig)
-    add_threshold_flags(p)
-    p.set_defaults(func=_cmd_train_linear)
-
-
-def _cmd_train_linear(args) -> int:
-    from janitr.baselines.linear import LinearConfig, train_linear
-    from janitr.evaluation.evaluate import format_bundle_report
-
-    config = build_config(LinearConfig, args)
-    bundle = train_linear(
-        data_dir=args.data, out_dir=args.out, config=config, thresholds=threshold_policy(args)
-    )
-    print(format_bundle_report(bundle))
-    return 0
+    _add_baseline_flags(p, LinearConfig, train=train_linear)
 
 
 def _add_train_tokenizer(train_sub) -> None:
@@ -186,7 +170,11 @@ def _add_train_teacher(train_sub) -> None:
         "\n\nexamples:\n"
         "  janitr train teacher --data data/ --out bundles/teacher\n"
         "  janitr train teacher --data data/ --out bundles/t1 --seeds 13 --force --epochs 1\n"
-        "  janitr train teacher --data data/ --out bundles/t --model runs/mlm  # after pretrain",
+        "  janitr train teacher --data data/ --out bundles/t --model runs/mlm  # after pretrain\n"
+        "  torchrun --nproc-per-node 3 -m janitr train teacher --data data/ --out bundles/t"
+        "  # a seed per GPU\n"
+        "  torchrun --nproc-per-node 4 -m janitr train teacher --data data/ --out bundles/t "
+        "--seeds 13 --ddp",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -198,19 +186,25 @@ def _add_train_teacher(train_sub) -> None:
     p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="bundle directory to write")
     add_config_flags(p, TeacherConfig)
     add_threshold_flags(p)
-    p.set_defaults(func=_cmd_train_teacher)
+    p.set_defaults(func=_cmd_train_teacher, distributed=True)
 
 
 def _cmd_train_teacher(args) -> int:
     from janitr.evaluation.evaluate import format_bundle_report
+    from janitr.teacher import distributed
     from janitr.teacher.model import TeacherConfig, train_teacher
 
-    bundle = train_teacher(
-        data_dir=args.data,
-        out_dir=args.out,
-        config=build_config(TeacherConfig, args),
-        thresholds=threshold_policy(args),
-    )
+    world = distributed.World.from_env()
+    with distributed.process_group(world):
+        bundle = train_teacher(
+            data_dir=args.data,
+            out_dir=args.out,
+            config=build_config(TeacherConfig, args),
+            thresholds=threshold_policy(args),
+            world=world,
+        )
+    if bundle is None:  # a rank other than 0 under torchrun: rank 0 writes and reports
+        return 0
     cal = bundle.manifest["model"]["calibration"]["temperatures"]
     print(format_bundle_report(bundle))
     print(
@@ -286,7 +280,9 @@ def _add_cache(sub) -> None:
         "--overwrite); `janitr distill` refuses a cache that does not match its data."
         "\n\nexamples:\n"
         "  janitr cache --teacher bundles/teacher --data data/ --out runs/cache\n"
-        "  janitr cache --teacher bundles/teacher --data data/ --out runs/cache --layers 2,4,6",
+        "  janitr cache --teacher bundles/teacher --data data/ --out runs/cache --layers 2,4,6\n"
+        "  torchrun --nproc-per-node 4 -m janitr cache --teacher bundles/teacher --data data/ "
+        "--out runs/cache  # rows shared out, rank 0 merges",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--teacher", required=True, metavar="BUNDLE_DIR", help="teacher bundle")
@@ -312,25 +308,33 @@ def _add_cache(sub) -> None:
         help="replace an existing cache even if made from other inputs",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_cache)
+    p.set_defaults(func=_cmd_cache, distributed=True)
 
 
 def _cmd_cache(args) -> int:
     from janitr.data.records import read_records
+    from janitr.teacher import distributed
     from janitr.teacher.cache import build_cache, read_cache
 
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
-        records = read_records(Path(args.data) / f"{split}.jsonl")
-        path = build_cache(
-            teacher=args.teacher,
-            records=records,
-            split=split,
-            out=args.out,
-            layers=args.layers,
-            batch_size=args.batch_size,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-        )
+    world = distributed.World.from_env()
+    with distributed.process_group(world):
+        paths = {
+            split: build_cache(
+                teacher=args.teacher,
+                records=read_records(Path(args.data) / f"{split}.jsonl"),
+                split=split,
+                out=args.out,
+                layers=args.layers,
+                batch_size=args.batch_size,
+                overwrite=args.overwrite,
+                progress=not args.quiet,
+                world=world,
+            )
+            for split in [s.strip() for s in args.splits.split(",") if s.strip()]
+        }
+    if not world.is_main:  # rank 0 merged the shards and reports
+        return 0
+    for split, path in paths.items():
         cache = read_cache(path, expect={"split": split})
         print(
             f"{split}: {cache.rows} rows, layers {cache.layer_indices}, hidden "

@@ -295,6 +295,55 @@ def bootstrap_ci(
     return {m: percentile_interval(samples[m], level=level) for m in metrics}
 
 
+def paired_bootstrap_difference(
+    hits_a,
+    hits_b,
+    *,
+    mask=None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float | None]:
+    """Difference of two rates on the same rows, with a paired percentile-bootstrap interval.
+
+    The rate of `hits` is its mean over the rows where `mask` is true (e.g. hits = "predicted
+    scam", mask = "gold scam" gives scam recall). Every resample draws rows with replacement
+    from all N rows and applies the same draw to both models (`bootstrap_weights`), so the
+    interval reflects how the two differ on the same posts, not two independent samples.
+
+    Args:
+        hits_a, hits_b: (N,) 0/1 per row for model A and model B.
+        mask: (N,) bool, the rows the rate is over (default: all).
+        n_boot: number of resamples (0: no interval).
+        seed: random seed (same seed, same interval).
+        level: coverage of the interval.
+
+    Returns:
+        `{"diff": rate_a - rate_b, "low", "high"}` (None where the mask selects no row;
+        low and high are None without resamples). Resamples that draw no masked row are
+        left out of the interval.
+
+    Raises:
+        ValueError: if the arrays differ in length.
+    """
+    a = np.asarray(hits_a, dtype=np.float64)
+    b = np.asarray(hits_b, dtype=np.float64)
+    m = np.ones(a.shape, dtype=np.float64) if mask is None else np.asarray(mask, np.float64)
+    if not a.shape == b.shape == m.shape or a.ndim != 1:
+        raise ValueError(f"hits_a, hits_b and mask must be (N,) alike, got {a.shape}, "
+                         f"{b.shape}, {m.shape}")  # fmt: skip
+    if m.sum() == 0:
+        return {"diff": None, "low": None, "high": None}
+    diff = float((a * m).sum() / m.sum() - (b * m).sum() / m.sum())
+    if n_boot <= 0:
+        return {"diff": diff, "low": None, "high": None}
+    weights = bootstrap_weights(a.size, n_boot=n_boot, seed=seed)  # (B, N)
+    den = weights @ m
+    ok = den > 0
+    samples = (weights[ok] @ ((a - b) * m)) / den[ok]
+    return {"diff": diff, **percentile_interval(samples, level=level)}
+
+
 def clopper_pearson(k: int, n: int, *, level: float = 0.95) -> dict[str, float]:
     """Exact two-sided binomial confidence interval of a proportion k / n: `{"low", "high"}`.
 

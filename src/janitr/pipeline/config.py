@@ -44,6 +44,7 @@ from janitr.baselines.fasttext import FastTextConfig
 from janitr.config import ConfigProblem, raise_problems
 from janitr.errors import ConfigError
 from janitr.evaluation.thresholds import ThresholdPolicy
+from janitr.pipeline.refit import RefitConfig
 from janitr.student.distill import DistillConfig
 from janitr.student.model import StudentConfig
 from janitr.student.tokenizer import TokenizerConfig
@@ -299,6 +300,7 @@ class PipelineConfig:
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     thresholds: ThresholdPolicy = field(default_factory=ThresholdPolicy)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    refit: RefitConfig = field(default_factory=RefitConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def section(self, name: str) -> Any:
@@ -667,6 +669,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "quantize": {"parity_rows": 200},
         "thresholds": {"tune_on": "valid+calib", "rule": "empirical"},
         "evaluate": {"bootstrap": 200},
+        "refit": {"enabled": False},
         "report": {"top_errors": 8},
     },
 }

@@ -428,6 +428,28 @@ def _cross_fit(records, fold, config, member: Callable, obf_rows):
     return oof, obf
 
 
+def cross_fit(
+    records: Sequence[Record], fold: np.ndarray, fit_score: Callable, *, progress: bool = False
+) -> np.ndarray:
+    """Out-of-fold heads `(N, 2)` from any `fit_score(train records, raw texts) -> (M, 2)`.
+
+    For callers with their own fold model (e.g. the run's exact fastText config in
+    `pipeline.refit`); `fold` is a fold index per row (`assign_folds`).
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    records = list(records)
+    oof = np.zeros((len(records), 2))
+    for k in tqdm(np.unique(fold), desc="out-of-fold", unit="fold", disable=not progress,
+                  file=sys.stderr):  # fmt: skip
+        test = np.flatnonzero(fold == k)
+        train = [records[i] for i in np.flatnonzero(fold != k)]
+        oof[test] = fit_score(train, [records[i].text for i in test])
+    return oof
+
+
 def stack(members_fit: np.ndarray, y_fit: np.ndarray, members_apply: np.ndarray):
     """Stacking: one logistic regression on the members' logits, fitted and applied.
 

@@ -660,6 +660,11 @@ def _report_inputs(run_dir: Path) -> _ReportInputs:
         bundles=_bundle_dirs(run_dir),
         notes=[_carve_note(s["summary"]["holdout"]) for s in stages if _carved(s)],
     )  # fmt: skip
+    for s in stages:
+        if s["name"] == "refit":
+            from janitr.pipeline.refit import refit_note
+
+            run.notes += [refit_note(name, summary) for name, summary in s["summary"].items()]
     if any(ev["report"].get("overlap", {}).get("rows") for ev in evals.values()):
         n = max(ev["report"]["overlap"]["rows"] for ev in evals.values())
         run.warnings.append(

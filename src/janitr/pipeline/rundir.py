@@ -268,12 +268,16 @@ def run_identity(run_dir: Path, config: PipelineConfig, data_dir: Path) -> dict:
 
 
 def publish_bundles(run_dir: Path, finished: Mapping[str, Path]) -> dict[str, Path]:
-    """Copy the final bundles (the thresholds stage's) to RUNDIR/bundles/<name>."""
-    source_stage = finished.get("thresholds")
+    """Copy the final bundles (the thresholds stage's, and the refit stage's `*-refit`) to
+    RUNDIR/bundles/<name>."""
     published: dict[str, Path] = {}
-    if source_stage is None:
-        return published
-    for source in sorted((source_stage / "bundles").glob("*")):
+    sources = [
+        source
+        for stage in ("thresholds", "refit")
+        if stage in finished
+        for source in sorted((finished[stage] / "bundles").glob("*"))
+    ]
+    for source in sources:
         if not (source / "bundle.json").is_file():
             continue
         target = run_dir / BUNDLES_DIR / source.name
@@ -419,6 +423,8 @@ def write_run_info(run_dir: str | Path) -> dict:
         ],
         "total_stage_seconds": round(sum(m["seconds"] for m in manifests), 3),
         "metrics": collect_metrics(run_dir),
+        # bundles refit on every labeled row (no held-out figure; their out-of-fold one)
+        "refit": next((m["summary"] for m in manifests if m["stage"] == "refit"), {}),
         "files": files,
         "file_count": len(files),
         "total_bytes": sum(f["size"] for f in files),

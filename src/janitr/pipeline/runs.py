@@ -168,6 +168,11 @@ def format_run(info: dict) -> str:
             f"    {bundle:<14}"
             + "".join(f"{flat[m]:>16.3f}" if m in flat else f"{'-':>16}" for m in KEY_METRICS)
         )
+    if info.get("refit"):
+        from janitr.pipeline.refit import refit_note
+
+        lines.append("  refit (shipped; measured figures above)")
+        lines += [f"    {refit_note(name, s)}" for name, s in info["refit"].items()]
     lines.append(
         f"  files     {info.get('file_count', 0)} files, {info.get('total_bytes', 0) / 1e6:.1f} MB"
     )

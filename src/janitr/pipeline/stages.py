@@ -592,6 +592,50 @@ def stage_evaluate(ctx: StageContext) -> dict:
     return summary
 
 
+def stage_refit(ctx: StageContext) -> dict:
+    """Refit `[refit] models` on every labeled row (train, holdout, valid, calib), thresholds
+    tuned on out-of-fold scores (`janitr.pipeline.refit`): `bundles/<family>-refit`. The
+    measured bundles keep their holdout figures; a refit has an out-of-fold figure only."""
+    import tempfile
+
+    from janitr.artifacts import sha256_file
+    from janitr.data.records import read_records
+    from janitr.pipeline.refit import SUFFIX, refit, write_refit_bundle
+    from janitr.pipeline.rundir import EVAL_FILE
+
+    cfg = ctx.config.refit
+    names = [s for s in ("train", "holdout", "valid", "calib") if ctx.data_file(s).is_file()]
+    splits = {s: read_records(ctx.data_file(s)) for s in names}
+    records = [r for s in names for r in splits[s]]
+    summary = {}
+    for family in cfg.models:
+        measured_dir = ctx.stage("thresholds") / "bundles" / family
+        measured = held_out = None
+        if (measured_dir / "bundle.json").is_file():
+            measured = {"bundle": family, "sha256": sha256_file(measured_dir / "bundle.json")}
+            report = read_json(ctx.stage("evaluate") / family / EVAL_FILE)
+            scam = report["metrics"]["scam"]
+            held_out = {"split": report["data"].get("split"), "scam_recall": scam["recall"],
+                        "scam_fpr": scam["fpr"], "scam_recall_ci": report.get("ci95", {}).get(
+                            "scam_recall")}  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="janitr-refit-") as tmp:
+            result = refit(
+                records, family=family, policy=ctx.config.thresholds, folds=cfg.folds,
+                seed=cfg.seed, n_boot=cfg.bootstrap, work_dir=tmp,
+                fasttext_config=ctx.config.fasttext, progress=not ctx.quiet,
+            )  # fmt: skip
+            bundle = write_refit_bundle(
+                result, out_dir=ctx.out / "bundles" / (family + SUFFIX), data_dir=ctx.data_dir,
+                splits=splits, policy=ctx.config.thresholds, measured=measured,
+            )  # fmt: skip
+        summary[family + SUFFIX] = {
+            "measured": family if measured else None, "measured_held_out": held_out,
+            "rows": {s: len(v) for s, v in splits.items()}, "thresholds": bundle.thresholds,
+            "oof": result.figure,
+        }  # fmt: skip
+    return summary
+
+
 def stage_report(ctx: StageContext) -> dict:
     """HTML + Markdown report of the run (re-render any time with `janitr report RUN`)."""
     from janitr.pipeline.report import render_report
@@ -694,9 +738,17 @@ STAGES: tuple[Stage, ...] = (
         data=("valid", "calib", "holdout"),
     ),
     Stage(
+        "refit",
+        stage_refit,
+        deps=("thresholds", "evaluate"),
+        sections=("refit", "fasttext", "thresholds"),
+        data=("train", "valid", "calib", "holdout"),
+        enabled=lambda c: c.refit.enabled,
+    ),
+    Stage(
         "report",
         stage_report,
-        deps=("evaluate", "thresholds"),
+        deps=("evaluate", "thresholds", "refit"),
         sections=("report",),
         enabled=lambda c: c.report.enabled,
     ),

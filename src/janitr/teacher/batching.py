@@ -62,6 +62,19 @@ def bucketed_batches(
     return [batches[i] for i in _permutation(rng, len(batches))]
 
 
+def shard_batches(batches: Sequence, rank: int, size: int) -> list:
+    """Rank `rank`'s share of `batches` when `size` processes train one model together
+    (DistributedDataParallel): every `size`-th batch from `rank` on, after repeating the first
+    batches so that every rank gets the same count (each step is a collective, as in
+    torch's `DistributedSampler`).
+
+    >>> shard_batches(["a", "b", "c"], 1, 2)
+    ['b', 'a']
+    """
+    steps = -(-len(batches) // size)  # ceil
+    return [batches[i % len(batches)] for i in range(rank, steps * size, size)]
+
+
 def sorted_batches(lengths: Sequence[int] | np.ndarray, batch_size: int) -> list[list[int]]:
     """Inference batches in length order (least padding); callers restore row order."""
     order = np.argsort(lengths, kind="stable").tolist()

@@ -33,12 +33,15 @@ from janitr.data.labels import CLASSES, SCAM_RAW_LABELS, TOPIC_RAW_LABELS
 from janitr.data.normalize import normalize_text
 from janitr.data.records import split_hash
 from janitr.errors import ProvenanceError, require
+from janitr.teacher import distributed
+from janitr.teacher.distributed import World
 
 FORMAT = "janitr-teacher-cache"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 META_SUFFIX = ".meta.json"
 #: Sidecar keys that identify what made a cache; any difference means a different cache.
+SINGLE = World()  # one process: no torchrun
 IDENTITY_KEYS: tuple[str, ...] = (
     "teacher_id", "calibration", "seeds", "label_map_hash", "split", "split_hash",
     "layer_indices",
@@ -363,6 +366,59 @@ def default_layer_indices(num_layers: int, count: int = 4) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(1, num_layers, count)})
 
 
+def _score(scorer, texts: list[str], *, layers: list[int], batch_size: int, progress: bool,
+           world: World, tensors_file: Path) -> dict | None:  # fmt: skip
+    """Calibrated logits and hidden states of `texts` (under torchrun, of this rank's span,
+    merged on rank 0 by `_merge_shards`; None on the other ranks)."""
+    if world.active:  # on CPU, this machine's ranks share its cores (the scorer took all)
+        distributed.device(world)
+    start, stop = world.span(len(texts))
+    arrays = scorer.calibrated(
+        scorer.forward_all(
+            texts[start:stop], layers=layers, batch_size=batch_size,
+            progress=progress and world.is_main,
+        )
+    )  # fmt: skip
+    if not world.active:
+        return arrays
+    return _merge_shards(arrays, tensors_file=tensors_file, world=world)
+
+
+def _merge_shards(arrays: dict, *, tensors_file: Path, world: World) -> dict | None:
+    """Every rank's arrays, concatenated in rank (so row) order, on rank 0; None elsewhere.
+
+    Each rank writes its shard (float32, as computed) beside the cache as
+    `.<split>.shard-<r>-of-<n>.safetensors`; after a barrier rank 0 reads and removes them.
+
+    Raises:
+        ProvenanceError: if a shard is missing on rank 0 (several machines whose cache
+            directory is not on a shared filesystem).
+    """
+    safetensors = require("safetensors.numpy", extra="train")
+
+    def shard(rank: int) -> Path:
+        return tensors_file.with_name(
+            f".{tensors_file.name[: -len(SUFFIX)]}.shard-{rank}-of-{world.size}{SUFFIX}"
+        )
+
+    data = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+    with atomic_path(shard(world.rank)) as tmp:
+        tmp.write_bytes(safetensors.save(data))
+    distributed.barrier(world)
+    if not world.is_main:
+        return None
+    missing = [str(shard(r)) for r in range(world.size) if not shard(r).is_file()]
+    if missing:
+        raise ProvenanceError(
+            f"cache shards missing: {missing}; on several machines the cache directory "
+            "must be on a filesystem every machine shares"
+        )
+    parts = [safetensors.load_file(str(shard(r))) for r in range(world.size)]
+    for r in range(world.size):
+        shard(r).unlink()
+    return {k: np.concatenate([part[k] for part in parts]) for k in arrays}
+
+
 def build_cache(
     *,
     teacher: str | Path,
@@ -374,8 +430,14 @@ def build_cache(
     overwrite: bool = False,
     progress: bool = True,
     mix: tuple[np.ndarray, float, str] | None = None,
-) -> Path:
+    world: World = SINGLE,
+) -> Path | None:
     """Run the calibrated teacher ensemble over a split and write its cache.
+
+    Under torchrun (`world` of several processes, inside `distributed.process_group`) each
+    rank scores its contiguous share of the rows (`World.span`) and writes it as a shard
+    beside the cache; rank 0 merges the shards in row order and writes the cache and its
+    sidecar exactly as one process does, the other ranks return None.
 
     Args:
         teacher: the teacher bundle directory (kind "teacher").
@@ -389,6 +451,10 @@ def build_cache(
         progress: show a progress bar.
         mix: `(heads, weight, name)`: blend another model's `(N, 2)` probabilities into
             the logits (`mix_logits`); the sidecar records `{"mixed_with": name, ...}`.
+        world: this process's rank under torchrun (default: one process).
+
+    Returns:
+        The cache's tensors file (None on ranks other than 0).
 
     Raises:
         ProvenanceError: on an incompatible existing cache, or if the split is named
@@ -410,9 +476,10 @@ def build_cache(
     strip = bundle.normalization.strip_urls
     texts = [normalize_text(r.text, strip_urls=strip) for r in records]
     layers = list(layers) if layers else default_layer_indices(scorer.num_layers)
-    out_arrays = scorer.calibrated(
-        scorer.forward_all(texts, layers=layers, batch_size=batch_size, progress=progress)
-    )
+    out_arrays = _score(scorer, texts, layers=layers, batch_size=batch_size, progress=progress,
+                        world=world, tensors_file=cache_files(out, split)[0])  # fmt: skip
+    if out_arrays is None:  # not rank 0: its shard is handed over
+        return None
     cache = TeacherCache(
         ids=[r.id for r in records],
         scam_logits=out_arrays["scam_logits"],

@@ -35,7 +35,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,9 @@ from janitr.artifacts import hash_object, read_json, write_json
 from janitr.config import ConfigProblem, option, raise_problems
 from janitr.errors import BundleError, ConfigError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
-from janitr.teacher.batching import bucketed_batches, collate, sorted_batches
+from janitr.teacher import distributed
+from janitr.teacher.batching import bucketed_batches, collate, shard_batches, sorted_batches
+from janitr.teacher.distributed import World
 
 if TYPE_CHECKING:  # pragma: no cover
     from janitr.runtime.bundle import Bundle
@@ -57,6 +59,7 @@ SELECT_METRICS = ("scam_ap", "scam_recall_at_fpr", "loss")
 POOLINGS = ("mean", "cls")
 TEACHER_FORMAT_VERSION = 1
 HEAD_FILE = "teacher_head.json"
+SINGLE = World()  # one process: no torchrun
 
 
 def default_model_path() -> str:
@@ -111,6 +114,12 @@ class TeacherConfig:
         "loss, lower is better)",
     )
     max_steps: int | None = option(None, help="stop each seed after N steps (smoke tests)")
+    ddp: bool = option(
+        False,
+        help="under torchrun, train one model (exactly one seed) on every process with "
+        "DistributedDataParallel, each process taking its share of every epoch's batches "
+        "(default: the processes share out the seeds, one model each)",
+    )
     progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
@@ -152,6 +161,14 @@ class TeacherConfig:
             problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
         if self.max_steps is not None and self.max_steps < 1:
             problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
+        if self.ddp and len(self.seeds) != 1:
+            problems.append(
+                ConfigProblem(
+                    "ddp",
+                    f"trains one model: give exactly one seed, got {self.seeds}",
+                    see=("seeds",),
+                )  # fmt: skip
+            )
         raise_problems(self, problems)
 
     def resolved_model(self) -> str:
@@ -163,6 +180,8 @@ class TeacherConfig:
         out = asdict(self)
         out["seeds"] = list(self.seeds)
         del out["progress"]
+        if not self.ddp:  # recorded only when on: teacher ids from before the flag still hold
+            del out["ddp"]
         return out
 
 
@@ -361,7 +380,8 @@ def run_inference(
     lengths = np.array([len(x) for x in input_ids])
     scam = np.zeros((n, 2), np.float32)
     topic = np.zeros(n, np.float32)
-    hidden = None
+    # Allocated up front: a torchrun rank may get no rows of a small split.
+    hidden = np.zeros((n, len(layers or ()), model.encoder.config.hidden_size), np.float32)
     model.eval()
     with torch.inference_mode():
         for rows in tqdm(
@@ -374,8 +394,6 @@ def run_inference(
             topic[rows] = t.float().cpu().numpy()
             if layers:
                 cls = torch.stack([hs[i][:, 0] for i in layers], dim=1)  # (B, L, H)
-                if hidden is None:
-                    hidden = np.zeros((n, len(layers), cls.shape[-1]), np.float32)
                 hidden[rows] = cls.float().cpu().numpy()
     out = {"scam_logits": scam, "topic_logits": topic}
     if layers:
@@ -443,7 +461,8 @@ class _SeedRun:
     """One seed's training state: model, optimizer, schedule, loss weights, targets."""
 
     seed: int
-    model: Any
+    model: Any  # the encoder + heads (its state dict is what is saved)
+    net: Any  # what training calls: `model`, or its DistributedDataParallel wrapper
     optimizer: Any
     scheduler: Any
     class_weights: Any  # (2,) scam CE weights
@@ -454,11 +473,15 @@ class _SeedRun:
     rng: random.Random  # batch order
     device: Any
     started: float
+    shard: tuple[int, int] | None = None  # DDP: (rank, processes) sharing each epoch's batches
     step: int = 0
 
 
-def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Encoded, device):
-    """Seeded encoder + heads, AdamW with linear warmup and linear decay to 0."""
+def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Encoded, device,
+                world: World = SINGLE):  # fmt: skip
+    """Seeded encoder + heads, AdamW with linear warmup and linear decay to 0; with
+    `config.ddp` on several processes, the model wrapped in DistributedDataParallel and the
+    steps counted on this rank's share of the batches."""
     torch = _torch()
     set_seed(seed)
     encoder = _load_encoder(model_path)
@@ -472,9 +495,15 @@ def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Enc
     model = build_model_class()(encoder, pooling=config.pooling, dropout=config.dropout).to(device)
     if config.freeze_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    net, shard = model, None
+    if config.ddp and world.active:
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        shard = (world.rank, world.size)
     class_w, pos_w = loss_weights(train.y_scam, train.y_topic)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
-    total = math.ceil(len(train.input_ids) / config.batch_size) * config.epochs
+    batches = math.ceil(len(train.input_ids) / config.batch_size)
+    total = math.ceil(batches / (shard[1] if shard else 1)) * config.epochs
     if config.max_steps:
         total = min(total, config.max_steps)
     warmup = int(round(config.warmup_ratio * total))
@@ -485,7 +514,7 @@ def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Enc
         return max(0.0, (total - step) / max(total - warmup, 1))
 
     return _SeedRun(
-        seed=seed, model=model, optimizer=optimizer,
+        seed=seed, model=model, net=net, optimizer=optimizer, shard=shard,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor),
         class_weights=torch.tensor(class_w, dtype=torch.float32, device=device),
         pos_weight=torch.tensor([pos_w], dtype=torch.float32, device=device),
@@ -505,6 +534,8 @@ def _train_epoch(run: _SeedRun, *, config: TeacherConfig, train: Encoded, pad_id
     model, device = run.model, run.device
     model.train()
     batches = bucketed_batches(train.lengths, config.batch_size, run.rng)
+    if run.shard:  # every rank drew the same batches (same seed); each takes its share
+        batches = shard_batches(batches, *run.shard)
     bar = tqdm(
         batches,
         desc=f"seed {run.seed} epoch {epoch}/{config.epochs}",
@@ -515,7 +546,7 @@ def _train_epoch(run: _SeedRun, *, config: TeacherConfig, train: Encoded, pad_id
     for k, rows in enumerate(bar, start=1):
         ids, mask = collate(train.input_ids, rows, pad_id=pad_id)
         with autocast(device):
-            scam_logits, topic_logits, _ = model(ids.to(device), mask.to(device))
+            scam_logits, topic_logits, _ = run.net(ids.to(device), mask.to(device))
         ce, bce = teacher_loss(
             scam_logits,
             topic_logits,
@@ -553,14 +584,19 @@ def train_one_seed(
     pad_id: int,
     device,
     target_fpr: float,
+    world: World = SINGLE,
 ) -> dict:
     """Fine-tune one teacher; returns its best state dict, valid logits and history.
 
     Setup (seeded model, optimizer, warmup/decay schedule), then the epoch loop: bucketed
     batches, loss, step (`_train_epoch`), validation, keep the best epoch by
     `config.select_metric` (`scam_recall_at_fpr` is the recall at scam FPR <= `target_fpr`).
+    With `config.ddp` under torchrun (`world`), every rank trains the same model on its share
+    of the batches and validates it on all of valid (the same weights on every rank, so the
+    same best epoch).
     """
-    run = _setup_seed(seed=seed, config=config, model_path=model_path, train=train, device=device)
+    run = _setup_seed(seed=seed, config=config, model_path=model_path, train=train,
+                      device=device, world=world)  # fmt: skip
     history, best, best_state, best_logits = [], None, None, None
     for epoch in range(1, config.epochs + 1):
         train_loss = _train_epoch(run, config=config, train=train, pad_id=pad_id, epoch=epoch)
@@ -661,7 +697,8 @@ def train_teacher(
     config: TeacherConfig,
     thresholds: ThresholdPolicy = DEFAULT_POLICY,
     work_dir: str | Path | None = None,
-) -> Bundle:
+    world: World = SINGLE,
+) -> Bundle | None:
     """Fine-tune the multi-seed teacher, calibrate it, tune thresholds, write its bundle:
     `fit_teacher`, `tune_teacher` and `write_teacher_bundle` on the splits of `data_dir`.
 
@@ -675,10 +712,14 @@ def train_teacher(
         config: training settings.
         thresholds: the threshold policy; its scam target is also the target of the
             `scam_recall_at_fpr` selection metric.
-        work_dir: where per-seed checkpoints are staged (default: `<out_dir>.work`).
+        work_dir: where per-seed checkpoints are staged (default: `<out_dir>.work`; under
+            torchrun on several machines it must be on a shared filesystem).
+        world: this process's rank under torchrun (`World.from_env()`, inside
+            `distributed.process_group`); the training is shared out as `fit_teacher`
+            says, rank 0 tunes and writes the bundle.
 
     Returns:
-        The loaded teacher bundle.
+        The loaded teacher bundle (None on ranks other than 0).
 
     Raises:
         ConfigError: bad settings, missing splits, or fewer than 3 seeds on small data
@@ -700,8 +741,10 @@ def train_teacher(
     work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".work")
     fitted = fit_teacher(
         train=splits["train"], valid=splits["valid"], config=config, work_dir=work,
-        target_fpr=thresholds.scam_target_fpr, calib_rows=len(splits["calib"]),
+        target_fpr=thresholds.scam_target_fpr, calib_rows=len(splits["calib"]), world=world,
     )  # fmt: skip
+    if fitted is None:  # not rank 0: its seeds are in the work folder
+        return None
     tuned = tune_teacher(
         fitted, valid=splits["valid"], calib=splits["calib"], thresholds=thresholds
     )
@@ -726,6 +769,7 @@ class FittedTeacher:
     valid_logits: tuple[np.ndarray, np.ndarray]  # ensemble raw (scam (N, 2), topic (N,))
     calibration: Any  # teacher.calibration.Calibration, fitted on valid
     ensemble_valid: dict  # threshold-free metrics of the raw ensemble on valid
+    ddp_processes: int = 1  # processes that trained the one model together (`config.ddp`)
 
     def scorer(self) -> TeacherScorer:
         """The calibrated ensemble, loaded from the seed folders."""
@@ -745,9 +789,15 @@ def fit_teacher(
     work_dir: str | Path,
     target_fpr: float = DEFAULT_POLICY.scam_target_fpr,
     calib_rows: int | None = None,
-) -> FittedTeacher:
+    world: World = SINGLE,
+) -> FittedTeacher | None:
     """Fine-tune one teacher per seed on `train` (best epoch by `valid`), then fit the
     per-head temperatures of their mean logits on `valid`.
+
+    Under torchrun (`world` of several processes, inside `distributed.process_group`) rank r
+    trains `config.seeds[r::size]`, or with `config.ddp` every rank trains the one seed
+    together; rank 0 gathers the seeds in order and fits the ensemble exactly as one process
+    does (the same seeds give the same weights and logits), the other ranks return None.
 
     Args:
         train: training records.
@@ -756,46 +806,39 @@ def fit_teacher(
         work_dir: where each seed's model is saved (`seed_<s>/`) with the calibration files.
         target_fpr: scam FPR of the `scam_recall_at_fpr` selection metric.
         calib_rows: rows of the tuning split, for the log line only.
+        world: this process's rank among torchrun's (default: one process).
 
     Returns:
-        The `FittedTeacher`; `.scorer()` loads the calibrated ensemble.
+        The `FittedTeacher` (None on ranks other than 0); `.scorer()` loads the calibrated
+        ensemble.
+
+    Raises:
+        BundleError: if a rank's seed result is missing after the barrier (several machines
+            without a shared work folder).
     """
     from janitr.teacher.calibration import calibrate_heads, reliability_diagram
 
     model_path = config.resolved_model()
-    device = select_device(config.threads)
+    device = distributed.device(world, config.threads)
+    if not world.is_main:  # one progress bar and one log: rank 0's
+        config = replace(config, progress=False)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    hf_tok = _load_hf_tokenizer(model_path)
-    pad_id = hf_tok.pad_token_id if hf_tok.pad_token_id is not None else 0
-
-    def encode(recs) -> Encoded:
-        ys, yt = _targets(recs)
-        return Encoded(
-            encode_texts(hf_tok, [r.norm_text for r in recs], max_length=config.max_length), ys, yt
-        )
-
-    train_enc, valid_enc = encode(train), encode(valid)
+    (train_enc, valid_enc), pad_id = _encode_splits(model_path, config, train, valid)
     log.info(
-        "teacher: %s, %d train / %d valid / %s calib rows, seeds %s, device %s, %d threads",
+        "teacher: %s, %d train / %d valid / %s calib rows, seeds %s, device %s, %d threads%s",
         model_path, len(train), len(valid), calib_rows, list(config.seeds), device,
-        _torch().get_num_threads(),
+        _torch().get_num_threads(), _world_note(world, config),
     )  # fmt: skip
-    per_seed, seed_dirs = [], {}
-    for seed in config.seeds:
-        result = train_one_seed(
-            seed=seed, config=config, model_path=model_path, train=train_enc, valid=valid_enc,
-            pad_id=pad_id, device=device, target_fpr=target_fpr,
-        )  # fmt: skip
-        seed_dirs[seed] = work / f"seed_{seed}"
-        _save_seed_dir(seed_dirs[seed], state=result.pop("state"), model_path=model_path,
-                       config=config)  # fmt: skip
-        per_seed.append(result)
-        log.info(
-            "seed %d: best epoch %d (%s %.4f) in %.0fs",
-            seed, result["best"]["epoch"], config.select_metric,
-            result["best"][config.select_metric], result["seconds"],
-        )  # fmt: skip
+    seeds = config.seeds if config.ddp else world.part(config.seeds)
+    per_seed = [
+        _fit_seed(seed, config=config, model_path=model_path, train=train_enc, valid=valid_enc,
+                  pad_id=pad_id, device=device, target_fpr=target_fpr, work=work, world=world)
+        for seed in seeds
+    ]  # fmt: skip
+    per_seed = _gather_seeds(per_seed, config=config, work=work, world=world)
+    if per_seed is None:
+        return None
     # Ensemble = mean of the seeds' raw logits; temperatures fitted on it (valid).
     v_scam = np.mean([r["valid_logits"]["scam_logits"] for r in per_seed], axis=0)
     v_topic = np.mean([r["valid_logits"]["topic_logits"] for r in per_seed], axis=0)
@@ -809,10 +852,100 @@ def fit_teacher(
         valid_enc.y_scam, valid_enc.y_topic, v_scam, v_topic, target_fpr=target_fpr
     )
     return FittedTeacher(
-        config=config, model_path=model_path, device=device, work_dir=work, seed_dirs=seed_dirs,
-        per_seed=per_seed, valid_logits=(v_scam, v_topic), calibration=calibration,
-        ensemble_valid=ensemble_valid,
+        config=config, model_path=model_path, device=device, work_dir=work,
+        seed_dirs={s: work / f"seed_{s}" for s in config.seeds}, per_seed=per_seed,
+        valid_logits=(v_scam, v_topic), calibration=calibration, ensemble_valid=ensemble_valid,
+        ddp_processes=world.size if config.ddp else 1,
     )  # fmt: skip
+
+
+def _encode_splits(model_path: str, config: TeacherConfig, *splits: Sequence):
+    """`([Encoded per split], pad_id)`: texts tokenized once with the encoder's tokenizer."""
+    hf_tok = _load_hf_tokenizer(model_path)
+    pad_id = hf_tok.pad_token_id if hf_tok.pad_token_id is not None else 0
+    encoded = []
+    for recs in splits:
+        ids = encode_texts(hf_tok, [r.norm_text for r in recs], max_length=config.max_length)
+        encoded.append(Encoded(ids, *_targets(recs)))
+    return encoded, pad_id
+
+
+def _world_note(world: World, config: TeacherConfig) -> str:
+    if not world.active:
+        return ""
+    if config.ddp:
+        return f", DDP over {world.size} processes"
+    return f", seeds shared out over {world.size} processes"
+
+
+def _fit_seed(seed: int, *, config: TeacherConfig, work: Path, world: World, **kwargs) -> dict:
+    """Train one seed and save its folder `work/seed_<s>` (under DDP, rank 0 saves it);
+    returns its result without the weights."""
+    result = train_one_seed(seed=seed, config=config, world=world, **kwargs)
+    state = result.pop("state")
+    if world.is_main or not config.ddp:
+        _save_seed_dir(work / f"seed_{seed}", state=state, model_path=kwargs["model_path"],
+                       config=config)  # fmt: skip
+    log.info(
+        "seed %d: best epoch %d (%s %.4f) in %.0fs",
+        seed, result["best"]["epoch"], config.select_metric,
+        result["best"][config.select_metric], result["seconds"],
+    )  # fmt: skip
+    return result
+
+
+RESULTS_DIR = "seed_results"  # in the work folder: what each rank hands rank 0
+
+
+def _gather_seeds(
+    per_seed: list[dict], *, config: TeacherConfig, work: Path, world: World
+) -> list[dict] | None:
+    """Every seed's result, in `config.seeds` order, on rank 0; None on the other ranks.
+
+    One process: `per_seed` itself. Seeds shared out over processes: each rank writes its
+    seeds' results (history, best epoch, valid logits) to the work folder, all ranks meet at
+    a barrier, and rank 0 reads them back (valid logits bit for bit: float32 safetensors).
+    Under DDP rank 0 trained the one seed itself.
+    """
+    if not world.active:
+        return per_seed
+    if not config.ddp:
+        for result in per_seed:
+            _write_seed_result(work / RESULTS_DIR, result)
+    distributed.barrier(world)
+    if not world.is_main:
+        return None
+    if config.ddp:
+        return per_seed
+    # Seed k was trained by rank k % size (`World.part` deals them round-robin).
+    return [_read_seed_result(work / RESULTS_DIR, seed, rank=k % world.size)
+            for k, seed in enumerate(config.seeds)]  # fmt: skip
+
+
+def _write_seed_result(folder: Path, result: dict) -> None:
+    save = require("safetensors.numpy", extra="train").save
+    from janitr.artifacts import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = result["seed"]
+    logits = {k: np.ascontiguousarray(v, np.float32) for k, v in result["valid_logits"].items()}
+    with atomic_path(folder / f"seed_{seed}.safetensors") as tmp:
+        tmp.write_bytes(save(logits))
+    # The JSON last: its presence says the seed is complete.
+    write_json(folder / f"seed_{seed}.json", {k: v for k, v in result.items()
+                                              if k != "valid_logits"})  # fmt: skip
+
+
+def _read_seed_result(folder: Path, seed: int, *, rank: int) -> dict:
+    load = require("safetensors.numpy", extra="train").load_file
+
+    meta, tensors = folder / f"seed_{seed}.json", folder / f"seed_{seed}.safetensors"
+    if not meta.is_file() or not tensors.is_file():
+        raise BundleError(
+            f"{meta}: seed {seed} (trained by rank {rank}) left no result; "
+            "on several machines the --out folder must be on a filesystem every machine shares"
+        )
+    return {**read_json(meta), "valid_logits": load(str(tensors))}
 
 
 def tune_teacher(
@@ -866,6 +999,16 @@ def tune_teacher(
     return {"thresholds": tuned["thresholds"], "tuning": tuning, "report": report}
 
 
+def _training_record(fitted: FittedTeacher, thresholds: ThresholdPolicy) -> dict:
+    """The training settings recorded in the bundle (and hashed into the teacher id)."""
+    # The scam target is recorded with the training settings: it is the target of the
+    # `scam_recall_at_fpr` selection metric (the rest of the policy is in `tuning`).
+    record = {**fitted.config.to_dict(), "scam_target_fpr": thresholds.scam_target_fpr}
+    if fitted.config.ddp:  # the processes shape the model (each step averages their batches)
+        record["ddp_processes"] = fitted.ddp_processes
+    return record
+
+
 def write_teacher_bundle(
     fitted: FittedTeacher,
     tuned: dict,
@@ -889,9 +1032,7 @@ def write_teacher_bundle(
     from janitr.teacher.cache import label_map_hash
 
     config, work, seeds = fitted.config, fitted.work_dir, fitted.config.seeds
-    # The scam target is recorded with the training settings: it is the target of the
-    # `scam_recall_at_fpr` selection metric (the rest of the policy is in `tuning`).
-    record = {**config.to_dict(), "scam_target_fpr": thresholds.scam_target_fpr}
+    record = _training_record(fitted, thresholds)
     data = {name: {"rows": len(recs), "sha256": split_hash(recs)} for name, recs in splits.items()}
     teacher_id = (
         "teacher-"
