@@ -99,6 +99,16 @@ class CrossvalConfig:
         True, help="score obfuscated copies of each held-out fold with its fold model"
     )
     linear_c: float = option(4.0, metavar="C", help="inverse regularization of the linear model")
+    linear_heads: str = option(
+        "collapsed",
+        choices=("collapsed", "groups"),
+        help="scam heads of the linear model (linear.LinearConfig.heads)",
+    )
+    linear_group_combine: str = option(
+        "noisy_or",
+        choices=("noisy_or", "stack"),
+        help="how the linear model's group heads give p_scam (linear.LinearConfig.group_combine)",
+    )
     fasttext_epoch: int = option(FastTextConfig.epoch, help="fastText epochs")
     fasttext_lr: float = option(FastTextConfig.lr, metavar="LR", help="fastText learning rate")
     fasttext_quantize: bool = option(
@@ -158,6 +168,16 @@ class CrossvalConfig:
                     f"unknown or empty {','.join(unknown)}; known: {','.join(KINDS[:-1])}",
                 )
             )
+        for name, allowed in (
+            ("linear_heads", ("collapsed", "groups")),
+            ("linear_group_combine", ("noisy_or", "stack")),
+        ):
+            if getattr(self, name) not in allowed:
+                problems.append(
+                    ConfigProblem(
+                        name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                    )
+                )
         if self.combine not in COMBINES:
             problems.append(
                 ConfigProblem(
@@ -252,7 +272,10 @@ def _augmented(train: Sequence[Record], config: CrossvalConfig) -> list[Record]:
 def _linear_member(config: CrossvalConfig) -> Callable:
     from janitr.baselines.linear import LinearConfig, fit_linear
 
-    cfg = LinearConfig(c=config.linear_c, fold_confusables=config.fold_confusables)
+    cfg = LinearConfig(
+        c=config.linear_c, fold_confusables=config.fold_confusables,
+        heads=config.linear_heads, group_combine=config.linear_group_combine,
+    )  # fmt: skip
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
         model = fit_linear(_augmented(train, config), cfg)
@@ -629,7 +652,8 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
         )
         report = evaluate_predictions(
             gold, oof[:, 0], oof[:, 1], thresholds={SCAM: t_scam, TOPIC: t_topic},
-            is_topic=is_topic, texts_raw=texts_raw, n_boot=config.n_boot, seed=config.seed,
+            is_topic=is_topic, texts_raw=texts_raw, raw_labels=[r.labels for r in records],
+            n_boot=config.n_boot, seed=config.seed,
         )  # fmt: skip
         pred = decide(oof[:, 0], oof[:, 1], t_scam=t_scam, t_topic=t_topic)
         rules[rule] = {"summary": lever_summary(report), "per_fold": per_fold}
@@ -677,6 +701,7 @@ def lever_summary(report: dict) -> dict:
         "scam_fpr_ci": ci.get("scam_fpr"),
         "scam_precision": m[SCAM]["precision"],
         "scam_fpr_by_negative_class": m.get("scam_fpr_by_negative_class"),
+        "scam_recall_by_kind": m.get("scam_recall_by_kind"),
         "macro_f1": m["macro_f1"],
         "macro_f1_ci": ci.get("macro_f1"),
         "exact_match": m["exact_match"],
@@ -695,7 +720,8 @@ def format_crossval(result: dict) -> str:
         f"crossval {cfg['model']}: {result['rows']} rows, {cfg['folds']} folds (seed "
         f"{cfg['seed']}, sizes {result['fold_sizes']}), {result['seconds']}s",
         f"levers: fold_confusables={cfg['fold_confusables']} augment={cfg['augment']} "
-        f"linear_c={cfg['linear_c']}",
+        f"linear_c={cfg['linear_c']}"
+        + (f" linear_heads={cfg['linear_heads']}" if "linear_heads" in cfg else ""),
     ]
     if cfg["model"] == "ensemble":
         reused = ", ".join(f"{m} from {p}" for m, p in cfg.get("reuse", {}).items())
