@@ -129,7 +129,7 @@ def test_groups_bundle_round_trip_and_evaluate(config, data_dir, train, valid, t
 
 
 def test_v1_model_files_load_as_collapsed(train, valid, tmp_path):
-    model = fit_linear(train, LinearConfig())
+    model = fit_linear(train, LinearConfig(heads="collapsed"))
     files = model.save(tmp_path)
     vocab = json.loads(files["vocab.json"].read_text())
     vocab["format_version"] = 1

@@ -84,10 +84,11 @@ class LinearConfig:
     )
     seed: int = option(0, help="random seed (solver tie-breaking only; the fit is deterministic)")
     heads: str = option(
-        "collapsed",
+        "groups",
         choices=HEADS,
-        help="scam supervision: one head on the collapsed scam label, or one head per kind of "
-        "scam label (fraud, spam_promo, other) combined into p_scam (--group-combine)",
+        help="scam supervision: one head per kind of scam label (fraud, spam_promo, other) "
+        "combined into p_scam (--group-combine), or one head on the collapsed scam label "
+        "(docs/LEVERS.md, issue #15 lever 3)",
     )
     group_combine: str = option(
         "noisy_or",

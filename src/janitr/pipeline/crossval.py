@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.baselines.fasttext import FastTextConfig
+from janitr.baselines.linear import GROUP_COMBINES, HEADS, LinearConfig
 from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.obfuscate import KINDS
@@ -100,13 +101,13 @@ class CrossvalConfig:
     )
     linear_c: float = option(4.0, metavar="C", help="inverse regularization of the linear model")
     linear_heads: str = option(
-        "collapsed",
-        choices=("collapsed", "groups"),
+        LinearConfig.heads,
+        choices=HEADS,
         help="scam heads of the linear model (linear.LinearConfig.heads)",
     )
     linear_group_combine: str = option(
-        "noisy_or",
-        choices=("noisy_or", "stack"),
+        LinearConfig.group_combine,
+        choices=GROUP_COMBINES,
         help="how the linear model's group heads give p_scam (linear.LinearConfig.group_combine)",
     )
     fasttext_epoch: int = option(FastTextConfig.epoch, help="fastText epochs")
@@ -168,10 +169,7 @@ class CrossvalConfig:
                     f"unknown or empty {','.join(unknown)}; known: {','.join(KINDS[:-1])}",
                 )
             )
-        for name, allowed in (
-            ("linear_heads", ("collapsed", "groups")),
-            ("linear_group_combine", ("noisy_or", "stack")),
-        ):
+        for name, allowed in (("linear_heads", HEADS), ("linear_group_combine", GROUP_COMBINES)):
             if getattr(self, name) not in allowed:
                 problems.append(
                     ConfigProblem(
@@ -270,7 +268,7 @@ def _augmented(train: Sequence[Record], config: CrossvalConfig) -> list[Record]:
 
 
 def _linear_member(config: CrossvalConfig) -> Callable:
-    from janitr.baselines.linear import LinearConfig, fit_linear
+    from janitr.baselines.linear import fit_linear
 
     cfg = LinearConfig(
         c=config.linear_c, fold_confusables=config.fold_confusables,
@@ -410,7 +408,7 @@ def cross_fitted_linear_heads(
     Returns:
         `{"train": (N, 2), **{name: (M, 2)}}` probabilities `[p_scam, p_topic]`.
     """
-    from janitr.baselines.linear import LinearConfig, fit_linear
+    from janitr.baselines.linear import fit_linear
 
     config = config or LinearConfig()
     norm = config.normalization
@@ -721,7 +719,8 @@ def format_crossval(result: dict) -> str:
         f"{cfg['seed']}, sizes {result['fold_sizes']}), {result['seconds']}s",
         f"levers: fold_confusables={cfg['fold_confusables']} augment={cfg['augment']} "
         f"linear_c={cfg['linear_c']}"
-        + (f" linear_heads={cfg['linear_heads']}" if "linear_heads" in cfg else ""),
+        + (f" linear_heads={cfg['linear_heads']}" if "linear_heads" in cfg else "")
+        + (f" ({cfg['linear_group_combine']})" if cfg.get("linear_heads") == "groups" else ""),
     ]
     if cfg["model"] == "ensemble":
         reused = ", ".join(f"{m} from {p}" for m, p in cfg.get("reuse", {}).items())
