@@ -744,6 +744,16 @@ def format_crossval(result: dict) -> str:
             f"{neg.get('clean', 0):.4f}, topic {neg.get('topic_crypto', 0):.4f})  "
             f"macro F1 {s['macro_f1']:.3f}{_ci(s['macro_f1_ci'])}  exact {s['exact_match']:.3f}"
         )
+        # kinds with scam rows (the same rows under every rule; the headline report counts them)
+        counts = result["report"].get("scam_recall_by_kind") or {}
+        by_kind = s.get("scam_recall_by_kind") or {}
+        shown = ", ".join(
+            f"{kind} {r:.3f} (of {counts[kind]['positives']})"
+            for kind, r in by_kind.items()
+            if counts.get(kind, {}).get("positives")
+        )
+        if shown:
+            lines.append(f"  {'':<10} scam recall by kind of scam row: {shown}")
     p = result["pooled"]["scam"]
     lines.append(
         f"  pooled oracle (tuned and measured on all OOF rows): scam recall {p['recall']:.3f} "
