@@ -13,8 +13,9 @@ either way, so thresholds and the decision rule do not change.
 
 `fit_linear(records, config)` returns a `LinearModel` in memory (for cross-fitting);
 `train_linear(...)` also tunes thresholds on the calib split and writes a bundle. A bundle holds
-no pickle: `linear.npz` (idf vectors, coefficients, intercepts; loaded with
-`allow_pickle=False`) and `vocab.json` (the two vocabularies, term -> column). `load_scorer`
+no pickle: `linear.npz` (idf vectors, one coefficient row and intercept per head, the `stack`
+weights; loaded with `allow_pickle=False`) and `vocab.json` (the config, the head names, the
+two vocabularies, term -> column). `load_scorer`
 rebuilds the vectorizers from them; the saved model scores bit-for-bit like the fitted one.
 
 Threshold search and metrics are not here (`janitr.evaluation.thresholds`,
