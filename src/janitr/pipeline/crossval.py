@@ -39,7 +39,7 @@ import numpy as np
 from janitr.baselines.fasttext import FastTextConfig
 from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
-from janitr.data.obfuscate import KINDS
+from janitr.data.obfuscate import KINDS, augment_kinds_problem
 from janitr.data.records import Record, read_records
 from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
@@ -150,14 +150,8 @@ class CrossvalConfig:
                     f"got {','.join(self.members)}",
                 )
             )
-        unknown = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
-        if unknown or not self.augment_kinds:
-            problems.append(
-                ConfigProblem(
-                    "augment_kinds",
-                    f"unknown or empty {','.join(unknown)}; known: {','.join(KINDS[:-1])}",
-                )
-            )
+        if problem := augment_kinds_problem(self.augment_kinds, allow_empty=False):
+            problems.append(problem)
         if self.combine not in COMBINES:
             problems.append(
                 ConfigProblem(
