@@ -40,7 +40,7 @@ from janitr.baselines.fasttext import FastTextConfig
 from janitr.baselines.linear import GROUP_COMBINES, HEADS, LinearConfig
 from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
-from janitr.data.obfuscate import KINDS
+from janitr.data.obfuscate import KINDS, augment_kinds_problem
 from janitr.data.records import Record, read_records
 from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
@@ -161,14 +161,8 @@ class CrossvalConfig:
                     f"got {','.join(self.members)}",
                 )
             )
-        unknown = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
-        if unknown or not self.augment_kinds:
-            problems.append(
-                ConfigProblem(
-                    "augment_kinds",
-                    f"unknown or empty {','.join(unknown)}; known: {','.join(KINDS[:-1])}",
-                )
-            )
+        if problem := augment_kinds_problem(self.augment_kinds, allow_empty=False):
+            problems.append(problem)
         for name, allowed in (("linear_heads", HEADS), ("linear_group_combine", GROUP_COMBINES)):
             if getattr(self, name) not in allowed:
                 problems.append(
