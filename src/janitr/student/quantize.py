@@ -336,9 +336,8 @@ def quantize_onnx(
         parity_texts: >= `min_rows` normalized texts.
         mode: "static" (fixed activation ranges from `calibration_texts`: batch-invariant
             scores) or "dynamic" (ranges per session run; scored one post at a time).
-        weights: "int7" (int8 weights in [-64, 64]; default, about 2x faster on x86) or
-            "uint8" (u8 weights, slightly more precise); both are safe from int16 saturation
-            on every CPU (module docstring).
+        weights: "int7" (int8 weights in [-64, 64]; ~2x faster on x86) or "uint8" (u8
+            weights); both are safe from int16 saturation on every CPU (module docstring).
         calibration_texts: normalized texts for static calibration (required for "static";
             use training data, never evaluation data).
         student_dir: the torch student; if given, the int8 model is also compared to torch.
