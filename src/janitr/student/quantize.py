@@ -29,8 +29,8 @@ int7 (129 weight levels) was once less precise than uint8: on the real-size stud
 it missed the 99% gate. Most of that error was not the weights but the residual stream, which
 the QDQ quantizer routed through 8 bits after every LayerNorm; with `float_residuals` (issue
 #16) the real-size student from the realsize run gives, against fp32 on 4000 texts (0.5 /
-0.5), mean |dp| 0.0017 / 0.0015 and 99.67% decision agreement with int7 weights, at 1.7-2.1x
-the speed of the old uint8 default and 2.2-2.6x fp32's on an AVX-512 VNNI CPU
+0.5), mean |dp| 0.0017 / 0.0015 and 99.67% decision agreement with int7 weights, at 1.5-2.1x
+the speed of the old uint8 default and 2.0-2.6x fp32's on an AVX-512 VNNI CPU
 (benchmarks/student_speed.py, docs/LEVERS.md). The tables below predate that change
 (residuals quantized).
 
