@@ -6,16 +6,21 @@
 //   node benchmarks/browser.mjs --web runs/r1/web --model runs/r1/bundles/student-int8 \
 //       --data ../shared/data/janitr [--batch 8] [--posts 1000] [--inferences 10000] \
 //       [--probes probes.json] [--sweep sweep.json] [--out benchmarks/results/browser_X.json]
+//       [--compare fp32=runs/r1/bundles/student-fp32/model.onnx,uint8=old.onnx]
 //
 // Reports: model load time (import of onnxruntime-web, SHA-256 checks, session creation);
 // per-post latency p50/p95 over --posts real posts at batch 1 and at --batch (the batch's
 // time / its posts); JS heap (after gc) and wasm memory before and after --inferences
-// batch-1 inferences; the payload (model + wasm + scripts); the CPU model and flags. The
+// batch-1 inferences; the payload (model + wasm + scripts); the CPU model and flags; where a
+// batch-1 call's time goes on both sides (whole call, normalization + tokenization, bare
+// session.run, interleaved post by post), and with --compare the bare session.run of other
+// model files (fp32, another int8 format) on the same ids, natively too: the wasm / native
+// ratio per format (docs/LEVERS.md, "In the browser"). The
 // page is served from 127.0.0.1 and loads classifier.js as an extension page would
 // (onnxruntime-web wasm, one thread, not cross-origin isolated). With --probes/--sweep it
 // also checks parity inside Chromium (its own ICU and wasm), as the Node tests do under Node.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -43,6 +48,9 @@ const { values: opts } = parseArgs({
     probes: { type: "string" },
     sweep: { type: "string" },
     out: { type: "string" },
+    // name=FILE.onnx,...: other model files whose bare session.run is timed post by post,
+    // interleaved with the bundle's, in Chromium and natively (formats side by side).
+    compare: { type: "string" },
     chromium: { type: "string", default: "/usr/bin/chromium" },
     python: { type: "string", default: path.join(repo, ".venv", "bin", "python") },
   },
@@ -130,7 +138,7 @@ function payload(webDir) {
 
 // --- inside the page -------------------------------------------------------------------------
 
-async function pageBench({ ortModule, ortWasm, texts, batch, nInferences }) {
+async function pageBench({ ortModule, ortWasm, texts, batch, nInferences, compare }) {
   // Capture every wasm memory onnxruntime creates, to report its size.
   const memories = [];
   const NativeMemory = WebAssembly.Memory;
@@ -184,6 +192,46 @@ async function pageBench({ ortModule, ortWasm, texts, batch, nInferences }) {
     await clf.classify(texts.slice(i, i + batch));
     batched.push((performance.now() - t) / batch);
   }
+  // Where a batch-1 call's time goes, interleaved post by post so that the load is the same:
+  // the whole classify call, normalization + tokenization (JS), and a bare session.run of a
+  // second session on the same ids (no padding, no queue, no decision).
+  const bare = await ort.InferenceSession.create(await fetchBytes(clf.manifest.model.file), {
+    executionProviders: ["wasm"],
+    graphOptimizationLevel: "all",
+  });
+  const [idsName, maskName] = clf.manifest.model.inputs;
+  const others = {};
+  for (const name of compare) {
+    const bytes = new Uint8Array(await (await fetch(`/compare/${name}.onnx`)).arrayBuffer());
+    others[name] = { session: await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"],
+                                                                        graphOptimizationLevel: "all" }),
+                     ms: [] };
+  }
+  const encodeMs = [];
+  const runMs = [];
+  const callMs = [];
+  for (const text of texts) {
+    let t = performance.now();
+    await clf.classify([text]);
+    callMs.push(performance.now() - t);
+    t = performance.now();
+    const ids = clf.encode(clf.normalize(text));
+    encodeMs.push(performance.now() - t);
+    const feeds = {
+      [idsName]: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
+      [maskName]: new ort.Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
+    };
+    t = performance.now();
+    await bare.run(feeds);
+    runMs.push(performance.now() - t);
+    for (const other of Object.values(others)) {
+      t = performance.now();
+      await other.session.run(feeds);
+      other.ms.push(performance.now() - t);
+    }
+  }
+  await bare.release();
+  for (const other of Object.values(others)) await other.session.release();
   const before = memory();
   for (let i = 0; i < nInferences; i++) await clf.classify([texts[i % texts.length]]);
   const after = memory();
@@ -193,6 +241,8 @@ async function pageBench({ ortModule, ortWasm, texts, batch, nInferences }) {
     load_ms: loadMs,
     batch1_ms_per_post: pct(single),
     [`batch${batch}_ms_per_post`]: pct(batched),
+    batch1_breakdown_ms: { classify: pct(callMs), normalize_tokenize: pct(encodeMs), session_run: pct(runMs) },
+    session_run_batch1_ms: Object.fromEntries(Object.entries(others).map(([k, v]) => [k, pct(v.ms)])),
     memory: { inferences: nInferences, before, after,
               growth_bytes: (after.js_heap_bytes ?? 0) - (before.js_heap_bytes ?? 0) + after.wasm_bytes - before.wasm_bytes },
   };
@@ -250,8 +300,14 @@ const textsFile = path.join(tmp, "texts.json");
 writeFileSync(textsFile, JSON.stringify(texts));
 
 console.error(`native: ${texts.length} posts through Python onnxruntime ...`);
+const compare = Object.fromEntries((opts.compare ?? "").split(",").filter(Boolean).map((kv) => {
+  const [name, file] = kv.split("=");
+  return [name, path.resolve(file)];
+}));
+const compareArgs = Object.keys(compare).length
+  ? ["--compare", Object.entries(compare).map(([k, v]) => `${k}=${v}`).join(",")] : [];
 const native = JSON.parse(execFileSync(opts.python, [path.join(here, "browser_native.py"), "--model", opts.model,
-  "--texts", textsFile, "--batch-size", String(batch)], { encoding: "utf8", env: { ...process.env, PYTHONPATH: path.join(repo, "src") } }));
+  "--texts", textsFile, "--batch-size", String(batch), ...compareArgs], { encoding: "utf8", env: { ...process.env, PYTHONPATH: path.join(repo, "src") } }));
 
 const webDir = path.resolve(opts.web);
 const fixtures = {};
@@ -259,6 +315,12 @@ if (opts.probes) fixtures["probes.json"] = path.resolve(opts.probes);
 if (opts.sweep) fixtures["sweep.json"] = path.resolve(opts.sweep);
 const routes = { "/src/": path.join(extension, "src"), "/ort/": ORT_DIST, "/model/": webDir,
                  "/tokenizers/": path.join(extension, "node_modules", "@huggingface", "tokenizers", "dist") };
+const compareDir = path.join(tmp, "compare");
+if (Object.keys(compare).length) {
+  mkdirSync(compareDir);
+  for (const [name, file] of Object.entries(compare)) copyFileSync(file, path.join(compareDir, `${name}.onnx`));
+  routes["/compare/"] = compareDir;
+}
 for (const [name, file] of Object.entries(fixtures)) routes[`/fixtures/${name.replace(".json", "")}/`] = path.dirname(file);
 const server = await serve(routes);
 const base = `http://127.0.0.1:${server.address().port}`;
@@ -274,7 +336,7 @@ try {
   await page.goto(`${base}/blank.html`);
   console.error(`browser: ${texts.length} posts, then ${nInferences} inferences, in Chromium ${browser.version()} ...`);
   const bench = await page.evaluate(pageBench, { ortModule: `/ort/${ORT_MODULE}`, ortWasm: `${base}/ort/${ORT_WASM}`,
-                                                texts, batch, nInferences });
+                                                texts, batch, nInferences, compare: Object.keys(compare) });
   let parity = null;
   if (opts.probes || opts.sweep) {
     const parityPage = await browser.newPage();
@@ -302,6 +364,10 @@ try {
     ratio_browser_over_native_p50: {
       batch1: bench.batch1_ms_per_post.p50 / native.batch1_ms_per_post.p50,
       [`batch${batch}`]: bench[bKey].p50 / native[bKey].p50,
+      // The model alone (batch 1, interleaved): what the wasm kernels cost against native ones.
+      session_run_batch1: bench.batch1_breakdown_ms.session_run.p50 / native.batch1_breakdown_ms.session_run.p50,
+      ...Object.fromEntries(Object.keys(compare).map((k) => [`session_run_batch1 ${k}`,
+        bench.session_run_batch1_ms[k].p50 / native.session_run_batch1_ms[k].p50])),
     },
     payload: payload(webDir),
     parity_in_chromium: parity,
@@ -323,6 +389,13 @@ console.log(`${result.model.id} on ${result.cpu.model} (avx512_vnni ${result.cpu
 console.log(`load ${f(result.browser.load_ms)} ms (native ${f(native.load_seconds * 1e3)} ms)`);
 for (const key of ["batch1_ms_per_post", `batch${batch}_ms_per_post`]) {
   console.log(`${key}: browser p50 ${f(result.browser[key].p50)} p95 ${f(result.browser[key].p95)} | native p50 ${f(native[key].p50)} p95 ${f(native[key].p95)}`);
+}
+const brk = (b) => Object.entries(b ?? {}).map(([k, v]) => `${k} ${f(v.p50)}`).join(", ");
+console.log(`batch 1 p50 ms, interleaved: browser ${brk(result.browser.batch1_breakdown_ms)} | ` +
+            `native ${brk(native.batch1_breakdown_ms)}`);
+for (const k of Object.keys(compare)) {
+  console.log(`session_run batch 1 p50 ms, ${k}: browser ${f(result.browser.session_run_batch1_ms[k].p50)} | ` +
+              `native ${f(native.session_run_batch1_ms[k].p50)}`);
 }
 console.log(`memory over ${nInferences}: ${JSON.stringify(result.browser.memory)}`);
 console.log(`payload ${(result.payload.total_bytes / 1e6).toFixed(2)} MB; targets ${JSON.stringify(result.targets)}`);

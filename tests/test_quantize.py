@@ -62,16 +62,16 @@ def test_int8_weights_cannot_saturate_int16_on_any_cpu(tiny, tmp_path):
     # u8 x s8 kernels without VNNI add two u8*s8 products in a saturating int16:
     # 2 * 255 * 64 fits, 2 * 255 * 127 does not.
     assert 2 * 255 * SAFE_INT8_WEIGHT <= 2**15 - 1 < 2 * 255 * 127
-    rep = quantize_onnx(**tiny["common"], out_path=tmp_path / "int7.onnx", weights="int7")
-    for path, report in ((tmp_path / "int7.onnx", rep),
+    for path, report in ((tiny["root"] / "static.onnx", tiny["reports"]["static"]),
                          (tiny["root"] / "dynamic.onnx", tiny["reports"]["dynamic"])):  # fmt: skip
         lo, hi = int8_weight_range(onnx.load(str(path)))
         assert -SAFE_INT8_WEIGHT <= lo < 0 < hi <= SAFE_INT8_WEIGHT
         assert report.passed and report.extra["int8_weight_range"] == [lo, hi]
-    # The default, u8 weights: no int8 weight at all.
-    static = onnx.load(str(tiny["root"] / "static.onnx"))
-    assert int8_weight_range(static) == (0, 0)
-    assert quantization_info(static)["weights"] == "uint8"
+    # The default is int7; u8 weights: no int8 weight at all.
+    assert quantization_info(onnx.load(str(tiny["root"] / "static.onnx")))["weights"] == "int7"
+    rep = quantize_onnx(**tiny["common"], out_path=tmp_path / "u8.onnx", weights="uint8")
+    assert int8_weight_range(onnx.load(str(tmp_path / "u8.onnx"))) == (0, 0)
+    assert rep.passed and rep.extra["int8_weight_range"] == [0, 0]
 
 
 def test_static_mode_quantizes_only_weights_and_embeddings(tiny):
@@ -93,6 +93,48 @@ def test_static_mode_quantizes_only_weights_and_embeddings(tiny):
                for n in model.graph.node)  # fmt: skip
 
 
+def test_static_mode_keeps_the_residual_stream_float(tiny, tmp_path):
+    """Every residual Add reads the float LayerNorm output, never its int8 round trip (the
+    MatMuls still read the quantized copy); without `float_residuals` some did."""
+    from janitr.student.quantize import float_residuals
+
+    def adds_reading_round_trips(model) -> int:
+        made_by = {out: node for node in model.graph.node for out in node.output}
+
+        def op(name):
+            node = made_by.get(name)
+            return node.op_type if node is not None else None
+
+        def round_trip(name):
+            # DequantizeLinear(QuantizeLinear(x)), x not itself moved out of a dequantized
+            # tensor (the embedding Gather's output is on the int8 grid already).
+            if op(name) != "DequantizeLinear" or op(made_by[name].input[0]) != "QuantizeLinear":
+                return False
+            source = made_by.get(made_by[made_by[name].input[0]].input[0])
+            return source is None or all(op(i) != "DequantizeLinear" for i in source.input)
+
+        return sum(round_trip(i) for n in model.graph.node if n.op_type == "Add" for i in n.input)
+
+    from janitr.student.quantize import calibration_reader, write_int8_model
+    from janitr.student.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tiny["root"] / "student" / "tokenizer.json", expected_vocab_size=None)
+    reader = calibration_reader(tok, tiny["common"]["calibration_texts"], max_length=32,
+                                batch_size=32)  # fmt: skip
+    write_int8_model(tiny["root"] / "fp32.onnx", tmp_path / "q.onnx", weights="int7",
+                     reader=reader, float_residual_adds=False)  # fmt: skip
+    before = onnx.load(str(tmp_path / "q.onnx"))
+    assert quantization_info(before)["residuals"] == "quantized"
+    n = adds_reading_round_trips(before)
+    assert n > 0 and float_residuals(before) == n
+    assert adds_reading_round_trips(before) == 0
+    shipped = onnx.load(str(tiny["root"] / "static.onnx"))
+    assert adds_reading_round_trips(shipped) == 0
+    assert sum(n.op_type == "MatMul" for n in shipped.graph.node) == sum(
+        n.op_type == "MatMul" for n in before.graph.node
+    )
+
+
 def test_metadata_tells_the_runtime_how_to_batch(tiny):
     static = quantization_info(onnx.load(str(tiny["root"] / "static.onnx")))
     dynamic = quantization_info(onnx.load(str(tiny["root"] / "dynamic.onnx")))
@@ -100,8 +142,9 @@ def test_metadata_tells_the_runtime_how_to_batch(tiny):
         "format": "janitr-int8",
         "format_version": 1,
         "mode": "static",
-        "weights": "uint8",
+        "weights": "int7",
         "per_channel": False,
+        "residuals": "float",
         "batch_invariant": True,
     }
     assert dynamic["mode"] == "dynamic" and dynamic["batch_invariant"] is False
@@ -172,8 +215,8 @@ def test_failed_parity_names_what_to_try(tiny, tmp_path):
     with pytest.raises(ParityError) as info:
         quantize_onnx(**tiny["common"], out_path=tmp_path / "m.onnx", min_agreement=1.01)
     message = str(info.value)
-    assert "mode static, weights uint8, per_channel False" in message
-    for hint in ("--per-channel", "--weights int7", "--mode dynamic", "ship the fp32 model"):
+    assert "mode static, weights int7, per_channel False" in message
+    for hint in ("--per-channel", "--weights uint8", "--mode dynamic", "ship the fp32 model"):
         assert hint in message
     assert not list(tmp_path.iterdir())
     with pytest.raises(ParityError, match="--mode static") as info:

@@ -1,4 +1,4 @@
-"""Batch invariance of `janitr score` with the int8 student (static uint8 quantization): the
+"""Batch invariance of `janitr score` with the int8 student (static int7, the default): the
 same post gets the same score bit for bit with 1 or 2 workers, any shard size, any batch
 size, alone, and on Ray. Exact equality, no tolerance: a static int8 model computes each row
 with fixed quantization parameters and integer kernels whose per-row sums do not depend on

@@ -6,8 +6,8 @@ the same score alone or in any batch. Two modes, both from `onnxruntime.quantiza
 
 - `static` (default): QDQ format. Only the weight matmuls (a MatMul whose second input is an
   initializer) and the word-embedding table are quantized, their outputs left in float;
-  attention's activation x activation matmuls, softmax, LayerNorm and the heads stay fp32.
-  Activation ranges are fixed
+  attention's activation x activation matmuls, softmax, LayerNorm, the residual stream
+  (`float_residuals`) and the heads stay fp32. Activation ranges are fixed
   at quantization time from calibration texts (the training texts), so every token is
   quantized with the same scale whatever else is in its batch: scores are bit-identical
   alone, shuffled, or regrouped into batches of any size (measured: max |dp| 0 on 1000 texts).
@@ -20,11 +20,19 @@ Weights are never full-range int8. onnxruntime's u8 x s8 kernels on x86 CPUs wit
 (AVX2 `vpmaddubsw`) add two u8*s8 products in a saturating int16: 2 * 255 * 127 = 64770
 overflows it, and on the tiny test student every decision flipped (p_scam 0.578 -> 0.457,
 reproduced under `qemu-x86_64 -cpu Haswell`; the same file is right on an AVX-512 VNNI CPU).
-`weights="uint8"` (default) uses u8 x u8 kernels, which widen to 16 bits first;
-`weights="int7"` stores int8 weights in [-64, 64] (`reduce_range`), so 2 * 255 * 64 = 32640
-fits whatever kernel runs it: faster on x86, but only 129 weight levels, and on the real-size
-student below it missed the 99% agreement gate where uint8 passed. `quantize_onnx` checks
-the written file's weight range.
+`weights="int7"` (default) stores int8 weights in [-64, 64] (`reduce_range`), so
+2 * 255 * 64 = 32640 fits whatever kernel runs it; `weights="uint8"` uses u8 x u8 kernels,
+which widen to 16 bits first and have no VNNI path: about half the speed of int7 on x86.
+`quantize_onnx` checks the written file's weight range.
+
+int7 (129 weight levels) was once less precise than uint8: on the real-size student below
+it missed the 99% gate. Most of that error was not the weights but the residual stream, which
+the QDQ quantizer routed through 8 bits after every LayerNorm; with `float_residuals` (issue
+#16) the real-size student from the realsize run gives, against fp32 on 4000 texts (0.5 /
+0.5), mean |dp| 0.0017 / 0.0015 and 99.67% decision agreement with int7 weights, at 1.5-2.1x
+the speed of the old uint8 default and 2.0-2.6x fp32's on an AVX-512 VNNI CPU
+(benchmarks/student_speed.py, docs/LEVERS.md). The tables below predate that change
+(residuals quantized).
 
 Measured with `benchmarks/quantize_options.py` (results in benchmarks/results/quantize_*.json)
 on a 2-core AMD EPYC with AVX-512 VNNI shared with other jobs (load average 7-12, so posts/s
@@ -107,8 +115,9 @@ log = logging.getLogger(__name__)
 
 PARITY_INT8 = "parity_int8.json"
 MODES = ("static", "dynamic")
-#: uint8: u8 weights (u8 x u8 kernels); int7: int8 weights in [-64, 64] (reduce_range).
-WEIGHTS = ("uint8", "int7")
+#: int7: int8 weights in [-64, 64] (reduce_range; u8 x s8 kernels, VNNI where the CPU has
+#: it); uint8: u8 weights (u8 x u8 kernels, which have no VNNI path: about half the speed).
+WEIGHTS = ("int7", "uint8")
 #: The largest |int8 weight| no u8 x s8 kernel can saturate on: 2 * 255 * 64 <= 32767.
 SAFE_INT8_WEIGHT = 64
 
@@ -167,6 +176,50 @@ def weight_nodes(model) -> list[str]:
     ]
 
 
+def float_residuals(model) -> int:
+    """Feed the residual Adds the float activation, not its int8 round trip; returns how many
+    inputs were rewired.
+
+    The QDQ quantizer puts one QuantizeLinear -> DequantizeLinear pair on each tensor a
+    quantized MatMul reads, and every other reader of that tensor gets the dequantized copy
+    too: each LayerNorm output (the residual stream) went through 8 bits on its way into the
+    next residual Add, and the error accumulated over the layers. The MatMuls still read the
+    quantized tensor (that is where int8 pays); the Adds read the float one, which costs
+    nothing. Measured on the real-size student, int7 weights, 2,452 texts: mean |dp|
+    0.0033 / 0.0029 -> 0.0018 / 0.0015, decision agreement 99.06% -> 99.59% (docs/LEVERS.md).
+    """
+    inits = {i.name for i in model.graph.initializer}
+    made_by = {out: node for node in model.graph.node for out in node.output}
+    rewired = 0
+    for node in model.graph.node:
+        if node.op_type != "Add":
+            continue
+        for k, name in enumerate(node.input):
+            dq = made_by.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] in inits:
+                continue
+            q = made_by.get(dq.input[0])
+            if q is None or q.op_type != "QuantizeLinear":
+                continue
+            # A tensor moved out of a dequantized one (the embedding Gather) is already on
+            # the int8 grid: its round trip loses nothing, and reading it in float would
+            # make onnxruntime dequantize the whole table on every run.
+            source = made_by.get(q.input[0])
+            if source is not None and any(
+                made_by.get(i) is not None and made_by[i].op_type == "DequantizeLinear"
+                for i in source.input
+            ):
+                continue
+            node.input[k] = q.input[0]
+            rewired += 1
+    read = {i for node in model.graph.node for i in node.input}
+    read |= {o.name for o in model.graph.output}
+    for node in [n for n in model.graph.node if n.op_type == "DequantizeLinear"]:
+        if node.output[0] not in read:
+            model.graph.node.remove(node)
+    return rewired
+
+
 def int8_weight_range(model) -> tuple[int, int]:
     """(min, max) over the model's int8 weight tensors ((0, 0) if it has none)."""
     from onnx import TensorProto, numpy_helper
@@ -192,14 +245,17 @@ def write_int8_model(
     out: str | Path,
     *,
     mode: str = "static",
-    weights: str = "uint8",
+    weights: str = "int7",
     per_channel: bool = False,
     reader=None,
+    float_residual_adds: bool = True,
 ) -> None:
     """Write the int8 model of `fp32_path` to `out`, with its `janitr.quantization` metadata.
 
     No parity check and no validation of the settings: `quantize_onnx` does both. `reader`
-    (`calibration_reader`) feeds static mode's calibration batches.
+    (`calibration_reader`) feeds static mode's calibration batches. `float_residual_adds`
+    (static mode): `float_residuals` on the written graph; False keeps onnxruntime's graph
+    as it is (for benchmarks/student_speed.py's before/after).
     """
     onnx = require("onnx", extra="train")
     import onnxruntime.quantization as q
@@ -233,12 +289,16 @@ def write_int8_model(
             extra_options={"OpTypesToExcludeOutputQuantization": ["MatMul", "Gather"]},
         )
     model = onnx.load(str(out))
+    float_adds = mode == "static" and float_residual_adds
+    if float_adds:
+        float_residuals(model)
     info = {
         "format": "janitr-int8",
         "format_version": 1,
         "mode": mode,
         "weights": weights,
         "per_channel": per_channel,
+        "residuals": "float" if float_adds else "quantized",
         # Dynamic activation ranges span the whole padded batch (see the module docstring).
         "batch_invariant": mode == "static",
     }
@@ -256,7 +316,7 @@ def quantize_onnx(
     tokenizer_path: str | Path,
     parity_texts: Sequence[str],
     mode: str = "static",
-    weights: str = "uint8",
+    weights: str = "int7",
     calibration_texts: Sequence[str] | None = None,
     student_dir: str | Path | None = None,
     per_channel: bool = False,
@@ -277,8 +337,8 @@ def quantize_onnx(
         parity_texts: >= `min_rows` normalized texts.
         mode: "static" (fixed activation ranges from `calibration_texts`: batch-invariant
             scores) or "dynamic" (ranges per session run; scored one post at a time).
-        weights: "uint8" (u8 weights) or "int7" (int8 weights in [-64, 64]: faster on x86,
-            less precise); both are safe from int16 saturation on every CPU (module docstring).
+        weights: "int7" (int8 weights in [-64, 64]; ~2x faster on x86) or "uint8" (u8
+            weights); both are safe from int16 saturation on every CPU (module docstring).
         calibration_texts: normalized texts for static calibration (required for "static";
             use training data, never evaluation data).
         student_dir: the torch student; if given, the int8 model is also compared to torch.
@@ -450,7 +510,7 @@ def quantize_student(
     data_dir: str | Path,
     out_path: str | Path,
     mode: str = "static",
-    weights: str = "uint8",
+    weights: str = "int7",
     per_channel: bool = False,
     parity_rows: int = MIN_PARITY_ROWS,
     strip_urls: bool = False,
