@@ -16,9 +16,11 @@ the same scores, with the FPR they actually give.
 Model families: `linear` (`linear.fit_linear`), `fasttext` (the baseline's training and
 quantization, scored like a bundle: the `.ftz` that would ship), `teacher` (the fine-tuned
 encoder, one seed per fold; an eighth of the training folds selects its epoch and fits its
-temperatures), and `ensemble`: any of them (`members`), per fold and head either Platt-scaled
-on the other folds' OOF scores and averaged (`combine = mean`), or stacked by a logistic
-regression on their logits fitted on the other folds (`stack`). A member's OOF scores can be
+temperatures), `embed` (frozen sentence embeddings + logistic regression, `embed.fit_embed`;
+one encoder for all folds, so every text is embedded once), and `ensemble`: any of them
+(`members`), per fold and head either Platt-scaled on the other folds' OOF scores and averaged
+(`combine = mean`), or stacked by a logistic regression on their logits fitted on the other
+folds (`stack`). A member's OOF scores can be
 reused from an earlier result of the same folds (`reuse`), so an expensive teacher is
 cross-fitted once and then combined with cheap members in seconds. Optional levers:
 confusables folding, obfuscation augmentation of the training folds, and robustness of each
