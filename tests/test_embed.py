@@ -154,3 +154,27 @@ def test_embed_is_a_crossval_family_and_an_ensemble_member(tiny):
                               **common),
     )  # fmt: skip
     assert set(stacked["stack_weights"]["scam"]) == {"embed", "linear"}
+
+
+def test_crossval_passes_the_teacher_max_length(monkeypatch):
+    """`--teacher-max-length` reaches the teacher member's TeacherConfig (the lever-4 runs use
+    128 tokens instead of the teacher's default 96)."""
+    import janitr.teacher.model
+    from janitr.pipeline.crossval import MEMBER_BUILDERS, CrossvalConfig
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(**kwargs):
+        seen["config"] = kwargs["config"]
+        raise Stop
+
+    monkeypatch.setattr(janitr.teacher.model, "fit_teacher", capture)
+    member = MEMBER_BUILDERS["teacher"](CrossvalConfig(model="teacher", teacher_max_length=128))
+    with pytest.raises(Stop):
+        member(records(40), ["a text"])
+    assert seen["config"].max_length == 128
+    with pytest.raises(ConfigError, match="max_length"):
+        MEMBER_BUILDERS["teacher"](CrossvalConfig(model="teacher", teacher_max_length=4))
