@@ -194,6 +194,7 @@ class SentenceEncoder:
 
     @classmethod
     def from_config(cls, config: EmbedConfig, encoder: str | None = None) -> SentenceEncoder:
+        """The encoder of `config` (or the directory `encoder`, e.g. a bundle's copy)."""
         return cls(
             encoder=encoder or config.resolved_encoder(), max_length=config.max_length,
             batch_size=config.batch_size, cache_dir=config.cache_dir, threads=config.threads,
@@ -202,6 +203,7 @@ class SentenceEncoder:
 
     @property
     def fingerprint(self) -> str:
+        """`encoder_fingerprint` of this encoder and max_length (computed once)."""
         if self._fingerprint is None:
             self._fingerprint = encoder_fingerprint(self.encoder, self.max_length)
         return self._fingerprint
