@@ -94,6 +94,8 @@ def test_config_errors():
         CrossvalConfig(folds=1)
     with pytest.raises(ConfigError, match="augment_kinds: unknown or empty rot13"):
         CrossvalConfig(augment_kinds=("leet", "rot13"))
+    with pytest.raises(ConfigError, match="augment_kinds: unknown or empty ; known: leet,"):
+        CrossvalConfig(augment_kinds=())
     # folding is the default normalization, augmentation a lever
     assert CrossvalConfig().fold_confusables and not CrossvalConfig().augment
 

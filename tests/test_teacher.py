@@ -157,7 +157,7 @@ def test_cache_round_trip_and_refusals(bundle, data_dir, tmp_path):
     assert cache.ids == [r.id for r in train]
     assert cache.layer_indices == [1, 2] and cache.hidden.shape == (48, 2, 32)
     # Cached logits are the calibrated ensemble: they reproduce the scorer's probabilities.
-    probs = bundle.scorer().predict_heads([r.norm_text for r in train])
+    probs = bundle.scorer().predict_heads([bundle.normalization.apply(r.text) for r in train])
     np.testing.assert_allclose(cache.p_scam(), probs[:, 0], atol=5e-3)
     np.testing.assert_allclose(cache.p_topic(), probs[:, 1], atol=5e-3)
     valid = read_records(data_dir / "valid.jsonl")

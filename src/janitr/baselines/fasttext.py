@@ -38,7 +38,7 @@ from janitr.artifacts import sha256_file
 from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, collapse, training_label_set
 from janitr.data.normalize import NormalizationConfig
-from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, KINDS
+from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
 from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.evaluate import unseen_report
@@ -118,13 +118,8 @@ class FastTextConfig:
     def __post_init__(self) -> None:
         problems = []
         object.__setattr__(self, "augment_kinds", tuple(self.augment_kinds))
-        bad = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
-        if bad:
-            problems.append(
-                ConfigProblem(
-                    "augment_kinds", f"unknown {','.join(bad)}; known: {','.join(KINDS[:-1])}"
-                )
-            )
+        if problem := augment_kinds_problem(self.augment_kinds):
+            problems.append(problem)
         for name in ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

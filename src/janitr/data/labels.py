@@ -98,6 +98,22 @@ SCAM_KINDS: tuple[str, str, str] = ("fraud", "spam_promo", "other")
 _KIND_GROUPS = {"security_fraud": "fraud", "spam_manipulation_commercial": "spam_promo"}
 
 
+def scam_groups(labels: Iterable[str]) -> frozenset[str]:
+    """The kinds (`SCAM_KINDS`) of a row's scam labels, each label by its taxonomy group; empty
+    if it is no scam. A row may have several (a phishing post that is also spam).
+
+    These are the label groups of the linear model's group heads (`linear.LinearConfig.heads`)
+    as well as of `scam_kind`.
+
+    >>> sorted(scam_groups(["scam", "spam", "topic_crypto"]))
+    ['fraud', 'spam_promo']
+    >>> scam_groups(["low_effort", "topic_ai"])  # spam group, but no scam label
+    frozenset()
+    """
+    raw = _clean(labels) & SCAM_RAW_LABELS
+    return frozenset(_KIND_GROUPS.get(label_group(label) or "", SCAM_KINDS[2]) for label in raw)
+
+
 def scam_kind(labels: Iterable[str]) -> str | None:
     """The kind of a scam row by its raw labels' taxonomy groups; None if it is no scam.
 
@@ -112,11 +128,8 @@ def scam_kind(labels: Iterable[str]) -> str | None:
     >>> scam_kind(["topic_crypto"]) is None
     True
     """
-    raw = _clean(labels)
-    if not raw & SCAM_RAW_LABELS:
-        return None
-    kinds = {_KIND_GROUPS.get(label_group(label) or "") for label in raw}
-    return next((k for k in SCAM_KINDS[:2] if k in kinds), SCAM_KINDS[2])
+    kinds = scam_groups(labels)
+    return next((k for k in SCAM_KINDS if k in kinds), None)
 
 
 def decide(p_scam: np.ndarray, p_topic: np.ndarray, *, t_scam: float, t_topic: float) -> np.ndarray:

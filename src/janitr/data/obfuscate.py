@@ -32,7 +32,7 @@ import numpy as np
 from janitr.data.labels import CLASSES, CLEAN, SCAM, TOPIC, collapse, decide
 from janitr.data.normalize import URL_RE, ZERO_WIDTH, NormalizationConfig
 from janitr.data.records import Record
-from janitr.errors import ConfigError
+from janitr.errors import ConfigError, ConfigProblem
 
 #: Evasion tricks that hide words from a filter while people still read them.
 EVASION_KINDS: tuple[str, ...] = (
@@ -284,6 +284,22 @@ _APPLY = {
 }
 #: The kinds `mixed` draws from (the original six: `mixed` copies stay as they were).
 _MIXABLE = ("leet", "homoglyph", "zero_width", "fullwidth", "defang")
+
+
+def augment_kinds_problem(
+    kinds: Sequence[str], *, allow_empty: bool = True
+) -> ConfigProblem | None:
+    """The problem with an `augment_kinds` config value, or None if every kind is known.
+
+    Training copies take one kind each, so `mixed` is not one of them.
+    """
+    unknown = [k for k in kinds if k not in KINDS or k == "mixed"]
+    if not unknown and (kinds or allow_empty):
+        return None
+    empty = "" if allow_empty else " or empty"
+    return ConfigProblem(
+        "augment_kinds", f"unknown{empty} {','.join(unknown)}; known: {','.join(KINDS[:-1])}"
+    )
 
 
 def _check_kinds(kinds: Iterable[str]) -> tuple[str, ...]:

@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from janitr.baselines.fasttext import FastTextConfig
+from janitr.baselines.linear import GROUP_COMBINES, HEADS, LinearConfig
 from janitr.config import ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
-from janitr.data.obfuscate import KINDS
+from janitr.data.obfuscate import KINDS, augment_kinds_problem
 from janitr.data.records import Record, read_records
 from janitr.errors import ConfigError, DataError, Problem
 from janitr.evaluation.metrics import evaluate_predictions
@@ -101,6 +102,16 @@ class CrossvalConfig:
         True, help="score obfuscated copies of each held-out fold with its fold model"
     )
     linear_c: float = option(4.0, metavar="C", help="inverse regularization of the linear model")
+    linear_heads: str = option(
+        LinearConfig.heads,
+        choices=HEADS,
+        help="scam heads of the linear model (linear.LinearConfig.heads)",
+    )
+    linear_group_combine: str = option(
+        LinearConfig.group_combine,
+        choices=GROUP_COMBINES,
+        help="how the linear model's group heads give p_scam (linear.LinearConfig.group_combine)",
+    )
     fasttext_epoch: int = option(FastTextConfig.epoch, help="fastText epochs")
     fasttext_lr: float = option(FastTextConfig.lr, metavar="LR", help="fastText learning rate")
     fasttext_quantize: bool = option(
@@ -163,14 +174,15 @@ class CrossvalConfig:
                     f"got {','.join(self.members)}",
                 )
             )
-        unknown = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
-        if unknown or not self.augment_kinds:
-            problems.append(
-                ConfigProblem(
-                    "augment_kinds",
-                    f"unknown or empty {','.join(unknown)}; known: {','.join(KINDS[:-1])}",
+        if problem := augment_kinds_problem(self.augment_kinds, allow_empty=False):
+            problems.append(problem)
+        for name, allowed in (("linear_heads", HEADS), ("linear_group_combine", GROUP_COMBINES)):
+            if getattr(self, name) not in allowed:
+                problems.append(
+                    ConfigProblem(
+                        name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                    )
                 )
-            )
         if self.combine not in COMBINES:
             problems.append(
                 ConfigProblem(
@@ -263,9 +275,12 @@ def _augmented(train: Sequence[Record], config: CrossvalConfig) -> list[Record]:
 
 
 def _linear_member(config: CrossvalConfig) -> Callable:
-    from janitr.baselines.linear import LinearConfig, fit_linear
+    from janitr.baselines.linear import fit_linear
 
-    cfg = LinearConfig(c=config.linear_c, fold_confusables=config.fold_confusables)
+    cfg = LinearConfig(
+        c=config.linear_c, fold_confusables=config.fold_confusables,
+        heads=config.linear_heads, group_combine=config.linear_group_combine,
+    )  # fmt: skip
 
     def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
         model = fit_linear(_augmented(train, config), cfg)
@@ -420,7 +435,7 @@ def cross_fitted_linear_heads(
     Returns:
         `{"train": (N, 2), **{name: (M, 2)}}` probabilities `[p_scam, p_topic]`.
     """
-    from janitr.baselines.linear import LinearConfig, fit_linear
+    from janitr.baselines.linear import fit_linear
 
     config = config or LinearConfig()
     norm = config.normalization
@@ -662,7 +677,8 @@ def crossval(*, records: Sequence[Record], config: CrossvalConfig) -> dict:
         )
         report = evaluate_predictions(
             gold, oof[:, 0], oof[:, 1], thresholds={SCAM: t_scam, TOPIC: t_topic},
-            is_topic=is_topic, texts_raw=texts_raw, n_boot=config.n_boot, seed=config.seed,
+            is_topic=is_topic, texts_raw=texts_raw, raw_labels=[r.labels for r in records],
+            n_boot=config.n_boot, seed=config.seed,
         )  # fmt: skip
         pred = decide(oof[:, 0], oof[:, 1], t_scam=t_scam, t_topic=t_topic)
         rules[rule] = {"summary": lever_summary(report), "per_fold": per_fold}
@@ -710,6 +726,7 @@ def lever_summary(report: dict) -> dict:
         "scam_fpr_ci": ci.get("scam_fpr"),
         "scam_precision": m[SCAM]["precision"],
         "scam_fpr_by_negative_class": m.get("scam_fpr_by_negative_class"),
+        "scam_recall_by_kind": m.get("scam_recall_by_kind"),
         "macro_f1": m["macro_f1"],
         "macro_f1_ci": ci.get("macro_f1"),
         "exact_match": m["exact_match"],
@@ -728,7 +745,9 @@ def format_crossval(result: dict) -> str:
         f"crossval {cfg['model']}: {result['rows']} rows, {cfg['folds']} folds (seed "
         f"{cfg['seed']}, sizes {result['fold_sizes']}), {result['seconds']}s",
         f"levers: fold_confusables={cfg['fold_confusables']} augment={cfg['augment']} "
-        f"linear_c={cfg['linear_c']}",
+        f"linear_c={cfg['linear_c']}"
+        + (f" linear_heads={cfg['linear_heads']}" if "linear_heads" in cfg else "")
+        + (f" ({cfg['linear_group_combine']})" if cfg.get("linear_heads") == "groups" else ""),
     ]
     if cfg["model"] == "ensemble":
         reused = ", ".join(f"{m} from {p}" for m, p in cfg.get("reuse", {}).items())
@@ -752,6 +771,16 @@ def format_crossval(result: dict) -> str:
             f"{neg.get('clean', 0):.4f}, topic {neg.get('topic_crypto', 0):.4f})  "
             f"macro F1 {s['macro_f1']:.3f}{_ci(s['macro_f1_ci'])}  exact {s['exact_match']:.3f}"
         )
+        # kinds with scam rows (the same rows under every rule; the headline report counts them)
+        counts = result["report"].get("scam_recall_by_kind") or {}
+        by_kind = s.get("scam_recall_by_kind") or {}
+        shown = ", ".join(
+            f"{kind} {r:.3f} (of {counts[kind]['positives']})"
+            for kind, r in by_kind.items()
+            if counts.get(kind, {}).get("positives")
+        )
+        if shown:
+            lines.append(f"  {'':<10} scam recall by kind of scam row: {shown}")
     p = result["pooled"]["scam"]
     lines.append(
         f"  pooled oracle (tuned and measured on all OOF rows): scam recall {p['recall']:.3f} "

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
-from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, KINDS
+from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
 from janitr.errors import ConfigError, ProvenanceError, require
 from janitr.teacher.batching import bucketed_batches, collate
 
@@ -132,13 +132,8 @@ class DistillConfig:
     def __post_init__(self) -> None:
         problems = []
         object.__setattr__(self, "augment_kinds", tuple(self.augment_kinds))
-        bad = [k for k in self.augment_kinds if k not in KINDS or k == "mixed"]
-        if bad:
-            problems.append(
-                ConfigProblem(
-                    "augment_kinds", f"unknown {','.join(bad)}; known: {','.join(KINDS[:-1])}"
-                )
-            )
+        if problem := augment_kinds_problem(self.augment_kinds):
+            problems.append(problem)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))

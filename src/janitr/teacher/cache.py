@@ -30,7 +30,6 @@ import numpy as np
 
 from janitr.artifacts import atomic_path, hash_object, read_json, sha256_file, write_json
 from janitr.data.labels import CLASSES, SCAM_RAW_LABELS, TOPIC_RAW_LABELS
-from janitr.data.normalize import normalize_text
 from janitr.data.records import split_hash
 from janitr.errors import ProvenanceError, require
 from janitr.teacher import distributed
@@ -474,7 +473,7 @@ def build_cache(
         raise BundleError(f"{teacher}: a {bundle.kind!r} bundle, expected a teacher bundle")
     scorer = bundle.scorer()
     strip = bundle.normalization.strip_urls
-    texts = [normalize_text(r.text, strip_urls=strip) for r in records]
+    texts = [bundle.normalization.apply(r.text) for r in records]  # as the teacher is served
     layers = list(layers) if layers else default_layer_indices(scorer.num_layers)
     out_arrays = _score(scorer, texts, layers=layers, batch_size=batch_size, progress=progress,
                         world=world, tensors_file=cache_files(out, split)[0])  # fmt: skip
