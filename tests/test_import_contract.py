@@ -185,6 +185,6 @@ def test_runtime_serves_fasttext_and_onnx_bundles_itself():
         for kind, module in KIND_MODULES.items()
         if _layer(module) > _layer(SRC.name + ".runtime")
     }
-    assert outside == {"teacher", "student-torch", "linear"}
+    assert outside == {"teacher", "student-torch", "linear", "embed"}
     assert KIND_MODULES["fasttext"] == "janitr.runtime.fasttext"
     assert KIND_MODULES["onnx"] == "janitr.runtime.onnx"

@@ -16,9 +16,11 @@ the same scores, with the FPR they actually give.
 Model families: `linear` (`linear.fit_linear`), `fasttext` (the baseline's training and
 quantization, scored like a bundle: the `.ftz` that would ship), `teacher` (the fine-tuned
 encoder, one seed per fold; an eighth of the training folds selects its epoch and fits its
-temperatures), and `ensemble`: any of them (`members`), per fold and head either Platt-scaled
-on the other folds' OOF scores and averaged (`combine = mean`), or stacked by a logistic
-regression on their logits fitted on the other folds (`stack`). A member's OOF scores can be
+temperatures), `embed` (frozen sentence embeddings + logistic regression, `embed.fit_embed`;
+one encoder for all folds, so every text is embedded once), and `ensemble`: any of them
+(`members`), per fold and head either Platt-scaled on the other folds' OOF scores and averaged
+(`combine = mean`), or stacked by a logistic regression on their logits fitted on the other
+folds (`stack`). A member's OOF scores can be
 reused from an earlier result of the same folds (`reuse`), so an expensive teacher is
 cross-fitted once and then combined with cheap members in seconds. Optional levers:
 confusables folding, obfuscation augmentation of the training folds, and robustness of each
@@ -48,9 +50,9 @@ from janitr.evaluation.thresholds import DEFAULT_POLICY, RULES, ThresholdPolicy
 
 log = logging.getLogger(__name__)
 
-MODELS = ("linear", "fasttext", "teacher", "ensemble")
+MODELS = ("linear", "fasttext", "teacher", "embed", "ensemble")
 #: Families an ensemble can combine.
-MEMBERS = ("linear", "fasttext", "teacher")
+MEMBERS = ("linear", "fasttext", "teacher", "embed")
 #: How an ensemble combines its members (`_combined`).
 COMBINES = ("mean", "stack")
 #: `format` of the `janitr crossval --json` result (`runs compare` reads it too).
@@ -123,6 +125,17 @@ class CrossvalConfig:
         help="encoder of the teacher member (default: the installed all-MiniLM-L6-v2)",
     )
     teacher_epochs: int = option(2, help="teacher epochs per fold")
+    teacher_max_length: int = option(96, help="teacher tokens per text, special tokens included")
+    embed_encoder: str | None = option(
+        None,
+        metavar="ID_OR_PATH",
+        help="frozen sentence encoder of the embed member (default: the installed "
+        "all-MiniLM-L6-v2)",
+    )
+    embed_c: float = option(1.0, metavar="C", help="inverse regularization of the embed member")
+    embed_cache: str | None = option(
+        None, metavar="DIR", help="directory caching the embed member's embeddings across runs"
+    )
     n_boot: int = option(1000, help="bootstrap resamples for the CIs")
     members: tuple[str, ...] = option(
         ("fasttext", "linear"),
@@ -304,7 +317,8 @@ def _teacher_member(config: CrossvalConfig) -> Callable:
 
     t_cfg = TeacherConfig(
         model_name_or_path=config.teacher_model, seeds=(config.seed,),
-        epochs=config.teacher_epochs, force=True, progress=False,
+        epochs=config.teacher_epochs, max_length=config.teacher_max_length, force=True,
+        progress=False,
     )  # fmt: skip
     norm = NormalizationConfig()  # the teacher's (its bundles record the default)
 
@@ -324,10 +338,29 @@ def _teacher_member(config: CrossvalConfig) -> Callable:
     return fit_score
 
 
+def _embed_member(config: CrossvalConfig) -> Callable:
+    from janitr.baselines.embed import EmbedConfig, SentenceEncoder, fit_embed
+
+    cfg = EmbedConfig(
+        encoder=config.embed_encoder, c=config.embed_c, fold_confusables=config.fold_confusables,
+        cache_dir=config.embed_cache,
+    )  # fmt: skip
+    encoder = None  # one encoder for every fold: each text is embedded once
+
+    def fit_score(train: Sequence[Record], texts: Sequence[str]) -> np.ndarray:
+        nonlocal encoder
+        encoder = encoder or SentenceEncoder.from_config(cfg)
+        model = fit_embed(_augmented(train, config), cfg, encoder=encoder)
+        return model.predict_heads([cfg.normalization.apply(t) for t in texts])
+
+    return fit_score
+
+
 MEMBER_BUILDERS = {
     "linear": _linear_member,
     "fasttext": _fasttext_member,
     "teacher": _teacher_member,
+    "embed": _embed_member,
 }
 
 

@@ -57,6 +57,7 @@ KIND_MODULES: dict[str, str] = {
     "teacher": "janitr.teacher.model",
     "student-torch": "janitr.student.model",
     "linear": "janitr.baselines.linear",
+    "embed": "janitr.baselines.embed",
 }
 
 
