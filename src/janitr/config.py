@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, Field, field, fields
-from typing import Any
+from typing import Any, Self
 
 from janitr.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "Config",
     "ConfigError",
     "ConfigProblem",
     "dataclass_from_dict",
@@ -95,3 +96,16 @@ def dataclass_from_dict(cls, data: dict):
         cls, [ConfigProblem(k, f"unknown key (known: {', '.join(known)})") for k in unknown]
     )
     return cls(**data)
+
+
+class Config:
+    """Base of the stage config dataclasses: `from_dict`, which rejects unknown keys."""
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Self:
+        """Build from a dict, rejecting unknown keys.
+
+        Raises:
+            ConfigError: on unknown keys or invalid values.
+        """
+        return dataclass_from_dict(cls, data)

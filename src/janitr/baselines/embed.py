@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import hash_strings, sha256_file, write_bytes
-from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, raise_problems
 from janitr.data.labels import collapse
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record
@@ -54,7 +54,7 @@ ENCODER_FILES = (
 
 
 @dataclass(frozen=True)
-class EmbedConfig:
+class EmbedConfig(Config):
     """Settings of the embed family (frozen encoder + two logistic-regression heads)."""
 
     encoder: str | None = option(
@@ -106,15 +106,6 @@ class EmbedConfig:
         for name in ("cache_dir", "threads", "progress"):
             del out[name]
         return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EmbedConfig:
-        """Build from a dict, rejecting unknown keys.
-
-        Raises:
-            ConfigError: on unknown keys or invalid values.
-        """
-        return dataclass_from_dict(cls, data)
 
     @property
     def normalization(self) -> NormalizationConfig:

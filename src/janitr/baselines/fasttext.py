@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, collapse, training_label_set
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
@@ -57,7 +57,7 @@ LOSSES = ("ova", "softmax", "hs")
 
 
 @dataclass(frozen=True)
-class FastTextConfig:
+class FastTextConfig(Config):
     """Settings of `janitr train fasttext` (each field is a flag of that verb).
 
     The default recipe (issue #3: char 3-grams only, dim 50, cutoff 5000) predicts ~1.9x
@@ -144,15 +144,6 @@ class FastTextConfig:
         out = asdict(self)
         out["augment_kinds"] = list(self.augment_kinds)
         return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FastTextConfig:
-        """Build from a dict, rejecting unknown keys.
-
-        Raises:
-            ConfigError: on unknown keys or invalid values.
-        """
-        return dataclass_from_dict(cls, data)
 
 
 def training_line(

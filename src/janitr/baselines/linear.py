@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, raise_problems
 from janitr.data.labels import SCAM_KINDS, collapse, scam_groups, targets
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
@@ -63,7 +63,7 @@ STACK_FOLDS = 5
 
 
 @dataclass(frozen=True)
-class LinearConfig:
+class LinearConfig(Config):
     """Settings of `janitr train linear` (each field is a flag of that verb)."""
 
     word_max_n: int = option(2, help="longest word n-gram (word n-grams are 1..word_max_n)")
@@ -139,15 +139,6 @@ class LinearConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LinearConfig:
-        """Build from a dict, rejecting unknown keys.
-
-        Raises:
-            ConfigError: on unknown keys or invalid values.
-        """
-        return dataclass_from_dict(cls, data)
 
     @property
     def normalization(self) -> NormalizationConfig:

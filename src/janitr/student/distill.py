@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, raise_problems
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
 from janitr.errors import ConfigError, ProvenanceError, require
 from janitr.teacher.batching import bucketed_batches, collate
@@ -84,7 +84,7 @@ def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(Config):
     """Settings of `distill_student` (`janitr distill` flags). Validated on construction."""
 
     epochs: int = option(10, help="passes over the training data")
@@ -174,15 +174,6 @@ class DistillConfig:
         del out["progress"]
         out["augment_kinds"] = list(self.augment_kinds)
         return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DistillConfig:
-        """Build from a dict, rejecting unknown keys.
-
-        Raises:
-            ConfigError: on unknown keys or invalid values.
-        """
-        return dataclass_from_dict(cls, data)
 
 
 # --- losses (small pure functions) -----------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from janitr.artifacts import read_json, write_json
-from janitr.config import ConfigProblem, dataclass_from_dict, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, raise_problems
 from janitr.errors import BundleError, require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +42,7 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 @dataclass(frozen=True)
-class StudentConfig:
+class StudentConfig(Config):
     """Architecture of the student encoder (`janitr distill` flags). Validated on
     construction."""
 
@@ -92,15 +92,6 @@ class StudentConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> StudentConfig:
-        """Build from a dict, rejecting unknown keys.
-
-        Raises:
-            ConfigError: on unknown keys or invalid values.
-        """
-        return dataclass_from_dict(cls, data)
 
     def bert_config(self):
         """The transformers `BertConfig` of the encoder."""
