@@ -134,10 +134,12 @@ class CacheConfig:
     """1-based teacher layers whose [CLS] vectors are cached (default: 4 spread over depth)."""
     batch_size: int = 64
     """Teacher inference batch size."""
-    linear_weight: float = 0.5
+    linear_weight: float = 0.67
     """Share of a word + char n-gram linear model in the distillation targets (0 = the
     transformer teacher alone). Two model families rank scams better together than either
-    alone; train rows get the linear model's out-of-fold scores (docs/LEVERS.md)."""
+    alone; train rows get the linear model's out-of-fold scores. 0.67 is the linear share of
+    the cross-validated stacking weights, and `janitr sweep` chose it over 0.5 on valid
+    (docs/LEVERS.md, "Distilling from the blend")."""
     unlabeled: bool = True
     """Also cache teacher targets for `unlabeled.jsonl` (rows near-duplicating valid, calib
     or holdout texts dropped): extra soft-label-only rows for the student."""
