@@ -30,7 +30,7 @@ TINY = StudentConfig(vocab_size=64, layers=2, hidden=32, heads=4, ffn=64, max_le
 def test_config_validation_names_the_key():
     with pytest.raises(ConfigError, match=r"hidden: must be divisible by heads, got 30 and 4"):
         StudentConfig(hidden=30, heads=4)
-    with pytest.raises(ConfigError, match="layers: must be >= 1"):
+    with pytest.raises(ConfigError, match="layers: must be a positive integer"):
         StudentConfig(layers=0)
     with pytest.raises(ConfigError, match="layer: unknown key"):
         StudentConfig.from_dict({"layer": 3})

@@ -24,6 +24,7 @@ __all__ = [
     "dataclass_from_dict",
     "field_help",
     "option",
+    "positive_ints",
     "raise_problems",
 ]
 
@@ -79,6 +80,16 @@ def raise_problems(config: object | type, problems: Sequence[ConfigProblem]) -> 
     if problems:
         cls = config if isinstance(config, type) else type(config)
         raise ConfigError(problems=problems, config=cls)
+
+
+def positive_ints(config: object, names: Sequence[str]) -> list[ConfigProblem]:
+    """A problem for each of the fields `names` of `config` that is not an integer >= 1."""
+    problems = []
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
+    return problems
 
 
 def dataclass_from_dict(cls, data: dict):

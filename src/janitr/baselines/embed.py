@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import hash_strings, sha256_file, write_bytes
-from janitr.config import Config, ConfigProblem, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
 from janitr.data.labels import collapse
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record
@@ -86,10 +86,7 @@ class EmbedConfig(Config):
             problems.append(
                 ConfigProblem("max_length", f"must be in [8, 512], got {self.max_length!r}")
             )
-        for name in ("batch_size", "max_iter"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
+        problems += positive_ints(self, ("batch_size", "max_iter"))
         if not (isinstance(self.c, int | float) and self.c > 0):
             problems.append(ConfigProblem("c", f"must be > 0, got {self.c!r}"))
         if self.class_weight not in CLASS_WEIGHTS:

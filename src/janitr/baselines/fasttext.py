@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import Config, ConfigProblem, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
 from janitr.data.labels import CLASSES, SCAM, collapse, training_label_set
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
@@ -120,10 +120,9 @@ class FastTextConfig(Config):
         object.__setattr__(self, "augment_kinds", tuple(self.augment_kinds))
         if problem := augment_kinds_problem(self.augment_kinds):
             problems.append(problem)
-        for name in ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
+        problems += positive_ints(
+            self, ("word_ngrams", "dim", "epoch", "bucket", "min_count", "dsub", "threads")
+        )
         for name in ("minn", "maxn", "cutoff", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import Config, ConfigProblem, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
 from janitr.data.labels import SCAM_KINDS, collapse, scam_groups, targets
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
@@ -99,11 +99,9 @@ class LinearConfig(Config):
     )
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in ("word_max_n", "char_min_n", "char_max_n", "min_df", "max_iter"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
+        problems = positive_ints(
+            self, ("word_max_n", "char_min_n", "char_max_n", "min_df", "max_iter")
+        )
         if not isinstance(self.max_features, int) or self.max_features < 0:
             problems.append(
                 ConfigProblem("max_features", f"must be an integer >= 0, got {self.max_features!r}")

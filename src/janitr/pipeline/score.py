@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from janitr.artifacts import read_json, write_json, write_lines
-from janitr.config import option, raise_problems
+from janitr.config import option, positive_ints, raise_problems
 from janitr.errors import ConfigError, ConfigProblem, DataError, Problem
 from janitr.pipeline.corpus import RowScorer, Shard, input_files, plan_shards, shard_lines
 
@@ -94,10 +94,7 @@ class ScoreConfig:
             problems.append(
                 ConfigProblem("workers", f"must be a positive integer, got {self.workers!r}")
             )
-        for name in ("shard_rows", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
+        problems += positive_ints(self, ("shard_rows", "batch_size"))
         if self.address is not None and self.engine != "ray":
             problems.append(ConfigProblem("address", "is for --engine ray", see=("engine",)))
         raise_problems(self, problems)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from janitr.config import Config, ConfigProblem, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
 from janitr.errors import ConfigError, ProvenanceError, require
 from janitr.teacher.batching import bucketed_batches, collate
@@ -134,9 +134,7 @@ class DistillConfig(Config):
         object.__setattr__(self, "augment_kinds", tuple(self.augment_kinds))
         if problem := augment_kinds_problem(self.augment_kinds):
             problems.append(problem)
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
+        problems += positive_ints(self, ("epochs", "batch_size", "eval_batch_size"))
         if self.lr <= 0:
             problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0.0 <= self.warmup_ratio < 1.0:

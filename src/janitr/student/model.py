@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from janitr.artifacts import read_json, write_json
-from janitr.config import Config, ConfigProblem, option, raise_problems
+from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
 from janitr.errors import BundleError, require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,10 +62,7 @@ class StudentConfig(Config):
     pad_token_id: int = option(0, cli=False, help="id of [PAD] in the tokenizer")
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in ("vocab_size", "layers", "hidden", "heads", "ffn"):
-            if int(getattr(self, name)) < 1:
-                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
+        problems = positive_ints(self, ("vocab_size", "layers", "hidden", "heads", "ffn"))
         if self.heads >= 1 and self.hidden % self.heads:
             problems.append(
                 ConfigProblem(

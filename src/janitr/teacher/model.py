@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from janitr.artifacts import hash_object, read_json, write_json
-from janitr.config import ConfigProblem, option, raise_problems
+from janitr.config import ConfigProblem, option, positive_ints, raise_problems
 from janitr.errors import BundleError, ConfigError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.teacher import distributed
@@ -129,9 +129,7 @@ class TeacherConfig:
             problems.append(ConfigProblem("seeds", "needs at least one seed"))
         if len(set(self.seeds)) != len(self.seeds):
             problems.append(ConfigProblem("seeds", f"has duplicates: {self.seeds}"))
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
+        problems += positive_ints(self, ("epochs", "batch_size", "eval_batch_size"))
         if not 8 <= self.max_length <= 512:
             problems.append(
                 ConfigProblem("max_length", f"must be in [8, 512], got {self.max_length}")

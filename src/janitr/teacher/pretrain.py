@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from janitr.artifacts import hash_strings, write_json
-from janitr.config import ConfigProblem, option, raise_problems
+from janitr.config import ConfigProblem, option, positive_ints, raise_problems
 from janitr.errors import ConfigError, LeakageError, require
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,7 @@ class PretrainConfig:
     progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                problems.append(ConfigProblem(name, f"must be >= 1, got {getattr(self, name)}"))
+        problems = positive_ints(self, ("epochs", "batch_size"))
         if not 8 <= self.max_length <= 512:
             problems.append(
                 ConfigProblem("max_length", f"must be in [8, 512], got {self.max_length}")
