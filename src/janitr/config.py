@@ -19,6 +19,7 @@ from janitr.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "Config",
+    "choice_problems",
     "ConfigError",
     "ConfigProblem",
     "dataclass_from_dict",
@@ -80,6 +81,20 @@ def raise_problems(config: object | type, problems: Sequence[ConfigProblem]) -> 
     if problems:
         cls = config if isinstance(config, type) else type(config)
         raise ConfigError(problems=problems, config=cls)
+
+
+def choice_problems(config: object, names: Sequence[str]) -> list[ConfigProblem]:
+    """A problem for each of the fields `names` of `config` whose value is not one of the
+    `choices` its `option` declares."""
+    declared = {f.name: f.metadata.get("choices") for f in fields(config)}
+    problems = []
+    for name in names:
+        allowed, value = declared[name], getattr(config, name)
+        if value not in allowed:
+            problems.append(
+                ConfigProblem(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+            )
+    return problems
 
 
 def positive_ints(config: object, names: Sequence[str]) -> list[ConfigProblem]:

@@ -35,7 +35,14 @@ from typing import Any
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
+from janitr.config import (
+    Config,
+    ConfigProblem,
+    choice_problems,
+    option,
+    positive_ints,
+    raise_problems,
+)
 from janitr.data.labels import CLASSES, SCAM, collapse, training_label_set
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
@@ -133,10 +140,7 @@ class FastTextConfig(Config):
             )
         if not (isinstance(self.lr, int | float) and self.lr > 0):
             problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr!r}"))
-        if self.loss not in LOSSES:
-            problems.append(
-                ConfigProblem("loss", f"must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-            )
+        problems += choice_problems(self, ("loss",))
         raise_problems(self, problems)
 
     def to_dict(self) -> dict:

@@ -35,7 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from janitr.artifacts import sha256_file
-from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
+from janitr.config import (
+    Config,
+    ConfigProblem,
+    choice_problems,
+    option,
+    positive_ints,
+    raise_problems,
+)
 from janitr.data.labels import SCAM_KINDS, collapse, scam_groups, targets
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
@@ -126,13 +133,7 @@ class LinearConfig(Config):
                     "class_weight", f"must be balanced or none, got {self.class_weight!r}"
                 )
             )
-        for name, allowed in (("heads", HEADS), ("group_combine", GROUP_COMBINES)):
-            if getattr(self, name) not in allowed:
-                problems.append(
-                    ConfigProblem(
-                        name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                    )
-                )
+        problems += choice_problems(self, ("heads", "group_combine"))
         raise_problems(self, problems)
 
     def to_dict(self) -> dict:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from janitr.artifacts import check_output_file, sha256_file, write_lines
-from janitr.config import ConfigProblem, option, raise_problems
+from janitr.config import ConfigProblem, choice_problems, option, raise_problems
 from janitr.data.records import Record
 from janitr.data.relabel import REVIEW_FORMAT
 from janitr.errors import require
@@ -61,23 +61,12 @@ class AuditConfig:
     progress: bool = option(True, flag="--quiet", help="no progress bar")
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.model not in AUDIT_MODELS:
-            problems.append(
-                ConfigProblem(
-                    "model", f"must be one of {', '.join(AUDIT_MODELS)}, got {self.model!r}"
-                )
-            )
+        problems = choice_problems(self, ("model",))
         if not isinstance(self.folds, int) or self.folds < 2:
             problems.append(ConfigProblem("folds", f"must be an integer >= 2, got {self.folds!r}"))
         if not self.linear_c > 0:
             problems.append(ConfigProblem("linear_c", f"must be > 0, got {self.linear_c}"))
-        if self.filter_by not in FILTERS:
-            problems.append(
-                ConfigProblem(
-                    "filter_by", f"must be one of {', '.join(FILTERS)}, got {self.filter_by!r}"
-                )
-            )
+        problems += choice_problems(self, ("filter_by",))
         if not isinstance(self.top, int) or self.top < 0:
             problems.append(ConfigProblem("top", f"must be an integer >= 0, got {self.top!r}"))
         raise_problems(self, problems)

@@ -40,7 +40,7 @@ import numpy as np
 
 from janitr.baselines.fasttext import FastTextConfig
 from janitr.baselines.linear import GROUP_COMBINES, HEADS, LinearConfig
-from janitr.config import ConfigProblem, option, raise_problems
+from janitr.config import ConfigProblem, choice_problems, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.obfuscate import KINDS, augment_kinds_problem
 from janitr.data.records import Record, read_records
@@ -156,11 +156,7 @@ class CrossvalConfig:
     )
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.model not in MODELS:
-            problems.append(
-                ConfigProblem("model", f"must be one of {', '.join(MODELS)}, got {self.model!r}")
-            )
+        problems = choice_problems(self, ("model",))
         if not isinstance(self.folds, int) or self.folds < 2:
             problems.append(ConfigProblem("folds", f"must be an integer >= 2, got {self.folds!r}"))
         if self.linear_c <= 0:
@@ -176,19 +172,7 @@ class CrossvalConfig:
             )
         if problem := augment_kinds_problem(self.augment_kinds, allow_empty=False):
             problems.append(problem)
-        for name, allowed in (("linear_heads", HEADS), ("linear_group_combine", GROUP_COMBINES)):
-            if getattr(self, name) not in allowed:
-                problems.append(
-                    ConfigProblem(
-                        name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                    )
-                )
-        if self.combine not in COMBINES:
-            problems.append(
-                ConfigProblem(
-                    "combine", f"must be one of {', '.join(COMBINES)}, got {self.combine!r}"
-                )
-            )
+        problems += choice_problems(self, ("linear_heads", "linear_group_combine", "combine"))
         used = self.members if self.model == "ensemble" else (self.model,)
         for name in self.reuse:
             if name not in used:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from janitr.artifacts import read_json, write_json, write_lines
-from janitr.config import option, positive_ints, raise_problems
+from janitr.config import choice_problems, option, positive_ints, raise_problems
 from janitr.errors import ConfigError, ConfigProblem, DataError, Problem
 from janitr.pipeline.corpus import RowScorer, Shard, input_files, plan_shards, shard_lines
 
@@ -85,11 +85,7 @@ class ScoreConfig:
     progress: bool = option(True, flag="--quiet", help="no progress bar")
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.engine not in ENGINES:
-            problems.append(
-                ConfigProblem("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-            )
+        problems = choice_problems(self, ("engine",))
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             problems.append(
                 ConfigProblem("workers", f"must be a positive integer, got {self.workers!r}")
