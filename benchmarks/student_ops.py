@@ -1,14 +1,14 @@
-"""Where an ONNX student's time goes, by operator type (issue #16 item 5: why int8 is not 2.5x).
+"""Where an ONNX student's time goes, by operator type (issue #16 item 5).
 
     python benchmarks/student_ops.py --model fp32=runs/R/bundles/student-fp32/model.onnx \
         --model int8=runs/R/bundles/student-int8/model.onnx [--batch 16] [--length 40] \
         [--runs 200] [--out benchmarks/results/student_ops.json]
 
 Each file is run `--runs` times on one (batch x length) input of random token ids, with
-onnxruntime's profiler on (one intra-op thread, all graph optimizations, as the runtime opens
-it); kernel time is summed per operator type. Files are measured in turn, round-robin, twice,
-and each keeps its faster pass: the machine may be shared, so only shares and ratios within
-one run mean anything.
+onnxruntime's profiler on and the runtime's session settings (`runtime.onnx.session_options`
+on one thread, `DISABLED_OPTIMIZERS` left out); kernel time is summed per operator type.
+Files are measured in turn, round-robin, twice, and each keeps its faster pass: the machine
+may be shared, so only shares and ratios within one run mean anything.
 
 It also prints the bound Amdahl's law puts on the speed-up of a quantized file over the
 first file (fp32): the first file's total kernel time over the quantized file's time outside
@@ -31,6 +31,8 @@ import numpy as np
 import onnxruntime as ort
 from machine import machine_info
 
+from janitr.runtime.onnx import DISABLED_OPTIMIZERS, session_options
+
 #: Operator types that are matrix products (integer or float).
 MATMUL_OPS = frozenset(
     {"MatMul", "FusedMatMul", "Gemm", "MatMulInteger", "MatMulIntegerToFloat", "QLinearMatMul"}
@@ -39,13 +41,16 @@ MATMUL_OPS = frozenset(
 
 def profile(path: Path, *, batch: int, length: int, runs: int, seed: int = 0) -> dict:
     """`{"total_us": mean kernel time per run, "ops": {op type: mean us per run}}`."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options = session_options(threads=1)  # the runtime's own settings
     options.enable_profiling = True
     with tempfile.TemporaryDirectory() as tmp:
         options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(path),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(DISABLED_OPTIMIZERS),
+        )
         rng = np.random.default_rng(seed)
         ids = rng.integers(5, 8000, size=(batch, length)).astype(np.int64)
         names = [i.name for i in session.get_inputs()]
