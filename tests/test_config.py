@@ -149,6 +149,18 @@ def test_with_overrides_keeps_the_rest():
     assert variant.teacher.epochs == 2 and variant.distill.alpha == 0.7
 
 
+def test_switches_added_later_enter_stage_identities_only_when_set():
+    # `option(identity_default=True)`: a run made before `distill.hard_negatives` existed
+    # hashes its distill stage without it, so a config at its default must too (reuse).
+    base = load_config()
+    section = base.section_dict("distill")
+    assert "hard_negatives" not in section and "hard_negative_copies" not in section
+    assert "alpha" in section and base.to_dict()["distill"]["hard_negatives"] == 0
+    mined = base.with_overrides(["distill.hard_negatives=200"]).section_dict("distill")
+    assert mined["hard_negatives"] == 200
+    assert {k: v for k, v in mined.items() if k != "hard_negatives"} == section
+
+
 def test_coerce_examples():
     assert coerce("3", int) == 3
     assert coerce(3, float) == 3.0

@@ -14,6 +14,7 @@ from janitr.student.distill import (  # noqa: E402
     distill_loss,
     hidden_loss,
     layer_map,
+    mine_hard_negatives,
     soft_loss,
 )
 from janitr.student.model import (  # noqa: E402
@@ -42,6 +43,23 @@ def test_config_validation_names_the_key():
         DistillConfig(augment_kinds=["leet", "mixed"])
     assert DistillConfig(augment_kinds=["leet"]).augment_kinds == ("leet",)
     assert DistillConfig().to_dict()["augment_kinds"] == ["leet", "spaced", "tags"]
+    with pytest.raises(ConfigError, match="hard_negatives: must be >= 0"):
+        DistillConfig(hard_negatives=-1)
+    with pytest.raises(ConfigError, match="hard_negative_copies: must be a positive integer"):
+        DistillConfig(hard_negatives=10, hard_negative_copies=0)
+
+
+def test_mine_hard_negatives_takes_the_most_scam_like_labeled_negatives():
+    # p_scam of row i is sigmoid(logit[i, 1] - logit[i, 0]); rows 0 and 3 are scams, row 5
+    # has no gold labels: neither may be mined, however scam-like their targets.
+    margin = [9.0, 1.0, -2.0, 8.0, 3.0, 7.0, 1.0]
+    logits = [[0.0, m] for m in margin]
+    is_scam = [1, 0, 0, 1, 0, 0, 0]
+    labeled = [True, True, True, True, True, False, True]
+    assert mine_hard_negatives(logits, is_scam, labeled, 2).tolist() == [4, 1]
+    assert mine_hard_negatives(logits, is_scam, labeled, 3).tolist() == [4, 1, 6]  # tie: order
+    assert mine_hard_negatives(logits, is_scam, labeled, 99).tolist() == [4, 1, 6, 2]
+    assert mine_hard_negatives(logits, is_scam, labeled, 0).tolist() == []
 
 
 def test_default_student_has_about_3_4m_parameters():

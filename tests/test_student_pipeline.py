@@ -241,6 +241,41 @@ def test_distill_trains_on_soft_label_only_rows(tiny, tmp_path):
         distill_student(**common, out_dir=tmp_path / "t", extra=extra)
 
 
+def test_distill_trains_on_mined_hard_negatives(tiny, tmp_path):
+    from janitr.data.labels import targets
+    from janitr.teacher.cache import read_cache
+
+    config = DistillConfig(
+        epochs=1, batch_size=16, max_steps=2, progress=False, threads=1,
+        augment_kinds=(), hard_negatives=5, hard_negative_copies=3,
+    )  # fmt: skip
+    distill_student(
+        train=tiny["train"],
+        valid=tiny["valid"],
+        cache_train=tiny["root"] / "cache",
+        cache_valid=tiny["root"] / "cache",
+        tokenizer_path=tiny["root"] / "tok",
+        out_dir=tmp_path / "s",
+        student_config=tiny["config"],
+        config=config,
+    )
+    report = json.loads((tmp_path / "s" / "distill_report.json").read_text())
+    mined = report["hard_negatives"]["rows"]
+    assert report["hard_negatives"]["copies"] == 3 and len(mined) == 5
+    assert report["training_rows"] == len(tiny["train"]) + 5 * 3
+    # The five are the non-scam train rows with the highest target p_scam, best first.
+    cache = read_cache(tiny["root"] / "cache" / "train.safetensors")
+    logits = dict(zip(cache.ids, np.asarray(cache.scam_logits, dtype=np.float64), strict=True))
+    p = {
+        r.id: 1 / (1 + np.exp(logits[r.id][0] - logits[r.id][1]))
+        for r in tiny["train"]
+        if not targets(r.labels).is_scam
+    }
+    expected = sorted(p, key=lambda i: -p[i])[:5]
+    assert [row["id"] for row in mined] == expected
+    assert [row["target_p_scam"] for row in mined] == pytest.approx([p[i] for i in expected])
+
+
 def test_bundles_thresholds_and_seen_data(tiny):
     from janitr.runtime.bundle import load_bundle
 

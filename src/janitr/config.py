@@ -40,6 +40,7 @@ def option(
     parse: Callable[[str], Any] | None = None,
     cli: bool = True,
     default_factory: Callable[[], Any] | Any = MISSING,
+    identity_default: bool = False,
 ) -> Any:
     """A documented config field: `dataclasses.field` with its help and flag in metadata.
 
@@ -55,12 +56,25 @@ def option(
         parse: turns the flag's text into the value (default: from the field type).
         cli: False for a setting that has no flag (e.g. `[pretrain] enabled`, pipeline only).
         default_factory: as for `dataclasses.field`.
+        identity_default: True for a switch added after runs exist: at its default it is
+            left out of the stage identities that decide reuse (`in_identity`), so earlier
+            runs' stages still match and `janitr sweep` reuses them; any other value is
+            hashed like every field.
     """
     metadata = {"help": help, "flag": flag, "metavar": metavar, "choices": choices}
-    metadata.update(parse=parse, cli=cli)
+    metadata.update(parse=parse, cli=cli, identity_default=identity_default)
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def in_identity(f: Field, value: Any) -> bool:
+    """Whether a field's value enters stage identities: always, except a field declared
+    with `option(identity_default=True)` that holds its default."""
+    if not f.metadata.get("identity_default"):
+        return True
+    default = f.default_factory() if f.default_factory is not MISSING else f.default
+    return value != default
 
 
 def field_help(f: Field) -> str:

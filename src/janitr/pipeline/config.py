@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from janitr.baselines.fasttext import FastTextConfig
-from janitr.config import ConfigProblem, raise_problems
+from janitr.config import ConfigProblem, in_identity, raise_problems
 from janitr.errors import ConfigError
 from janitr.evaluation.thresholds import ThresholdPolicy
 from janitr.pipeline.refit import RefitConfig
@@ -317,8 +317,14 @@ class PipelineConfig:
         return getattr(self, name)
 
     def section_dict(self, name: str) -> dict:
-        """One section as plain JSON data (what stage manifests hash)."""
-        return _to_plain(self.section(name))
+        """One section as plain JSON data (what stage manifests hash): every field except
+        switches at their default that were added after runs existed (`config.in_identity`)."""
+        section = self.section(name)
+        return {
+            f.name: _to_plain(getattr(section, f.name))
+            for f in dataclasses.fields(section)
+            if in_identity(f, getattr(section, f.name))
+        }
 
     def to_dict(self) -> dict:
         return {name: _to_plain(getattr(self, name)) for name in SECTIONS}

@@ -21,6 +21,12 @@ both distributions equally to expose the teacher's "dark knowledge", and the T^2
 restores the gradient scale of that second softening only. Divide T by the calibration
 temperature yourself if you want an effective softening of the raw logits instead.
 
+Hard negatives (`hard_negatives`, off by default): the labeled training rows without a scam
+label that the teacher targets score most scam-like are mined from the cache and repeated
+`hard_negative_copies` more times per epoch, as the original's `mine_hard_negatives` did for
+fastText. The targets are the blend the student learns from, so on train rows the linear
+share is out of fold: a high score there is a real near-miss, not memory.
+
 Hidden-state matching goes through learned projections P_i = Linear(teacher_H -> student_H),
 one per student layer; they exist only during training and are not saved with the student.
 Student layer i is matched to cached teacher layer `layer_map(L_s, L_t)[i]`, which works for
@@ -120,6 +126,7 @@ class DistillConfig(Config):
     # Finer supervision (docs/LEVERS.md): training-only heads on the scam kinds.
     group_weight: float = option(
         0.0,
+        identity_default=True,
         help="weight of the auxiliary group heads' BCE loss (one logit per scam kind: "
         "fraud, spam_promo, other; gold labels of labeled rows); training only, the student "
         "and its export are unchanged; 0 turns them off",
@@ -145,6 +152,16 @@ class DistillConfig(Config):
         "janitr obfuscate --help lists them) with the row's labels and teacher outputs, so "
         "the student learns to read through evasion and noise; empty: no copies",
     )
+    hard_negatives: int = option(
+        0,
+        identity_default=True,
+        help="mine the N labeled training rows without a scam label that the teacher "
+        "targets score most scam-like, and train on extra copies of them (the original's "
+        "mine_hard_negatives step; their ids go to distill_report.json); 0: off",
+    )
+    hard_negative_copies: int = option(
+        2, identity_default=True, help="extra copies of each mined hard negative per epoch"
+    )
     progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
@@ -152,7 +169,13 @@ class DistillConfig(Config):
         object.__setattr__(self, "augment_kinds", tuple(self.augment_kinds))
         if problem := augment_kinds_problem(self.augment_kinds):
             problems.append(problem)
-        problems += positive_ints(self, ("epochs", "batch_size", "eval_batch_size"))
+        problems += positive_ints(
+            self, ("epochs", "batch_size", "eval_batch_size", "hard_negative_copies")
+        )
+        if self.hard_negatives < 0:
+            problems.append(
+                ConfigProblem("hard_negatives", f"must be >= 0 (0: off), got {self.hard_negatives}")
+            )
         if self.lr <= 0:
             problems.append(ConfigProblem("lr", f"must be > 0, got {self.lr}"))
         if not 0.0 <= self.warmup_ratio < 1.0:
@@ -426,6 +449,46 @@ def _augmented(split: _Split, records, *, tok, config: DistillConfig, normalizat
     )
 
 
+def _select(split: _Split, rows: np.ndarray) -> _Split:
+    """The given rows of `split`, in the given order (repeats allowed)."""
+    return _Split(
+        ids=[split.ids[i] for i in rows],
+        y_scam=split.y_scam[rows],
+        y_topic=split.y_topic[rows],
+        t_scam=split.t_scam[rows],
+        t_topic=split.t_topic[rows],
+        hidden=split.hidden[rows],
+        labeled=split.labeled[rows],
+        y_groups=split.y_groups[rows],
+    )
+
+
+def target_scam_probability(scam_logits: np.ndarray) -> np.ndarray:
+    """p_scam of 2-way scam logits `(N, 2)` (the softmax's scam column), in float64."""
+    logits = np.asarray(scam_logits, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))
+
+
+def mine_hard_negatives(
+    scam_logits: np.ndarray, is_scam: np.ndarray, labeled: np.ndarray, count: int
+) -> np.ndarray:
+    """Indices of the hard negatives among the rows: rows with gold labels and no scam
+    label, the `count` whose target scam logits are most scam-like first (ties by row
+    order). These are the negatives a student most needs to see again to keep its
+    false-positive rate down.
+
+    Args:
+        scam_logits: `(N, 2)` teacher-target scam logits (a cache's `scam_logits`).
+        is_scam: `(N,)` gold scam label (0/1).
+        labeled: `(N,)` bool, rows that have gold labels (soft-label-only rows are never mined).
+        count: how many to return at most.
+    """
+    p_scam = target_scam_probability(scam_logits)
+    negatives = np.flatnonzero(np.asarray(labeled, dtype=bool) & (np.asarray(is_scam) == 0))
+    order = np.argsort(-p_scam[negatives], kind="stable")
+    return negatives[order[:count]]
+
+
 def as_records(value, name: str, *, require_labels: bool = True):
     from janitr.data.records import read_records
 
@@ -561,9 +624,10 @@ class _DistillData:
     records: dict  # split name -> records
     hashes: dict  # split name -> split hash the caches were checked against
     caches: dict  # split name -> TeacherCache (all rows)
-    train: _Split  # train rows, their obfuscated copies, then the unlabeled rows when given
-    valid: _Split
+    train: _Split  # train rows, their obfuscated copies, the hard negatives' copies, then
+    valid: _Split  # the unlabeled rows when given
     augmented: int = 0  # obfuscated copies of train rows in `train`
+    hard_negatives: list[dict] = field(default_factory=list)  # mined rows: id, target p_scam
     kinds: tuple[str, ...] = ()  # scam kinds of the group heads (columns of `y_groups`)
 
 
@@ -632,12 +696,19 @@ def _load_data(
                 train_split, records["train"], tok=tok, config=config, normalization=normalization
             ),
         )
+    augmented = train_split.rows - splits["train"].rows
+    train = splits["train"]
+    mined = mine_hard_negatives(train.t_scam, train.y_scam, train.labeled, config.hard_negatives)
+    if len(mined):
+        repeats = np.tile(mined, config.hard_negative_copies)
+        train_split = _concat(train_split, _select(train, repeats))
     if "unlabeled" in splits:
         train_split = _concat(train_split, splits["unlabeled"])
-    augmented = train_split.rows - splits["train"].rows
-    if "unlabeled" in splits:
-        augmented -= splits["unlabeled"].rows
-    return _DistillData(records, hashes, caches, train_split, splits["valid"], augmented, kinds)
+    p_scam = target_scam_probability(train.t_scam)
+    hard = [{"id": records["train"][i].id, "target_p_scam": float(p_scam[i])} for i in mined]
+    return _DistillData(
+        records, hashes, caches, train_split, splits["valid"], augmented, hard, kinds
+    )
 
 
 def group_kinds(records) -> tuple[str, ...]:
@@ -928,6 +999,8 @@ def _save(
             for name, recs in data.records.items()
         },
         "augmented_copies": data.augmented,
+        "training_rows": data.train.rows,
+        "hard_negatives": {"copies": config.hard_negative_copies, "rows": data.hard_negatives},
         "normalization": normalization.to_dict(),
     }
     distill_config = {
