@@ -343,13 +343,12 @@ def stage_cache(ctx: StageContext) -> dict:
         write_lines(ctx.out / UNLABELED_FILE, (dump_row(r.raw) for r in splits["unlabeled"]))
     mixes = {}
     if cfg.linear_weight > 0:
-        from janitr.baselines.linear import LinearConfig
         from janitr.pipeline.crossval import cross_fitted_linear_heads
 
         heads = cross_fitted_linear_heads(
             splits["train"],
             {k: v for k, v in splits.items() if k != "train"},
-            config=LinearConfig(fold_confusables=True),
+            config=cache_linear_config(),
         )
         name = "linear (out-of-fold on train)"
         mixes = {k: (h, cfg.linear_weight, name) for k, h in heads.items()}
@@ -365,6 +364,14 @@ def stage_cache(ctx: StageContext) -> dict:
             mix=mixes.get(split),
         )
     return {"rows": {k: len(v) for k, v in splits.items()}, "linear_weight": cfg.linear_weight}
+
+
+def cache_linear_config():
+    """The linear model whose out-of-fold probabilities the cache blends into the teacher's
+    logits (`cache.linear_weight`)."""
+    from janitr.baselines.linear import LinearConfig
+
+    return LinearConfig(fold_confusables=True)
 
 
 #: The unlabeled rows the cache stage kept for distillation (JSONL, in the cache folder).
