@@ -105,8 +105,9 @@ def build_cache(
 TINY_ARCH = {"layers": 2, "hidden": 32, "heads": 4, "ffn": 64, "max_length": 32}
 
 
-def distill_tiny(root: Path, train, valid, *, epochs: int = 1, max_steps: int = 4):
-    """A tiny student distilled from a fake teacher cache into `root/student`.
+def distill_tiny(root: Path, train, valid, *, epochs: int = 1, max_steps: int = 4, **settings):
+    """A tiny student distilled from a fake teacher cache into `root/student`; `settings` are
+    further `DistillConfig` fields.
 
     Returns `(student_config, distill_result)`; the tokenizer is in `root/tok`, the cache in
     `root/cache`.
@@ -127,7 +128,12 @@ def distill_tiny(root: Path, train, valid, *, epochs: int = 1, max_steps: int = 
         out_dir=root / "student",
         student_config=student_config,
         config=DistillConfig(
-            epochs=epochs, batch_size=16, max_steps=max_steps, progress=False, threads=1
+            epochs=epochs,
+            batch_size=16,
+            max_steps=max_steps,
+            progress=False,
+            threads=1,
+            **settings,
         ),
     )
     return student_config, result

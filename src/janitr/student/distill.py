@@ -6,10 +6,12 @@ The teacher is never run here: every target comes from the provenance-checked ca
 Loss per batch (`distill_loss`), with T the distillation temperature:
 
     total = alpha * hard + (1 - alpha) * T^2 * soft + hidden_weight * hidden
+            + group_weight * group
     hard  = class-weighted CE(scam head, y_scam) + BCE(topic logit, y_topic; pos_weight)
     soft  = KL(softmax(teacher_scam / T) || softmax(student_scam / T))
             + BCE(student_topic / T, sigmoid(teacher_topic / T))
     hidden = mean over student layers i of MSE(student CLS_i, P_i(teacher CLS_map(i)))
+    group = mean over labeled rows and scam kinds k of BCE(G(CLS)_k, y_k; pos_weight_k)
 
 On temperatures: the cache holds *calibrated* teacher logits (raw logits divided by the
 per-head calibration temperature, so the teacher's probabilities are honest at T = 1). We
@@ -30,6 +32,15 @@ one per student layer; they exist only during training and are not saved with th
 Student layer i is matched to cached teacher layer `layer_map(L_s, L_t)[i]`, which works for
 ANY pair of depths (the original crashed with an IndexError for 6 student layers against a
 4-layer cache, UPSTREAM.md §12.1).
+
+Group heads (`group_weight` > 0, docs/LEVERS.md "Finer supervision"): one auxiliary logit
+per scam kind of the training labels (`janitr.data.labels.scam_groups`: fraud, spam_promo,
+`other` only where it occurs), G = Linear(student H -> kinds) on the last layer's [CLS]
+vector, trained on gold kinds of labeled rows only. Like the projections, G exists only
+during training: the student's scam head stays the learned 2-way head, its saved weights
+and exported graph (ids, mask -> p_scam, p_topic) are those of a student without groups,
+and the report records the kinds and, per epoch, the validation AP of G's noisy-or as a
+scam score next to the scam head's.
 """
 
 from __future__ import annotations
@@ -112,6 +123,14 @@ class DistillConfig(Config):
     hidden_weight: float = option(
         0.2, help="weight (beta) of hidden-state matching; 0 turns it off"
     )
+    # Finer supervision (docs/LEVERS.md): training-only heads on the scam kinds.
+    group_weight: float = option(
+        0.0,
+        identity_default=True,
+        help="weight of the auxiliary group heads' BCE loss (one logit per scam kind: "
+        "fraud, spam_promo, other; gold labels of labeled rows); training only, the student "
+        "and its export are unchanged; 0 turns them off",
+    )
     grad_clip: float = option(1.0, help="max gradient norm (0 = no clipping)")
     seed: int = option(42, help="seeds weights, dropout and data order (same seed, same weights)")
     threads: int | None = option(None, help="torch CPU threads (default: torch's)")
@@ -171,6 +190,8 @@ class DistillConfig(Config):
             problems.append(
                 ConfigProblem("hidden_weight", f"must be >= 0, got {self.hidden_weight}")
             )
+        if not self.group_weight >= 0:  # NaN too
+            problems.append(ConfigProblem("group_weight", f"must be >= 0, got {self.group_weight}"))
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 problems.append(ConfigProblem(name, f"must be >= 0, got {getattr(self, name)}"))
@@ -267,6 +288,25 @@ def hidden_loss(student_cls, teacher_cls, projections, mapping: Sequence[int]):
     return sum(losses) / len(losses)
 
 
+def group_loss(group_logits, y_groups, *, pos_weight=None, labeled=None):
+    """BCE of the group heads against the gold scam kinds, mean over labeled rows and kinds.
+
+    Shapes: group_logits (B, K), y_groups (B, K) float (1: the row has that kind),
+    pos_weight (K,) or None; `labeled` (B,) bool as in `hard_loss` (unlabeled rows have no
+    kinds to learn: they are left out, and a batch without labeled rows gives 0).
+    """
+    F = require("torch.nn.functional", extra="train")
+
+    bce = F.binary_cross_entropy_with_logits(
+        group_logits, y_groups, pos_weight=pos_weight, reduction="none"
+    )  # (B, K)
+    if labeled is None:
+        return bce.mean()
+    if not bool(labeled.any()):
+        return group_logits.sum() * 0.0
+    return bce[labeled].mean()
+
+
 @dataclass
 class LossParts:
     """The total loss and its (unweighted) parts."""
@@ -275,6 +315,7 @@ class LossParts:
     hard: object
     soft: object
     hidden: object | None = None
+    group: object | None = None
 
 
 def distill_loss(
@@ -292,8 +333,11 @@ def distill_loss(
     hidden=None,
     hidden_weight: float = 0.0,
     labeled=None,
+    group=None,
+    group_weight: float = 0.0,
 ) -> LossParts:
-    """alpha * hard + (1 - alpha) * T^2 * soft + hidden_weight * hidden.
+    """alpha * hard + (1 - alpha) * T^2 * soft + hidden_weight * hidden
+    + group_weight * group.
 
     Args:
         scam_logits: student scam logits (B, 2).
@@ -307,6 +351,8 @@ def distill_loss(
         hidden: a precomputed `hidden_loss` (scalar) or None.
         hidden_weight: its weight.
         labeled: (B,) bool, rows with gold labels (default: all); see `hard_loss`.
+        group: a precomputed `group_loss` (scalar) or None.
+        group_weight: its weight.
     """
     hard = hard_loss(
         scam_logits,
@@ -323,7 +369,9 @@ def distill_loss(
     total = alpha * hard + (1.0 - alpha) * temperature**2 * soft
     if hidden is not None and hidden_weight:
         total = total + hidden_weight * hidden
-    return LossParts(total=total, hard=hard, soft=soft, hidden=hidden)
+    if group is not None and group_weight:
+        total = total + group_weight * group
+    return LossParts(total=total, hard=hard, soft=soft, hidden=hidden, group=group)
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -340,6 +388,7 @@ class _Split:
     t_topic: np.ndarray  # (N,) float32
     hidden: np.ndarray  # (N, L_t, H_t) float16
     labeled: np.ndarray  # (N,) bool: has gold labels (False: soft-label-only row)
+    y_groups: np.ndarray  # (N, K) float32: gold scam kinds (`_DistillData.kinds`), 0 if none
 
     @property
     def rows(self) -> int:
@@ -361,6 +410,7 @@ def _collate(split: _Split, rows: np.ndarray) -> dict:
         "t_topic": torch.from_numpy(split.t_topic[rows]),
         "hidden": torch.from_numpy(split.hidden[rows].astype(np.float32)),
         "labeled": torch.from_numpy(split.labeled[rows]),
+        "y_groups": torch.from_numpy(split.y_groups[rows]),
     }
 
 
@@ -374,6 +424,7 @@ def _concat(a: _Split, b: _Split) -> _Split:
         t_topic=np.concatenate([a.t_topic, b.t_topic]),
         hidden=np.concatenate([a.hidden, b.hidden]),
         labeled=np.concatenate([a.labeled, b.labeled]),
+        y_groups=np.concatenate([a.y_groups, b.y_groups]),
     )
 
 
@@ -394,6 +445,7 @@ def _augmented(split: _Split, records, *, tok, config: DistillConfig, normalizat
         t_topic=split.t_topic[src],
         hidden=split.hidden[src],
         labeled=split.labeled[src],
+        y_groups=split.y_groups[src],
     )
 
 
@@ -407,6 +459,7 @@ def _select(split: _Split, rows: np.ndarray) -> _Split:
         t_topic=split.t_topic[rows],
         hidden=split.hidden[rows],
         labeled=split.labeled[rows],
+        y_groups=split.y_groups[rows],
     )
 
 
@@ -575,6 +628,7 @@ class _DistillData:
     valid: _Split  # the unlabeled rows when given
     augmented: int = 0  # obfuscated copies of train rows in `train`
     hard_negatives: list[dict] = field(default_factory=list)  # mined rows: id, target p_scam
+    kinds: tuple[str, ...] = ()  # scam kinds of the group heads (columns of `y_groups`)
 
 
 def _load_data(
@@ -614,13 +668,16 @@ def _load_data(
     )
     tok.enable_truncation(student_config.max_length)
     tok.no_padding()
+    kinds = group_kinds(records["train"]) if config.group_weight > 0 else ()
     splits: dict[str, _Split] = {}
     for name, recs in records.items():
         cache = caches[name].select([r.id for r in recs])
         labeled = name != "unlabeled"
         gold = np.zeros((len(recs), 2))  # soft-label-only rows: placeholders, masked out
+        groups = np.zeros((len(recs), len(kinds)), dtype=np.float32)  # likewise
         if labeled:
             gold = np.array([(t.is_scam, t.is_topic) for t in (targets(r.labels) for r in recs)])
+            groups = group_targets(recs, kinds)
         splits[name] = _Split(
             ids=[np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(texts[name])],
             y_scam=gold[:, 0].astype(np.int64),
@@ -629,6 +686,7 @@ def _load_data(
             t_topic=np.asarray(cache.topic_logits, dtype=np.float32),
             hidden=cache.hidden,
             labeled=np.full(len(recs), labeled),
+            y_groups=groups,
         )
     train_split = splits["train"]
     if config.augment_kinds:
@@ -648,7 +706,39 @@ def _load_data(
         train_split = _concat(train_split, splits["unlabeled"])
     p_scam = target_scam_probability(train.t_scam)
     hard = [{"id": records["train"][i].id, "target_p_scam": float(p_scam[i])} for i in mined]
-    return _DistillData(records, hashes, caches, train_split, splits["valid"], augmented, hard)
+    return _DistillData(
+        records, hashes, caches, train_split, splits["valid"], augmented, hard, kinds
+    )
+
+
+def group_kinds(records) -> tuple[str, ...]:
+    """The scam kinds (`SCAM_KINDS` order) that occur among `records`' labels: the columns
+    of the group heads.
+
+    Raises:
+        ConfigError: if no row is a scam (group heads would have nothing to learn).
+    """
+    from janitr.data.labels import SCAM_KINDS, scam_groups
+
+    seen = set().union(*(scam_groups(r.labels) for r in records))
+    kinds = tuple(k for k in SCAM_KINDS if k in seen)
+    if not kinds:
+        raise ConfigError(
+            "group_weight > 0 needs scam rows in the training data (none has a scam label); "
+            "set group_weight to 0"
+        )
+    return kinds
+
+
+def group_targets(records, kinds: Sequence[str]) -> np.ndarray:
+    """(N, K) float32: 1 where row n has scam kind `kinds[k]` (`scam_groups` of its labels)."""
+    from janitr.data.labels import scam_groups
+
+    out = np.zeros((len(records), len(kinds)), dtype=np.float32)
+    for i, record in enumerate(records):
+        groups = scam_groups(record.labels)
+        out[i] = [kind in groups for kind in kinds]
+    return out
 
 
 @dataclass
@@ -666,19 +756,40 @@ class _DistillRun:
     rng: np.random.Generator  # batch order
     config: DistillConfig
     step: int = 0
+    group_head: Any = None  # Linear(student H -> kinds), training only; None: no groups
+    group_pos_weight: Any = None  # (K,) BCE positive weight per kind
+    group_kinds: tuple[str, ...] = ()  # the kind of each group logit
+
+    def heads(self, batch: dict, *, hidden: bool):
+        """Scam (B, 2) and topic (B,) logits, the layer CLS states (B, L, H) when `hidden`
+        or groups need them (else None), and the group logits (B, K) or None."""
+        scam, topic, layers = self.model.forward_with_hidden(
+            batch["input_ids"],
+            batch["attention_mask"],
+            hidden=hidden or self.group_head is not None,
+        )
+        groups = None
+        if self.group_head is not None:
+            # layers[:, -1] is the last layer's [CLS], the scam head's input before dropout.
+            groups = self.group_head(self.model.dropout(layers[:, -1]))  # (B, K)
+        return scam, topic, layers, groups
 
     def loss_of(self, batch: dict, *, with_hidden: bool) -> LossParts:
         """The distill loss of one batch (hidden-state matching only when training)."""
         config = self.config
         use_hidden = with_hidden and config.hidden_weight > 0
-        scam, topic, layers = self.model.forward_with_hidden(
-            batch["input_ids"], batch["attention_mask"], hidden=use_hidden
-        )
+        scam, topic, layers, groups = self.heads(batch, hidden=use_hidden)
         hid = (
             hidden_loss(layers, batch["hidden"], self.projections, self.mapping)
             if use_hidden
             else None
         )
+        grp = None
+        if groups is not None:
+            grp = group_loss(
+                groups, batch["y_groups"], pos_weight=self.group_pos_weight,
+                labeled=batch["labeled"],
+            )  # fmt: skip
         return distill_loss(
             scam,
             topic,
@@ -693,6 +804,8 @@ class _DistillRun:
             hidden=hid,
             hidden_weight=config.hidden_weight,
             labeled=batch["labeled"],
+            group=grp,
+            group_weight=config.group_weight,
         )
 
 
@@ -719,6 +832,12 @@ def _setup(data: _DistillData, student_config, config: DistillConfig) -> _Distil
     params = list(model.named_parameters()) + [
         (f"proj.{k}", p) for k, p in projections.named_parameters()
     ]
+    group_head = group_pos_weight = None
+    if data.kinds:  # built after the rest, so a run without groups draws the same weights
+        group_head = torch.nn.Linear(student_config.hidden, len(data.kinds))
+        n_kind = train_split.y_groups[train_split.labeled].sum(axis=0)  # (K,)
+        group_pos_weight = torch.tensor((n - n_kind) / np.maximum(n_kind, 1), dtype=torch.float32)
+        params += [(f"group.{k}", p) for k, p in group_head.named_parameters()]
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for _, p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
@@ -742,6 +861,7 @@ def _setup(data: _DistillData, student_config, config: DistillConfig) -> _Distil
         class_weights=class_weights, pos_weight=pos_weight,
         mapping=layer_map(student_config.layers, data.caches["train"].num_layers),
         total_steps=total_steps, rng=np.random.default_rng(config.seed), config=config,
+        group_head=group_head, group_pos_weight=group_pos_weight, group_kinds=data.kinds,
     )  # fmt: skip
 
 
@@ -784,7 +904,12 @@ def _train_epoch(run: _DistillRun, data: _DistillData, config: DistillConfig, ep
     model, projections = run.model, run.projections
     model.train()
     projections.train()
+    trained = list(model.parameters()) + list(projections.parameters())
+    if run.group_head is not None:
+        trained += list(run.group_head.parameters())
     totals = {"loss": 0.0, "hard": 0.0, "soft": 0.0, "hidden": 0.0}
+    if run.group_head is not None:
+        totals["group"] = 0.0
     lengths = np.array([len(x) for x in data.train.ids])
     batches = bucketed_batches(lengths, config.batch_size, run.rng)
     if config.max_steps:
@@ -800,9 +925,7 @@ def _train_epoch(run: _DistillRun, data: _DistillData, config: DistillConfig, ep
         run.optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(
-                list(model.parameters()) + list(projections.parameters()), config.grad_clip
-            )
+            torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
         run.optimizer.step()
         run.scheduler.step()
         run.step += 1
@@ -811,13 +934,15 @@ def _train_epoch(run: _DistillRun, data: _DistillData, config: DistillConfig, ep
         totals["soft"] += parts.soft.item() * len(rows)
         if parts.hidden is not None:
             totals["hidden"] += parts.hidden.item() * len(rows)
+        if parts.group is not None:
+            totals["group"] += parts.group.item() * len(rows)
         bar.set_postfix(loss=f"{parts.total.item():.4f}")
     seen = sum(len(b) for b in batches) or 1
     record = {
         "epoch": epoch,
         "step": run.step,
         "train": {k: v / seen for k, v in totals.items()},
-        "valid": _evaluate(model, data.valid, config, run.loss_of),
+        "valid": _evaluate(run, data.valid, config),
     }
     record["metric"] = record["valid"][config.select_metric]
     log.info(
@@ -878,50 +1003,68 @@ def _save(
         "hard_negatives": {"copies": config.hard_negative_copies, "rows": data.hard_negatives},
         "normalization": normalization.to_dict(),
     }
+    distill_config = {
+        "format": "janitr-distill-config",
+        "format_version": 1,
+        "distill": config.to_dict(),
+        "student": student_config.to_dict(),
+    }
+    if data.kinds:
+        # Training-only heads: not in model.safetensors, so `load_student` and export see
+        # a plain student.
+        report["group_heads"] = distill_config["group_heads"] = {
+            "kinds": list(data.kinds),
+            "saved": False,
+        }
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         save_student(run.model, tmp)
         shutil.copyfile(tok_file, tmp / "tokenizer.json")
-        write_json(
-            tmp / CONFIG_FILE,
-            {
-                "format": "janitr-distill-config",
-                "format_version": 1,
-                "distill": config.to_dict(),
-                "student": student_config.to_dict(),
-            },
-        )
+        write_json(tmp / CONFIG_FILE, distill_config)
         write_json(tmp / REPORT_FILE, report)
 
 
-def _evaluate(model, split: _Split, config: DistillConfig, loss_of) -> dict:
-    """Validation metrics of the current weights: head APs and the mean distill loss."""
+def _evaluate(run: _DistillRun, split: _Split, config: DistillConfig) -> dict:
+    """Validation metrics of the current weights: head APs and the mean distill loss; with
+    group heads also each kind's AP and the AP of their noisy-or as a scam score
+    (`group_or_scam_ap`, the "combined" alternative to the learned scam head)."""
     torch = require("torch", extra="train")
 
     from janitr.evaluation.metrics import average_precision
 
-    model.eval()
+    run.model.eval()
     p_scam = np.zeros(split.rows)
     p_topic = np.zeros(split.rows)
+    p_groups = np.zeros(split.y_groups.shape)
     loss = 0.0
     order = np.argsort([len(x) for x in split.ids], kind="stable")
     with torch.inference_mode():
         for start in range(0, split.rows, config.eval_batch_size):
             rows = order[start : start + config.eval_batch_size]
             batch = _collate(split, rows)
-            scam, topic = model(batch["input_ids"], batch["attention_mask"])
+            scam, topic, _, groups = run.heads(batch, hidden=False)
             p_scam[rows] = torch.softmax(scam, dim=-1)[:, 1].double().numpy()
             p_topic[rows] = torch.sigmoid(topic).double().numpy()
-            loss += float(loss_of(batch, with_hidden=False).total) * len(rows)
+            if groups is not None:
+                p_groups[rows] = torch.sigmoid(groups).double().numpy()
+            loss += float(run.loss_of(batch, with_hidden=False).total) * len(rows)
     scam_ap = average_precision(split.y_scam, p_scam)
     topic_ap = average_precision(split.y_topic, p_topic)
     mean_loss = loss / max(split.rows, 1)
-    return {
+    out = {
         "scam_ap": scam_ap,
         "topic_ap": topic_ap,
         "macro_ap": (scam_ap + topic_ap) / 2,
         "loss": mean_loss,
         "neg_loss": -mean_loss,
     }
+    if run.group_head is not None:
+        noisy_or = 1.0 - np.prod(1.0 - p_groups, axis=1)  # (N,)
+        out["group_or_scam_ap"] = average_precision(split.y_scam, noisy_or)
+        out["group_ap"] = {
+            kind: average_precision(split.y_groups[:, k], p_groups[:, k])
+            for k, kind in enumerate(run.group_kinds)
+        }
+    return out
 
 
 def distillation_corpus(
