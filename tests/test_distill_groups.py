@@ -124,7 +124,7 @@ def grouped(tmp_path_factory):
 
 @pytest.mark.slow
 def test_default_run_has_no_groups_and_draws_the_same_student(grouped, tmp_path):
-    from janitr.student.distill import _load_data, _setup
+    from janitr.student.distill import _setup
     from janitr.student.model import load_student
     from tiny_student import distill_tiny
 
@@ -138,14 +138,7 @@ def test_default_run_has_no_groups_and_draws_the_same_student(grouped, tmp_path)
     runs = {}
     for weight in (0.0, 1.0):
         config = DistillConfig(group_weight=weight, progress=False, augment_kinds=())
-        data = _load_data(
-            {"train": grouped["train"], "valid": grouped["valid"]},
-            {"train": grouped["root"] / "cache", "valid": grouped["root"] / "cache"},
-            tokenizer_path=grouped["root"] / "tok",
-            student_config=grouped["config"],
-            config=config,
-            normalization=_normalization(),
-        )
+        data = _grouped_data(grouped, config)
         runs[weight] = _setup(data, grouped["config"], config)
     assert runs[0.0].group_head is None and runs[1.0].group_kinds == ("fraud", "spam_promo")
     plain, with_groups = runs[0.0].model.state_dict(), runs[1.0].model.state_dict()
@@ -155,26 +148,27 @@ def test_default_run_has_no_groups_and_draws_the_same_student(grouped, tmp_path)
     assert saved.keys() == load_student(student).state_dict().keys()
 
 
-def _normalization():
+def _grouped_data(grouped, config):
+    """The distillation data (`_load_data`) of the fixture's train and valid rows."""
     from janitr.data.normalize import NormalizationConfig
-
-    return NormalizationConfig()
-
-
-@pytest.mark.slow
-def test_obfuscated_copies_carry_their_source_kinds(grouped):
-    from janitr.data.obfuscate import augment_copies
     from janitr.student.distill import _load_data
 
-    config = DistillConfig(group_weight=1.0, progress=False)
-    data = _load_data(
+    return _load_data(
         {"train": grouped["train"], "valid": grouped["valid"]},
         {"train": grouped["root"] / "cache", "valid": grouped["root"] / "cache"},
         tokenizer_path=grouped["root"] / "tok",
         student_config=grouped["config"],
         config=config,
-        normalization=_normalization(),
+        normalization=NormalizationConfig(),
     )
+
+
+@pytest.mark.slow
+def test_obfuscated_copies_carry_their_source_kinds(grouped):
+    from janitr.data.obfuscate import augment_copies
+
+    config = DistillConfig(group_weight=1.0, progress=False)
+    data = _grouped_data(grouped, config)
     n = len(grouped["train"])
     gold = group_targets(grouped["train"], data.kinds)
     src = [i for i, _ in augment_copies(grouped["train"], kinds=config.augment_kinds, seed=42)]

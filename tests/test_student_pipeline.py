@@ -175,19 +175,24 @@ def test_parity_needs_1000_texts(tiny, tmp_path):
         )
 
 
+def _distill_on_tiny(tiny, out_dir, config, **overrides):
+    """`distill_student` on the fixture's data, cache, tokenizer and student config."""
+    settings = {
+        "train": tiny["train"],
+        "valid": tiny["valid"],
+        "cache_train": tiny["root"] / "cache",
+        "cache_valid": tiny["root"] / "cache",
+        "tokenizer_path": tiny["root"] / "tok",
+        "student_config": tiny["config"],
+        **overrides,
+    }
+    return distill_student(out_dir=out_dir, config=config, **settings)
+
+
 def test_distill_refuses_cache_of_other_data(tiny, tmp_path):
     other = make_records("train", 90, seed=5)  # same ids, different texts
     with pytest.raises(ProvenanceError, match="split_hash"):
-        distill_student(
-            train=other,
-            valid=tiny["valid"],
-            cache_train=tiny["root"] / "cache",
-            cache_valid=tiny["root"] / "cache",
-            tokenizer_path=tiny["root"] / "tok",
-            out_dir=tmp_path / "s",
-            student_config=tiny["config"],
-            config=FAST,
-        )
+        _distill_on_tiny(tiny, tmp_path / "s", FAST, train=other)
     assert not (tmp_path / "s").exists()
 
 
@@ -249,16 +254,7 @@ def test_distill_trains_on_mined_hard_negatives(tiny, tmp_path):
         epochs=1, batch_size=16, max_steps=2, progress=False, threads=1,
         augment_kinds=(), hard_negatives=5, hard_negative_copies=3,
     )  # fmt: skip
-    distill_student(
-        train=tiny["train"],
-        valid=tiny["valid"],
-        cache_train=tiny["root"] / "cache",
-        cache_valid=tiny["root"] / "cache",
-        tokenizer_path=tiny["root"] / "tok",
-        out_dir=tmp_path / "s",
-        student_config=tiny["config"],
-        config=config,
-    )
+    _distill_on_tiny(tiny, tmp_path / "s", config)
     report = json.loads((tmp_path / "s" / "distill_report.json").read_text())
     mined = report["hard_negatives"]["rows"]
     assert report["hard_negatives"]["copies"] == 3 and len(mined) == 5

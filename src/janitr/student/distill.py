@@ -50,7 +50,7 @@ import copy
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -414,18 +414,21 @@ def _collate(split: _Split, rows: np.ndarray) -> dict:
     }
 
 
+def _row_arrays(split: _Split) -> dict[str, np.ndarray]:
+    """The split's per-row arrays (every field but the token ids), by field name."""
+    return {f.name: getattr(split, f.name) for f in fields(split) if f.name != "ids"}
+
+
 def _concat(a: _Split, b: _Split) -> _Split:
     """Rows of `a` then rows of `b`."""
-    return _Split(
-        ids=a.ids + b.ids,
-        y_scam=np.concatenate([a.y_scam, b.y_scam]),
-        y_topic=np.concatenate([a.y_topic, b.y_topic]),
-        t_scam=np.concatenate([a.t_scam, b.t_scam]),
-        t_topic=np.concatenate([a.t_topic, b.t_topic]),
-        hidden=np.concatenate([a.hidden, b.hidden]),
-        labeled=np.concatenate([a.labeled, b.labeled]),
-        y_groups=np.concatenate([a.y_groups, b.y_groups]),
-    )
+    arrays = {k: np.concatenate([v, getattr(b, k)]) for k, v in _row_arrays(a).items()}
+    return _Split(ids=a.ids + b.ids, **arrays)
+
+
+def _select(split: _Split, rows: np.ndarray) -> _Split:
+    """The given rows of `split`, in the given order (repeats allowed)."""
+    arrays = {k: v[rows] for k, v in _row_arrays(split).items()}
+    return _Split(ids=[split.ids[i] for i in rows], **arrays)
 
 
 def _augmented(split: _Split, records, *, tok, config: DistillConfig, normalization) -> _Split:
@@ -437,30 +440,8 @@ def _augmented(split: _Split, records, *, tok, config: DistillConfig, normalizat
     copies = augment_copies(records, kinds=config.augment_kinds, seed=config.seed)
     src = np.array([i for i, _ in copies], dtype=np.int64)
     texts = [normalization.apply(text) for _, text in copies]
-    return _Split(
-        ids=[np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(texts)],
-        y_scam=split.y_scam[src],
-        y_topic=split.y_topic[src],
-        t_scam=split.t_scam[src],
-        t_topic=split.t_topic[src],
-        hidden=split.hidden[src],
-        labeled=split.labeled[src],
-        y_groups=split.y_groups[src],
-    )
-
-
-def _select(split: _Split, rows: np.ndarray) -> _Split:
-    """The given rows of `split`, in the given order (repeats allowed)."""
-    return _Split(
-        ids=[split.ids[i] for i in rows],
-        y_scam=split.y_scam[rows],
-        y_topic=split.y_topic[rows],
-        t_scam=split.t_scam[rows],
-        t_topic=split.t_topic[rows],
-        hidden=split.hidden[rows],
-        labeled=split.labeled[rows],
-        y_groups=split.y_groups[rows],
-    )
+    ids = [np.asarray(e.ids, dtype=np.int64) for e in tok.encode_batch(texts)]
+    return replace(_select(split, src), ids=ids)
 
 
 def target_scam_probability(scam_logits: np.ndarray) -> np.ndarray:
