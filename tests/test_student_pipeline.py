@@ -204,16 +204,7 @@ def test_deeper_student_than_cache_and_determinism(tiny, tmp_path):
     one_step = DistillConfig(epochs=1, batch_size=16, max_steps=2, progress=False, threads=1)
     runs = []
     for name in ("a", "b"):
-        distill_student(
-            train=tiny["train"],
-            valid=tiny["valid"],
-            cache_train=tiny["root"] / "cache",
-            cache_valid=tiny["root"] / "cache",
-            tokenizer_path=tiny["root"] / "tok",
-            out_dir=tmp_path / name,
-            student_config=config,
-            config=one_step,
-        )
+        _distill_on_tiny(tiny, tmp_path / name, one_step, student_config=config)
         runs.append((tmp_path / name / "model.safetensors").read_bytes())
     assert runs[0] == runs[1]
     report = json.loads((tmp_path / "a" / "distill_report.json").read_text())
@@ -229,21 +220,12 @@ def test_distill_trains_on_soft_label_only_rows(tiny, tmp_path):
         for i, r in enumerate(make_records("unlabeled", 30))
     ]
     build_cache(tmp_path / "cache", "unlabeled", extra)
-    common = {
-        "train": tiny["train"],
-        "valid": tiny["valid"],
-        "cache_train": tiny["root"] / "cache",
-        "cache_valid": tiny["root"] / "cache",
-        "tokenizer_path": tiny["root"] / "tok",
-        "student_config": tiny["config"],
-        "config": FAST,
-    }
-    distill_student(**common, out_dir=tmp_path / "s", extra=extra, cache_extra=tmp_path / "cache")
+    _distill_on_tiny(tiny, tmp_path / "s", FAST, extra=extra, cache_extra=tmp_path / "cache")
     report = json.loads((tmp_path / "s" / "distill_report.json").read_text())
     assert report["data"]["unlabeled"]["rows"] == 30
     assert report["data"]["train"]["rows"] == len(tiny["train"])
     with pytest.raises(ConfigError, match="cache_extra"):
-        distill_student(**common, out_dir=tmp_path / "t", extra=extra)
+        _distill_on_tiny(tiny, tmp_path / "t", FAST, extra=extra)
 
 
 def test_distill_trains_on_mined_hard_negatives(tiny, tmp_path):
