@@ -3,7 +3,9 @@
 `TeacherModel` = Hugging Face encoder -> pooled vector (mean over tokens by default, or CLS)
 -> dropout -> scam head Linear(H, 2) (softmax: not scam / scam) and topic head Linear(H, 1)
 (sigmoid). The loss is class-weighted cross-entropy on the scam head plus BCE-with-logits
-with `pos_weight` on the topic head (`teacher_loss`).
+with `pos_weight` on the topic head (`teacher_loss`). With `group_weight` > 0 a training-only
+head Linear(H, kinds) on the same pooled vector adds `group_weight` x BCE on the gold scam
+kinds (`janitr.teacher.groups`, docs/LEVERS.md "Finer supervision"); it is never saved.
 
 `train_teacher` composes the three verbs of every model family: `fit_teacher` fine-tunes
 one model per seed (AdamW, linear warmup then linear decay, best epoch by the validation
