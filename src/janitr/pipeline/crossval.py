@@ -126,6 +126,12 @@ class CrossvalConfig:
     )
     teacher_epochs: int = option(2, help="teacher epochs per fold")
     teacher_max_length: int = option(96, help="teacher tokens per text, special tokens included")
+    teacher_group_weight: float = option(
+        0.0,
+        identity_default=True,
+        help="weight of the teacher member's training-only group head "
+        "(teacher.model.TeacherConfig.group_weight); 0 turns it off",
+    )
     embed_encoder: str | None = option(
         None,
         metavar="ID_OR_PATH",
@@ -159,6 +165,12 @@ class CrossvalConfig:
         problems = choice_problems(self, ("model",))
         if not isinstance(self.folds, int) or self.folds < 2:
             problems.append(ConfigProblem("folds", f"must be an integer >= 2, got {self.folds!r}"))
+        if not self.teacher_group_weight >= 0:  # NaN too
+            problems.append(
+                ConfigProblem(
+                    "teacher_group_weight", f"must be >= 0, got {self.teacher_group_weight}"
+                )
+            )
         if self.linear_c <= 0:
             problems.append(ConfigProblem("linear_c", f"must be > 0, got {self.linear_c}"))
         bad = [m for m in self.members if m not in MEMBERS]
@@ -302,7 +314,7 @@ def _teacher_member(config: CrossvalConfig) -> Callable:
     t_cfg = TeacherConfig(
         model_name_or_path=config.teacher_model, seeds=(config.seed,),
         epochs=config.teacher_epochs, max_length=config.teacher_max_length, force=True,
-        progress=False,
+        group_weight=config.teacher_group_weight, progress=False,
     )  # fmt: skip
     norm = NormalizationConfig()  # the teacher's (its bundles record the default)
 

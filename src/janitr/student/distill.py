@@ -60,6 +60,7 @@ from janitr.config import Config, ConfigProblem, option, positive_ints, raise_pr
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
 from janitr.errors import ConfigError, ProvenanceError, require
 from janitr.teacher.batching import bucketed_batches, collate
+from janitr.teacher.groups import group_kinds, group_loss, group_targets
 
 log = logging.getLogger(__name__)
 
@@ -286,25 +287,6 @@ def hidden_loss(student_cls, teacher_cls, projections, mapping: Sequence[int]):
         for i, j in enumerate(mapping)
     ]
     return sum(losses) / len(losses)
-
-
-def group_loss(group_logits, y_groups, *, pos_weight=None, labeled=None):
-    """BCE of the group heads against the gold scam kinds, mean over labeled rows and kinds.
-
-    Shapes: group_logits (B, K), y_groups (B, K) float (1: the row has that kind),
-    pos_weight (K,) or None; `labeled` (B,) bool as in `hard_loss` (unlabeled rows have no
-    kinds to learn: they are left out, and a batch without labeled rows gives 0).
-    """
-    F = require("torch.nn.functional", extra="train")
-
-    bce = F.binary_cross_entropy_with_logits(
-        group_logits, y_groups, pos_weight=pos_weight, reduction="none"
-    )  # (B, K)
-    if labeled is None:
-        return bce.mean()
-    if not bool(labeled.any()):
-        return group_logits.sum() * 0.0
-    return bce[labeled].mean()
 
 
 @dataclass
@@ -690,36 +672,6 @@ def _load_data(
     return _DistillData(
         records, hashes, caches, train_split, splits["valid"], augmented, hard, kinds
     )
-
-
-def group_kinds(records) -> tuple[str, ...]:
-    """The scam kinds (`SCAM_KINDS` order) that occur among `records`' labels: the columns
-    of the group heads.
-
-    Raises:
-        ConfigError: if no row is a scam (group heads would have nothing to learn).
-    """
-    from janitr.data.labels import SCAM_KINDS, scam_groups
-
-    seen = set().union(*(scam_groups(r.labels) for r in records))
-    kinds = tuple(k for k in SCAM_KINDS if k in seen)
-    if not kinds:
-        raise ConfigError(
-            "group_weight > 0 needs scam rows in the training data (none has a scam label); "
-            "set group_weight to 0"
-        )
-    return kinds
-
-
-def group_targets(records, kinds: Sequence[str]) -> np.ndarray:
-    """(N, K) float32: 1 where row n has scam kind `kinds[k]` (`scam_groups` of its labels)."""
-    from janitr.data.labels import scam_groups
-
-    out = np.zeros((len(records), len(kinds)), dtype=np.float32)
-    for i, record in enumerate(records):
-        groups = scam_groups(record.labels)
-        out[i] = [kind in groups for kind in kinds]
-    return out
 
 
 @dataclass

@@ -3,7 +3,9 @@
 `TeacherModel` = Hugging Face encoder -> pooled vector (mean over tokens by default, or CLS)
 -> dropout -> scam head Linear(H, 2) (softmax: not scam / scam) and topic head Linear(H, 1)
 (sigmoid). The loss is class-weighted cross-entropy on the scam head plus BCE-with-logits
-with `pos_weight` on the topic head (`teacher_loss`).
+with `pos_weight` on the topic head (`teacher_loss`). With `group_weight` > 0 a training-only
+head Linear(H, kinds) on the same pooled vector adds `group_weight` x BCE on the gold scam
+kinds (`janitr.teacher.groups`, docs/LEVERS.md "Finer supervision"); it is never saved.
 
 `train_teacher` composes the three verbs of every model family: `fit_teacher` fine-tunes
 one model per seed (AdamW, linear warmup then linear decay, best epoch by the validation
@@ -120,6 +122,14 @@ class TeacherConfig:
         "DistributedDataParallel, each process taking its share of every epoch's batches "
         "(default: the processes share out the seeds, one model each)",
     )
+    # Finer supervision (docs/LEVERS.md): a training-only head on the scam kinds.
+    group_weight: float = option(
+        0.0,
+        identity_default=True,
+        help="weight of the auxiliary group head's BCE loss (one logit per scam kind: fraud, "
+        "spam_promo, other; read from the pooled vector the scam head reads); training only, "
+        "the saved teacher is unchanged; 0 turns it off",
+    )
     progress: bool = option(True, flag="--quiet", help="no progress bars")
 
     def __post_init__(self) -> None:
@@ -159,6 +169,17 @@ class TeacherConfig:
             problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
         if self.max_steps is not None and self.max_steps < 1:
             problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
+        if not self.group_weight >= 0:  # NaN too
+            problems.append(ConfigProblem("group_weight", f"must be >= 0, got {self.group_weight}"))
+        if self.ddp and self.group_weight > 0:
+            problems.append(
+                ConfigProblem(
+                    "group_weight",
+                    "is not supported with ddp (the group head is outside the "
+                    "DistributedDataParallel model): set it to 0 or turn ddp off",
+                    see=("ddp",),
+                )  # fmt: skip
+            )
         if self.ddp and len(self.seeds) != 1:
             problems.append(
                 ConfigProblem(
@@ -180,6 +201,8 @@ class TeacherConfig:
         del out["progress"]
         if not self.ddp:  # recorded only when on: teacher ids from before the flag still hold
             del out["ddp"]
+        if not self.group_weight:  # likewise
+            del out["group_weight"]
         return out
 
 
@@ -234,8 +257,17 @@ def build_model_class():
         def num_layers(self) -> int:
             return int(self.encoder.config.num_hidden_layers)
 
-        def forward(self, input_ids, attention_mask, *, output_hidden_states: bool = False):
-            """Returns (scam_logits (B, 2), topic_logit (B,), hidden_states tuple or None)."""
+        def forward(
+            self,
+            input_ids,
+            attention_mask,
+            *,
+            output_hidden_states: bool = False,
+            return_pooled: bool = False,
+        ):
+            """Returns (scam_logits (B, 2), topic_logit (B,), hidden_states tuple or None),
+            and with `return_pooled` also the pooled vector (B, H) after dropout, the one the
+            heads read (training's group head reads it too)."""
             out = self.encoder(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -249,11 +281,12 @@ def build_model_class():
                 mask = attention_mask.unsqueeze(-1).to(last.dtype)  # (B, T, 1)
                 pooled = (last * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             pooled = self.dropout(pooled)
-            return (
+            outputs = (
                 self.scam_head(pooled),
                 self.topic_head(pooled).squeeze(-1),
                 out.hidden_states if output_hidden_states else None,
             )
+            return (*outputs, pooled) if return_pooled else outputs
 
     return TeacherModel
 
@@ -296,6 +329,8 @@ class Encoded:
     input_ids: list[list[int]]
     y_scam: np.ndarray
     y_topic: np.ndarray
+    kinds: tuple[str, ...] = ()  # scam kinds of the group head (`TeacherConfig.group_weight`)
+    y_groups: np.ndarray | None = None  # (N, K) float32 gold kinds; None without a group head
 
     @property
     def lengths(self) -> np.ndarray:
@@ -473,6 +508,9 @@ class _SeedRun:
     started: float
     shard: tuple[int, int] | None = None  # DDP: (rank, processes) sharing each epoch's batches
     step: int = 0
+    group_head: Any = None  # Linear(H -> kinds), training only (never saved); None: no groups
+    group_pos_weight: Any = None  # (K,) BCE positive weight per kind
+    y_groups: Any = None  # (N, K) float, the training rows' gold kinds
 
 
 def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Encoded, device,
@@ -499,7 +537,12 @@ def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Enc
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
         shard = (world.rank, world.size)
     class_w, pos_w = loss_weights(train.y_scam, train.y_topic)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    groups = _group_head(train, hidden=model.encoder.config.hidden_size, device=device)
+    param_groups = _param_groups(model, config.weight_decay)
+    if groups:  # its weight decays, its bias does not (as `_param_groups` does)
+        param_groups[0]["params"].append(groups["group_head"].weight)
+        param_groups[1]["params"].append(groups["group_head"].bias)
+    optimizer = torch.optim.AdamW(param_groups, lr=config.lr)
     batches = math.ceil(len(train.input_ids) / config.batch_size)
     total = math.ceil(batches / (shard[1] if shard else 1)) * config.epochs
     if config.max_steps:
@@ -519,7 +562,23 @@ def _setup_seed(*, seed: int, config: TeacherConfig, model_path: str, train: Enc
         y_scam=torch.tensor(train.y_scam, dtype=torch.long),
         y_topic=torch.tensor(train.y_topic, dtype=torch.float32),
         total=total, rng=random.Random(seed), device=device, started=time.perf_counter(),
+        **groups,
     )  # fmt: skip
+
+
+def _group_head(train: Encoded, *, hidden: int, device) -> dict:
+    """The training-only group head and its targets (`_SeedRun` fields), or {} without
+    kinds. Built after the model, so a run without groups draws the same weights."""
+    if not train.kinds:
+        return {}
+    from janitr.teacher.groups import group_pos_weight
+
+    torch = _torch()
+    return {
+        "group_head": torch.nn.Linear(hidden, len(train.kinds)).to(device),
+        "group_pos_weight": torch.from_numpy(group_pos_weight(train.y_groups)).to(device),
+        "y_groups": torch.from_numpy(np.ascontiguousarray(train.y_groups, np.float32)),
+    }
 
 
 def _train_epoch(run: _SeedRun, *, config: TeacherConfig, train: Encoded, pad_id: int,
@@ -544,7 +603,9 @@ def _train_epoch(run: _SeedRun, *, config: TeacherConfig, train: Encoded, pad_id
     for k, rows in enumerate(bar, start=1):
         ids, mask = collate(train.input_ids, rows, pad_id=pad_id)
         with autocast(device):
-            scam_logits, topic_logits, _ = run.net(ids.to(device), mask.to(device))
+            scam_logits, topic_logits, _, pooled = run.net(
+                ids.to(device), mask.to(device), return_pooled=True
+            )
         ce, bce = teacher_loss(
             scam_logits,
             topic_logits,
@@ -554,9 +615,16 @@ def _train_epoch(run: _SeedRun, *, config: TeacherConfig, train: Encoded, pad_id
             pos_weight=run.pos_weight,
         )
         loss = ce + bce
+        if run.group_head is not None:  # every teacher row is labeled: no row is masked
+            from janitr.teacher.groups import group_loss
+
+            group_logits = run.group_head(pooled.float())  # (B, K), the scam head's input
+            loss = loss + config.group_weight * group_loss(
+                group_logits, run.y_groups[rows].to(device), pos_weight=run.group_pos_weight
+            )
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(_trained_parameters(run), 1.0)
         run.optimizer.step()
         run.scheduler.step()
         run.step += 1
@@ -570,6 +638,14 @@ def _train_epoch(run: _SeedRun, *, config: TeacherConfig, train: Encoded, pad_id
         if run.step >= run.total:
             break
     return running / max(k, 1)
+
+
+def _trained_parameters(run: _SeedRun) -> list:
+    """The parameters the optimizer steps: the model's, and the group head's if any."""
+    params = list(run.model.parameters())
+    if run.group_head is not None:
+        params += list(run.group_head.parameters())
+    return params
 
 
 def train_one_seed(
@@ -630,7 +706,7 @@ def train_one_seed(
             best_logits = logits
         if run.step >= run.total:
             break
-    return {
+    result = {
         "seed": seed,
         "state": best_state,
         "valid_logits": best_logits,
@@ -638,6 +714,9 @@ def train_one_seed(
         "history": history,
         "seconds": round(time.perf_counter() - run.started, 1),
     }
+    if train.kinds:  # recorded only when on: summaries of runs without groups are unchanged
+        result["group_head"] = {"kinds": list(train.kinds), "weight": config.group_weight}
+    return result
 
 
 def _without_timings(result: dict) -> dict:
@@ -823,6 +902,7 @@ def fit_teacher(
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     (train_enc, valid_enc), pad_id = _encode_splits(model_path, config, train, valid)
+    train_enc = _with_groups(train_enc, train, config)
     log.info(
         "teacher: %s, %d train / %d valid / %s calib rows, seeds %s, device %s, %d threads%s",
         model_path, len(train), len(valid), calib_rows, list(config.seeds), device,
@@ -866,6 +946,21 @@ def _encode_splits(model_path: str, config: TeacherConfig, *splits: Sequence):
         ids = encode_texts(hf_tok, [r.norm_text for r in recs], max_length=config.max_length)
         encoded.append(Encoded(ids, *_targets(recs)))
     return encoded, pad_id
+
+
+def _with_groups(encoded: Encoded, records: Sequence, config: TeacherConfig) -> Encoded:
+    """`encoded` with the scam kinds and gold kind targets of `records` when
+    `config.group_weight` > 0 (else unchanged).
+
+    Raises:
+        ConfigError: if no training row is a scam.
+    """
+    if not config.group_weight > 0:
+        return encoded
+    from janitr.teacher.groups import group_kinds, group_targets
+
+    kinds = group_kinds(records)
+    return replace(encoded, kinds=kinds, y_groups=group_targets(records, kinds))
 
 
 def _world_note(world: World, config: TeacherConfig) -> str:
