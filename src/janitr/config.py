@@ -68,13 +68,15 @@ def option(
     return field(default=default, metadata=metadata)
 
 
-def in_identity(f: Field, value: Any) -> bool:
-    """Whether a field's value enters stage identities: always, except a field declared
-    with `option(identity_default=True)` that holds its default."""
+def in_identity(config: object, name: str) -> bool:
+    """Whether the config field `name` enters identities (stage keys, recorded model
+    configs): always, except a field declared with `option(identity_default=True)` that
+    holds its default."""
+    f = config.__dataclass_fields__[name]
     if not f.metadata.get("identity_default"):
         return True
     default = f.default_factory() if f.default_factory is not MISSING else f.default
-    return value != default
+    return getattr(config, name) != default
 
 
 def field_help(f: Field) -> str:

@@ -43,7 +43,13 @@ from janitr.config import (
     positive_ints,
     raise_problems,
 )
-from janitr.data.labels import SCAM_KINDS, collapse, scam_groups, targets
+from janitr.data.labels import (
+    SCAM_KINDS,
+    collapse,
+    scam_group_kinds,
+    scam_group_targets,
+    targets,
+)
 from janitr.data.normalize import NormalizationConfig
 from janitr.data.records import Record, file_problem, read_records, require_rows
 from janitr.errors import BundleError, ConfigError, DataError, Problem
@@ -348,10 +354,8 @@ def group_targets(labels: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], np.
     Returns:
         `(kinds, (N, G) int targets)`; a row with labels of two kinds is positive for both.
     """
-    groups = [scam_groups(row) for row in labels]
-    kinds = tuple(k for k in SCAM_KINDS if any(k in g for g in groups))
-    y = np.array([[int(k in g) for k in kinds] for g in groups], dtype=np.int64)
-    return kinds, y.reshape(len(groups), len(kinds))
+    kinds = scam_group_kinds(labels)
+    return kinds, scam_group_targets(labels, kinds)
 
 
 def _fit_head(x, y: np.ndarray, config: LinearConfig) -> tuple[np.ndarray, float]:

@@ -13,7 +13,7 @@ that every model and every runtime decides the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +112,25 @@ def scam_groups(labels: Iterable[str]) -> frozenset[str]:
     """
     raw = _clean(labels) & SCAM_RAW_LABELS
     return frozenset(_KIND_GROUPS.get(label_group(label) or "", SCAM_KINDS[2]) for label in raw)
+
+
+def scam_group_kinds(rows: Iterable[Iterable[str]]) -> tuple[str, ...]:
+    """The kinds (`SCAM_KINDS` order) that occur among the rows' scam labels (`scam_groups`):
+    the columns of group heads trained on these rows.
+
+    >>> scam_group_kinds([["spam"], ["topic_crypto"], ["phishing", "promo"]])
+    ('fraud', 'spam_promo')
+    """
+    seen = set().union(*(scam_groups(labels) for labels in rows))
+    return tuple(k for k in SCAM_KINDS if k in seen)
+
+
+def scam_group_targets(rows: Iterable[Iterable[str]], kinds: Sequence[str]) -> np.ndarray:
+    """(N, K) int64 targets of group heads: 1 where row n has a scam label of kind `kinds[k]`
+    (a row with labels of two kinds is positive for both)."""
+    groups = [scam_groups(labels) for labels in rows]
+    y = np.array([[int(k in g) for k in kinds] for g in groups], dtype=np.int64)
+    return y.reshape(len(groups), len(kinds))
 
 
 def scam_kind(labels: Iterable[str]) -> str | None:

@@ -323,7 +323,7 @@ class PipelineConfig:
         return {
             f.name: _to_plain(getattr(section, f.name))
             for f in dataclasses.fields(section)
-            if in_identity(f, getattr(section, f.name))
+            if in_identity(section, f.name)
         }
 
     def to_dict(self) -> dict:

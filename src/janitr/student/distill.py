@@ -60,7 +60,7 @@ from janitr.config import Config, ConfigProblem, option, positive_ints, raise_pr
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
 from janitr.errors import ConfigError, ProvenanceError, require
 from janitr.teacher.batching import bucketed_batches, collate
-from janitr.teacher.groups import group_kinds, group_loss, group_targets
+from janitr.teacher.groups import group_kinds, group_loss, group_pos_weight, group_targets
 
 log = logging.getLogger(__name__)
 
@@ -765,11 +765,12 @@ def _setup(data: _DistillData, student_config, config: DistillConfig) -> _Distil
     params = list(model.named_parameters()) + [
         (f"proj.{k}", p) for k, p in projections.named_parameters()
     ]
-    group_head = group_pos_weight = None
+    group_head = group_weights = None
     if data.kinds:  # built after the rest, so a run without groups draws the same weights
         group_head = torch.nn.Linear(student_config.hidden, len(data.kinds))
-        n_kind = train_split.y_groups[train_split.labeled].sum(axis=0)  # (K,)
-        group_pos_weight = torch.tensor((n - n_kind) / np.maximum(n_kind, 1), dtype=torch.float32)
+        group_weights = torch.from_numpy(
+            group_pos_weight(train_split.y_groups[train_split.labeled])
+        )
         params += [(f"group.{k}", p) for k, p in group_head.named_parameters()]
     optimizer = torch.optim.AdamW(
         [
@@ -794,7 +795,7 @@ def _setup(data: _DistillData, student_config, config: DistillConfig) -> _Distil
         class_weights=class_weights, pos_weight=pos_weight,
         mapping=layer_map(student_config.layers, data.caches["train"].num_layers),
         total_steps=total_steps, rng=np.random.default_rng(config.seed), config=config,
-        group_head=group_head, group_pos_weight=group_pos_weight, group_kinds=data.kinds,
+        group_head=group_head, group_pos_weight=group_weights, group_kinds=data.kinds,
     )  # fmt: skip
 
 

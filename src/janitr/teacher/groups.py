@@ -24,10 +24,9 @@ def group_kinds(records) -> tuple[str, ...]:
     Raises:
         ConfigError: if no row is a scam (group heads would have nothing to learn).
     """
-    from janitr.data.labels import SCAM_KINDS, scam_groups
+    from janitr.data.labels import scam_group_kinds
 
-    seen = set().union(*(scam_groups(r.labels) for r in records))
-    kinds = tuple(k for k in SCAM_KINDS if k in seen)
+    kinds = scam_group_kinds(r.labels for r in records)
     if not kinds:
         raise ConfigError(
             "group_weight > 0 needs scam rows in the training data (none has a scam label); "
@@ -38,13 +37,9 @@ def group_kinds(records) -> tuple[str, ...]:
 
 def group_targets(records, kinds: Sequence[str]) -> np.ndarray:
     """(N, K) float32: 1 where row n has scam kind `kinds[k]` (`scam_groups` of its labels)."""
-    from janitr.data.labels import scam_groups
+    from janitr.data.labels import scam_group_targets
 
-    out = np.zeros((len(records), len(kinds)), dtype=np.float32)
-    for i, record in enumerate(records):
-        groups = scam_groups(record.labels)
-        out[i] = [kind in groups for kind in kinds]
-    return out
+    return scam_group_targets([r.labels for r in records], kinds).astype(np.float32)
 
 
 def group_pos_weight(y_groups: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from janitr.artifacts import hash_object, read_json, write_json
-from janitr.config import ConfigProblem, option, positive_ints, raise_problems
+from janitr.config import ConfigProblem, in_identity, option, positive_ints, raise_problems
 from janitr.errors import BundleError, ConfigError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.teacher import distributed
@@ -196,13 +196,11 @@ class TeacherConfig:
     def to_dict(self) -> dict:
         """The settings that shape the model (`progress`, display only, is left out so a
         quiet and a verbose run record the same config and teacher id)."""
-        out = asdict(self)
+        out = {k: v for k, v in asdict(self).items() if in_identity(self, k)}
         out["seeds"] = list(self.seeds)
         del out["progress"]
         if not self.ddp:  # recorded only when on: teacher ids from before the flag still hold
             del out["ddp"]
-        if not self.group_weight:  # likewise
-            del out["group_weight"]
         return out
 
 
