@@ -24,6 +24,7 @@ __all__ = [
     "ConfigProblem",
     "dataclass_from_dict",
     "field_help",
+    "non_negative",
     "option",
     "positive_ints",
     "raise_problems",
@@ -120,6 +121,17 @@ def positive_ints(config: object, names: Sequence[str]) -> list[ConfigProblem]:
         value = getattr(config, name)
         if not isinstance(value, int) or value < 1:
             problems.append(ConfigProblem(name, f"must be a positive integer, got {value!r}"))
+    return problems
+
+
+def non_negative(config: object, names: Sequence[str]) -> list[ConfigProblem]:
+    """A problem for each of the fields `names` of `config` that is not a number >= 0 (NaN
+    included)."""
+    problems = []
+    for name in names:
+        value = getattr(config, name)
+        if not value >= 0:
+            problems.append(ConfigProblem(name, f"must be >= 0, got {value}"))
     return problems
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from janitr.baselines.fasttext import FastTextConfig
 from janitr.baselines.linear import GROUP_COMBINES, HEADS, LinearConfig
-from janitr.config import ConfigProblem, choice_problems, option, raise_problems
+from janitr.config import ConfigProblem, choice_problems, non_negative, option, raise_problems
 from janitr.data.labels import CLASSES, SCAM, TOPIC, collapse, targets, training_label_set
 from janitr.data.obfuscate import KINDS, augment_kinds_problem
 from janitr.data.records import Record, read_records
@@ -165,12 +165,7 @@ class CrossvalConfig:
         problems = choice_problems(self, ("model",))
         if not isinstance(self.folds, int) or self.folds < 2:
             problems.append(ConfigProblem("folds", f"must be an integer >= 2, got {self.folds!r}"))
-        if not self.teacher_group_weight >= 0:  # NaN too
-            problems.append(
-                ConfigProblem(
-                    "teacher_group_weight", f"must be >= 0, got {self.teacher_group_weight}"
-                )
-            )
+        problems += non_negative(self, ("teacher_group_weight",))
         if self.linear_c <= 0:
             problems.append(ConfigProblem("linear_c", f"must be > 0, got {self.linear_c}"))
         bad = [m for m in self.members if m not in MEMBERS]

@@ -56,7 +56,14 @@ from typing import Any
 
 import numpy as np
 
-from janitr.config import Config, ConfigProblem, option, positive_ints, raise_problems
+from janitr.config import (
+    Config,
+    ConfigProblem,
+    non_negative,
+    option,
+    positive_ints,
+    raise_problems,
+)
 from janitr.data.obfuscate import DEFAULT_AUGMENT_KINDS, augment_kinds_problem
 from janitr.errors import ConfigError, ProvenanceError, require
 from janitr.teacher.batching import bucketed_batches, collate
@@ -191,8 +198,7 @@ class DistillConfig(Config):
             problems.append(
                 ConfigProblem("hidden_weight", f"must be >= 0, got {self.hidden_weight}")
             )
-        if not self.group_weight >= 0:  # NaN too
-            problems.append(ConfigProblem("group_weight", f"must be >= 0, got {self.group_weight}"))
+        problems += non_negative(self, ("group_weight",))
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 problems.append(ConfigProblem(name, f"must be >= 0, got {getattr(self, name)}"))

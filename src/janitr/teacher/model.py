@@ -44,7 +44,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from janitr.artifacts import hash_object, read_json, write_json
-from janitr.config import ConfigProblem, in_identity, option, positive_ints, raise_problems
+from janitr.config import (
+    ConfigProblem,
+    in_identity,
+    non_negative,
+    option,
+    positive_ints,
+    raise_problems,
+)
 from janitr.errors import BundleError, ConfigError, require
 from janitr.evaluation.thresholds import DEFAULT_POLICY, ThresholdPolicy
 from janitr.teacher import distributed
@@ -169,8 +176,7 @@ class TeacherConfig:
             problems.append(ConfigProblem("threads", f"must be >= 1, got {self.threads}"))
         if self.max_steps is not None and self.max_steps < 1:
             problems.append(ConfigProblem("max_steps", f"must be >= 1, got {self.max_steps}"))
-        if not self.group_weight >= 0:  # NaN too
-            problems.append(ConfigProblem("group_weight", f"must be >= 0, got {self.group_weight}"))
+        problems += non_negative(self, ("group_weight",))
         if self.ddp and self.group_weight > 0:
             problems.append(
                 ConfigProblem(
